@@ -1,0 +1,110 @@
+# wsrelay: the shared-cursors server in one C binary.
+#
+#   make            optimised build (-O2 -g) -> ./wsrelay, what users run and benchmark
+#   make run        build and start it on :7071
+#   make test       install what is missing, then unit + integration tests, normal and ASan+UBSan
+#   make asan       the sanitizer build -> build/asan/wsrelay
+#   make headers    check every header compiles on its own
+#   make fmt / fmt-check / lint / install / clean
+#
+# Linux only by design (epoll, signalfd, openat2). Libraries come through pkg-config.
+
+CC       ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+WARN     = -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla -Wimplicit-fallthrough
+CPPFLAGS = -D_GNU_SOURCE -iquote include
+OPT      = -O2 -g
+SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# OpenSSL ships libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
+LIBS     = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+MODULES  = $(filter-out main,$(basename $(notdir $(wildcard src/*.c))))
+UNITS    = $(basename $(notdir $(wildcard test/unit/test_*.c)))
+HEADERS  = $(wildcard include/*.h)
+
+REL      = build/release
+ASAN     = build/asan
+
+.PHONY: all run test unit asan headers fmt fmt-check lint install clean deps
+.DEFAULT_GOAL := all
+
+all: wsrelay
+
+# ---- one set of rules per build variant ------------------------------------------------
+# $(1) = build dir, $(2) = compile flags, $(3) = link flags
+define variant
+$(1)/%.o: src/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) $$(WARN) $(2) $$(LIBS_CFLAGS) -MMD -MP -c $$< -o $$@
+
+$(1)/unit/%.o: test/unit/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) -iquote test/unit $$(WARN) $(2) -MMD -MP -c $$< -o $$@
+
+$(1)/libwsrelay.a: $(addprefix $(1)/,$(addsuffix .o,$(MODULES)))
+	$$(AR) rcs $$@ $$^
+
+$(1)/wsrelay: $(1)/main.o $(1)/libwsrelay.a
+	$$(CC) $(3) $$^ $$(LIBS) -o $$@
+
+$(1)/test_%: $(1)/unit/test_%.o $(1)/libwsrelay.a
+	$$(CC) $(3) $$^ $$(TEST_LIBS) $$(LIBS) -o $$@
+
+-include $$(wildcard $(1)/*.d $(1)/unit/*.d)
+endef
+
+$(eval $(call variant,$(REL),$(OPT),))
+$(eval $(call variant,$(ASAN),$(SAN),-fsanitize=address,undefined))
+
+wsrelay: $(REL)/wsrelay
+	cp $< $@
+
+asan: $(ASAN)/wsrelay
+
+unit: $(addprefix $(REL)/,$(UNITS)) $(addprefix $(ASAN)/,$(UNITS))
+
+run: wsrelay
+	./wsrelay
+
+# `make test` is what CI runs (.ci/run) and what the README shows. It installs what a fresh
+# Debian 12 machine lacks, builds both variants, then runs every suite; the last line it
+# prints is "N passed, N failed".
+test: deps
+	$(MAKE) wsrelay asan unit
+	scripts/test.sh
+
+deps:
+	scripts/deps.sh
+
+# Each header must compile alone: it includes what its declarations use, nothing more.
+headers:
+	@for h in $(HEADERS); do \
+		echo "#include \"$$(basename $$h)\"" | \
+		$(CC) $(CPPFLAGS) $(WARN) -fsyntax-only -x c - || exit 1; \
+	done; echo "headers: $(words $(HEADERS)) compile on their own"
+
+FMT_FILES = $(wildcard include/*.h src/*.c test/unit/*.c test/unit/*.h test/fuzz/*.c)
+fmt:
+	clang-format -i $(FMT_FILES)
+fmt-check:
+	clang-format --dry-run --Werror $(FMT_FILES)
+
+lint:
+	clang-tidy --quiet $(wildcard src/*.c) -- $(CPPFLAGS) -std=c11
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr -D_GNU_SOURCE -I include --suppress=missingIncludeSystem src
+
+install: wsrelay
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wsrelay/www
+	install -m 0755 wsrelay $(DESTDIR)$(PREFIX)/bin/wsrelay
+	install -m 0644 www/* $(DESTDIR)$(PREFIX)/share/wsrelay/www/
+
+clean:
+	rm -rf build wsrelay

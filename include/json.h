@@ -1,0 +1,50 @@
+/* json.h: checking and rewriting a client's cursor message on /ws.
+ *
+ * Owns: the one place that tokenizes JSON (with jsmn, built strict), the exact grammar check
+ * jsmn alone does not do (RFC 8259), and the rewrite the relay needs: set "sender" and
+ * "color" to the server's values and keep every other member byte-for-byte.
+ * Does not own: building the server's own messages (presence.c writes those directly).
+ * Pure: no I/O, no allocation beyond the caller's struct buf; the token array is on the stack.
+ */
+#ifndef WSRELAY_JSON_H
+#define WSRELAY_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* A message with more JSON tokens than this (every key, value, object and array counts one)
+ * is refused: a cursor message has about ten. The token array lives on the stack. */
+#define JSON_MAX_TOKENS 512
+
+enum json_err {
+    JSON_ERR_SYNTAX = -1,     /* not JSON (RFC 8259): close 1007 */
+    JSON_ERR_NOT_OBJECT = -2, /* valid JSON, but not one object: close 1007 */
+    JSON_ERR_TOO_COMPLEX = -3, /* over JSON_MAX_TOKENS: close 1009 */
+    JSON_ERR_RESERVED = -4,   /* a top-level "type" naming a server message: close 1008 */
+    JSON_ERR_NOMEM = -5,      /* out could not grow (-ENOBUFS/-ENOMEM from buf) */
+};
+
+/* Validates in[0..len) as exactly one JSON object (whitespace around it allowed) and appends
+ * to out the object with its "sender" and "color" members replaced:
+ *
+ *     {"x":10, "y":2.50,"color":"red","sender":7}  ->  {"x":10,"y":2.50,"sender":"<id>","color":<hue>}
+ *
+ * Every other top-level member is kept in order, its key and value copied byte-for-byte
+ * (numbers are not reformatted, escapes are not decoded, nested values are copied whole);
+ * only whitespace between top-level tokens is dropped. "sender" and "color" members the
+ * client sent are removed wherever they stand (keys are compared after decoding escapes, so
+ * "send\u0065r" counts), and the server's two are appended last. sender is copied as a JSON
+ * string (the caller guarantees it needs no escaping: a UUID).
+ * A top-level "type" whose string value is one the server sends ("welcome", "join", "leave",
+ * "error") is JSON_ERR_RESERVED, so no client can forge a server message.
+ * Returns 0, or a negative enum json_err; on error out is unchanged. */
+int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color,
+                 struct buf *out);
+
+/* The close code (1007, 1008, 1009 or 1011) and a short static reason for an enum json_err. */
+uint16_t json_err_close_code(int err);
+const char *json_err_reason(int err);
+
+#endif

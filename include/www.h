@@ -1,0 +1,54 @@
+/* www.h: mapping a request target to a file under the www root, safely.
+ *
+ * Owns: percent-decoding and normalising the path (pure), the file-extension -> Content-Type
+ * table (pure), and opening the file so that nothing outside the root can be reached, even
+ * through a symlink (edge: openat2 with RESOLVE_BENEATH, Linux 5.6+).
+ * Does not own: HTTP (http.c) or sending the bytes (server.c).
+ *
+ * Two fences, because either alone has holes: www_resolve() refuses any path that names
+ * "..", an encoded "/" or NUL, or anything odd before the filesystem is touched; then
+ * www_open() asks the kernel to refuse any resolution that would leave the root directory.
+ */
+#ifndef WSRELAY_WWW_H
+#define WSRELAY_WWW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest path we serve, after decoding. Longer: 404. */
+#define WWW_PATH_MAX 1024
+
+enum www_err {
+    WWW_ERR_BAD = -1,       /* malformed target (bad %-escape, encoded '/' or NUL, ...): 400 */
+    WWW_ERR_NOT_FOUND = -2, /* a safe but impossible path (".." segment, too long): 404 */
+};
+
+/* Turns the path part of an origin-form request target ("/a/b.css?v=1") into a relative
+ * path under the root ("a/b.css"), NUL-terminated in out[0..out_cap).
+ *  - the query ("?...") and fragment are dropped; "/" and any path ending in "/" get
+ *    "index.html" appended;
+ *  - %XX escapes are decoded; an escape that is malformed, or that decodes to '/', '\\' or
+ *    NUL, or any byte < 0x20 or 0x7f after decoding, is WWW_ERR_BAD;
+ *  - a target not starting with '/' (absolute-form, authority-form, "*") is WWW_ERR_BAD;
+ *  - empty segments ("//") are dropped; "." segments are dropped; a ".." segment, or any
+ *    segment beginning with '.' (dotfiles like .git), is WWW_ERR_NOT_FOUND.
+ * Returns the length of out (> 0) or a negative enum www_err. */
+int www_resolve(const char *target, size_t target_len, char *out, size_t out_cap);
+
+/* The Content-Type for a path by its extension (case-insensitive), e.g. "text/html;
+ * charset=utf-8" for .html; "application/octet-stream" for anything not in the table. */
+const char *www_mime(const char *path);
+
+/* An open regular file, ready to be sent. */
+struct www_file {
+    int fd;        /* O_RDONLY | O_CLOEXEC; the caller closes it */
+    uint64_t size; /* from fstat */
+};
+
+/* Opens root_fd-relative `rel` (from www_resolve) with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS), so neither ".." nor a symlink can lead outside the root.
+ * Returns 0 and fills *f, or -errno: -ENOENT, -EXDEV (escape attempt), -EISDIR / -EACCES
+ * (not a regular file), ... The caller answers every failure with 404. Edge: does I/O. */
+int www_open(int root_fd, const char *rel, struct www_file *f);
+
+#endif

@@ -19,6 +19,7 @@ WARN     = -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wstrict-prototype
 CPPFLAGS = -D_GNU_SOURCE -iquote include
 OPT      = -O2 -g
 SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SANLINK  = -fsanitize=address,undefined
 
 # OpenSSL ships libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
 LIBS     = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
@@ -61,7 +62,10 @@ $(1)/test_%: $(1)/unit/test_%.o $(1)/libwsrelay.a
 endef
 
 $(eval $(call variant,$(REL),$(OPT),))
-$(eval $(call variant,$(ASAN),$(SAN),-fsanitize=address,undefined))
+$(eval $(call variant,$(ASAN),$(SAN),$(SANLINK)))
+
+# Keep object files make considers intermediate: rebuilding them is the slow part.
+.SECONDARY:
 
 wsrelay: $(REL)/wsrelay
 	cp $< $@

@@ -98,9 +98,13 @@ struct http_response {
     uint64_t content_length;   /* always sent, except for 101 */
     bool keep_alive;           /* false: "Connection: close" */
     const char *extra_headers; /* NULL or CRLF-terminated lines */
+    const char *date;          /* IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") or NULL: the
+                                * caller owns the clock (RFC 9110 §6.6.1), this module doesn't */
 };
 
-/* Appends the status line and header fields, ending with the blank line, to out.
+/* Appends the status line and header fields, ending with the blank line, to out: the status
+ * line, "Server: wsrelay", Date (if given), Content-Type (if given), Content-Length (not for
+ * 1xx), "Connection: close" when !keep_alive, the extra lines, then CRLF.
  * Returns 0, or -ENOBUFS / -ENOMEM from buf_append (out is then unchanged). */
 int http_write_head(struct buf *out, const struct http_response *r);
 
@@ -108,6 +112,6 @@ int http_write_head(struct buf *out, const struct http_response *r);
  * "404 Not Found\n" (the body is left out when head_only, as a HEAD request needs, while
  * Content-Length still gives its size, RFC 9110 §9.3.2). Same returns as http_write_head(). */
 int http_write_error(struct buf *out, int status, bool keep_alive, bool head_only,
-                     const char *extra_headers);
+                     const char *extra_headers, const char *date);
 
 #endif

@@ -1,0 +1,52 @@
+/* config.h: the command line, its defaults and its validation.
+ *
+ * Owns: argv -> struct config, the limits each value must respect, and the usage text.
+ * Does not own: printing or exiting (main.c does that with what config_parse() returns).
+ * Pure: no I/O, no globals (no getopt: its state is global), so every flag is unit-tested.
+ */
+#ifndef WSRELAY_CONFIG_H
+#define WSRELAY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WSRELAY_VERSION "0.1.0"
+
+struct config {
+    const char *host;   /* numeric IPv4/IPv6 address or name to listen on; "0.0.0.0" */
+    uint16_t port;      /* 7071, the original demo's; 0 lets the kernel pick one */
+    const char *www;    /* directory of static files; NULL: find the default at start-up */
+    size_t max_clients; /* every TCP connection takes one slot, allocated at start-up */
+    size_t max_message; /* largest WebSocket message accepted (RFC 6455 §7.4.1 code 1009) */
+    size_t max_buffer;  /* pending output per connection before a slow reader is dropped */
+    bool quiet;         /* log errors only */
+};
+
+/* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
+#define CONFIG_MAX_CLIENTS_MAX 1000000
+#define CONFIG_MAX_MESSAGE_MAX (64u << 20) /* 64 MiB */
+#define CONFIG_MAX_BUFFER_MAX (1u << 30)   /* 1 GiB */
+
+enum config_action {
+    CONFIG_RUN,     /* start the server with *cfg */
+    CONFIG_HELP,    /* print config_usage() on stdout, exit 0 */
+    CONFIG_VERSION, /* print "wsrelay " WSRELAY_VERSION on stdout, exit 0 */
+    CONFIG_ERROR,   /* print err and config_usage() on stderr, exit 2 */
+};
+
+/* Fills *cfg with the defaults. */
+void config_defaults(struct config *cfg);
+
+/* Parses argv[1..argc) over the defaults. Flags take "--flag VALUE" or "--flag=VALUE".
+ * Sizes accept a K/KiB or M/MiB suffix (powers of 1024). On CONFIG_ERROR, err holds a
+ * one-line message (NUL-terminated, cut to err_len). cfg->host and cfg->www point into argv.
+ * Cross-checks: --max-buffer must hold one frame of --max-message bytes (else every large
+ * message would disconnect its recipients). */
+enum config_action config_parse(struct config *cfg, int argc, char *const argv[], char *err,
+                                size_t err_len);
+
+/* The usage text, ending in a newline. */
+const char *config_usage(void);
+
+#endif

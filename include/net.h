@@ -1,0 +1,35 @@
+/* net.h: the few socket calls wsrelay makes, as small helpers (after redis's anet.c).
+ *
+ * Owns: creating the listening socket, accepting non-blocking connections, socket options,
+ * and printing addresses. Every function returns 0 / a descriptor, or -errno: the caller
+ * decides what an error means and logs it with context.
+ * Edge: these are system calls.
+ */
+#ifndef WSRELAY_NET_H
+#define WSRELAY_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Room for "[ffff:...:ffff]:65535" and a NUL. */
+#define NET_ADDR_STR 64
+
+/* Resolves host (a numeric address, or a name: this may block, so call it at start-up only),
+ * binds host:port with SO_REUSEADDR (and IPV6_V6ONLY off for "::", so one socket takes both
+ * families) and listens. The socket is non-blocking and close-on-exec.
+ * Returns the descriptor, or -errno (-EADDRINUSE: the port is taken; -EADDRNOTAVAIL,
+ * -EACCES, ...; -EINVAL if host does not resolve). *bound_port receives the actual port. */
+int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_port);
+
+/* accept4(NONBLOCK | CLOEXEC). Returns the descriptor or -errno (-EAGAIN: none waiting).
+ * Fills *peer with "addr:port" text. */
+int net_accept(int listen_fd, char peer[NET_ADDR_STR]);
+
+/* TCP_NODELAY: a cursor update is small and must leave now, not wait for Nagle (RFC 896). */
+int net_set_nodelay(int fd);
+
+/* Formats a socket address as "1.2.3.4:80" or "[::1]:80". */
+void net_addr_str(const struct sockaddr *sa, socklen_t len, char out[NET_ADDR_STR]);
+
+#endif

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Runs every suite against both builds (optimised and ASan+UBSan) and ends with one line:
+# "N passed, N failed", counting individual test cases. Exit status 0 only if none failed.
+# Called by `make test` after the builds; run it alone to re-run without rebuilding.
+set -u
+cd "$(dirname "$0")/.."
+
+PY=/usr/bin/python3 # Debian's interpreter: it has python3-pytest and python3-websockets
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+passed=0
+failed=0
+
+# A cmocka binary prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)...".
+# A binary that dies before its summary (a sanitizer report, a crash) counts as one failure.
+run_unit() {
+    local bin=$1 out rc p f
+    out=$("$bin" 2>&1)
+    rc=$?
+    p=$(sed -n 's/^.*\[  PASSED  \] \([0-9]*\) test.*$/\1/p' <<<"$out" | tail -n 1)
+    f=$(sed -n 's/^.*\[  FAILED  \] \([0-9]*\) test.*$/\1/p' <<<"$out" | tail -n 1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$f" -ne 0 ]; then
+        printf '%s\n' "$out"
+        echo "FAIL $bin ($p passed, $f failed, exit $rc)"
+    else
+        echo "ok   $bin ($p passed)"
+    fi
+}
+
+for variant in release asan; do
+    echo "== unit tests ($variant)"
+    for src in test/unit/test_*.c; do
+        run_unit "build/$variant/$(basename "$src" .c)"
+    done
+done
+
+# pytest's last line reads like "== 40 passed, 2 failed, 1 error in 9.12s ==".
+run_pytest() {
+    local label=$1 bin=$2 out p f e
+    echo "== integration tests ($label: $bin)"
+    out=$(WSRELAY_BIN="$PWD/$bin" "$PY" -m pytest -q -p no:cacheprovider test/integration 2>&1)
+    printf '%s\n' "$out" | tail -n 40
+    p=$(tail -n 1 <<<"$out" | grep -o '[0-9]* passed' | grep -o '[0-9]*')
+    f=$(tail -n 1 <<<"$out" | grep -o '[0-9]* failed' | grep -o '[0-9]*')
+    e=$(tail -n 1 <<<"$out" | grep -o '[0-9]* error' | grep -o '[0-9]*')
+    p=${p:-0}
+    f=$((${f:-0} + ${e:-0}))
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # pytest did not even get to run tests
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+if [ -d test/integration ]; then
+    run_pytest release wsrelay
+    run_pytest asan build/asan/wsrelay
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,53 @@
+/* bcast.c: one frame, many buffers (see bcast.h). */
+#include "bcast.h"
+
+#include <string.h>
+
+/* The reason a slow reader is dropped with: it is logged, and sets the close path. */
+static const char over_limit[] = "output over --max-buffer";
+
+/* Appends the already-encoded header and the payload as one unit: either both fit under the
+ * buffer's limit or neither is written, so a recipient never holds half a frame. */
+static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hdr,
+                         size_t hdr_len, const void *p, size_t len)
+{
+    uint8_t *dst = buf_reserve(&c->wbuf, hdr_len + len);
+    if (dst == NULL) {
+        conn_close_later(t, c, over_limit);
+        return false;
+    }
+    memcpy(dst, hdr, hdr_len);
+    if (len > 0)
+        memcpy(dst + hdr_len, p, len);
+    buf_commit(&c->wbuf, hdr_len + len);
+    conn_queue_write(t, c);
+    return true;
+}
+
+size_t bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
+                  const struct conn *except)
+{
+    uint8_t hdr[FRAME_HDR_MAX];
+    size_t hdr_len = frame_encode_hdr(hdr, true, op, len); /* once, not once per recipient */
+    size_t sent = 0;
+
+    /* Walk the dense room list, not every slot: the work is proportional to the recipients.
+     * Marking a member CLOSING does not change this list (the reaper removes it later), so
+     * the loop is safe while it drops slow readers. */
+    for (size_t i = 0; i < t->nroom; i++) {
+        struct conn *c = &t->conns[t->room[i]];
+        if (c == except || c->phase != CONN_WS)
+            continue;
+        if (append_frame(t, c, hdr, hdr_len, p, len))
+            sent++;
+    }
+    return sent;
+}
+
+bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p,
+               size_t len)
+{
+    uint8_t hdr[FRAME_HDR_MAX];
+    size_t hdr_len = frame_encode_hdr(hdr, true, op, len);
+    return append_frame(t, c, hdr, hdr_len, p, len);
+}

@@ -1,0 +1,94 @@
+/* log.c: leveled one-line logging to stderr. See log.h for the format. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level min_level = LL_INFO;
+
+static const char *const level_names[] = {
+    [LL_DEBUG] = "debug",
+    [LL_INFO] = "info",
+    [LL_WARN] = "warn",
+    [LL_ERROR] = "error",
+};
+
+void log_set_level(enum log_level level)
+{
+    min_level = level;
+}
+
+int log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
+void log_at(enum log_level level, const char *fmt, ...)
+{
+    if (level < min_level)
+        return;
+
+    char line[LOG_LINE_MAX];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
+                          level_names[level]);
+
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n += (size_t)m;
+    if (n > sizeof line - 1) /* cut: keep room for the newline */
+        n = sizeof line - 1;
+    line[n++] = '\n';
+
+    /* One write per line. A short write or an error on stderr has nowhere to be reported. */
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
+}
+
+void log_escape(char *out, size_t out_len, const void *p, size_t len, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = p;
+    size_t o = 0;
+    bool is_cut = len > max;
+
+    if (out_len < 4) { /* too small to say anything useful */
+        if (out_len > 0)
+            out[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < len && i < max; i++) {
+        unsigned char ch = s[i];
+        bool is_plain = ch >= 0x20 && ch <= 0x7e && ch != '"' && ch != '\\';
+        size_t need = is_plain ? 1 : 4;
+        if (o + need + 3 + 1 > out_len) { /* keep room for "..." and the NUL */
+            is_cut = true;
+            break;
+        }
+        if (is_plain) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    if (is_cut) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}

@@ -1,0 +1,830 @@
+/* server.c: wsrelay's edge. Sockets in, codec calls, sockets out (see server.h).
+ *
+ * Chapters:
+ *   1. The server and its helpers (time, ids, logging a connection)
+ *   2. Output: queueing, flushing, interest in writability
+ *   3. Closing: draining, the reaper, leaving the room
+ *   4. HTTP: static files and the upgrade
+ *   5. WebSocket: the room (/ws) and the echo (/echo)
+ *   6. Input: reading and feeding the parsers
+ *   7. Accepting, signals, the tick, the main loop
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bcast.h"
+#include "buf.h"
+#include "conn.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "presence.h"
+#include "upgrade.h"
+#include "ws.h"
+#include "www.h"
+
+/* ==== 1. The server and its helpers =================================================== */
+
+enum {
+    READ_CHUNK = 16 * 1024,    /* bytes asked of one read(): a few dozen cursor frames */
+    RBUF_LIMIT = 64 * 1024,    /* unparsed input per connection; ws_feed() drains it into
+                                * the message buffer, so it never has to hold a message */
+    SENDFILE_CHUNK = 256 * 1024, /* file bytes per wake-up: one big file can't hog the loop */
+    HTTP_PIPELINE_MAX = 64 * 1024, /* queued responses before we stop reading requests */
+    ACCEPT_BATCH = 64,         /* connections accepted per wake-up of the listener */
+    MAX_EVENTS = 256,          /* events fetched per epoll_wait() */
+    TICK_MS = 1000,            /* the periodic timer: timeouts are checked this often */
+    DRAIN_TIMEOUT_MS = 5000,   /* a draining peer that won't take its last bytes */
+    SHRINK_KEEP = 64 * 1024,   /* an emptied buffer bigger than this is released */
+};
+
+struct server {
+    const struct config *cfg;
+    struct loop loop;
+    struct loop_watch listener, signals, tick;
+    int listen_fd;
+    int www_fd;   /* O_PATH directory: every file is opened beneath it */
+    int spare_fd; /* held open so that EMFILE can still be answered (libuv's trick) */
+    struct conn_table conns;
+    struct presence presence;
+    struct buf scratch; /* one message being built (a rewrite, a welcome, a leave) */
+    uint64_t serial;    /* last connection serial handed out */
+    uint64_t now_ms;    /* monotonic time of the current wake-up */
+    uint64_t emfile_logged_ms;
+    bool is_stopping;
+    time_t date_sec; /* the second `date` was formatted for */
+    char date[40];   /* IMF-fixdate for the Date header, cached per second */
+};
+
+/* The Date header (RFC 9110 §6.6.1): formatted at most once per second. */
+static const char *http_date(struct server *srv)
+{
+    time_t now = time(NULL);
+    if (now != srv->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(srv->date, sizeof srv->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        srv->date_sec = now;
+    }
+    return srv->date;
+}
+
+/* Random bytes from the kernel (getrandom(2)): never rand(), whose ids could be guessed.
+ * The pool is initialised long before a server runs, so this does not block. */
+static int random_bytes(void *p, size_t n)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t r = getrandom(b, n, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        b += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* A UUID version 4 (RFC 9562 §5.4): 122 random bits, the version nibble 4 and the variant
+ * bits 10, in the 8-4-4-4-12 hex form. And a hue 0..359 without modulo bias: 65520 is the
+ * largest multiple of 360 below 65536, so draws above it are thrown away. */
+static int make_identity(char id[PRESENCE_ID_SIZE], unsigned *color)
+{
+    uint8_t u[16];
+    uint16_t h;
+    if (random_bytes(u, sizeof u) < 0)
+        return -1;
+    do {
+        if (random_bytes(&h, sizeof h) < 0)
+            return -1;
+    } while (h >= 65520);
+    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
+    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+    snprintf(id, PRESENCE_ID_SIZE,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+             u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+             u[14], u[15]);
+    *color = h % 360u;
+    return 0;
+}
+
+static const char *route_name(enum conn_route r)
+{
+    return r == CONN_ROUTE_ROOM ? "/ws" : r == CONN_ROUTE_ECHO ? "/echo" : "http";
+}
+
+/* ==== 2. Output ========================================================================= */
+
+static bool has_output(const struct conn *c)
+{
+    return buf_size(&c->wbuf) > 0 || c->file_left > 0;
+}
+
+/* An HTTP connection stops reading requests while a file is streaming (its bytes must come
+ * before the next response) or while too many responses are queued (a client pipelining
+ * requests without reading the answers gets back-pressure, not unbounded buffering). */
+static bool http_is_blocked(const struct conn *c)
+{
+    return c->file_left > 0 || buf_size(&c->wbuf) >= HTTP_PIPELINE_MAX;
+}
+
+/* Sets the epoll interest from the connection's state: read while a parser wants input,
+ * write only while bytes are pending (redis arms the writable event the same way). */
+static void update_interest(struct server *srv, struct conn *c)
+{
+    unsigned mask = 0;
+    if (c->phase == CONN_WS || (c->phase == CONN_HTTP && !http_is_blocked(c)))
+        mask |= LOOP_IN;
+    if (has_output(c))
+        mask |= LOOP_OUT;
+    if (loop_set(&srv->loop, &c->watch, mask) < 0)
+        conn_close_later(&srv->conns, c, "epoll_ctl failed");
+}
+
+static void process_input(struct server *srv, struct conn *c);
+
+/* One write (and, once the buffer is empty, one sendfile) for this connection. */
+static void flush_conn(struct server *srv, struct conn *c)
+{
+    if (c->phase == CONN_CLOSING || c->phase == CONN_FREE)
+        return;
+    bool was_blocked = c->phase == CONN_HTTP && http_is_blocked(c);
+
+    if (buf_size(&c->wbuf) > 0) {
+        /* MSG_NOSIGNAL: a peer that vanished gives EPIPE here, not a SIGPIPE death. */
+        ssize_t n = send(c->fd, buf_head(&c->wbuf), buf_size(&c->wbuf), MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            conn_close_later(&srv->conns, c,
+                             errno == EPIPE || errno == ECONNRESET ? "peer vanished"
+                                                                   : "write error");
+            return;
+        }
+        if (n > 0)
+            buf_consume(&c->wbuf, (size_t)n);
+    }
+    if (buf_size(&c->wbuf) == 0 && c->file_left > 0) {
+        size_t chunk = c->file_left < SENDFILE_CHUNK ? (size_t)c->file_left : SENDFILE_CHUNK;
+        off_t off = (off_t)c->file_off;
+        ssize_t n = sendfile(c->fd, c->file_fd, &off, chunk);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            conn_close_later(&srv->conns, c, "sendfile failed");
+            return;
+        }
+        if (n == 0) { /* the file shrank under us: the promised Content-Length is a lie */
+            conn_close_later(&srv->conns, c, "file truncated while sending");
+            return;
+        }
+        if (n > 0) {
+            c->file_off += (uint64_t)n;
+            c->file_left -= (uint64_t)n;
+            if (c->file_left == 0) {
+                close(c->file_fd);
+                c->file_fd = -1;
+            }
+        }
+    }
+
+    if (!has_output(c)) {
+        buf_shrink(&c->wbuf, SHRINK_KEEP);
+        if (c->phase == CONN_DRAINING) {
+            conn_close_later(&srv->conns, c, c->close_reason);
+            return;
+        }
+    }
+    update_interest(srv, c);
+    /* Output drained below the pipelining mark: requests already read may go on. */
+    if (was_blocked && !http_is_blocked(c))
+        process_input(srv, c);
+}
+
+/* Flushes every connection queued since the last wait: one write each (STYLE §3). Those
+ * with bytes left are armed for EPOLLOUT and continue when the socket is writable. */
+static void flush_writers(struct server *srv)
+{
+    struct conn_table *t = &srv->conns;
+    /* flush_conn() may queue more writers (via process_input): walk by index, not a copy. */
+    for (size_t i = 0; i < t->nwriters; i++) {
+        struct conn *c = &t->conns[t->writers[i]];
+        if (!c->is_queued)
+            continue;
+        c->is_queued = false;
+        flush_conn(srv, c);
+    }
+    t->nwriters = 0;
+}
+
+/* ==== 3. Closing ======================================================================== */
+
+/* Takes a /ws client out of the room and tells everyone else. Idempotent: the first call
+ * (a close frame, an error, the reaper) announces, later ones do nothing. */
+static void leave_room(struct server *srv, struct conn *c)
+{
+    if (c->room_index == CONN_NOT_IN_ROOM)
+        return;
+    conn_room_leave(&srv->conns, c);
+    buf_reset(&srv->scratch);
+    if (presence_write_leave(&srv->presence, c->slot, &srv->scratch) == 0)
+        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
+                   buf_size(&srv->scratch), NULL);
+    presence_leave(&srv->presence, c->slot);
+    log_at(LL_INFO, "conn=%llu id=%s clients=%zu \"left the room\"",
+           (unsigned long long)c->serial, c->id, srv->conns.nroom);
+}
+
+/* Stops reading, lets the queued bytes (a final response, a close frame) go out, then
+ * closes. The reason is logged when the connection is reaped. */
+static void drain(struct server *srv, struct conn *c, const char *why)
+{
+    if (c->phase == CONN_CLOSING || c->phase == CONN_DRAINING)
+        return;
+    leave_room(srv, c);
+    c->phase = CONN_DRAINING;
+    c->close_reason = why;
+    c->since_ms = srv->now_ms;
+    conn_queue_write(&srv->conns, c);
+}
+
+/* Fails a WebSocket connection (RFC 6455 §7.1.7): a close frame with a code and a reason,
+ * then the TCP close. The server closes TCP first, as §7.1.1 prefers for servers. */
+static void ws_fail(struct server *srv, struct conn *c, uint16_t code, const char *why)
+{
+    log_at(code == WS_CLOSE_GOING_AWAY ? LL_INFO : LL_WARN,
+           "conn=%llu peer=%s route=%s close=%u \"%s\"", (unsigned long long)c->serial, c->peer,
+           route_name(c->route), code, why);
+    if (ws_write_close(&c->wbuf, code, why) != 0) {
+        conn_close_later(&srv->conns, c, "no room for the close frame");
+        return;
+    }
+    drain(srv, c, why);
+}
+
+/* Frees every connection marked CLOSING. Runs between event batches only, so no handler
+ * ever holds a pointer to a connection that disappears under it. Leaving the room
+ * broadcasts a leave, which may mark more slow readers: the loop takes them too. */
+static void reap(struct server *srv)
+{
+    struct conn_table *t = &srv->conns;
+    while (t->nclosing > 0) {
+        struct conn *c = &t->conns[t->closing[--t->nclosing]];
+        leave_room(srv, c);
+        log_at(LL_INFO, "conn=%llu peer=%s route=%s \"closed: %s\"",
+               (unsigned long long)c->serial, c->peer, route_name(c->route),
+               c->close_reason != NULL ? c->close_reason : "done");
+        loop_del(&srv->loop, &c->watch);
+        conn_release(t, c);
+    }
+}
+
+/* ==== 4. HTTP =========================================================================== */
+
+/* Queues an error response. Without keep-alive the connection drains and closes. */
+static void http_error(struct server *srv, struct conn *c, int status, bool keep_alive,
+                       bool head_only, const char *extra)
+{
+    log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial,
+           c->peer, status, http_reason(status));
+    if (http_write_error(&c->wbuf, status, keep_alive, head_only, extra, http_date(srv)) != 0) {
+        conn_close_later(&srv->conns, c, "no room for a response");
+        return;
+    }
+    conn_queue_write(&srv->conns, c);
+    if (!keep_alive)
+        drain(srv, c, "response sent, not keep-alive");
+}
+
+/* GET or HEAD of a file under the www root. */
+static void serve_file(struct server *srv, struct conn *c, const struct http_request *req,
+                       bool head_only)
+{
+    char rel[WWW_PATH_MAX];
+    int rc = www_resolve(req->target.p, req->target.len, rel, sizeof rel);
+    if (rc < 0) {
+        http_error(srv, c, rc == WWW_ERR_BAD ? 400 : 404, req->keep_alive, head_only, NULL);
+        return;
+    }
+    struct www_file f;
+    if (www_open(srv->www_fd, rel, &f) < 0) {
+        http_error(srv, c, 404, req->keep_alive, head_only, NULL);
+        return;
+    }
+    struct http_response r = {
+        .status = 200,
+        .content_type = www_mime(rel),
+        .content_length = f.size,
+        .keep_alive = req->keep_alive,
+        /* The page is tiny and changes with every deploy: always revalidate. */
+        .extra_headers = "Cache-Control: no-cache\r\n",
+        .date = http_date(srv),
+    };
+    if (http_write_head(&c->wbuf, &r) != 0) {
+        close(f.fd);
+        conn_close_later(&srv->conns, c, "no room for a response");
+        return;
+    }
+    if (head_only || f.size == 0) {
+        close(f.fd);
+    } else {
+        c->file_fd = f.fd;
+        c->file_off = 0;
+        c->file_left = f.size;
+    }
+    log_at(LL_DEBUG, "conn=%llu status=200 file=%s", (unsigned long long)c->serial, rel);
+    conn_queue_write(&srv->conns, c);
+    if (!req->keep_alive)
+        drain(srv, c, "response sent, not keep-alive");
+}
+
+static void enter_room(struct server *srv, struct conn *c);
+
+/* The opening handshake (RFC 6455 §4.2.2): 101, then the rest of rbuf is WebSocket. */
+static void upgrade(struct server *srv, struct conn *c, const struct http_request *req,
+                    enum conn_route route)
+{
+    char accept[UPGRADE_ACCEPT_LEN + 1];
+    int rc = upgrade_check(req, accept);
+    if (rc < 0) {
+        int status = upgrade_err_status(rc);
+        const char *extra = status == 426   ? "Sec-WebSocket-Version: 13\r\n"
+                            : status == 405 ? "Allow: GET\r\n"
+                                            : NULL;
+        http_error(srv, c, status, false, false, extra);
+        return;
+    }
+    char extra[128];
+    snprintf(extra, sizeof extra,
+             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+    struct http_response r = {
+        .status = 101, .keep_alive = true, .extra_headers = extra, .date = http_date(srv)
+    };
+    if (http_write_head(&c->wbuf, &r) != 0) {
+        conn_close_later(&srv->conns, c, "no room for a response");
+        return;
+    }
+    conn_queue_write(&srv->conns, c);
+    c->phase = CONN_WS;
+    c->route = route;
+    c->since_ms = srv->now_ms;
+    log_at(LL_INFO, "conn=%llu peer=%s route=%s \"websocket open\"",
+           (unsigned long long)c->serial, c->peer, route_name(route));
+    if (route == CONN_ROUTE_ROOM)
+        enter_room(srv, c);
+}
+
+/* One complete request head. The caller consumes it afterwards. */
+static void handle_request(struct server *srv, struct conn *c, const struct http_request *req)
+{
+    /* The path, without the query, decides the route. */
+    size_t path_len = 0;
+    while (path_len < req->target.len && req->target.p[path_len] != '?')
+        path_len++;
+    struct http_view path = { req->target.p, path_len };
+    bool is_get = http_view_eq(req->method, "GET") && req->method.len == 3;
+    bool is_head = http_view_eq(req->method, "HEAD") && req->method.len == 4;
+    bool has_body = req->has_transfer_encoding ||
+                    (req->has_content_length && req->content_length > 0);
+
+    if (path.len == 3 && memcmp(path.p, "/ws", 3) == 0) {
+        upgrade(srv, c, req, CONN_ROUTE_ROOM);
+        return;
+    }
+    if (path.len == 5 && memcmp(path.p, "/echo", 5) == 0) {
+        upgrade(srv, c, req, CONN_ROUTE_ECHO);
+        return;
+    }
+    if (!is_get && !is_head) {
+        /* RFC 9110 §15.5.6: 405 must list the allowed methods. Any body is not read, so
+         * the connection cannot be reused. */
+        http_error(srv, c, 405, req->keep_alive && !has_body, false, "Allow: GET, HEAD\r\n");
+        return;
+    }
+    if (has_body) {
+        /* RFC 9110 §9.3.1: content in a GET has no meaning, and some proxies drop it, others
+         * forward it: a classic smuggling shape. Refuse it and close. */
+        http_error(srv, c, 400, false, is_head, NULL);
+        return;
+    }
+    serve_file(srv, c, req, is_head);
+}
+
+/* ==== 5. WebSocket ====================================================================== */
+
+/* A new /ws client: identity, welcome (to it), join (to the others), then into the room. */
+static void enter_room(struct server *srv, struct conn *c)
+{
+    if (make_identity(c->id, &c->color) < 0) {
+        ws_fail(srv, c, WS_CLOSE_INTERNAL, "no randomness for an id");
+        return;
+    }
+    presence_join(&srv->presence, c->slot, c->id, c->color);
+
+    buf_reset(&srv->scratch);
+    if (presence_write_welcome(&srv->presence, c->slot, &srv->scratch) != 0) {
+        presence_leave(&srv->presence, c->slot);
+        ws_fail(srv, c, WS_CLOSE_INTERNAL, "welcome too large");
+        return;
+    }
+    if (!bcast_one(&srv->conns, c, FRAME_OP_TEXT, buf_head(&srv->scratch),
+                   buf_size(&srv->scratch))) {
+        presence_leave(&srv->presence, c->slot);
+        return; /* marked closing: the welcome alone passes --max-buffer */
+    }
+    buf_reset(&srv->scratch);
+    if (presence_write_join(&srv->presence, c->slot, &srv->scratch) == 0)
+        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch),
+                   c);
+    conn_room_join(&srv->conns, c);
+    log_at(LL_INFO, "conn=%llu id=%s color=%u clients=%zu \"joined the room\"",
+           (unsigned long long)c->serial, c->id, c->color, srv->conns.nroom);
+}
+
+/* A text message on /ws: rewrite it, relay it to everyone (the sender included), remember
+ * it for the next newcomer's welcome. */
+static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, size_t len)
+{
+    buf_reset(&srv->scratch);
+    int rc = json_rewrite(p, len, c->id, c->color, &srv->scratch);
+    if (rc < 0) {
+        ws_fail(srv, c, json_err_close_code(rc), json_err_reason(rc));
+        return;
+    }
+    bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch),
+               NULL);
+    if (presence_update(&srv->presence, c->slot, buf_head(&srv->scratch),
+                        buf_size(&srv->scratch)) != 0)
+        log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
+}
+
+/* One event from ws_feed(). */
+static void on_ws_event(struct server *srv, struct conn *c, const struct ws_event *ev)
+{
+    switch (ev->type) {
+    case WS_EV_NONE:
+    case WS_EV_PONG: /* we send no pings yet; an unsolicited pong is allowed (§5.5.3) */
+        return;
+    case WS_EV_PING: /* §5.5.2: answer with the same payload */
+        bcast_one(&srv->conns, c, FRAME_OP_PONG, ev->data, ev->len);
+        return;
+    case WS_EV_CLOSE: {
+        /* §5.5.1: echo the code (none, if the peer sent none), then close the TCP side. */
+        uint16_t code = ev->close_code == WS_CLOSE_NO_STATUS ? 0 : ev->close_code;
+        if (ws_write_close(&c->wbuf, code, "") != 0) {
+            conn_close_later(&srv->conns, c, "no room for the close frame");
+            return;
+        }
+        drain(srv, c, "close handshake");
+        return;
+    }
+    case WS_EV_TEXT:
+    case WS_EV_BINARY:
+        break;
+    }
+
+    if (c->route == CONN_ROUTE_ECHO) {
+        bcast_one(&srv->conns, c, ev->type == WS_EV_TEXT ? FRAME_OP_TEXT : FRAME_OP_BINARY,
+                  ev->data, ev->len);
+    } else if (ev->type == WS_EV_BINARY) {
+        ws_fail(srv, c, WS_CLOSE_UNSUPPORTED, "binary messages are not supported on /ws");
+    } else {
+        on_room_text(srv, c, ev->data, ev->len);
+    }
+}
+
+/* ==== 6. Input ========================================================================== */
+
+/* Runs the parser of the connection's phase over rbuf until it needs more bytes, the
+ * connection stops reading, or it is closed. Each step consumes what it used. */
+static void process_input(struct server *srv, struct conn *c)
+{
+    struct buf *rb = &c->rbuf;
+    while (buf_size(rb) > 0) {
+        if (c->phase == CONN_HTTP) {
+            if (http_is_blocked(c))
+                break; /* resumed by flush_conn() once the output drains */
+            struct http_request req;
+            ssize_t n = http_parse_request((const char *)buf_head(rb), buf_size(rb),
+                                           c->http_seen, &req);
+            if (n == 0) {
+                c->http_seen = buf_size(rb);
+                break;
+            }
+            if (n < 0) {
+                http_error(srv, c, http_err_status((int)n), false, false, NULL);
+                break;
+            }
+            handle_request(srv, c, &req); /* req's views die with the consume below */
+            buf_consume(rb, (size_t)n);
+            c->http_seen = 0;
+        } else if (c->phase == CONN_WS) {
+            struct ws_event ev;
+            ssize_t n = ws_feed(&c->ws, buf_head(rb), buf_size(rb), &ev);
+            if (n == 0)
+                break;
+            if (n < 0) {
+                ws_fail(srv, c, ws_err_close_code((int)n), ws_err_reason((int)n));
+                break;
+            }
+            on_ws_event(srv, c, &ev); /* ev.data may point into rbuf: use, then consume */
+            buf_consume(rb, (size_t)n);
+        } else {
+            break; /* draining or closing: input is ignored */
+        }
+    }
+    if (c->phase == CONN_HTTP || c->phase == CONN_WS)
+        update_interest(srv, c);
+}
+
+/* The socket is readable (or reported an error, which read() will reveal). One read()
+ * per wake-up: level-triggered epoll calls again if more is waiting, and every other
+ * connection gets its turn in between. */
+static void on_readable(struct server *srv, struct conn *c)
+{
+    uint8_t *dst = buf_reserve(&c->rbuf, READ_CHUNK);
+    if (dst == NULL) {
+        conn_close_later(&srv->conns, c, "input over limit");
+        return;
+    }
+    ssize_t n = read(c->fd, dst, READ_CHUNK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        const char *why = n == 0 ? (c->phase == CONN_WS ? "peer closed without a close frame"
+                                                         : "peer closed")
+                                 : errno == ECONNRESET ? "connection reset"
+                                                       : "read error";
+        conn_close_later(&srv->conns, c, why);
+        return;
+    }
+    buf_commit(&c->rbuf, (size_t)n);
+    process_input(srv, c);
+}
+
+static void on_conn_event(struct loop_watch *w, uint32_t events)
+{
+    struct server *srv = w->ctx;
+    struct conn *c = conn_of_watch(w);
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (events & LOOP_OUT)
+        flush_conn(srv, c);
+    if (c->phase == CONN_CLOSING)
+        return;
+    if (events & (LOOP_IN | LOOP_ERR)) {
+        if (c->phase == CONN_HTTP || c->phase == CONN_WS)
+            on_readable(srv, c);
+        else if (events & LOOP_ERR) /* draining, and the peer is gone */
+            conn_close_later(&srv->conns, c, "connection reset while draining");
+    }
+}
+
+/* ==== 7. Accepting, signals, the tick, the main loop ==================================== */
+
+/* Every slot is taken: say so (RFC 9110 §15.6.4) and close. A best-effort, non-blocking
+ * send of a few bytes into a fresh socket's empty buffer: it fits. */
+static void refuse_full(struct server *srv, int fd, const char *peer)
+{
+    struct buf b;
+    buf_init(&b, 512);
+    if (http_write_error(&b, 503, false, false, NULL, http_date(srv)) == 0) {
+        ssize_t w = send(fd, buf_head(&b), buf_size(&b), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
+    buf_free(&b);
+    close(fd);
+    log_at(LL_WARN, "peer=%s max_clients=%zu \"refused: every slot is taken\"", peer,
+           srv->cfg->max_clients);
+}
+
+/* Out of descriptors (EMFILE): accept() fails while the connection waits, so level-triggered
+ * epoll would report it again at once, for ever. Close the spare descriptor, accept and
+ * close the connection (the peer sees a reset rather than a hang), then take the spare back. */
+static void shed_load(struct server *srv)
+{
+    if (srv->spare_fd >= 0) {
+        close(srv->spare_fd);
+        int fd = accept(srv->listen_fd, NULL, NULL);
+        if (fd >= 0)
+            close(fd);
+        srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (srv->now_ms - srv->emfile_logged_ms >= 1000) { /* once a second, not per attempt */
+        srv->emfile_logged_ms = srv->now_ms;
+        log_at(LL_ERROR, "\"out of file descriptors: shedding connections\"");
+    }
+}
+
+static void on_accept(struct loop_watch *w, uint32_t events)
+{
+    struct server *srv = w->ctx;
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        char peer[NET_ADDR_STR];
+        int fd = net_accept(srv->listen_fd, peer);
+        if (fd == -EAGAIN || fd == -EINTR || fd == -ECONNABORTED)
+            return;
+        if (fd == -EMFILE || fd == -ENFILE) {
+            shed_load(srv);
+            return;
+        }
+        if (fd < 0) {
+            log_at(LL_ERROR, "errno=%d \"accept failed: %s\"", -fd, strerror(-fd));
+            return;
+        }
+        struct conn *c = conn_open(&srv->conns, fd, peer, ++srv->serial, srv->now_ms);
+        if (c == NULL) {
+            refuse_full(srv, fd, peer);
+            continue;
+        }
+        net_set_nodelay(fd);
+        if (loop_add(&srv->loop, &c->watch, fd, LOOP_IN, on_conn_event, srv) < 0) {
+            conn_release(&srv->conns, c);
+            continue;
+        }
+        log_at(LL_INFO, "conn=%llu peer=%s open=%zu \"connected\"", (unsigned long long)c->serial,
+               peer, srv->conns.nopen);
+    }
+}
+
+static void on_signal(struct loop_watch *w, uint32_t signo)
+{
+    struct server *srv = w->ctx;
+    log_at(LL_INFO, "signal=%u \"shutting down\"", signo);
+    srv->is_stopping = true;
+}
+
+/* Once a second: drop draining connections whose peer will not take their last bytes. */
+static void on_tick(struct loop_watch *w, uint32_t expirations)
+{
+    struct server *srv = w->ctx;
+    (void)expirations;
+    for (size_t i = 0; i < srv->conns.max; i++) {
+        struct conn *c = &srv->conns.conns[i];
+        if (c->phase == CONN_DRAINING && srv->now_ms - c->since_ms >= DRAIN_TIMEOUT_MS)
+            conn_close_later(&srv->conns, c, "timed out while draining");
+    }
+}
+
+/* The www directory: --www, else www/ beside the binary, else ./www, else the installed
+ * share/wsrelay/www. Opened as an O_PATH directory: every file is opened beneath it.
+ * Returns the descriptor or -errno; path[] holds the directory tried last. */
+static int open_www(const char *flag, char path[PATH_MAX])
+{
+    if (flag != NULL) {
+        snprintf(path, PATH_MAX, "%s", flag);
+        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return fd >= 0 ? fd : -errno;
+    }
+    char exe_dir[PATH_MAX / 2] = ".";
+    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
+    if (n > 0) {
+        exe_dir[n] = '\0';
+        char *slash = strrchr(exe_dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+    }
+    const char *const suffixes[] = { "/www", NULL, "/../share/wsrelay/www" };
+    int err = -ENOENT;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if (suffixes[i] == NULL)
+            snprintf(path, PATH_MAX, "www");
+        else
+            snprintf(path, PATH_MAX, "%s%s", exe_dir, suffixes[i]);
+        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        err = -errno;
+    }
+    return err;
+}
+
+/* Every slot may hold a socket (and, briefly, a file): ask for enough descriptors. */
+static int ensure_fd_limit(size_t max_clients)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)max_clients * 2 + 32;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -errno;
+    if (rl.rlim_cur >= need)
+        return 0;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -errno;
+    if (rl.rlim_cur < need)
+        log_at(LL_WARN, "nofile=%llu need=%llu \"descriptor limit is low: raise ulimit -n\"",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+    return 0;
+}
+
+int server_run(const struct config *cfg)
+{
+    struct server s = { .cfg = cfg, .listen_fd = -1, .www_fd = -1, .spare_fd = -1 };
+    struct server *srv = &s;
+    int status = 1;
+    char www_path[PATH_MAX];
+
+    /* SIGPIPE would kill us when a peer vanishes mid-write; errors come back as EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    buf_init(&srv->scratch, cfg->max_buffer);
+    srv->loop.epfd = -1;
+
+    srv->www_fd = open_www(cfg->www, www_path);
+    if (srv->www_fd < 0) {
+        log_at(LL_ERROR, "www=%s \"cannot open the www directory: %s\"", www_path,
+               strerror(-srv->www_fd));
+        goto out;
+    }
+    int rc = ensure_fd_limit(cfg->max_clients);
+    if (rc < 0)
+        log_at(LL_WARN, "\"cannot raise the descriptor limit: %s\"", strerror(-rc));
+
+    uint16_t port = cfg->port;
+    srv->listen_fd = net_listen(cfg->host, cfg->port, 511, &port);
+    if (srv->listen_fd < 0) {
+        if (srv->listen_fd == -EADDRINUSE)
+            log_at(LL_ERROR, "host=%s port=%u \"address already in use: is another wsrelay "
+                             "running?\"", cfg->host, (unsigned)cfg->port);
+        else
+            log_at(LL_ERROR, "host=%s port=%u \"cannot listen: %s\"", cfg->host,
+                   (unsigned)cfg->port, strerror(-srv->listen_fd));
+        goto out;
+    }
+    srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    if (conn_table_init(&srv->conns, cfg->max_clients, RBUF_LIMIT, cfg->max_buffer,
+                        cfg->max_message) < 0 ||
+        presence_init(&srv->presence, cfg->max_clients) < 0) {
+        log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"",
+               cfg->max_clients);
+        goto out;
+    }
+    rc = loop_init(&srv->loop, MAX_EVENTS);
+    if (rc == 0)
+        rc = loop_add(&srv->loop, &srv->listener, srv->listen_fd, LOOP_IN, on_accept, srv);
+    if (rc == 0) {
+        static const int stop_signals[] = { SIGINT, SIGTERM };
+        rc = loop_add_signals(&srv->loop, &srv->signals, stop_signals, 2, on_signal, srv);
+    }
+    if (rc == 0)
+        rc = loop_add_timer(&srv->loop, &srv->tick, TICK_MS, on_tick, srv);
+    if (rc < 0) {
+        log_at(LL_ERROR, "\"cannot set up the event loop: %s\"", strerror(-rc));
+        goto out;
+    }
+
+    log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"", cfg->host,
+           (unsigned)port, www_path, cfg->max_clients);
+
+    /* The loop. Order matters: reap (which may broadcast leaves) before flushing, so those
+     * leaves go out in this round; flush before sleeping, so epoll waits only for what could
+     * not be written now. */
+    while (!srv->is_stopping) {
+        srv->now_ms = loop_now_ms();
+        do {
+            reap(srv);
+            flush_writers(srv);
+        } while (srv->conns.nclosing > 0);
+        rc = loop_wait(&srv->loop, -1);
+        if (rc < 0) {
+            log_at(LL_ERROR, "\"epoll_wait failed: %s\"", strerror(-rc));
+            goto out;
+        }
+        srv->now_ms = loop_now_ms();
+    }
+    log_at(LL_INFO, "open=%zu \"stopped\"", srv->conns.nopen);
+    status = 0;
+
+out:
+    if (srv->loop.epfd >= 0) {
+        loop_close_watch(&srv->loop, &srv->signals);
+        loop_close_watch(&srv->loop, &srv->tick);
+    }
+    conn_table_free(&srv->conns);
+    presence_free(&srv->presence);
+    buf_free(&srv->scratch);
+    if (srv->loop.epfd >= 0)
+        loop_free(&srv->loop);
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    if (srv->spare_fd >= 0)
+        close(srv->spare_fd);
+    if (srv->www_fd >= 0)
+        close(srv->www_fd);
+    return status;
+}

@@ -1,0 +1,208 @@
+/* presence.c: the room's roster and the three messages the server writes about it.
+ *
+ * Owns: one struct presence_peer per connection slot (id, color, last relayed message) and
+ * the exact bytes of welcome, join and leave as docs/protocol.md shows them.
+ * Does not own: deciding who joins or leaves (server.c), checking or rewriting client JSON
+ * (json.c: what we keep here was already rewritten by it), sending (bcast.c).
+ * Pure: no I/O, no logging; memory through calloc once at start and struct buf with a limit.
+ *
+ * The JSON here is written by hand, not by a library: every value is either a UUID we made
+ * (needs no escaping, RFC 8259 §7), an unsigned integer (§6), or a message json.c has
+ * already proved to be one JSON object, so plain concatenation is exact.
+ *
+ * Simplification: the welcome walks every slot, O(max_slots) per newcomer. With 1024 slots
+ * that is nothing; a server with many more would keep a list of present slots instead.
+ */
+#include "presence.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Measured, then written ----------------------------------------------------------------
+ *
+ * Every writer below runs twice: first with dst == NULL to count the bytes, then into space
+ * reserved in `out` in one piece. So a message is appended whole or not at all (a half
+ * welcome would be a corrupt frame), with no rollback and at most one growth of `out`. */
+
+struct emit {
+    uint8_t *dst; /* NULL: only count */
+    size_t len;
+};
+
+static void emit(struct emit *e, const void *p, size_t n)
+{
+    if (e->dst != NULL)
+        memcpy(e->dst + e->len, p, n);
+    e->len += n;
+}
+
+static void emit_str(struct emit *e, const char *s)
+{
+    emit(e, s, strlen(s));
+}
+
+static void emit_uint(struct emit *e, unsigned v)
+{
+    char digits[16];
+    int n = snprintf(digits, sizeof digits, "%u", v);
+    emit(e, digits, (size_t)n);
+}
+
+typedef void (*writer_fn)(const struct presence *p, size_t slot, struct emit *e);
+
+/* Runs w once to measure, once to write. Returns 0, or -ENOBUFS / -ENOMEM with out unchanged
+ * (buf_reserve() does not say which; past the limit is the one that can be told apart). */
+static int write_whole(const struct presence *p, size_t slot, writer_fn w, struct buf *out)
+{
+    struct emit e = {.dst = NULL};
+    w(p, slot, &e);
+    size_t need = e.len;
+    e = (struct emit){.dst = buf_reserve(out, need)};
+    if (e.dst == NULL)
+        return need > out->limit - buf_size(out) ? -ENOBUFS : -ENOMEM;
+    w(p, slot, &e);
+    assert(e.len == need);
+    buf_commit(out, need);
+    return 0;
+}
+
+/* ---- The messages (docs/protocol.md, "Server -> client") ----------------------------------- */
+
+/* {"sender":"<id>","color":<c>}: a peer that has sent nothing we kept. */
+static void emit_bare_peer(const struct presence_peer *peer, struct emit *e)
+{
+    emit_str(e, "{\"sender\":\"");
+    emit_str(e, peer->id);
+    emit_str(e, "\",\"color\":");
+    emit_uint(e, peer->color);
+    emit_str(e, "}");
+}
+
+static void emit_welcome(const struct presence *p, size_t self, struct emit *e)
+{
+    const struct presence_peer *me = &p->peers[self];
+    emit_str(e, "{\"type\":\"welcome\",\"id\":\"");
+    emit_str(e, me->id);
+    emit_str(e, "\",\"color\":");
+    emit_uint(e, me->color);
+    emit_str(e, ",\"peers\":[");
+    bool first = true;
+    for (size_t i = 0; i < p->max_slots; i++) {
+        const struct presence_peer *peer = &p->peers[i];
+        if (i == self || !peer->is_present)
+            continue;
+        if (!first)
+            emit_str(e, ",");
+        first = false;
+        if (buf_size(&peer->last) > 0) /* exactly what was relayed for it */
+            emit(e, buf_head(&peer->last), buf_size(&peer->last));
+        else
+            emit_bare_peer(peer, e);
+    }
+    emit_str(e, "]}");
+}
+
+static void emit_join(const struct presence *p, size_t slot, struct emit *e)
+{
+    emit_str(e, "{\"type\":\"join\",\"sender\":\"");
+    emit_str(e, p->peers[slot].id);
+    emit_str(e, "\",\"color\":");
+    emit_uint(e, p->peers[slot].color);
+    emit_str(e, "}");
+}
+
+static void emit_leave(const struct presence *p, size_t slot, struct emit *e)
+{
+    emit_str(e, "{\"type\":\"leave\",\"sender\":\"");
+    emit_str(e, p->peers[slot].id);
+    emit_str(e, "\"}");
+}
+
+/* ---- Public -------------------------------------------------------------------------------- */
+
+int presence_init(struct presence *p, size_t max_slots)
+{
+    *p = (struct presence){.max_slots = max_slots};
+    if (max_slots == 0)
+        return 0;
+    p->peers = calloc(max_slots, sizeof *p->peers); /* calloc checks the multiplication */
+    if (p->peers == NULL) {
+        p->max_slots = 0;
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < max_slots; i++)
+        buf_init(&p->peers[i].last, PRESENCE_STATE_MAX);
+    return 0;
+}
+
+void presence_free(struct presence *p)
+{
+    for (size_t i = 0; i < p->max_slots; i++)
+        buf_free(&p->peers[i].last);
+    free(p->peers);
+    *p = (struct presence){0};
+}
+
+void presence_join(struct presence *p, size_t slot, const char *id, unsigned color)
+{
+    assert(slot < p->max_slots); /* slots come from conn.c, never from a peer */
+    struct presence_peer *peer = &p->peers[slot];
+    /* Bounded copy: an id longer than a UUID is our bug, but must not overrun the array. */
+    size_t n = strnlen(id, PRESENCE_ID_SIZE - 1);
+    memcpy(peer->id, id, n);
+    peer->id[n] = '\0';
+    peer->color = color;
+    peer->is_present = true;
+    buf_reset(&peer->last); /* a fresh client has said nothing yet */
+}
+
+int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t len)
+{
+    assert(slot < p->max_slots);
+    struct buf *last = &p->peers[slot].last;
+    /* Empty first: if the new message is not kept, the old position must not outlive it. */
+    buf_reset(last);
+    if (len > PRESENCE_STATE_MAX)
+        return 0;
+    /* The limit is PRESENCE_STATE_MAX, so only memory can fail here. */
+    return buf_append(last, msg, len) == 0 ? 0 : -ENOMEM;
+}
+
+void presence_leave(struct presence *p, size_t slot)
+{
+    assert(slot < p->max_slots);
+    struct presence_peer *peer = &p->peers[slot];
+    buf_free(&peer->last); /* keeps the limit, so the slot is ready for the next join */
+    peer->is_present = false;
+    peer->id[0] = '\0';
+    peer->color = 0;
+}
+
+size_t presence_count(const struct presence *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->max_slots; i++)
+        n += p->peers[i].is_present;
+    return n;
+}
+
+int presence_write_welcome(const struct presence *p, size_t self, struct buf *out)
+{
+    assert(self < p->max_slots);
+    return write_whole(p, self, emit_welcome, out);
+}
+
+int presence_write_join(const struct presence *p, size_t slot, struct buf *out)
+{
+    assert(slot < p->max_slots);
+    return write_whole(p, slot, emit_join, out);
+}
+
+int presence_write_leave(const struct presence *p, size_t slot, struct buf *out)
+{
+    assert(slot < p->max_slots);
+    return write_whole(p, slot, emit_leave, out);
+}

@@ -1,0 +1,298 @@
+/* Unit tests for presence.c: the roster, the kept last messages, and the exact bytes of
+ * welcome, join and leave (docs/protocol.md). Every message is appended whole or not at all,
+ * so the limit tests pre-fill out and check those bytes survive a refusal. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "presence.h"
+
+#define ID_A "00000000-0000-4000-8000-00000000000a"
+#define ID_B "00000000-0000-4000-8000-00000000000b"
+#define ID_C "00000000-0000-4000-8000-00000000000c"
+#define ID_D "00000000-0000-4000-8000-00000000000d"
+
+/* out must hold exactly the NUL-terminated text want. */
+static void assert_out(const struct buf *out, const char *want)
+{
+    if (buf_size(out) != strlen(want) || memcmp(buf_head(out), want, strlen(want)) != 0)
+        fail_msg("out is \"%.*s\"\n expected \"%s\"", (int)buf_size(out),
+                 buf_head(out) != NULL ? (const char *)buf_head(out) : "", want);
+}
+
+static int update_str(struct presence *p, size_t slot, const char *msg)
+{
+    return presence_update(p, slot, (const uint8_t *)msg, strlen(msg));
+}
+
+static void join_and_leave_messages(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 4), 0);
+    assert_int_equal(presence_count(&p), 0);
+    presence_join(&p, 2, ID_A, 7);
+    assert_int_equal(presence_count(&p), 1);
+
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_join(&p, 2, &out), 0);
+    assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_A "\",\"color\":7}");
+    buf_reset(&out);
+    assert_int_equal(presence_write_leave(&p, 2, &out), 0);
+    assert_out(&out, "{\"type\":\"leave\",\"sender\":\"" ID_A "\"}");
+
+    presence_leave(&p, 2);
+    assert_int_equal(presence_count(&p), 0);
+    assert_false(p.peers[2].is_present);
+    buf_free(&out);
+    presence_free(&p);
+    assert_null(p.peers);
+}
+
+static void welcome_alone_lists_no_peers(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 3), 0);
+    presence_join(&p, 0, ID_A, 0);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":0,\"peers\":[]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+static void welcome_with_one_silent_peer(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 3), 0);
+    presence_join(&p, 1, ID_A, 359);
+    presence_join(&p, 2, ID_B, 12);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 2, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":12,\"peers\":["
+                     "{\"sender\":\"" ID_A "\",\"color\":359}]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+static void welcome_with_one_peer_that_moved(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 2), 0);
+    presence_join(&p, 0, ID_A, 1);
+    presence_join(&p, 1, ID_B, 2);
+    const char *moved = "{\"x\":120,\"y\":48.5,\"sender\":\"" ID_A "\",\"color\":1}";
+    assert_int_equal(update_str(&p, 0, moved), 0);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":2,\"peers\":["
+                     "{\"x\":120,\"y\":48.5,\"sender\":\"" ID_A "\",\"color\":1}]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+/* Several peers, in slot order, with gaps, the newcomer in the middle, some silent. */
+static void welcome_lists_every_other_peer_in_slot_order(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 8), 0);
+    presence_join(&p, 6, ID_D, 40);
+    presence_join(&p, 1, ID_A, 10);
+    presence_join(&p, 3, ID_B, 20);
+    presence_join(&p, 4, ID_C, 30);
+    assert_int_equal(update_str(&p, 6, "{\"x\":6}"), 0);
+    assert_int_equal(update_str(&p, 1, "{\"x\":1}"), 0);
+    assert_int_equal(presence_count(&p), 4);
+
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 3, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":20,\"peers\":["
+                     "{\"x\":1},"
+                     "{\"sender\":\"" ID_C "\",\"color\":30},"
+                     "{\"x\":6}]}");
+
+    /* after C leaves, nobody sees it; after A rejoins slot 1 it has said nothing yet */
+    presence_leave(&p, 4);
+    presence_leave(&p, 1);
+    presence_join(&p, 1, ID_A, 11);
+    buf_reset(&out);
+    assert_int_equal(presence_write_welcome(&p, 3, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":20,\"peers\":["
+                     "{\"sender\":\"" ID_A "\",\"color\":11},"
+                     "{\"x\":6}]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+static void update_keeps_only_the_latest_message(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 2), 0);
+    presence_join(&p, 0, ID_A, 1);
+    presence_join(&p, 1, ID_B, 2);
+    assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
+    assert_int_equal(update_str(&p, 0, "{\"x\":22}"), 0);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":2,\"peers\":["
+                     "{\"x\":22}]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+/* Up to PRESENCE_STATE_MAX bytes are kept; one byte more empties the kept message, so the
+ * welcome falls back to id and color rather than show an older position. */
+static void update_over_the_bound_empties_the_kept_message(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 2), 0);
+    presence_join(&p, 0, ID_A, 5);
+    presence_join(&p, 1, ID_B, 6);
+
+    uint8_t big[PRESENCE_STATE_MAX + 1];
+    memset(big, ' ', sizeof big);
+    big[0] = '{';
+    big[PRESENCE_STATE_MAX - 1] = '}';
+    assert_int_equal(presence_update(&p, 0, big, PRESENCE_STATE_MAX), 0);
+    assert_int_equal(buf_size(&p.peers[0].last), PRESENCE_STATE_MAX);
+
+    assert_int_equal(presence_update(&p, 0, big, PRESENCE_STATE_MAX + 1), 0); /* not kept */
+    assert_int_equal(buf_size(&p.peers[0].last), 0);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"peers\":["
+                     "{\"sender\":\"" ID_A "\",\"color\":5}]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+static void leave_releases_the_slot_memory(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 1), 0);
+    presence_join(&p, 0, ID_A, 1);
+    assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
+    assert_non_null(p.peers[0].last.data);
+    presence_leave(&p, 0);
+    assert_null(p.peers[0].last.data);
+    assert_int_equal(p.peers[0].last.limit, PRESENCE_STATE_MAX); /* ready for the next join */
+    presence_join(&p, 0, ID_B, 2);
+    assert_int_equal(buf_size(&p.peers[0].last), 0);
+    assert_string_equal(p.peers[0].id, ID_B);
+    presence_free(&p);
+}
+
+/* The id is copied with a bound: a longer string is cut, never overruns the array. */
+static void join_copies_the_id_with_a_bound(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 1), 0);
+    presence_join(&p, 0, ID_A "-and-much-more-than-a-uuid", 1);
+    assert_int_equal(strlen(p.peers[0].id), PRESENCE_ID_SIZE - 1);
+    assert_string_equal(p.peers[0].id, ID_A);
+    presence_join(&p, 0, "short", 1);
+    assert_string_equal(p.peers[0].id, "short");
+    presence_free(&p);
+}
+
+static void zero_slots_is_an_empty_room(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 0), 0);
+    assert_int_equal(presence_count(&p), 0);
+    presence_free(&p);
+}
+
+/* Each writer appends its message whole or not at all: with out one byte short, the bytes
+ * already there survive untouched; with exactly enough room, it fits. */
+static void writes_are_all_or_nothing(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 3), 0);
+    presence_join(&p, 0, ID_A, 100);
+    presence_join(&p, 1, ID_B, 200);
+    presence_join(&p, 2, ID_C, 300);
+    assert_int_equal(update_str(&p, 0, "{\"x\":0}"), 0);
+
+    int (*const writers[])(const struct presence *, size_t, struct buf *) = {
+        presence_write_welcome, presence_write_join, presence_write_leave};
+    for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+        /* measure with room to spare */
+        struct buf out;
+        buf_init(&out, 1 << 12);
+        assert_int_equal(writers[w](&p, 1, &out), 0);
+        size_t need = buf_size(&out);
+        buf_free(&out);
+
+        buf_init(&out, 2 + need - 1);
+        assert_int_equal(buf_append(&out, "ab", 2), 0);
+        assert_int_equal(writers[w](&p, 1, &out), -ENOBUFS);
+        assert_out(&out, "ab");
+        buf_free(&out);
+
+        buf_init(&out, 2 + need);
+        assert_int_equal(buf_append(&out, "ab", 2), 0);
+        assert_int_equal(writers[w](&p, 1, &out), 0);
+        assert_int_equal(buf_size(&out), 2 + need);
+        buf_free(&out);
+    }
+    presence_free(&p);
+}
+
+/* Appending goes after bytes already queued, as the server queues several frames. */
+static void appends_after_existing_output(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 2), 0);
+    presence_join(&p, 0, ID_A, 1);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_join(&p, 0, &out), 0);
+    assert_int_equal(presence_write_leave(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_A "\",\"color\":1}"
+                     "{\"type\":\"leave\",\"sender\":\"" ID_A "\"}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(join_and_leave_messages),
+        cmocka_unit_test(welcome_alone_lists_no_peers),
+        cmocka_unit_test(welcome_with_one_silent_peer),
+        cmocka_unit_test(welcome_with_one_peer_that_moved),
+        cmocka_unit_test(welcome_lists_every_other_peer_in_slot_order),
+        cmocka_unit_test(update_keeps_only_the_latest_message),
+        cmocka_unit_test(update_over_the_bound_empties_the_kept_message),
+        cmocka_unit_test(leave_releases_the_slot_memory),
+        cmocka_unit_test(join_copies_the_id_with_a_bound),
+        cmocka_unit_test(zero_slots_is_an_empty_room),
+        cmocka_unit_test(writes_are_all_or_nothing),
+        cmocka_unit_test(appends_after_existing_output),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,776 @@
+"""Shared fixtures and wire helpers for the wsrelay integration suite.
+
+This suite judges the real binary from the outside, with clients nobody in this project wrote
+(python3-websockets) and with raw sockets where we need bytes no polite client would send
+(unmasked frames, bad close codes, traversal paths). It never looks at src/.
+
+Run with Debian's interpreter (it has python3-pytest and python3-websockets 10.4):
+
+    WSRELAY_BIN=$PWD/wsrelay /usr/bin/python3 -m pytest -q test/integration
+
+Chapters: constants - asyncio helper - the server process - HTTP over a raw socket - WebSocket
+over a raw socket (RFC 6455 §5.2 frames, masking) - websockets-library helpers - fixtures.
+
+Rules the tests follow: servers listen on 127.0.0.1 with `--port 0` and we learn the port from
+the "listening" log line; every wait has a generous timeout (TIMEOUT) and no test asserts speed;
+every server a test starts is stopped by PID (SIGTERM, then SIGKILL), and before that the
+fixture checks it survived the test: a fresh, polite client must still get an echo and a
+welcome. Any sanitizer report on stderr fails the test that caused it.
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import websockets
+
+# ---------------------------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("WSRELAY_BIN") or str(REPO / "wsrelay")
+HOST = "127.0.0.1"
+TIMEOUT = 5.0  # every wait for the server; generous, never an assertion about speed
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+
+OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+
+LISTENING_RE = re.compile(r'\bport=(\d+)\b.*"listening"')
+# <ISO-8601 UTC timestamp> <level> key=value ... "phrase"
+LOG_LINE_RE = re.compile(
+    r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z [a-z]+ (?:.* )?"[^"]*"$'
+)
+UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+    "SUMMARY: UndefinedBehaviorSanitizer",
+    "SUMMARY: AddressSanitizer",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# asyncio from sync tests (pytest-asyncio is not installed)
+# ---------------------------------------------------------------------------------------------
+
+
+def run(coro, timeout=30.0):
+    """Runs a coroutine to completion in a fresh event loop, failing after `timeout` s."""
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+# ---------------------------------------------------------------------------------------------
+# The server process
+# ---------------------------------------------------------------------------------------------
+
+
+class Server:
+    """One wsrelay process. stderr (the log) and stdout are drained by threads so a chatty
+    server can never block on a full pipe; `lines` holds every stderr line so far."""
+
+    def __init__(self, args):
+        self.args = [BIN, *args]
+        self.port = None
+        self.stopped = False  # the test stopped it on purpose: no survival check
+        self.returncode = None
+        self.lines = []
+        self.stdout = b""
+        self._cond = threading.Condition()
+        self.proc = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        self._t_err = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._t_out = threading.Thread(target=self._drain_stdout, daemon=True)
+        self._t_err.start()
+        self._t_out.start()
+
+    def _drain_stderr(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            with self._cond:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _drain_stdout(self):
+        data = self.proc.stdout.read()
+        with self._cond:
+            self.stdout += data
+
+    @property
+    def stderr(self):
+        with self._cond:
+            return "\n".join(self.lines)
+
+    def wait_log(self, regex, timeout=TIMEOUT):
+        """Waits for a stderr line matching regex; returns the match. Fails (with the log) if
+        the process exits or the timeout passes first."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._cond:
+            while True:
+                for line in self.lines[seen:]:
+                    m = regex.search(line)
+                    if m:
+                        return m
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._t_err.is_alive()):
+                    break
+                self._cond.wait(min(left, 0.1))
+        pytest.fail(
+            f"no log line matching {regex.pattern!r} within {timeout}s "
+            f"(exit status {self.proc.poll()}); stderr:\n{self.stderr}"
+        )
+
+    def stop(self, timeout=TIMEOUT):
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._t_err.join(timeout)
+        self._t_out.join(timeout)
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def sanitizer_report(self):
+        text = self.stderr
+        return any(marker in text for marker in SANITIZER_MARKERS)
+
+
+def free_port():
+    """A port that was free a moment ago (only for --quiet, where no log tells us the port)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_until_accepting(port, proc, timeout=TIMEOUT):
+    """Polls connect() until the server accepts (for --quiet, which logs nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with status {proc.returncode} before accepting")
+        try:
+            socket.create_connection((HOST, port), timeout=TIMEOUT).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    pytest.fail(f"server never accepted on port {port}")
+
+
+def run_cli(*args, timeout=TIMEOUT):
+    """Runs the binary with args to completion; a server that starts serving instead of
+    exiting is killed, and the test fails."""
+    try:
+        return subprocess.run(
+            [BIN, *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"wsrelay {' '.join(args)} did not exit within {timeout}s: {e}")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP over a raw socket
+# ---------------------------------------------------------------------------------------------
+
+
+class Response:
+    def __init__(self, version, status, reason, headers, body, head):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # [(name, value)] in order, names as sent
+        self.body = body
+        self.head = head  # the raw head bytes, status line to blank line
+
+    def header(self, name):
+        """The first field named `name` (case-insensitive), or None."""
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def raw(self):
+        return self.head + self.body
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.reason!r} {self.headers!r} body={self.body[:80]!r}>"
+
+
+def parse_head(head):
+    """Parses a response head (without the final blank line) into (version, status, reason,
+    headers). Fails the test on anything that is not HTTP/1.x syntax."""
+    lines = head.split(b"\r\n")
+    m = re.match(rb"^(HTTP/1\.[01]) (\d{3}) ?(.*)$", lines[0])
+    assert m, f"bad status line {lines[0]!r}"
+    headers = []
+    for line in lines[1:]:
+        assert b":" in line, f"bad header line {line!r}"
+        k, v = line.split(b":", 1)
+        assert k == k.strip() and k, f"bad header name {k!r}"
+        headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+    return m.group(1).decode(), int(m.group(2)), m.group(3).decode("latin-1"), headers
+
+
+class HttpConn:
+    """One TCP connection to the server, for requests sent byte-exact and responses read one
+    at a time (keep-alive and pipelining)."""
+
+    def __init__(self, port, timeout=TIMEOUT, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((HOST, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.eof = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        """Reads more bytes into buf; returns False on EOF (a reset counts as EOF)."""
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def read_head(self):
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                raise AssertionError(f"connection closed before a full response head: {self.buf!r}")
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        return head
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            if not self._fill():
+                raise AssertionError(f"connection closed after {len(self.buf)} of {n} body bytes")
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_response(self, head_only=False):
+        """Reads one response. Its body is Content-Length bytes (required: this server always
+        sends it), none for HEAD (head_only) or 101."""
+        head = self.read_head()
+        version, status, reason, headers = parse_head(head)
+        resp = Response(version, status, reason, headers, b"", head + b"\r\n\r\n")
+        if status == 101 or head_only:
+            return resp
+        cl = resp.header_all("Content-Length")
+        assert len(cl) == 1, f"expected exactly one Content-Length in {resp!r}"
+        assert cl[0].isdigit(), f"bad Content-Length {cl[0]!r}"
+        resp.body = self.read_exact(int(cl[0]))
+        return resp
+
+    def closed_by_peer(self, timeout=TIMEOUT):
+        """True if the server closes the connection (EOF or reset) within timeout, ignoring
+        nothing: any extra bytes it sends first are kept in self.buf for the caller to see."""
+        self.sock.settimeout(timeout)
+        try:
+            while self._fill():
+                pass
+            return True
+        except socket.timeout:
+            return False
+
+
+def http_request(method="GET", target="/", version="HTTP/1.1", headers=None, body=b""):
+    """Builds a request, byte-exact. headers: list of (name, value); Host is added first unless
+    given (pass ("Host", None) to omit it)."""
+    hdrs = list(headers or [])
+    if not any(k.lower() == "host" for k, _ in hdrs):
+        hdrs.insert(0, ("Host", f"{HOST}"))
+    out = f"{method} {target} {version}\r\n".encode("latin-1")
+    for k, v in hdrs:
+        if v is not None:
+            out += f"{k}: {v}\r\n".encode("latin-1")
+    return out + b"\r\n" + body
+
+
+def fetch(port, raw, head_only=False):
+    """Sends raw request bytes on a fresh connection and reads one response."""
+    with HttpConn(port) as c:
+        c.send(raw)
+        return c.read_response(head_only=head_only)
+
+
+def get(port, target="/", method="GET", **kw):
+    return fetch(port, http_request(method, target, **kw), head_only=(method == "HEAD"))
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket over a raw socket: handshake (RFC 6455 §4), frames (§5.2), masking (§5.3)
+# ---------------------------------------------------------------------------------------------
+
+
+def new_key():
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def accept_for(key):
+    """§4.2.2 step 5.4: base64(SHA-1(key + GUID))."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def handshake_request(path="/ws", key=None, version="13", extra=None, omit=(), method="GET"):
+    """An opening handshake as a browser sends it. omit: header names to leave out;
+    extra: (name, value) pairs appended (duplicates allowed)."""
+    key = new_key() if key is None else key
+    base = [
+        ("Host", f"{HOST}"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", version),
+    ]
+    omit_l = {o.lower() for o in omit}
+    hdrs = [(k, v) for k, v in base if k.lower() not in omit_l and v is not None]
+    hdrs += list(extra or [])
+    return http_request(method, path, headers=hdrs)
+
+
+def mask_bytes(payload, key):
+    """§5.3: payload XOR the 4-byte key, repeated."""
+    if not payload:
+        return b""
+    n = len(payload)
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
+def build_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, mask_key=None, length=None,
+                length_form=None):
+    """One frame as §5.2 draws it. length overrides the announced payload length (the bytes
+    sent are still `payload`); length_form forces "7", "16" or "64" bit length encoding, which
+    lets a test send a non-minimal length."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0xF)
+    mbit = 0x80 if mask else 0
+    form = length_form or ("7" if n < 126 else "16" if n < 65536 else "64")
+    if form == "7":
+        hdr = struct.pack("!BB", b0, mbit | n)
+    elif form == "16":
+        hdr = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, mbit | 127, n)
+    if mask:
+        key = os.urandom(4) if mask_key is None else mask_key
+        return hdr + key + mask_bytes(payload, key)
+    return hdr + payload
+
+
+class Frame:
+    def __init__(self, fin, rsv, opcode, masked, payload, raw):
+        self.fin, self.rsv, self.opcode, self.masked = fin, rsv, opcode, masked
+        self.payload, self.raw = payload, raw
+
+    def close_code(self):
+        """(code, reason) of a close frame; code None when the body is empty."""
+        assert self.opcode == OP_CLOSE
+        if not self.payload:
+            return None, ""
+        assert len(self.payload) >= 2, f"close frame with a 1-byte body {self.payload!r}"
+        code = struct.unpack("!H", self.payload[:2])[0]
+        return code, self.payload[2:].decode("utf-8")
+
+    def __repr__(self):
+        return (f"<Frame fin={self.fin} rsv={self.rsv} op={self.opcode:#x} masked={self.masked} "
+                f"len={len(self.payload)} {self.payload[:60]!r}>")
+
+
+def parse_frame(buf, start=0):
+    """Parses one frame at buf[start:]: (Frame, size) or None if incomplete."""
+    if len(buf) - start < 2:
+        return None
+    b0, b1 = buf[start], buf[start + 1]
+    n = b1 & 0x7F
+    pos = start + 2
+    if n == 126:
+        if len(buf) < pos + 2:
+            return None
+        n = struct.unpack("!H", buf[pos:pos + 2])[0]
+        pos += 2
+    elif n == 127:
+        if len(buf) < pos + 8:
+            return None
+        n = struct.unpack("!Q", buf[pos:pos + 8])[0]
+        pos += 8
+    masked = bool(b1 & 0x80)
+    key = b""
+    if masked:
+        if len(buf) < pos + 4:
+            return None
+        key = buf[pos:pos + 4]
+        pos += 4
+    if len(buf) < pos + n:
+        return None
+    payload = buf[pos:pos + n]
+    if masked:
+        payload = mask_bytes(payload, key)
+    frame = Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0xF, masked, payload, buf[start:pos + n])
+    return frame, pos + n - start
+
+
+class RawWS:
+    """A hand-driven WebSocket client on a plain socket. connect() performs the handshake and
+    checks the 101; what comes after is bytes we choose."""
+
+    def __init__(self, sock, response, leftover):
+        self.sock = sock
+        self.response = response
+        self.buf = leftover
+
+    @classmethod
+    def connect(cls, port, path="/ws", first_bytes=b"", rcvbuf=None, key=None):
+        """Handshakes on `path`; first_bytes are sent in the same send() as the request (h11's
+        "trailing data"). Asserts a correct 101."""
+        conn = HttpConn(port, rcvbuf=rcvbuf)
+        key = new_key() if key is None else key
+        conn.send(handshake_request(path, key=key) + first_bytes)
+        resp = conn.read_response()
+        assert resp.status == 101, f"handshake on {path} refused: {resp!r}"
+        assert resp.header("Sec-WebSocket-Accept") == accept_for(key), resp
+        return cls(conn.sock, resp, conn.buf)
+
+    def close(self):
+        self.sock.close()
+
+    def abort(self):
+        """Closes with a TCP reset (SO_LINGER 0): the rudest way to leave."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send_frame(self, opcode, payload=b"", **kw):
+        self.sock.sendall(build_frame(opcode, payload, **kw))
+
+    def send_text(self, text):
+        self.send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text)
+
+    def send_close(self, code=1000, reason=b""):
+        if isinstance(reason, str):
+            reason = reason.encode()
+        body = b"" if code is None else struct.pack("!H", code) + reason
+        self.send_frame(OP_CLOSE, body)
+
+    def _fill(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        self.buf += chunk
+        return bool(chunk)
+
+    def recv_frame(self, timeout=TIMEOUT):
+        """The next frame from the server. Server frames are never masked (§5.1)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            parsed = parse_frame(self.buf)
+            if parsed:
+                frame, size = parsed
+                self.buf = self.buf[size:]
+                assert not frame.masked, f"server sent a masked frame {frame!r}"
+                return frame
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no frame within {timeout}s (have {self.buf[:80]!r})")
+            try:
+                if not self._fill(left):
+                    raise AssertionError(f"server closed TCP mid-stream (have {self.buf[:80]!r})")
+            except socket.timeout:
+                raise AssertionError(f"no frame within {timeout}s (have {self.buf[:80]!r})")
+
+    def recv_message(self, timeout=TIMEOUT):
+        """The next data message (reassembled), as (opcode, payload). Pongs are skipped; a
+        close frame fails the test."""
+        opcode, parts = None, []
+        while True:
+            f = self.recv_frame(timeout)
+            if f.opcode == OP_PONG:
+                continue
+            assert f.opcode != OP_CLOSE, f"unexpected close {f.close_code()}"
+            assert f.rsv == 0, f"server set RSV bits: {f!r}"
+            if opcode is None:
+                assert f.opcode in (OP_TEXT, OP_BINARY), f"unexpected frame {f!r}"
+                opcode = f.opcode
+            else:
+                assert f.opcode == OP_CONT, f"interleaved frame {f!r}"
+            parts.append(f.payload)
+            if f.fin:
+                return opcode, b"".join(parts)
+
+    def recv_text(self, timeout=TIMEOUT):
+        op, data = self.recv_message(timeout)
+        assert op == OP_TEXT, f"expected text, got opcode {op:#x}: {data[:80]!r}"
+        return data.decode("utf-8")
+
+    def expect_close(self, timeout=TIMEOUT):
+        """Reads (skipping data and pongs) until the server's close frame; then requires the
+        server to close TCP. Returns (code, reason)."""
+        while True:
+            f = self.recv_frame(timeout)
+            if f.opcode == OP_CLOSE:
+                break
+        code, reason = f.close_code()
+        assert self.wait_eof(timeout), "server sent close but kept the TCP connection open"
+        return code, reason
+
+    def wait_eof(self, timeout=TIMEOUT):
+        """True if the server closes TCP (EOF or reset) within timeout. Bytes that arrive
+        before it are kept in self.buf."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                if not self._fill(left):
+                    return True
+            except socket.timeout:
+                return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Polite clients: python3-websockets (asyncio API of 10.4)
+# ---------------------------------------------------------------------------------------------
+
+
+def ws_connect(port, path="/ws", **kw):
+    """A websockets client as a browser would be: it offers permessage-deflate (the server
+    must decline), masks every frame, validates every frame the server sends. Use as
+    `ws = await ws_connect(...)` or `async with ws_connect(...) as ws`."""
+    kw.setdefault("ping_interval", None)
+    kw.setdefault("open_timeout", TIMEOUT)
+    kw.setdefault("close_timeout", TIMEOUT)
+    kw.setdefault("max_size", None)
+    return websockets.connect(f"ws://{HOST}:{port}{path}", **kw)
+
+
+async def recv(ws, timeout=TIMEOUT):
+    return await asyncio.wait_for(ws.recv(), timeout)
+
+
+async def expect(ws, text):
+    """The next message must be exactly `text`."""
+    got = await recv(ws)
+    assert got == text, f"\nexpected {text!r}\n     got {got!r}"
+
+
+async def join_room(port, **kw):
+    """Connects to /ws; returns (ws, welcome as dict, welcome's exact text)."""
+    ws = await ws_connect(port, "/ws", **kw)
+    text = await recv(ws)
+    assert isinstance(text, str), f"welcome must be a text message, got {text!r}"
+    welcome = json.loads(text)
+    assert welcome.get("type") == "welcome", f"first message is not a welcome: {text}"
+    return ws, welcome, text
+
+
+async def closed(ws, timeout=TIMEOUT):
+    """Waits for the connection to end; returns (close code, reason) the server sent
+    (1006 if it sent none)."""
+    await asyncio.wait_for(ws.wait_closed(), timeout)
+    return ws.close_code, ws.close_reason
+
+
+def relayed(msg_without_ws, who):
+    """What the server must relay for a client message (protocol.md, *cursor*): the members
+    kept byte-for-byte, then sender and color. msg_without_ws is the kept part, e.g.
+    '"x":1,"y":2' (or '' for none); who is the sender's welcome dict."""
+    tail = f'"sender":"{who["id"]}","color":{who["color"]}'
+    return "{" + (msg_without_ws + "," if msg_without_ws else "") + tail + "}"
+
+
+def join_text(who):
+    return f'{{"type":"join","sender":"{who["id"]}","color":{who["color"]}}}'
+
+
+def leave_text(who):
+    return f'{{"type":"leave","sender":"{who["id"]}"}}'
+
+
+async def _fresh_client_works(port):
+    """The survival check: an echo round trip and a well-formed welcome."""
+    async with ws_connect(port, "/echo") as ws:
+        await ws.send("still alive?")
+        assert await recv(ws) == "still alive?"
+    ws, welcome, _ = await join_room(port)
+    assert UUID4_RE.match(welcome["id"]), welcome
+    await ws.close()
+
+
+def check_alive(port, timeout=TIMEOUT):
+    """None if a fresh polite client works within timeout (retried: slots freed by a test's
+    last close may take a moment to be reaped), else a description of the last failure."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            run(_fresh_client_works(port), timeout=timeout)
+            return None
+        except Exception as e:  # noqa: BLE001 - any failure is reported below
+            last = e
+            time.sleep(0.05)
+    return f"a fresh client no longer works after the test: {last!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------------------------
+
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+class Site:
+    """A www root made for one test, with a secret outside it and traps inside it:
+        base/secret.txt            the secret no request may ever return
+        base/www/...               the files below
+        base/www/link.txt          -> ../secret.txt      (relative symlink out)
+        base/www/abs-link.txt      -> base/secret.txt    (absolute symlink out)
+        base/www/up                -> ..                 (directory symlink out)
+        base/www/passwd            -> /etc/passwd
+        base/www/.git/config       a dotfile holding the secret too
+    """
+
+    FILES = {
+        "index.html": b"<!doctype html>\n<title>wsrelay test</title>\n<p>index \xc3\xa9</p>\n",
+        "style.css": b"body { color: red; }\n",
+        "app.js": b"console.log('hi');\n",
+        "logo.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>\n',
+        "pixel.png": PNG_1X1,
+        "favicon.ico": b"\x00\x00\x01\x00\x01\x00\x01\x01\x00\x00\x01\x00\x18\x00" + bytes(40),
+        "data.json": b'{"hello": "world", "n": 1}\n',
+        "sub/index.html": b"<p>sub index</p>\n",
+        "sub/page.html": b"<p>sub page</p>\n",
+        "a/b": b"plain file under a/\n",
+    }
+
+    def __init__(self, base):
+        self.base = base
+        self.root = base / "www"
+        self.root.mkdir()
+        self.secret = b"TOPSECRET-" + os.urandom(8).hex().encode()
+        self.secret_path = base / "secret.txt"
+        self.secret_path.write_bytes(self.secret + b"\n")
+        self.files = dict(self.FILES)
+        # Big enough that the server needs many write()s: tests partial writes.
+        self.files["big.png"] = os.urandom(300 * 1024)
+        for name, data in self.files.items():
+            p = self.root / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+        (self.root / ".git").mkdir()
+        (self.root / ".git" / "config").write_bytes(b"[core]\n\tsecret = " + self.secret + b"\n")
+        (self.root / "link.txt").symlink_to("../secret.txt")
+        (self.root / "abs-link.txt").symlink_to(self.secret_path)
+        (self.root / "up").symlink_to("..")
+        (self.root / "passwd").symlink_to("/etc/passwd")
+
+
+@pytest.fixture
+def site(tmp_path):
+    return Site(tmp_path)
+
+
+@pytest.fixture
+def start_server(site):
+    """Factory: start_server(*flags, www=None, listen=True) -> Server.
+
+    By default the server gets `--host 127.0.0.1 --port 0 --www <site>`, then the fixture reads
+    stderr until the "listening" line and sets server.port. listen=False passes only the given
+    flags and does not wait (the test sets server.port itself if it wants the survival check).
+
+    At teardown, for every server the test did not stop itself: it must still be running and
+    a fresh client must work (the survival check); then it is stopped by PID. Any sanitizer
+    report on its stderr fails the test."""
+    servers = []
+
+    def start(*flags, www=None, listen=True):
+        args = []
+        if listen:
+            args += ["--host", HOST, "--port", "0"]
+            args += ["--www", str(www if www is not None else site.root)]
+        args += [str(f) for f in flags]
+        if not os.access(BIN, os.X_OK):
+            pytest.fail(f"no wsrelay binary at {BIN} (set WSRELAY_BIN or run `make wsrelay`)")
+        srv = Server(args)
+        servers.append(srv)
+        if listen:
+            srv.port = int(srv.wait_log(LISTENING_RE).group(1))
+            assert srv.port != 0, "server logged port=0 instead of the port it got"
+        return srv
+
+    yield start
+
+    problems = []
+    for srv in servers:
+        if not srv.stopped and srv.port is not None:
+            if srv.proc.poll() is not None:
+                problems.append(f"server died during the test (exit status {srv.proc.returncode})")
+            else:
+                why = check_alive(srv.port)
+                if why:
+                    problems.append(why)
+        srv.stop()
+        if srv.sanitizer_report():
+            problems.append("sanitizer report on stderr")
+        if problems:
+            problems.append(f"server stderr:\n{srv.stderr[-6000:]}")
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def server(start_server):
+    """One server with default limits on the test's own www root."""
+    return start_server()

@@ -1,0 +1,167 @@
+"""Command line, exit statuses, log format, --quiet, start-up and shutdown."""
+
+import asyncio
+import re
+import signal
+import socket
+
+import pytest
+
+from conftest import (
+    HOST,
+    LOG_LINE_RE,
+    TIMEOUT,
+    HttpConn,
+    free_port,
+    get,
+    http_request,
+    join_room,
+    run,
+    run_cli,
+    wait_until_accepting,
+)
+
+
+def test_help_prints_usage_on_stdout_and_exits_0():
+    r = run_cli("--help")
+    assert r.returncode == 0, r
+    out = r.stdout.decode()
+    assert "usage" in out.lower(), out
+    for flag in ("--host", "--port", "--www", "--max-clients", "--max-message", "--max-buffer",
+                 "--quiet"):
+        assert flag in out, f"usage does not mention {flag}:\n{out}"
+
+
+def test_version_prints_name_and_version_and_exits_0():
+    r = run_cli("--version")
+    assert r.returncode == 0, r
+    assert re.fullmatch(rb"wsrelay \S+\n?", r.stdout), r.stdout
+
+
+BAD_ARGS = [
+    ["--bogus"],
+    ["--port"],
+    ["--port", "abc"],
+    ["--port", "70000"],
+    ["--port", "65536"],
+    ["--port", "-1"],
+    ["--port", "80x"],
+    ["--port", ""],
+    ["--max-clients", "0"],
+    ["--max-clients", "many"],
+    ["--max-clients"],
+    ["--max-message", "big"],
+    ["--max-buffer", "1MB"],
+    ["--host"],
+    ["--www"],
+    ["stray-positional-argument"],
+]
+
+
+@pytest.mark.parametrize("args", BAD_ARGS, ids=lambda a: " ".join(a) or "empty")
+def test_bad_argument_prints_usage_on_stderr_and_exits_2(args):
+    r = run_cli(*args)
+    assert r.returncode == 2, (args, r)
+    assert "usage" in r.stderr.decode(errors="replace").lower(), r.stderr
+
+
+def test_port_in_use_exits_1_with_in_use_message(site):
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_cli("--host", HOST, "--port", str(port), "--www", str(site.root))
+    assert r.returncode == 1, r
+    assert "in use" in r.stderr.decode(errors="replace"), r.stderr
+
+
+def test_port_0_logs_the_real_port_it_listens_on(server):
+    # The fixture learned server.port from the log; it must be where the server answers.
+    resp = get(server.port, "/")
+    assert resp.status == 200
+
+
+def test_every_log_line_has_timestamp_level_and_quoted_phrase(start_server):
+    srv = start_server()
+    get(srv.port, "/")
+    get(srv.port, "/no-such-file")
+
+    async def session():
+        ws, _, _ = await join_room(srv.port)
+        await ws.send("not json")
+        await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+
+    run(session())
+    srv.stop()
+    srv.stopped = True
+    lines = [line for line in srv.lines if line.strip()]
+    assert lines, "no log lines at all"
+    bad = [line for line in lines if not LOG_LINE_RE.match(line)]
+    assert not bad, "log lines not in '<ISO-8601 UTC> <level> key=value ... \"phrase\"' form:\n" \
+        + "\n".join(bad)
+
+
+def test_quiet_logs_nothing_but_errors(start_server, site):
+    port = free_port()
+    srv = start_server("--quiet", "--host", HOST, "--port", port, "--www", site.root,
+                       listen=False)
+    wait_until_accepting(port, srv.proc)
+    srv.port = port
+    assert get(port, "/").status == 200
+    assert get(port, "/missing").status == 404
+
+    async def session():
+        ws, _, _ = await join_room(port)
+        await ws.send('{"x":1}')
+        await asyncio.wait_for(ws.recv(), TIMEOUT)
+        await ws.close()
+
+    run(session())
+    srv.stop()
+    srv.stopped = True
+    assert not any('"listening"' in line for line in srv.lines), srv.stderr
+    non_errors = [line for line in srv.lines
+                  if line.strip() and not re.match(r"^\S+ (error|err|fatal|crit)\b", line)]
+    assert not non_errors, "--quiet still logged:\n" + "\n".join(non_errors)
+
+
+def test_sigterm_closes_websockets_with_1001_and_exits(start_server):
+    srv = start_server()
+
+    async def session():
+        ws, _, _ = await join_room(srv.port)
+        srv.stopped = True  # no survival check: we are stopping it
+        srv.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+        return ws.close_code
+
+    code = run(session())
+    assert code == 1001, f"close code on shutdown: {code}"
+    srv.proc.wait(TIMEOUT)
+    assert srv.proc.returncode is not None
+    assert srv.proc.returncode >= 0, f"killed by signal {-srv.proc.returncode} instead of exiting"
+
+
+def test_peer_bytes_cannot_forge_or_break_log_lines(start_server):
+    srv = start_server()
+    nasty_targets = [
+        "/x%0aFAKE%20LINE%0d%0a",
+        '/"quoted"',
+        "/" + "A" * 3000,
+        "/\xff\xfe",
+        "/%1b[31mred",
+    ]
+    for t in nasty_targets:
+        with HttpConn(srv.port) as c:
+            c.send(http_request("GET", t, headers=[("User-Agent", '"x"\tFAKE y=z')]))
+            c.read_response()
+    with HttpConn(srv.port) as c:
+        c.send(b"GET /\x00\x7f\x1b HTTP/1.1\r\n\r\n")
+        c.read_response()
+    srv.stop()
+    srv.stopped = True
+    lines = [line for line in srv.lines if line.strip()]
+    bad = [line for line in lines if not LOG_LINE_RE.match(line) or "FAKE" in line.split('"')[0]]
+    assert not bad, "peer bytes broke the one-line-per-event log:\n" + "\n".join(bad)
+    assert not any(line.startswith("FAKE") for line in lines)
+    assert not any("\x1b" in line for line in lines), "escape sequence written to the log raw"

@@ -160,6 +160,13 @@ def test_other_methods_get_405_with_allow_get_head(server, method):
     assert {m.strip() for m in allow.split(",")} == {"GET", "HEAD"}, allow
 
 
+@pytest.mark.parametrize("method", ["get", "Get", "head"])
+def test_method_names_are_case_sensitive(server, method):
+    # RFC 9110 §9.1: "get" is not GET, so it is one of the "other methods".
+    resp = fetch(server.port, http_request(method, "/style.css"), head_only=True)
+    assert resp.status in (400, 405, 501), resp
+
+
 MALFORMED = [
     b"GARBAGE\r\n\r\n",
     b"\x00\x01\x02\x03\r\n\r\n",

@@ -290,3 +290,38 @@ def test_default_max_message_is_16384(server):
             return ws.close_code
 
     assert run(go()) == 1009
+
+
+@pytest.mark.parametrize("kind", ["pings", "messages"])
+def test_echo_client_that_never_reads_cannot_hurt_others(start_server, kind):
+    # It floods /echo and never reads the answers. The server may drop it (its output passed
+    # --max-buffer) or stop reading from it, but the room must carry on undisturbed.
+    srv = start_server("--max-buffer", 65536)
+    flooder = RawWS.connect(srv.port, "/echo", rcvbuf=4096)
+    if kind == "pings":
+        chunk = build_frame(0x9, b"p" * 125) * 100
+    else:
+        chunk = build_frame(OP_BINARY, b"x" * 16000) * 4
+    flooder.sock.settimeout(2)
+    sent = 0
+    try:
+        while sent < 32 * 1024 * 1024:
+            flooder.sock.sendall(chunk)
+            sent += len(chunk)
+    except (ConnectionError, socket.timeout):
+        pass  # dropped, or the server stopped reading: both are fine
+    try:
+        async def room():
+            a, wa, _ = await join_room(srv.port)
+            b, wb, _ = await join_room(srv.port)
+            await expect(a, join_text(wb))
+            for i in range(20):
+                await a.send(f'{{"i":{i}}}')
+                await expect(a, relayed(f'"i":{i}', wa))
+                await expect(b, relayed(f'"i":{i}', wa))
+            await a.close()
+            await b.close()
+
+        run(room())
+    finally:
+        flooder.abort()

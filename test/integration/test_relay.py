@@ -500,6 +500,23 @@ def test_message_of_exactly_max_message_is_relayed(start_server):
     run(go())
 
 
+def test_message_after_a_refused_one_in_the_same_segment_is_never_relayed(server):
+    async def go():
+        a, wa, _ = await join_room(server.port)
+        raw = RawWS.connect(server.port, "/ws")
+        wr = json.loads(raw.recv_text())
+        await expect(a, join_text(wr))
+        raw.send_raw(build_frame(OP_TEXT, b"{bad") + build_frame(OP_TEXT, b'{"x":1}'))
+        assert raw.expect_close() == (1007, "invalid JSON")
+        raw.close()
+        await expect(a, leave_text(wr))  # not the {"x":1} that followed the bad message
+        await a.send('{"y":2}')
+        await expect(a, relayed('"y":2', wa))
+        await a.close()
+
+    run(go())
+
+
 def test_binary_message_over_raw_socket_closes_1003_with_frame_on_wire(server):
     raw = RawWS.connect(server.port, "/ws")
     try:

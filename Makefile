@@ -67,8 +67,9 @@ $(eval $(call variant,$(ASAN),$(SAN),$(SANLINK)))
 # Keep object files make considers intermediate: rebuilding them is the slow part.
 .SECONDARY:
 
+# Copy, then rename: a running ./wsrelay is replaced, not written into ("Text file busy").
 wsrelay: $(REL)/wsrelay
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 asan: $(ASAN)/wsrelay
 

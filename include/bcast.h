@@ -30,7 +30,6 @@ size_t bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t 
 
 /* The same for one connection (a welcome, a pong, an echo). Returns true if appended;
  * false if c was marked CLOSING for passing its limit. */
-bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p,
-               size_t len);
+bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p, size_t len);
 
 #endif

@@ -26,7 +26,7 @@ struct config {
 /* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
 #define CONFIG_MAX_CLIENTS_MAX 1000000
 #define CONFIG_MAX_MESSAGE_MAX (64u << 20) /* 64 MiB */
-#define CONFIG_MAX_BUFFER_MAX (1u << 30)   /* 1 GiB */
+#define CONFIG_MAX_BUFFER_MAX  (1u << 30)  /* 1 GiB */
 
 enum config_action {
     CONFIG_RUN,     /* start the server with *cfg */

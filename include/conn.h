@@ -96,7 +96,7 @@ struct conn_table {
 
 /* Allocates max slots and the index lists. Returns 0 or -ENOMEM. */
 int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t wbuf_limit,
-                     size_t max_message);
+                    size_t max_message);
 
 /* Releases every slot still open (closing their descriptors) and the table. */
 void conn_table_free(struct conn_table *t);

@@ -24,16 +24,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define FRAME_HDR_MAX 14         /* 2 fixed + 8 extended length + 4 mask key */
-#define FRAME_CONTROL_MAX 125    /* §5.5: control frame payloads fit the 7-bit length */
+#define FRAME_HDR_MAX     14  /* 2 fixed + 8 extended length + 4 mask key */
+#define FRAME_CONTROL_MAX 125 /* §5.5: control frame payloads fit the 7-bit length */
 
 enum frame_op { /* §5.2; 0x3-0x7 and 0xB-0xF are reserved */
-    FRAME_OP_CONT = 0x0,
-    FRAME_OP_TEXT = 0x1,
-    FRAME_OP_BINARY = 0x2,
-    FRAME_OP_CLOSE = 0x8,
-    FRAME_OP_PING = 0x9,
-    FRAME_OP_PONG = 0xA,
+                FRAME_OP_CONT = 0x0,
+                FRAME_OP_TEXT = 0x1,
+                FRAME_OP_BINARY = 0x2,
+                FRAME_OP_CLOSE = 0x8,
+                FRAME_OP_PING = 0x9,
+                FRAME_OP_PONG = 0xA,
 };
 
 struct frame_hdr {
@@ -47,11 +47,11 @@ struct frame_hdr {
 /* Frame-level protocol errors, all answered with close 1002 (see ws.h's ws_err). The values
  * are shared with enum ws_err so a frame error can be returned from ws_feed() unchanged. */
 enum frame_err {
-    FRAME_ERR_RSV = -1,       /* a reserved bit set, no extension negotiated (§5.2) */
-    FRAME_ERR_OPCODE = -2,    /* a reserved opcode (§5.2) */
-    FRAME_ERR_CONTROL = -3,   /* control frame fragmented or over 125 bytes (§5.5) */
-    FRAME_ERR_LENGTH = -4,    /* 64-bit length with the top bit set, or not minimal (§5.2) */
-    FRAME_ERR_UNMASKED = -5,  /* a client frame without a mask (§5.1); see frame_decode_hdr */
+    FRAME_ERR_RSV = -1,      /* a reserved bit set, no extension negotiated (§5.2) */
+    FRAME_ERR_OPCODE = -2,   /* a reserved opcode (§5.2) */
+    FRAME_ERR_CONTROL = -3,  /* control frame fragmented or over 125 bytes (§5.5) */
+    FRAME_ERR_LENGTH = -4,   /* 64-bit length with the top bit set, or not minimal (§5.2) */
+    FRAME_ERR_UNMASKED = -5, /* a client frame without a mask (§5.1); see frame_decode_hdr */
 };
 
 /* Decodes the header at in[0..len). Returns its size (2..14) and fills *h; 0 if more bytes

@@ -56,10 +56,10 @@ struct http_request {
 
 /* Errors; each maps to one response status (http_err_status()). */
 enum http_err {
-    HTTP_ERR_BAD = -1,        /* malformed request line or header field: 400 */
-    HTTP_ERR_TOO_LARGE = -2,  /* head over HTTP_MAX_HEAD or too many fields: 431 */
-    HTTP_ERR_VERSION = -3,    /* not HTTP/1.0 or HTTP/1.1: 505 */
-    HTTP_ERR_FRAMING = -4,    /* conflicting or invalid Content-Length / Transfer-Encoding: 400 */
+    HTTP_ERR_BAD = -1,       /* malformed request line or header field: 400 */
+    HTTP_ERR_TOO_LARGE = -2, /* head over HTTP_MAX_HEAD or too many fields: 431 */
+    HTTP_ERR_VERSION = -3,   /* not HTTP/1.0 or HTTP/1.1: 505 */
+    HTTP_ERR_FRAMING = -4,   /* conflicting or invalid Content-Length / Transfer-Encoding: 400 */
 };
 
 /* Parses the request head at in[0..len). last_len is how many of these bytes an earlier call
@@ -95,7 +95,7 @@ bool http_has_token(struct http_view value, const char *token);
 struct http_response {
     int status;
     const char *content_type;  /* NULL: no Content-Type field */
-    uint64_t content_length;   /* always sent, except for 101 */
+    uint64_t content_length;   /* always sent, except for 1xx and 204 (RFC 9110 §8.6) */
     bool keep_alive;           /* false: "Connection: close" */
     const char *extra_headers; /* NULL or CRLF-terminated lines */
     const char *date;          /* IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") or NULL: the
@@ -104,7 +104,7 @@ struct http_response {
 
 /* Appends the status line and header fields, ending with the blank line, to out: the status
  * line, "Server: wsrelay", Date (if given), Content-Type (if given), Content-Length (not for
- * 1xx), "Connection: close" when !keep_alive, the extra lines, then CRLF.
+ * 1xx or 204), "Connection: close" when !keep_alive, the extra lines, then CRLF.
  * Returns 0, or -ENOBUFS / -ENOMEM from buf_append (out is then unchanged). */
 int http_write_head(struct buf *out, const struct http_response *r);
 

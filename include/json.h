@@ -19,17 +19,18 @@
 #define JSON_MAX_TOKENS 512
 
 enum json_err {
-    JSON_ERR_SYNTAX = -1,     /* not JSON (RFC 8259): close 1007 */
-    JSON_ERR_NOT_OBJECT = -2, /* valid JSON, but not one object: close 1007 */
+    JSON_ERR_SYNTAX = -1,      /* not JSON (RFC 8259): close 1007 */
+    JSON_ERR_NOT_OBJECT = -2,  /* valid JSON, but not one object: close 1007 */
     JSON_ERR_TOO_COMPLEX = -3, /* over JSON_MAX_TOKENS: close 1009 */
-    JSON_ERR_RESERVED = -4,   /* a top-level "type" naming a server message: close 1008 */
-    JSON_ERR_NOMEM = -5,      /* out could not grow (-ENOBUFS/-ENOMEM from buf) */
+    JSON_ERR_RESERVED = -4,    /* a top-level "type" naming a server message: close 1008 */
+    JSON_ERR_NOMEM = -5,       /* out could not grow (-ENOBUFS/-ENOMEM from buf) */
 };
 
 /* Validates in[0..len) as exactly one JSON object (whitespace around it allowed) and appends
  * to out the object with its "sender" and "color" members replaced:
  *
- *     {"x":10, "y":2.50,"color":"red","sender":7}  ->  {"x":10,"y":2.50,"sender":"<id>","color":<hue>}
+ *     {"x":10, "y":2.50,"color":"red","sender":7}  ->
+ * {"x":10,"y":2.50,"sender":"<id>","color":<hue>}
  *
  * Every other top-level member is kept in order, its key and value copied byte-for-byte
  * (numbers are not reformatted, escapes are not decoded, nested values are copied whole);

@@ -34,17 +34,19 @@ typedef void (*loop_fn)(struct loop_watch *w, uint32_t events);
 enum loop_kind { LOOP_KIND_FD, LOOP_KIND_TIMER, LOOP_KIND_SIGNAL };
 
 struct loop_watch {
-    int fd;         /* -1 when not registered */
-    unsigned mask;  /* current interest: LOOP_IN | LOOP_OUT */
+    int fd;        /* -1 when not registered */
+    unsigned mask; /* current interest: LOOP_IN | LOOP_OUT */
     enum loop_kind kind;
     loop_fn fn;
-    void *ctx;      /* the owner, for the handler */
+    void *ctx; /* the owner, for the handler */
 };
 
 struct loop {
     int epfd;
     void *events;      /* struct epoll_event[max_events], opaque to keep epoll in loop.c */
     size_t max_events; /* events fetched per wait */
+    uint64_t now_ms;   /* loop_now_ms() when the current batch was fetched: handlers share
+                        * one reading of the clock instead of each asking for its own */
 };
 
 /* Creates the epoll instance. Returns 0 or -errno. */
@@ -53,8 +55,7 @@ void loop_free(struct loop *l);
 
 /* Starts watching fd with interest mask; fn(w, events) runs for each event. Returns 0 or
  * -errno. */
-int loop_add(struct loop *l, struct loop_watch *w, int fd, unsigned mask, loop_fn fn,
-             void *ctx);
+int loop_add(struct loop *l, struct loop_watch *w, int fd, unsigned mask, loop_fn fn, void *ctx);
 
 /* Changes the interest of a registered watch; does nothing if it is unchanged (no syscall).
  * Returns 0 or -errno. */
@@ -70,8 +71,8 @@ int loop_add_timer(struct loop *l, struct loop_watch *w, unsigned interval_ms, l
 
 /* Blocks the given signals for the process and delivers them as events through a signalfd;
  * fn receives the signal number. Returns 0 or -errno. */
-int loop_add_signals(struct loop *l, struct loop_watch *w, const int *signals, size_t n,
-                     loop_fn fn, void *ctx);
+int loop_add_signals(struct loop *l, struct loop_watch *w, const int *signals, size_t n, loop_fn fn,
+                     void *ctx);
 
 /* loop_del() and close() for the watches whose descriptor the loop created (timer, signals). */
 void loop_close_watch(struct loop *l, struct loop_watch *w);

@@ -25,8 +25,8 @@
 /* Close status codes (§7.4.1) that wsrelay sends or must recognise. */
 enum ws_close {
     WS_CLOSE_NORMAL = 1000,
-    WS_CLOSE_GOING_AWAY = 1001,   /* server shutting down */
-    WS_CLOSE_PROTOCOL = 1002,     /* the peer broke RFC 6455 */
+    WS_CLOSE_GOING_AWAY = 1001, /* server shutting down */
+    WS_CLOSE_PROTOCOL = 1002,   /* the peer broke RFC 6455 */
     WS_CLOSE_UNSUPPORTED = 1003,
     WS_CLOSE_NO_STATUS = 1005,    /* never sent: "the close frame had no code" */
     WS_CLOSE_ABNORMAL = 1006,     /* never sent: "no close frame at all" */
@@ -44,10 +44,10 @@ enum ws_err {
     WS_ERR_CONTROL = FRAME_ERR_CONTROL,   /* 1002 */
     WS_ERR_LENGTH = FRAME_ERR_LENGTH,     /* 1002 */
     WS_ERR_UNMASKED = FRAME_ERR_UNMASKED, /* 1002 */
-    WS_ERR_CONTINUATION = -6,  /* continuation frame with no message started (§5.4): 1002 */
-    WS_ERR_INTERLEAVED = -7,   /* new text/binary frame inside a fragmented message: 1002 */
-    WS_ERR_UTF8 = -8,          /* text that is not UTF-8 (§8.1): 1007 */
-    WS_ERR_TOO_BIG = -9,       /* message over max_message (§7.4.1): 1009 */
+    WS_ERR_CONTINUATION = -6,   /* continuation frame with no message started (§5.4): 1002 */
+    WS_ERR_INTERLEAVED = -7,    /* new text/binary frame inside a fragmented message: 1002 */
+    WS_ERR_UTF8 = -8,           /* text that is not UTF-8 (§8.1): 1007 */
+    WS_ERR_TOO_BIG = -9,        /* message over max_message (§7.4.1): 1009 */
     WS_ERR_CLOSE_PAYLOAD = -10, /* close frame with a 1-byte payload (§5.5.1): 1002 */
     WS_ERR_CLOSE_CODE = -11,    /* close code not allowed on the wire (§7.4): 1002 */
     WS_ERR_CLOSE_REASON = -12,  /* close reason not UTF-8 (§5.5.1): 1007 */
@@ -78,15 +78,15 @@ struct ws_session {
     size_t max_message; /* --max-message: the largest reassembled message, in bytes */
 
     /* The frame being read. */
-    bool have_hdr;         /* hdr is valid, payload_pos bytes of its payload consumed */
+    bool have_hdr; /* hdr is valid, payload_pos bytes of its payload consumed */
     struct frame_hdr hdr;
     uint64_t payload_pos;
 
     /* The data message being reassembled (§5.4), if any. */
-    bool in_message;         /* a first fragment (FIN clear) arrived, continuation expected */
-    uint8_t message_opcode;  /* FRAME_OP_TEXT or FRAME_OP_BINARY */
-    struct buf message;      /* payload so far; limit max_message */
-    struct utf8_state utf8;  /* validator state across fragments, for text */
+    bool in_message;        /* a first fragment (FIN clear) arrived, continuation expected */
+    uint8_t message_opcode; /* FRAME_OP_TEXT or FRAME_OP_BINARY */
+    struct buf message;     /* payload so far; limit max_message */
+    struct utf8_state utf8; /* validator state across fragments, for text */
 
     /* A control frame being read a piece at a time (§5.5: at most 125 bytes). */
     uint8_t control[FRAME_CONTROL_MAX];

@@ -8,8 +8,8 @@ static const char over_limit[] = "output over --max-buffer";
 
 /* Appends the already-encoded header and the payload as one unit: either both fit under the
  * buffer's limit or neither is written, so a recipient never holds half a frame. */
-static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hdr,
-                         size_t hdr_len, const void *p, size_t len)
+static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hdr, size_t hdr_len,
+                         const void *p, size_t len)
 {
     uint8_t *dst = buf_reserve(&c->wbuf, hdr_len + len);
     if (dst == NULL) {
@@ -44,8 +44,7 @@ size_t bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t 
     return sent;
 }
 
-bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p,
-               size_t len)
+bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p, size_t len)
 {
     uint8_t hdr[FRAME_HDR_MAX];
     size_t hdr_len = frame_encode_hdr(hdr, true, op, len);

@@ -16,7 +16,7 @@ enum { BUF_MIN_ALLOC = 256 }; /* a first allocation big enough for most small me
 
 void buf_init(struct buf *b, size_t limit)
 {
-    *b = (struct buf){ .limit = limit };
+    *b = (struct buf){.limit = limit};
 }
 
 void buf_free(struct buf *b)

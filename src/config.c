@@ -136,9 +136,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
         }
         uint64_t n;
         if (!parse_size(value, flags[f].min, flags[f].max, &n)) {
-            snprintf(err, err_len, "option '%s': '%s' is not a number in %llu..%llu",
-                     flags[f].name, value, (unsigned long long)flags[f].min,
-                     (unsigned long long)flags[f].max);
+            snprintf(err, err_len, "option '%s': '%s' is not a number in %llu..%llu", flags[f].name,
+                     value, (unsigned long long)flags[f].min, (unsigned long long)flags[f].max);
             return CONFIG_ERROR;
         }
         *flags[f].num = (size_t)n;

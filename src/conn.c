@@ -48,7 +48,7 @@ void conn_table_free(struct conn_table *t)
     free(t->writers);
     free(t->closing);
     free(t->room);
-    *t = (struct conn_table){ 0 };
+    *t = (struct conn_table){0};
 }
 
 struct conn *conn_open(struct conn_table *t, int fd, const char *peer, uint64_t serial,
@@ -59,7 +59,7 @@ struct conn *conn_open(struct conn_table *t, int fd, const char *peer, uint64_t 
     struct conn *c = &t->conns[t->free_slots[--t->nfree]];
     uint32_t slot = c->slot;
     *c = (struct conn){
-        .watch = { .fd = -1 },
+        .watch = {.fd = -1},
         .fd = fd,
         .slot = slot,
         .phase = CONN_HTTP,
@@ -125,7 +125,7 @@ void conn_release(struct conn_table *t, struct conn *c)
     ws_free(&c->ws);
     uint32_t slot = c->slot;
     *c = (struct conn){
-        .watch = { .fd = -1 },
+        .watch = {.fd = -1},
         .fd = -1,
         .slot = slot,
         .phase = CONN_FREE,

@@ -21,6 +21,7 @@ int loop_init(struct loop *l, size_t max_events)
     if (l->events == NULL)
         return -ENOMEM;
     l->max_events = max_events;
+    l->now_ms = loop_now_ms();
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
         int err = -errno;
@@ -39,11 +40,11 @@ void loop_free(struct loop *l)
     l->events = NULL;
 }
 
-static int watch(struct loop *l, struct loop_watch *w, int fd, unsigned mask,
-                 enum loop_kind kind, loop_fn fn, void *ctx)
+static int watch(struct loop *l, struct loop_watch *w, int fd, unsigned mask, enum loop_kind kind,
+                 loop_fn fn, void *ctx)
 {
-    *w = (struct loop_watch){ .fd = fd, .mask = mask, .kind = kind, .fn = fn, .ctx = ctx };
-    struct epoll_event ev = { .events = to_epoll(mask), .data.ptr = w };
+    *w = (struct loop_watch){.fd = fd, .mask = mask, .kind = kind, .fn = fn, .ctx = ctx};
+    struct epoll_event ev = {.events = to_epoll(mask), .data.ptr = w};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         w->fd = -1;
         return -errno;
@@ -51,8 +52,7 @@ static int watch(struct loop *l, struct loop_watch *w, int fd, unsigned mask,
     return 0;
 }
 
-int loop_add(struct loop *l, struct loop_watch *w, int fd, unsigned mask, loop_fn fn,
-             void *ctx)
+int loop_add(struct loop *l, struct loop_watch *w, int fd, unsigned mask, loop_fn fn, void *ctx)
 {
     return watch(l, w, fd, mask, LOOP_KIND_FD, fn, ctx);
 }
@@ -61,7 +61,7 @@ int loop_set(struct loop *l, struct loop_watch *w, unsigned mask)
 {
     if (w->fd < 0 || w->mask == mask)
         return 0;
-    struct epoll_event ev = { .events = to_epoll(mask), .data.ptr = w };
+    struct epoll_event ev = {.events = to_epoll(mask), .data.ptr = w};
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
         return -errno;
     w->mask = mask;
@@ -82,9 +82,9 @@ int loop_add_timer(struct loop *l, struct loop_watch *w, unsigned interval_ms, l
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (fd < 0)
         return -errno;
-    struct timespec every = { .tv_sec = interval_ms / 1000,
-                              .tv_nsec = (long)(interval_ms % 1000) * 1000000L };
-    struct itimerspec its = { .it_interval = every, .it_value = every };
+    struct timespec every = {.tv_sec = interval_ms / 1000,
+                             .tv_nsec = (long)(interval_ms % 1000) * 1000000L};
+    struct itimerspec its = {.it_interval = every, .it_value = every};
     int err = timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
     if (err == 0)
         err = watch(l, w, fd, LOOP_IN, LOOP_KIND_TIMER, fn, ctx);
@@ -93,8 +93,8 @@ int loop_add_timer(struct loop *l, struct loop_watch *w, unsigned interval_ms, l
     return err;
 }
 
-int loop_add_signals(struct loop *l, struct loop_watch *w, const int *signals, size_t n,
-                     loop_fn fn, void *ctx)
+int loop_add_signals(struct loop *l, struct loop_watch *w, const int *signals, size_t n, loop_fn fn,
+                     void *ctx)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -154,6 +154,7 @@ int loop_wait(struct loop *l, int timeout_ms)
 {
     struct epoll_event *events = l->events;
     int n = epoll_wait(l->epfd, events, (int)l->max_events, timeout_ms);
+    l->now_ms = loop_now_ms();
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {

@@ -45,8 +45,7 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
     int err = -EINVAL;
     int fd = -1;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             err = -errno;
             continue;
@@ -60,9 +59,9 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
             struct sockaddr_storage ss;
             socklen_t len = sizeof ss;
             if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-                *bound_port = ntohs(ss.ss_family == AF_INET6
-                                        ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                        : ((struct sockaddr_in *)&ss)->sin_port);
+                *bound_port =
+                    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
             break;
         }
         err = -errno;

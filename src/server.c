@@ -42,16 +42,17 @@
 /* ==== 1. The server and its helpers =================================================== */
 
 enum {
-    READ_CHUNK = 16 * 1024,    /* bytes asked of one read(): a few dozen cursor frames */
-    RBUF_LIMIT = 64 * 1024,    /* unparsed input per connection; ws_feed() drains it into
-                                * the message buffer, so it never has to hold a message */
-    SENDFILE_CHUNK = 256 * 1024, /* file bytes per wake-up: one big file can't hog the loop */
+    READ_CHUNK = 16 * 1024,        /* bytes asked of one read(): a few dozen cursor frames */
+    RBUF_LIMIT = 64 * 1024,        /* unparsed input per connection; ws_feed() drains it into
+                                    * the message buffer, so it never has to hold a message */
+    SENDFILE_CHUNK = 256 * 1024,   /* file bytes per wake-up: one big file can't hog the loop */
     HTTP_PIPELINE_MAX = 64 * 1024, /* queued responses before we stop reading requests */
-    ACCEPT_BATCH = 64,         /* connections accepted per wake-up of the listener */
-    MAX_EVENTS = 256,          /* events fetched per epoll_wait() */
-    TICK_MS = 1000,            /* the periodic timer: timeouts are checked this often */
-    DRAIN_TIMEOUT_MS = 5000,   /* a draining peer that won't take its last bytes */
-    SHRINK_KEEP = 64 * 1024,   /* an emptied buffer bigger than this is released */
+    ACCEPT_BATCH = 64,             /* connections accepted per wake-up of the listener */
+    MAX_EVENTS = 256,              /* events fetched per epoll_wait() */
+    TICK_MS = 1000,                /* the periodic timer: timeouts are checked this often */
+    SHUTDOWN_MS = 2000,            /* SIGTERM: close frames get this long to leave, then we exit */
+    DRAIN_TIMEOUT_MS = 5000,       /* a draining peer that won't take its last bytes */
+    SHRINK_KEEP = 64 * 1024,       /* an emptied buffer bigger than this is released */
 };
 
 struct server {
@@ -65,9 +66,9 @@ struct server {
     struct presence presence;
     struct buf scratch; /* one message being built (a rewrite, a welcome, a leave) */
     uint64_t serial;    /* last connection serial handed out */
-    uint64_t now_ms;    /* monotonic time of the current wake-up */
     uint64_t emfile_logged_ms;
     bool is_stopping;
+    uint64_t stop_deadline_ms;
     time_t date_sec; /* the second `date` was formatted for */
     char date[40];   /* IMF-fixdate for the Date header, cached per second */
 };
@@ -119,9 +120,9 @@ static int make_identity(char id[PRESENCE_ID_SIZE], unsigned *color)
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
     snprintf(id, PRESENCE_ID_SIZE,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-             u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-             u[14], u[15]);
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+             u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+             u[15]);
     *color = h % 360u;
     return 0;
 }
@@ -241,12 +242,13 @@ static void leave_room(struct server *srv, struct conn *c)
         return;
     conn_room_leave(&srv->conns, c);
     buf_reset(&srv->scratch);
-    if (presence_write_leave(&srv->presence, c->slot, &srv->scratch) == 0)
-        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
-                   buf_size(&srv->scratch), NULL);
+    /* When the whole server stops, everyone gets a close frame instead: no leave storm. */
+    if (!srv->is_stopping && presence_write_leave(&srv->presence, c->slot, &srv->scratch) == 0)
+        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch),
+                   NULL);
     presence_leave(&srv->presence, c->slot);
-    log_at(LL_INFO, "conn=%llu id=%s clients=%zu \"left the room\"",
-           (unsigned long long)c->serial, c->id, srv->conns.nroom);
+    log_at(LL_INFO, "conn=%llu id=%s clients=%zu \"left the room\"", (unsigned long long)c->serial,
+           c->id, srv->conns.nroom);
 }
 
 /* Stops reading, lets the queued bytes (a final response, a close frame) go out, then
@@ -258,7 +260,7 @@ static void drain(struct server *srv, struct conn *c, const char *why)
     leave_room(srv, c);
     c->phase = CONN_DRAINING;
     c->close_reason = why;
-    c->since_ms = srv->now_ms;
+    c->since_ms = srv->loop.now_ms;
     conn_queue_write(&srv->conns, c);
 }
 
@@ -285,9 +287,8 @@ static void reap(struct server *srv)
     while (t->nclosing > 0) {
         struct conn *c = &t->conns[t->closing[--t->nclosing]];
         leave_room(srv, c);
-        log_at(LL_INFO, "conn=%llu peer=%s route=%s \"closed: %s\"",
-               (unsigned long long)c->serial, c->peer, route_name(c->route),
-               c->close_reason != NULL ? c->close_reason : "done");
+        log_at(LL_INFO, "conn=%llu peer=%s route=%s \"closed: %s\"", (unsigned long long)c->serial,
+               c->peer, route_name(c->route), c->close_reason != NULL ? c->close_reason : "done");
         loop_del(&srv->loop, &c->watch);
         conn_release(t, c);
     }
@@ -299,8 +300,8 @@ static void reap(struct server *srv)
 static void http_error(struct server *srv, struct conn *c, int status, bool keep_alive,
                        bool head_only, const char *extra)
 {
-    log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial,
-           c->peer, status, http_reason(status));
+    log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial, c->peer,
+           status, http_reason(status));
     if (http_write_error(&c->wbuf, status, keep_alive, head_only, extra, http_date(srv)) != 0) {
         conn_close_later(&srv->conns, c, "no room for a response");
         return;
@@ -314,7 +315,7 @@ static void http_error(struct server *srv, struct conn *c, int status, bool keep
 static void serve_file(struct server *srv, struct conn *c, const struct http_request *req,
                        bool head_only)
 {
-    char rel[WWW_PATH_MAX];
+    char rel[WWW_PATH_MAX + 1];
     int rc = www_resolve(req->target.p, req->target.len, rel, sizeof rel);
     if (rc < 0) {
         http_error(srv, c, rc == WWW_ERR_BAD ? 400 : 404, req->keep_alive, head_only, NULL);
@@ -372,8 +373,7 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     snprintf(extra, sizeof extra,
              "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
     struct http_response r = {
-        .status = 101, .keep_alive = true, .extra_headers = extra, .date = http_date(srv)
-    };
+        .status = 101, .keep_alive = true, .extra_headers = extra, .date = http_date(srv)};
     if (http_write_head(&c->wbuf, &r) != 0) {
         conn_close_later(&srv->conns, c, "no room for a response");
         return;
@@ -381,11 +381,18 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     conn_queue_write(&srv->conns, c);
     c->phase = CONN_WS;
     c->route = route;
-    c->since_ms = srv->now_ms;
-    log_at(LL_INFO, "conn=%llu peer=%s route=%s \"websocket open\"",
-           (unsigned long long)c->serial, c->peer, route_name(route));
+    c->since_ms = srv->loop.now_ms;
+    log_at(LL_INFO, "conn=%llu peer=%s route=%s \"websocket open\"", (unsigned long long)c->serial,
+           c->peer, route_name(route));
     if (route == CONN_ROUTE_ROOM)
         enter_room(srv, c);
+}
+
+/* Exact comparison: methods and paths are case-sensitive (RFC 9110 §9.1, §4.2.3). */
+static bool view_is(struct http_view v, const char *s)
+{
+    size_t n = strlen(s);
+    return v.len == n && memcmp(v.p, s, n) == 0;
 }
 
 /* One complete request head. The caller consumes it afterwards. */
@@ -395,18 +402,25 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
     size_t path_len = 0;
     while (path_len < req->target.len && req->target.p[path_len] != '?')
         path_len++;
-    struct http_view path = { req->target.p, path_len };
-    bool is_get = http_view_eq(req->method, "GET") && req->method.len == 3;
-    bool is_head = http_view_eq(req->method, "HEAD") && req->method.len == 4;
-    bool has_body = req->has_transfer_encoding ||
-                    (req->has_content_length && req->content_length > 0);
+    struct http_view path = {req->target.p, path_len};
+    bool is_get = view_is(req->method, "GET");
+    bool is_head = view_is(req->method, "HEAD");
+    bool has_body =
+        req->has_transfer_encoding || (req->has_content_length && req->content_length > 0);
 
-    if (path.len == 3 && memcmp(path.p, "/ws", 3) == 0) {
+    if (view_is(path, "/ws")) {
         upgrade(srv, c, req, CONN_ROUTE_ROOM);
         return;
     }
-    if (path.len == 5 && memcmp(path.p, "/echo", 5) == 0) {
+    if (view_is(path, "/echo")) {
         upgrade(srv, c, req, CONN_ROUTE_ECHO);
+        return;
+    }
+    const struct http_header *up = http_find_header(req, "Upgrade");
+    if (up != NULL && http_has_token(up->value, "websocket")) {
+        /* A WebSocket handshake for a resource that has no endpoint (RFC 6455 §4.2.2: the
+         * server may answer with any suitable HTTP status): 404, not a file. */
+        http_error(srv, c, 404, false, false, NULL);
         return;
     }
     if (!is_get && !is_head) {
@@ -448,8 +462,7 @@ static void enter_room(struct server *srv, struct conn *c)
     }
     buf_reset(&srv->scratch);
     if (presence_write_join(&srv->presence, c->slot, &srv->scratch) == 0)
-        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch),
-                   c);
+        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch), c);
     conn_room_join(&srv->conns, c);
     log_at(LL_INFO, "conn=%llu id=%s color=%u clients=%zu \"joined the room\"",
            (unsigned long long)c->serial, c->id, c->color, srv->conns.nroom);
@@ -465,8 +478,7 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
         ws_fail(srv, c, json_err_close_code(rc), json_err_reason(rc));
         return;
     }
-    bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch),
-               NULL);
+    bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch), NULL);
     if (presence_update(&srv->presence, c->slot, buf_head(&srv->scratch),
                         buf_size(&srv->scratch)) != 0)
         log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
@@ -519,8 +531,8 @@ static void process_input(struct server *srv, struct conn *c)
             if (http_is_blocked(c))
                 break; /* resumed by flush_conn() once the output drains */
             struct http_request req;
-            ssize_t n = http_parse_request((const char *)buf_head(rb), buf_size(rb),
-                                           c->http_seen, &req);
+            ssize_t n =
+                http_parse_request((const char *)buf_head(rb), buf_size(rb), c->http_seen, &req);
             if (n == 0) {
                 c->http_seen = buf_size(rb);
                 break;
@@ -565,10 +577,10 @@ static void on_readable(struct server *srv, struct conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        const char *why = n == 0 ? (c->phase == CONN_WS ? "peer closed without a close frame"
-                                                         : "peer closed")
-                                 : errno == ECONNRESET ? "connection reset"
-                                                       : "read error";
+        const char *why =
+            n == 0 ? (c->phase == CONN_WS ? "peer closed without a close frame" : "peer closed")
+            : errno == ECONNRESET ? "connection reset"
+                                  : "read error";
         conn_close_later(&srv->conns, c, why);
         return;
     }
@@ -624,8 +636,8 @@ static void shed_load(struct server *srv)
             close(fd);
         srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     }
-    if (srv->now_ms - srv->emfile_logged_ms >= 1000) { /* once a second, not per attempt */
-        srv->emfile_logged_ms = srv->now_ms;
+    if (srv->loop.now_ms - srv->emfile_logged_ms >= 1000) { /* once a second, not per attempt */
+        srv->emfile_logged_ms = srv->loop.now_ms;
         log_at(LL_ERROR, "\"out of file descriptors: shedding connections\"");
     }
 }
@@ -647,7 +659,7 @@ static void on_accept(struct loop_watch *w, uint32_t events)
             log_at(LL_ERROR, "errno=%d \"accept failed: %s\"", -fd, strerror(-fd));
             return;
         }
-        struct conn *c = conn_open(&srv->conns, fd, peer, ++srv->serial, srv->now_ms);
+        struct conn *c = conn_open(&srv->conns, fd, peer, ++srv->serial, srv->loop.now_ms);
         if (c == NULL) {
             refuse_full(srv, fd, peer);
             continue;
@@ -662,11 +674,31 @@ static void on_accept(struct loop_watch *w, uint32_t events)
     }
 }
 
+/* SIGINT or SIGTERM: stop accepting, send every WebSocket client close 1001 ("going away",
+ * RFC 6455 §7.4.1), let HTTP responses in flight finish, and give it all SHUTDOWN_MS before
+ * the main loop gives up and exits. A second signal exits at once. */
 static void on_signal(struct loop_watch *w, uint32_t signo)
 {
     struct server *srv = w->ctx;
-    log_at(LL_INFO, "signal=%u \"shutting down\"", signo);
+    if (srv->is_stopping) {
+        log_at(LL_INFO, "signal=%u \"second signal: stopping now\"", signo);
+        srv->stop_deadline_ms = srv->loop.now_ms;
+        return;
+    }
+    log_at(LL_INFO, "signal=%u open=%zu \"shutting down\"", signo, srv->conns.nopen);
     srv->is_stopping = true;
+    srv->stop_deadline_ms = srv->loop.now_ms + SHUTDOWN_MS;
+    loop_del(&srv->loop, &srv->listener);
+
+    for (size_t i = 0; i < srv->conns.max; i++) {
+        struct conn *c = &srv->conns.conns[i];
+        if (c->phase == CONN_WS)
+            ws_fail(srv, c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        else if (c->phase == CONN_HTTP && has_output(c))
+            drain(srv, c, "server shutting down");
+        else if (c->phase == CONN_HTTP)
+            conn_close_later(&srv->conns, c, "server shutting down");
+    }
 }
 
 /* Once a second: drop draining connections whose peer will not take their last bytes. */
@@ -676,7 +708,7 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
     (void)expirations;
     for (size_t i = 0; i < srv->conns.max; i++) {
         struct conn *c = &srv->conns.conns[i];
-        if (c->phase == CONN_DRAINING && srv->now_ms - c->since_ms >= DRAIN_TIMEOUT_MS)
+        if (c->phase == CONN_DRAINING && srv->loop.now_ms - c->since_ms >= DRAIN_TIMEOUT_MS)
             conn_close_later(&srv->conns, c, "timed out while draining");
     }
 }
@@ -699,7 +731,7 @@ static int open_www(const char *flag, char path[PATH_MAX])
         if (slash != NULL)
             *slash = '\0';
     }
-    const char *const suffixes[] = { "/www", NULL, "/../share/wsrelay/www" };
+    const char *const suffixes[] = {"/www", NULL, "/../share/wsrelay/www"};
     int err = -ENOENT;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
         if (suffixes[i] == NULL)
@@ -734,7 +766,7 @@ static int ensure_fd_limit(size_t max_clients)
 
 int server_run(const struct config *cfg)
 {
-    struct server s = { .cfg = cfg, .listen_fd = -1, .www_fd = -1, .spare_fd = -1 };
+    struct server s = {.cfg = cfg, .listen_fd = -1, .www_fd = -1, .spare_fd = -1};
     struct server *srv = &s;
     int status = 1;
     char www_path[PATH_MAX];
@@ -758,8 +790,10 @@ int server_run(const struct config *cfg)
     srv->listen_fd = net_listen(cfg->host, cfg->port, 511, &port);
     if (srv->listen_fd < 0) {
         if (srv->listen_fd == -EADDRINUSE)
-            log_at(LL_ERROR, "host=%s port=%u \"address already in use: is another wsrelay "
-                             "running?\"", cfg->host, (unsigned)cfg->port);
+            log_at(LL_ERROR,
+                   "host=%s port=%u \"address already in use: is another wsrelay "
+                   "running?\"",
+                   cfg->host, (unsigned)cfg->port);
         else
             log_at(LL_ERROR, "host=%s port=%u \"cannot listen: %s\"", cfg->host,
                    (unsigned)cfg->port, strerror(-srv->listen_fd));
@@ -770,15 +804,14 @@ int server_run(const struct config *cfg)
     if (conn_table_init(&srv->conns, cfg->max_clients, RBUF_LIMIT, cfg->max_buffer,
                         cfg->max_message) < 0 ||
         presence_init(&srv->presence, cfg->max_clients) < 0) {
-        log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"",
-               cfg->max_clients);
+        log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"", cfg->max_clients);
         goto out;
     }
     rc = loop_init(&srv->loop, MAX_EVENTS);
     if (rc == 0)
         rc = loop_add(&srv->loop, &srv->listener, srv->listen_fd, LOOP_IN, on_accept, srv);
     if (rc == 0) {
-        static const int stop_signals[] = { SIGINT, SIGTERM };
+        static const int stop_signals[] = {SIGINT, SIGTERM};
         rc = loop_add_signals(&srv->loop, &srv->signals, stop_signals, 2, on_signal, srv);
     }
     if (rc == 0)
@@ -794,18 +827,23 @@ int server_run(const struct config *cfg)
     /* The loop. Order matters: reap (which may broadcast leaves) before flushing, so those
      * leaves go out in this round; flush before sleeping, so epoll waits only for what could
      * not be written now. */
-    while (!srv->is_stopping) {
-        srv->now_ms = loop_now_ms();
+    for (;;) {
         do {
             reap(srv);
             flush_writers(srv);
         } while (srv->conns.nclosing > 0);
-        rc = loop_wait(&srv->loop, -1);
+
+        int timeout = -1;
+        if (srv->is_stopping) {
+            if (srv->conns.nopen == 0 || srv->loop.now_ms >= srv->stop_deadline_ms)
+                break;
+            timeout = (int)(srv->stop_deadline_ms - srv->loop.now_ms);
+        }
+        rc = loop_wait(&srv->loop, timeout);
         if (rc < 0) {
             log_at(LL_ERROR, "\"epoll_wait failed: %s\"", strerror(-rc));
             goto out;
         }
-        srv->now_ms = loop_now_ms();
     }
     log_at(LL_INFO, "open=%zu \"stopped\"", srv->conns.nopen);
     status = 0;

@@ -24,7 +24,7 @@ static void defaults_match_the_issue(void **state)
 {
     (void)state;
     struct config cfg;
-    char *argv[] = { "wsrelay" };
+    char *argv[] = {"wsrelay"};
     assert_int_equal(parse(&cfg, ARGC(argv), argv), CONFIG_RUN);
     assert_string_equal(cfg.host, "0.0.0.0");
     assert_int_equal(cfg.port, 7071);
@@ -39,9 +39,9 @@ static void every_flag_in_both_forms(void **state)
 {
     (void)state;
     struct config cfg;
-    char *argv[] = { "wsrelay",       "--host",          "127.0.0.1", "--port=8080",
-                     "--www",         "/srv/www",        "--max-clients=10",
-                     "--max-message", "64K",             "--max-buffer=2MiB", "--quiet" };
+    char *argv[] = {
+        "wsrelay",          "--host",        "127.0.0.1", "--port=8080",       "--www",  "/srv/www",
+        "--max-clients=10", "--max-message", "64K",       "--max-buffer=2MiB", "--quiet"};
     assert_int_equal(parse(&cfg, ARGC(argv), argv), CONFIG_RUN);
     assert_string_equal(cfg.host, "127.0.0.1");
     assert_int_equal(cfg.port, 8080);
@@ -56,8 +56,8 @@ static void help_and_version(void **state)
 {
     (void)state;
     struct config cfg;
-    char *help[] = { "wsrelay", "--port", "1", "--help" };
-    char *version[] = { "wsrelay", "--version" };
+    char *help[] = {"wsrelay", "--port", "1", "--help"};
+    char *version[] = {"wsrelay", "--version"};
     assert_int_equal(parse(&cfg, ARGC(help), help), CONFIG_HELP);
     assert_int_equal(parse(&cfg, ARGC(version), version), CONFIG_VERSION);
     assert_non_null(strstr(config_usage(), "--max-buffer"));
@@ -67,13 +67,13 @@ static void port_zero_and_bounds(void **state)
 {
     (void)state;
     struct config cfg;
-    char *zero[] = { "wsrelay", "--port", "0" };
-    char *max[] = { "wsrelay", "--port", "65535" };
+    char *zero[] = {"wsrelay", "--port", "0"};
+    char *max[] = {"wsrelay", "--port", "65535"};
     assert_int_equal(parse(&cfg, ARGC(zero), zero), CONFIG_RUN);
     assert_int_equal(cfg.port, 0);
     assert_int_equal(parse(&cfg, ARGC(max), max), CONFIG_RUN);
     assert_int_equal(cfg.port, 65535);
-    char *suffix[] = { "wsrelay", "--port", "1K" }; /* suffixes apply to every number */
+    char *suffix[] = {"wsrelay", "--port", "1K"}; /* suffixes apply to every number */
     assert_int_equal(parse(&cfg, ARGC(suffix), suffix), CONFIG_RUN);
     assert_int_equal(cfg.port, 1024);
 }
@@ -83,26 +83,26 @@ static void refusals(void **state)
     (void)state;
     /* Each row is one argv that must be refused with CONFIG_ERROR. */
     static const char *const rows[][4] = {
-        { "--bogus", NULL },
-        { "-x", NULL },
-        { "stray", NULL },
-        { "--port", NULL },            /* missing value */
-        { "--port=", NULL },           /* empty value */
-        { "--port", "70000", NULL },   /* out of range */
-        { "--port", "-1", NULL },      /* strtoull would wrap this */
-        { "--port", " 80", NULL },     /* leading space */
-        { "--port", "80x", NULL },     /* trailing junk */
-        { "--max-clients", "0", NULL },
-        { "--max-clients", "1000001", NULL },
-        { "--max-message", "0", NULL },
-        { "--max-message", "65M", NULL },
-        { "--max-message", "18446744073709551616", NULL }, /* 2^64: overflow */
-        { "--max-buffer", "100", NULL },                   /* under 1 KiB */
-        { "--max-buffer", "16K", NULL }, /* cannot hold one 16 KiB message */
-        { "--quiet=yes", NULL },
+        {"--bogus", NULL},
+        {"-x", NULL},
+        {"stray", NULL},
+        {"--port", NULL},          /* missing value */
+        {"--port=", NULL},         /* empty value */
+        {"--port", "70000", NULL}, /* out of range */
+        {"--port", "-1", NULL},    /* strtoull would wrap this */
+        {"--port", " 80", NULL},   /* leading space */
+        {"--port", "80x", NULL},   /* trailing junk */
+        {"--max-clients", "0", NULL},
+        {"--max-clients", "1000001", NULL},
+        {"--max-message", "0", NULL},
+        {"--max-message", "65M", NULL},
+        {"--max-message", "18446744073709551616", NULL}, /* 2^64: overflow */
+        {"--max-buffer", "100", NULL},                   /* under 1 KiB */
+        {"--max-buffer", "16K", NULL},                   /* cannot hold one 16 KiB message */
+        {"--quiet=yes", NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        char *argv[5] = { "wsrelay" };
+        char *argv[5] = {"wsrelay"};
         int argc = 1;
         for (size_t j = 0; j < 4 && rows[i][j] != NULL; j++)
             argv[argc++] = (char *)rows[i][j];
@@ -116,8 +116,8 @@ static void max_buffer_must_hold_a_max_message(void **state)
 {
     (void)state;
     struct config cfg;
-    char *ok[] = { "wsrelay", "--max-message", "16M", "--max-buffer", "17M" };
-    char *bad[] = { "wsrelay", "--max-message", "16M", "--max-buffer", "16M" };
+    char *ok[] = {"wsrelay", "--max-message", "16M", "--max-buffer", "17M"};
+    char *bad[] = {"wsrelay", "--max-message", "16M", "--max-buffer", "16M"};
     assert_int_equal(parse(&cfg, ARGC(ok), ok), CONFIG_RUN);
     assert_int_equal(parse(&cfg, ARGC(bad), bad), CONFIG_ERROR);
 }

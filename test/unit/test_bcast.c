@@ -1,0 +1,138 @@
+/* Unit tests for bcast.c (and the conn table lists it relies on): one frame, many buffers,
+ * the --max-buffer rule, the writers queue. No sockets: connections are opened with fd -1. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bcast.h"
+#include "conn.h"
+
+enum { SLOTS = 4, WBUF_LIMIT = 64 };
+
+static struct conn *open_ws(struct conn_table *t, bool in_room)
+{
+    struct conn *c = conn_open(t, -1, "test", 1, 0);
+    assert_non_null(c);
+    c->phase = CONN_WS;
+    c->route = CONN_ROUTE_ROOM;
+    if (in_room)
+        conn_room_join(t, c);
+    return c;
+}
+
+static void room_gets_one_frame_each_except_the_excluded(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, WBUF_LIMIT, 1024), 0);
+    struct conn *a = open_ws(&t, true), *b = open_ws(&t, true), *c = open_ws(&t, true);
+    struct conn *outsider = open_ws(&t, false); /* an /echo client, say: not in the room */
+
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "hi", 2, b), 2);
+    const uint8_t frame[] = {0x81, 0x02, 'h', 'i'}; /* FIN+text, unmasked, length 2 */
+    assert_int_equal(buf_size(&a->wbuf), sizeof frame);
+    assert_memory_equal(buf_head(&a->wbuf), frame, sizeof frame);
+    assert_memory_equal(buf_head(&c->wbuf), frame, sizeof frame);
+    assert_int_equal(buf_size(&b->wbuf), 0);
+    assert_int_equal(buf_size(&outsider->wbuf), 0);
+
+    /* Each recipient is queued for writing exactly once, however many frames it gets. */
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "yo", 2, NULL), 3);
+    assert_int_equal(t.nwriters, 3);
+    assert_true(a->is_queued && b->is_queued && c->is_queued && !outsider->is_queued);
+    conn_table_free(&t);
+}
+
+static void slow_reader_is_marked_and_others_still_receive(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, WBUF_LIMIT, 1024), 0);
+    struct conn *fast = open_ws(&t, true), *slow = open_ws(&t, true);
+    uint8_t payload[40];
+    memset(payload, 'x', sizeof payload);
+
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL), 2);
+    buf_consume(&fast->wbuf, buf_size(&fast->wbuf)); /* fast one wrote its bytes out */
+    /* 42 + 42 > 64: the slow one cannot take a second frame, not even part of it. */
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL), 1);
+    assert_int_equal(slow->phase, CONN_CLOSING);
+    assert_string_equal(slow->close_reason, "output over --max-buffer");
+    assert_int_equal(buf_size(&slow->wbuf), 42); /* the first frame, whole; no half frame */
+    assert_int_equal(t.nclosing, 1);
+    assert_int_equal(buf_size(&fast->wbuf), 42);
+
+    /* A marked member gets nothing more and is not marked twice. */
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "z", 1, NULL), 1);
+    assert_int_equal(t.nclosing, 1);
+    conn_table_free(&t);
+}
+
+static void one_connection_frames_and_limit(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, WBUF_LIMIT, 1024), 0);
+    struct conn *c = open_ws(&t, false);
+    assert_true(bcast_one(&t, c, FRAME_OP_PONG, "", 0));
+    const uint8_t pong[] = {0x8a, 0x00};
+    assert_memory_equal(buf_head(&c->wbuf), pong, sizeof pong);
+    uint8_t big[WBUF_LIMIT];
+    memset(big, 0, sizeof big);
+    assert_false(bcast_one(&t, c, FRAME_OP_BINARY, big, sizeof big));
+    assert_int_equal(c->phase, CONN_CLOSING);
+    conn_table_free(&t);
+}
+
+static void room_removal_keeps_the_list_dense(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, WBUF_LIMIT, 1024), 0);
+    struct conn *a = open_ws(&t, true), *b = open_ws(&t, true), *c = open_ws(&t, true);
+    conn_room_leave(&t, a); /* c moves into a's place */
+    assert_int_equal(t.nroom, 2);
+    assert_int_equal(c->room_index, 0);
+    assert_int_equal(t.room[0], c->slot);
+    assert_int_equal(t.room[1], b->slot);
+    conn_room_leave(&t, a); /* twice: harmless */
+    assert_int_equal(t.nroom, 2);
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "x", 1, NULL), 2);
+    assert_int_equal(buf_size(&a->wbuf), 0);
+    conn_table_free(&t);
+}
+
+static void full_table_refuses_and_release_recycles(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, 2, 1024, WBUF_LIMIT, 1024), 0);
+    struct conn *a = conn_open(&t, -1, "a", 1, 0);
+    struct conn *b = conn_open(&t, -1, "b", 2, 0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(conn_open(&t, -1, "c", 3, 0));
+    assert_int_equal(t.nopen, 2);
+    conn_release(&t, a);
+    assert_int_equal(t.nopen, 1);
+    struct conn *c = conn_open(&t, -1, "c", 3, 0);
+    assert_ptr_equal(c, a); /* the freed slot is reused */
+    assert_int_equal(c->serial, 3);
+    conn_table_free(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(room_gets_one_frame_each_except_the_excluded),
+        cmocka_unit_test(slow_reader_is_marked_and_others_still_receive),
+        cmocka_unit_test(one_connection_frames_and_limit),
+        cmocka_unit_test(room_removal_keeps_the_list_dense),
+        cmocka_unit_test(full_table_refuses_and_release_recycles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

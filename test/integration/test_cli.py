@@ -4,6 +4,7 @@ import asyncio
 import re
 import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -12,6 +13,7 @@ from conftest import (
     LOG_LINE_RE,
     TIMEOUT,
     HttpConn,
+    RawWS,
     free_port,
     get,
     http_request,
@@ -165,3 +167,28 @@ def test_peer_bytes_cannot_forge_or_break_log_lines(start_server):
     assert not bad, "peer bytes broke the one-line-per-event log:\n" + "\n".join(bad)
     assert not any(line.startswith("FAKE") for line in lines)
     assert not any("\x1b" in line for line in lines), "escape sequence written to the log raw"
+
+
+def test_sigterm_exits_even_if_clients_never_answer_the_close(start_server):
+    # A raw client that gets its 1001 but never closes back, and an idle HTTP connection:
+    # shutdown must still finish (the wait is generous; it asserts termination, not speed).
+    srv = start_server()
+    ws = RawWS.connect(srv.port, "/ws")
+    idle = HttpConn(srv.port)
+    try:
+        ws.recv_text()  # welcome
+        srv.stopped = True
+        srv.proc.send_signal(signal.SIGTERM)
+        while True:
+            f = ws.recv_frame()
+            if f.opcode == 0x8:
+                break
+        assert f.close_code()[0] == 1001
+        try:
+            srv.proc.wait(3 * TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail("server did not exit after SIGTERM while a client ignored its close")
+        assert srv.proc.returncode >= 0, f"killed by signal {-srv.proc.returncode}"
+    finally:
+        ws.close()
+        idle.close()

@@ -6,6 +6,7 @@
  */
 #include "buf.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,11 +31,12 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
     size_t used = b->len - b->off;
     if (n > b->limit - used) /* the cap: checked without overflow, since used <= limit */
         return NULL;
-    if (b->cap - b->len >= n)
+    if (b->data != NULL && b->cap - b->len >= n)
         return b->data + b->len;
 
     /* Reclaim the consumed prefix first: cheaper than a realloc and often enough. */
     if (b->off > 0) {
+        assert(b->data != NULL); /* off > 0 only ever follows a write */
         memmove(b->data, b->data + b->off, used);
         b->off = 0;
         b->len = used;

@@ -37,8 +37,8 @@ void config_defaults(struct config *cfg)
         .port = 7071,
         .www = NULL,
         .max_clients = 1024,
-        .max_message = 16 * 1024,
-        .max_buffer = 1024 * 1024,
+        .max_message = (size_t)16 * 1024,
+        .max_buffer = (size_t)1024 * 1024,
         .quiet = false,
     };
 }
@@ -58,7 +58,7 @@ static bool parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     if (strcmp(end, "K") == 0 || strcmp(end, "KiB") == 0 || strcmp(end, "k") == 0)
         mult = 1024;
     else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0 || strcmp(end, "m") == 0)
-        mult = 1024 * 1024;
+        mult = (uint64_t)1024 * 1024;
     else if (*end != '\0')
         return false;
     if (v > max / mult)

@@ -56,12 +56,16 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) {
-            struct sockaddr_storage ss;
-            socklen_t len = sizeof ss;
-            if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-                *bound_port =
-                    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+            /* A union says what the casts would hide: one address, several views of it. */
+            union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+                struct sockaddr_storage ss;
+            } a = {0};
+            socklen_t len = sizeof a;
+            if (getsockname(fd, &a.sa, &len) == 0)
+                *bound_port = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in.sin_port);
             break;
         }
         err = -errno;
@@ -74,7 +78,7 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
 
 int net_accept(int listen_fd, char peer[NET_ADDR_STR])
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
     int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)

@@ -72,4 +72,19 @@ void buf_reset(struct buf *b);
  * big message does not pin memory to an idle connection for ever. */
 void buf_shrink(struct buf *b, size_t keep);
 
+/* A measuring writer, for appending a message whole or not at all without a rollback.
+ * Run the same writing code twice: first with dst == NULL, where it only counts; then with
+ * dst = buf_reserve(out, counted) and, after it, buf_commit(out, counted). A failure can then
+ * only happen at the reserve, before any byte is written, and the buffer grows at most once.
+ * json.c and presence.c build their messages this way. */
+struct buf_writer {
+    uint8_t *dst; /* NULL: only count */
+    size_t len;   /* bytes counted or written so far */
+};
+
+/* Counts, or writes at dst + len, n bytes; a NUL-terminated string; an unsigned in decimal. */
+void buf_put(struct buf_writer *w, const void *p, size_t n);
+void buf_put_str(struct buf_writer *w, const char *s);
+void buf_put_uint(struct buf_writer *w, unsigned v);
+
 #endif

@@ -130,3 +130,22 @@ void buf_shrink(struct buf *b, size_t keep)
     if (b->cap > keep && b->len == b->off)
         buf_free(b);
 }
+
+void buf_put(struct buf_writer *w, const void *p, size_t n)
+{
+    if (w->dst != NULL && n > 0)
+        memcpy(w->dst + w->len, p, n);
+    w->len += n;
+}
+
+void buf_put_str(struct buf_writer *w, const char *s)
+{
+    buf_put(w, s, strlen(s));
+}
+
+void buf_put_uint(struct buf_writer *w, unsigned v)
+{
+    char digits[16]; /* 4294967295 has 10 */
+    int n = snprintf(digits, sizeof digits, "%u", v);
+    buf_put(w, digits, (size_t)n);
+}

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ascii.h"
+
 /* ---- Character classes ------------------------------------------------------------------ */
 
 /* RFC 9110 §5.6.2: token = 1*tchar; tchar is any VCHAR except the delimiters "(),/:;<=>?@[\]{}
@@ -78,11 +80,6 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t'; /* RFC 9110 §5.6.3: OWS = *( SP / HTAB ) */
 }
 
-static char ascii_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
 /* ---- Small public helpers --------------------------------------------------------------- */
 
 bool http_view_eq(struct http_view v, const char *s)
@@ -91,7 +88,7 @@ bool http_view_eq(struct http_view v, const char *s)
     if (v.len != n)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (ascii_lower(v.p[i]) != ascii_lower(s[i]))
+        if (ascii_lower((unsigned char)v.p[i]) != ascii_lower((unsigned char)s[i]))
             return false;
     return true;
 }

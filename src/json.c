@@ -42,6 +42,8 @@
 #define JSMN_STRICT
 #include <jsmn.h>
 
+#include "ascii.h"
+
 /* ---- Token spans -------------------------------------------------------------------------
  *
  * jsmn reports a string's span without its quotes, every other token's span in full:
@@ -78,22 +80,6 @@ static size_t skip_ws(const uint8_t *in, size_t len, size_t pos)
     return pos;
 }
 
-static bool is_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* §6: number = [ "-" ] int [ frac ] [ exp ]
  *       int  = "0" / ( digit1-9 *digit )      so no leading zeros: 01 and -01 are not numbers
  *       frac = "." 1*digit                    so "1." and ".5" are not numbers
@@ -108,25 +94,25 @@ static bool is_number(const uint8_t *s, size_t len)
     if (i < len && s[i] == '0') {
         i++;
     } else if (i < len && s[i] >= '1' && s[i] <= '9') {
-        while (i < len && is_digit(s[i]))
+        while (i < len && ascii_is_digit(s[i]))
             i++;
     } else {
         return false; /* "-" alone, or no digit at all */
     }
     if (i < len && s[i] == '.') {
         i++;
-        if (i == len || !is_digit(s[i]))
+        if (i == len || !ascii_is_digit(s[i]))
             return false;
-        while (i < len && is_digit(s[i]))
+        while (i < len && ascii_is_digit(s[i]))
             i++;
     }
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < len && (s[i] == '-' || s[i] == '+'))
             i++;
-        if (i == len || !is_digit(s[i]))
+        if (i == len || !ascii_is_digit(s[i]))
             return false;
-        while (i < len && is_digit(s[i]))
+        while (i < len && ascii_is_digit(s[i]))
             i++;
     }
     return i == len;
@@ -173,7 +159,7 @@ static bool is_string_body(const uint8_t *s, size_t len)
             if (len - i - 1 < 4)
                 return false;
             for (size_t k = 1; k <= 4; k++)
-                if (hex_value(s[i + k]) < 0)
+                if (ascii_hex_value(s[i + k]) < 0)
                     return false;
             i += 4;
             break;
@@ -219,7 +205,7 @@ static uint32_t hex4(const uint8_t *s) /* four hex digits, already checked */
 {
     uint32_t v = 0;
     for (int k = 0; k < 4; k++)
-        v = v << 4 | (uint32_t)hex_value(s[k]);
+        v = v << 4 | (uint32_t)ascii_hex_value(s[k]);
     return v;
 }
 
@@ -397,21 +383,9 @@ static bool walk_value(struct walk *w)
 
 /* ---- The rewrite -----------------------------------------------------------------------------
  *
- * Measured, then written: the same function runs twice, first with dst == NULL to count the
- * bytes (and to find a reserved "type"), then into space reserved in `out` in one piece. So a
+ * Measured, then written (buf.h's struct buf_writer): the same function runs twice, first
+ * to count the bytes (and to find a reserved "type"), then into space reserved in `out`. So a
  * failure leaves `out` exactly as it was without any rollback, and `out` grows at most once. */
-
-struct emit {
-    uint8_t *dst; /* NULL: only count */
-    size_t len;
-};
-
-static void emit(struct emit *e, const void *p, size_t n)
-{
-    if (e->dst != NULL)
-        memcpy(e->dst + e->len, p, n);
-    e->len += n;
-}
 
 /* The index just past token v's subtree: tokens are in document order, so v's descendants are
  * exactly the tokens that follow it and start before it ends. */
@@ -438,10 +412,10 @@ static bool is_reserved_type(const uint8_t *in, const jsmntok_t *v)
 
 /* Emits the rewritten object for a text whose token 0 is a validated object. */
 static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const char *sender,
-                   const char *hue, struct emit *e)
+                   const char *hue, struct buf_writer *e)
 {
     bool first = true;
-    emit(e, "{", 1);
+    buf_put(e, "{", 1);
     for (size_t k = 1; k < ntoks;) { /* k: a key of the top-level object; k + 1 its value */
         const jsmntok_t *key = &toks[k];
         const jsmntok_t *val = &toks[k + 1];
@@ -452,19 +426,19 @@ static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const
         if (string_equals(in, key, "sender") || string_equals(in, key, "color"))
             continue;
         if (!first)
-            emit(e, ",", 1);
+            buf_put(e, ",", 1);
         first = false;
-        emit(e, in + tok_begin(key), tok_end(key) - tok_begin(key)); /* quotes and escapes */
-        emit(e, ":", 1);
-        emit(e, in + tok_begin(val), tok_end(val) - tok_begin(val)); /* nested: whole span */
+        buf_put(e, in + tok_begin(key), tok_end(key) - tok_begin(key)); /* quotes and escapes */
+        buf_put(e, ":", 1);
+        buf_put(e, in + tok_begin(val), tok_end(val) - tok_begin(val)); /* nested: whole span */
     }
     if (!first)
-        emit(e, ",", 1);
-    emit(e, "\"sender\":\"", 10);
-    emit(e, sender, strlen(sender));
-    emit(e, "\",\"color\":", 10);
-    emit(e, hue, strlen(hue));
-    emit(e, "}", 1);
+        buf_put(e, ",", 1);
+    buf_put(e, "\"sender\":\"", 10);
+    buf_put(e, sender, strlen(sender));
+    buf_put(e, "\",\"color\":", 10);
+    buf_put(e, hue, strlen(hue));
+    buf_put(e, "}", 1);
     return 0;
 }
 
@@ -490,7 +464,7 @@ int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned col
      * and so answers "incomplete" for "1" or "null" at the very end of the input. Judge it
      * ourselves, so that valid JSON which is not an object gets the right answer. */
     uint8_t c = in[first];
-    if (c == '-' || is_digit(c) || c == 't' || c == 'f' || c == 'n') {
+    if (c == '-' || ascii_is_digit(c) || c == 't' || c == 'f' || c == 'n') {
         size_t last = len;
         while (is_ws(in[last - 1]))
             last--;
@@ -518,12 +492,12 @@ int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned col
     char hue[16];
     snprintf(hue, sizeof hue, "%u", color);
 
-    struct emit e = {.dst = NULL};
+    struct buf_writer e = {.dst = NULL};
     int rc = rewrite(in, toks, (size_t)n, sender, hue, &e);
     if (rc < 0)
         return rc;
     size_t need = e.len;
-    e = (struct emit){.dst = buf_reserve(out, need)};
+    e = (struct buf_writer){.dst = buf_reserve(out, need)};
     if (e.dst == NULL)
         return JSON_ERR_NOMEM; /* over out's limit, or no memory: out is unchanged */
     rewrite(in, toks, (size_t)n, sender, hue, &e);

@@ -23,44 +23,20 @@
 
 /* ---- Measured, then written ----------------------------------------------------------------
  *
- * Every writer below runs twice: first with dst == NULL to count the bytes, then into space
- * reserved in `out` in one piece. So a message is appended whole or not at all (a half
+ * Every writer below runs twice (buf.h's struct buf_writer): first to count the bytes, then
+ * into space reserved in `out` in one piece. So a message is appended whole or not at all (a half
  * welcome would be a corrupt frame), with no rollback and at most one growth of `out`. */
 
-struct emit {
-    uint8_t *dst; /* NULL: only count */
-    size_t len;
-};
-
-static void emit(struct emit *e, const void *p, size_t n)
-{
-    if (e->dst != NULL)
-        memcpy(e->dst + e->len, p, n);
-    e->len += n;
-}
-
-static void emit_str(struct emit *e, const char *s)
-{
-    emit(e, s, strlen(s));
-}
-
-static void emit_uint(struct emit *e, unsigned v)
-{
-    char digits[16];
-    int n = snprintf(digits, sizeof digits, "%u", v);
-    emit(e, digits, (size_t)n);
-}
-
-typedef void (*writer_fn)(const struct presence *p, size_t slot, struct emit *e);
+typedef void (*writer_fn)(const struct presence *p, size_t slot, struct buf_writer *e);
 
 /* Runs w once to measure, once to write. Returns 0, or -ENOBUFS / -ENOMEM with out unchanged
  * (buf_reserve() does not say which; past the limit is the one that can be told apart). */
 static int write_whole(const struct presence *p, size_t slot, writer_fn w, struct buf *out)
 {
-    struct emit e = {.dst = NULL};
+    struct buf_writer e = {.dst = NULL};
     w(p, slot, &e);
     size_t need = e.len;
-    e = (struct emit){.dst = buf_reserve(out, need)};
+    e = (struct buf_writer){.dst = buf_reserve(out, need)};
     if (e.dst == NULL)
         return need > out->limit - buf_size(out) ? -ENOBUFS : -ENOMEM;
     w(p, slot, &e);
@@ -72,53 +48,53 @@ static int write_whole(const struct presence *p, size_t slot, writer_fn w, struc
 /* ---- The messages (docs/protocol.md, "Server -> client") ----------------------------------- */
 
 /* {"sender":"<id>","color":<c>}: a peer that has sent nothing we kept. */
-static void emit_bare_peer(const struct presence_peer *peer, struct emit *e)
+static void emit_bare_peer(const struct presence_peer *peer, struct buf_writer *e)
 {
-    emit_str(e, "{\"sender\":\"");
-    emit_str(e, peer->id);
-    emit_str(e, "\",\"color\":");
-    emit_uint(e, peer->color);
-    emit_str(e, "}");
+    buf_put_str(e, "{\"sender\":\"");
+    buf_put_str(e, peer->id);
+    buf_put_str(e, "\",\"color\":");
+    buf_put_uint(e, peer->color);
+    buf_put_str(e, "}");
 }
 
-static void emit_welcome(const struct presence *p, size_t self, struct emit *e)
+static void emit_welcome(const struct presence *p, size_t self, struct buf_writer *e)
 {
     const struct presence_peer *me = &p->peers[self];
-    emit_str(e, "{\"type\":\"welcome\",\"id\":\"");
-    emit_str(e, me->id);
-    emit_str(e, "\",\"color\":");
-    emit_uint(e, me->color);
-    emit_str(e, ",\"peers\":[");
+    buf_put_str(e, "{\"type\":\"welcome\",\"id\":\"");
+    buf_put_str(e, me->id);
+    buf_put_str(e, "\",\"color\":");
+    buf_put_uint(e, me->color);
+    buf_put_str(e, ",\"peers\":[");
     bool first = true;
     for (size_t i = 0; i < p->max_slots; i++) {
         const struct presence_peer *peer = &p->peers[i];
         if (i == self || !peer->is_present)
             continue;
         if (!first)
-            emit_str(e, ",");
+            buf_put_str(e, ",");
         first = false;
         if (buf_size(&peer->last) > 0) /* exactly what was relayed for it */
-            emit(e, buf_head(&peer->last), buf_size(&peer->last));
+            buf_put(e, buf_head(&peer->last), buf_size(&peer->last));
         else
             emit_bare_peer(peer, e);
     }
-    emit_str(e, "]}");
+    buf_put_str(e, "]}");
 }
 
-static void emit_join(const struct presence *p, size_t slot, struct emit *e)
+static void emit_join(const struct presence *p, size_t slot, struct buf_writer *e)
 {
-    emit_str(e, "{\"type\":\"join\",\"sender\":\"");
-    emit_str(e, p->peers[slot].id);
-    emit_str(e, "\",\"color\":");
-    emit_uint(e, p->peers[slot].color);
-    emit_str(e, "}");
+    buf_put_str(e, "{\"type\":\"join\",\"sender\":\"");
+    buf_put_str(e, p->peers[slot].id);
+    buf_put_str(e, "\",\"color\":");
+    buf_put_uint(e, p->peers[slot].color);
+    buf_put_str(e, "}");
 }
 
-static void emit_leave(const struct presence *p, size_t slot, struct emit *e)
+static void emit_leave(const struct presence *p, size_t slot, struct buf_writer *e)
 {
-    emit_str(e, "{\"type\":\"leave\",\"sender\":\"");
-    emit_str(e, p->peers[slot].id);
-    emit_str(e, "\"}");
+    buf_put_str(e, "{\"type\":\"leave\",\"sender\":\"");
+    buf_put_str(e, p->peers[slot].id);
+    buf_put_str(e, "\"}");
 }
 
 /* ---- Public -------------------------------------------------------------------------------- */

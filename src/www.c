@@ -24,20 +24,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ascii.h"
+
 /* ---- Resolving a target (pure) ---------------------------------------------------------- */
 
 static const char INDEX_FILE[] = "index.html";
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Decodes one byte of a path segment at s[i] (s[i..end) is the rest of the segment): a plain
  * byte or a %XX escape (RFC 3986 §2.1). Returns how many input bytes it took (1 or 3) and
@@ -55,7 +46,7 @@ static int decode_at(const char *s, size_t i, size_t end, unsigned char *out)
     if (c == '%') {
         if (end - i < 3)
             return WWW_ERR_BAD; /* "%" or "%4" at the end of the segment */
-        int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+        int hi = ascii_hex_value(s[i + 1]), lo = ascii_hex_value(s[i + 2]);
         if (hi < 0 || lo < 0)
             return WWW_ERR_BAD; /* "%zz" */
         c = (unsigned char)(hi * 16 + lo);

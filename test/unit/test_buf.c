@@ -99,6 +99,30 @@ static void shrink_releases_only_empty_big_buffers(void **state)
     buf_free(&b);
 }
 
+static void writer_measures_then_writes_the_same_bytes(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 64);
+    for (int pass = 0; pass < 2; pass++) {
+        static size_t need;
+        struct buf_writer w = {.dst = pass == 0 ? NULL : buf_reserve(&b, need)};
+        buf_put_str(&w, "{\"n\":");
+        buf_put_uint(&w, 4294967295u);
+        buf_put(&w, "}", 1);
+        if (pass == 0) {
+            need = w.len;
+            assert_int_equal(buf_size(&b), 0); /* counting wrote nothing */
+        } else {
+            assert_int_equal(w.len, need);
+            buf_commit(&b, need);
+        }
+    }
+    assert_int_equal(buf_size(&b), 16);
+    assert_memory_equal(buf_head(&b), "{\"n\":4294967295}", 16);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +132,7 @@ int main(void)
         cmocka_unit_test(reserve_commit_pair),
         cmocka_unit_test(printf_appends_without_nul_and_respects_limit),
         cmocka_unit_test(shrink_releases_only_empty_big_buffers),
+        cmocka_unit_test(writer_measures_then_writes_the_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

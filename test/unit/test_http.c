@@ -19,35 +19,8 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "http.h"
-
-/* ---- Guarded input ---------------------------------------------------------------------- */
-
-struct guarded {
-    char *map;
-    size_t map_len;
-    char *p; /* the copy: p[len] is the first byte of a PROT_NONE page */
-};
-
-static const char *guard_copy(struct guarded *g, const char *s, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (len + page - 1) / page;
-    g->map_len = (data_pages + 1) * page;
-    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g->map != MAP_FAILED);
-    assert_int_equal(mprotect(g->map + data_pages * page, page, PROT_NONE), 0);
-    g->p = g->map + data_pages * page - len;
-    if (len > 0)
-        memcpy(g->p, s, len);
-    return g->p;
-}
-
-static void guard_free(struct guarded *g)
-{
-    munmap(g->map, g->map_len);
-    g->map = NULL;
-}
 
 static const struct http_request ZERO_REQ; /* what *req must be after 0 or an error */
 

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "guard.h"
 #include "www.h"
 
 /* cmocka's assertions print values, not which table row failed: this names the row first. */
@@ -37,33 +38,6 @@ static void assert_row_int(long long got, long long want)
     if (got != want)
         print_error("in row \"%s\":\n", row_name);
     assert_int_equal(got, want);
-}
-
-/* ---- Guarded input (as in test_http.c) -------------------------------------------------- */
-
-struct guarded {
-    char *map;
-    size_t map_len;
-    char *p; /* the copy: p[len] is the first byte of a PROT_NONE page */
-};
-
-static const char *guard_copy(struct guarded *g, const char *s, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t data_pages = (len + page - 1) / page;
-    g->map_len = (data_pages + 1) * page;
-    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(g->map != MAP_FAILED);
-    assert_int_equal(mprotect(g->map + data_pages * page, page, PROT_NONE), 0);
-    g->p = g->map + data_pages * page - len;
-    if (len > 0)
-        memcpy(g->p, s, len);
-    return g->p;
-}
-
-static void guard_free(struct guarded *g)
-{
-    munmap(g->map, g->map_len);
 }
 
 /* Resolves target[0..len) from a guarded copy into a malloc'd buffer of exactly out_cap

@@ -65,6 +65,10 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
  * len return to 0 so the storage is reused from its start. */
 void buf_consume(struct buf *b, size_t n);
 
+/* Keeps only the first `size` readable bytes (size <= buf_size()): undoes the appends made
+ * since buf_size() returned size, when a message built in several appends fails halfway. */
+void buf_truncate(struct buf *b, size_t size);
+
 /* Drops every readable byte; keeps the storage. */
 void buf_reset(struct buf *b);
 

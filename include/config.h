@@ -20,13 +20,19 @@ struct config {
     size_t max_clients; /* every TCP connection takes one slot, allocated at start-up */
     size_t max_message; /* largest WebSocket message accepted (RFC 6455 §7.4.1 code 1009) */
     size_t max_buffer;  /* pending output per connection before a slow reader is dropped */
-    bool quiet;         /* log errors only */
+    uint64_t handshake_timeout_ms; /* a complete request head must arrive within this */
+    uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
+    uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */
+    const char *allow_origin;      /* NULL: Origin must match Host; "*": any; else a comma list */
+    bool quiet;                    /* log errors only */
 };
 
 /* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
 #define CONFIG_MAX_CLIENTS_MAX 1000000
 #define CONFIG_MAX_MESSAGE_MAX (64u << 20) /* 64 MiB */
 #define CONFIG_MAX_BUFFER_MAX  (1u << 30)  /* 1 GiB */
+#define CONFIG_DURATION_MAX_MS 3600000u    /* 1 hour */
+#define CONFIG_MAX_RATE_MAX    1000000u
 
 enum config_action {
     CONFIG_RUN,     /* start the server with *cfg */
@@ -39,7 +45,8 @@ enum config_action {
 void config_defaults(struct config *cfg);
 
 /* Parses argv[1..argc) over the defaults. Flags take "--flag VALUE" or "--flag=VALUE".
- * Sizes accept a K/KiB or M/MiB suffix (powers of 1024). On CONFIG_ERROR, err holds a
+ * Sizes accept a K/KiB or M/MiB suffix (powers of 1024); durations an "ms" or "s" suffix
+ * (none: seconds). On CONFIG_ERROR, err holds a
  * one-line message (NUL-terminated, cut to err_len). cfg->host and cfg->www point into argv.
  * Cross-checks: --max-buffer must hold one frame of --max-message bytes (else every large
  * message would disconnect its recipients). */

@@ -13,7 +13,7 @@
  *              |                             |
  *              +--- final response ---+      +--- close frame sent ---+
  *                                     v                               v
- *                                 DRAINING (flush wbuf, read nothing more)
+ *                                 DRAINING (flush wbuf, FIN, discard input until EOF)
  *                                     |
  *        any error, EOF, timeout ---> CLOSING (marked; reaped after the event batch) -> FREE
  *
@@ -31,14 +31,15 @@
 #include "loop.h"
 #include "net.h"
 #include "presence.h"
+#include "rate.h"
 #include "ws.h"
 
 enum conn_phase {
     CONN_FREE,     /* slot unused */
     CONN_HTTP,     /* reading HTTP requests (keep-alive: possibly many) */
     CONN_WS,       /* WebSocket open */
-    CONN_DRAINING, /* reads nothing more; flushes its output (a final response or close
-                    * frame), then closes */
+    CONN_DRAINING, /* parses nothing more; flushes its output (a final response or close
+                    * frame), sends FIN, then discards input until the peer's FIN */
     CONN_CLOSING,  /* marked; reaped after the current batch */
 };
 
@@ -47,6 +48,24 @@ enum conn_route {
     CONN_ROUTE_ROOM, /* /ws: the shared-cursors room */
     CONN_ROUTE_ECHO, /* /echo */
 };
+
+/* Why a connection ended, by kind: the label of wsrelay_disconnects_total in /metrics.
+ * The log line carries the detail (a static phrase) beside it. */
+enum conn_end {
+    CONN_END_CLOSED,       /* WebSocket close handshake */
+    CONN_END_HTTP,         /* HTTP connection finished (peer closed, or not keep-alive) */
+    CONN_END_PROTOCOL,     /* we failed it: protocol error, bad message, bad request */
+    CONN_END_SLOW_READER,  /* output over --max-buffer */
+    CONN_END_TIMEOUT,      /* --handshake-timeout, or a draining peer that won't read */
+    CONN_END_PING_TIMEOUT, /* no pong within --ping-interval */
+    CONN_END_PEER_GONE,    /* dropped without a close frame, reset, broken pipe */
+    CONN_END_SHUTDOWN,     /* the server is stopping */
+    CONN_END_ERROR,        /* our side: out of memory, a failed system call */
+    CONN_END_COUNT
+};
+
+/* The metric label for an end kind ("slow_reader"). */
+const char *conn_end_name(enum conn_end end);
 
 #define CONN_NOT_IN_ROOM UINT32_MAX
 
@@ -60,10 +79,11 @@ struct conn {
     uint64_t since_ms; /* monotonic time the current phase began: for timeouts */
     char peer[NET_ADDR_STR];
 
-    struct buf rbuf;  /* bytes read, not yet parsed */
-    struct buf wbuf;  /* bytes to send; its limit is --max-buffer */
-    size_t http_seen; /* bytes of rbuf the HTTP parser has already scanned (its last_len) */
-    bool is_queued;   /* in the writers list */
+    struct buf rbuf;   /* bytes read, not yet parsed */
+    struct buf wbuf;   /* bytes to send; its limit is --max-buffer */
+    size_t http_seen;  /* bytes of rbuf the HTTP parser has already scanned (its last_len) */
+    bool is_queued;    /* in the writers list */
+    bool is_lingering; /* DRAINING, output sent and our FIN too: reading until the peer's */
 
     /* A static file being sent (with sendfile) after the response head in wbuf. */
     int file_fd;
@@ -74,7 +94,13 @@ struct conn {
     unsigned color;            /* /ws only: hue 0..359 */
     uint32_t room_index;       /* position in the room list, or CONN_NOT_IN_ROOM */
 
-    const char *close_reason; /* static string: why it is closing (for the log) */
+    /* /ws and /echo keep-alive: a ping is outstanding since ping_sent_ms (--ping-interval). */
+    uint64_t ping_sent_ms;
+    bool is_awaiting_pong;
+    struct rate rate; /* /ws: the --max-rate token bucket */
+
+    enum conn_end end;        /* why it is closing (for /metrics) */
+    const char *close_reason; /* static phrase: why it is closing (for the log) */
 };
 
 struct conn_table {
@@ -92,6 +118,7 @@ struct conn_table {
     size_t nroom;
 
     size_t rbuf_limit, wbuf_limit, max_message;
+    size_t wbuf_high_water; /* the most output ever pending on one connection */
 };
 
 /* Allocates max slots and the index lists. Returns 0 or -ENOMEM. */
@@ -105,9 +132,9 @@ void conn_table_free(struct conn_table *t);
 struct conn *conn_open(struct conn_table *t, int fd, const char *peer, uint64_t serial,
                        uint64_t now_ms);
 
-/* Marks c for closing with a static reason; the first reason wins. Handlers check
- * c->phase == CONN_CLOSING first and do nothing for a marked connection. */
-void conn_close_later(struct conn_table *t, struct conn *c, const char *why);
+/* Marks c for closing, with the kind of end and a static phrase; the first reason wins.
+ * Handlers check c->phase == CONN_CLOSING first and do nothing for a marked connection. */
+void conn_close_later(struct conn_table *t, struct conn *c, enum conn_end end, const char *why);
 
 /* Queues c to be flushed before the next wait (once, however often it is called). */
 void conn_queue_write(struct conn_table *t, struct conn *c);

@@ -77,7 +77,8 @@ int http_err_status(int err);
 /* The reason phrase for a status code ("Not Found"); "Unknown" for codes we never send. */
 const char *http_reason(int status);
 
-/* Case-insensitive comparison of a view with a NUL-terminated ASCII string. */
+/* Case-insensitive (ASCII) comparison of two views, and of a view with a C string. */
+bool http_views_eq(struct http_view a, struct http_view b);
 bool http_view_eq(struct http_view v, const char *s);
 
 /* The first header field named `name` (case-insensitive), or NULL. */
@@ -89,6 +90,10 @@ size_t http_count_headers(const struct http_request *req, const char *name);
 /* True if the comma-separated list in `value` holds `token` (case-insensitive), as for
  * "Connection: keep-alive, Upgrade" (RFC 9110 §5.6.1, §7.6.1). */
 bool http_has_token(struct http_view value, const char *token);
+
+/* The same for any item: true if the comma-separated list holds an element equal to item
+ * (case-insensitive, whitespace around elements ignored). */
+bool http_list_has(struct http_view list, struct http_view item);
 
 /* A response head. extra_headers, if not NULL, is zero or more complete header lines each
  * ending in "\r\n" (e.g. "Allow: GET, HEAD\r\n"). */

@@ -8,7 +8,8 @@
  *
  * Memory bound: at most max_slots * (PRESENCE_STATE_MAX + sizeof(struct presence_peer)).
  * With the defaults (1024 slots) that is about 0.6 MiB, and a welcome is at most about
- * (max_slots - 1) * (PRESENCE_STATE_MAX + 1) bytes, well under the default --max-buffer.
+ * (max_slots - 1) * (PRESENCE_STATE_MAX + 1) bytes, under the default --max-buffer; with
+ * more slots or a smaller buffer it is cut at welcome_max.
  */
 #ifndef WSRELAY_PRESENCE_H
 #define WSRELAY_PRESENCE_H
@@ -36,6 +37,7 @@ struct presence_peer {
 struct presence {
     struct presence_peer *peers; /* one per slot */
     size_t max_slots;
+    size_t welcome_max; /* the most bytes one welcome may take; SIZE_MAX after init */
 };
 
 /* Allocates max_slots empty peers. Returns 0 or -ENOMEM. */
@@ -58,7 +60,9 @@ size_t presence_count(const struct presence *p);
 
 /* Appends {"type":"welcome","id":"<id>","color":<c>,"peers":[...]} for slot `self`, where
  * peers holds, for every other present slot, its last relayed message or, if it has sent
- * none (or one too long to keep), {"sender":"<id>","color":<c>}. Returns 0, or -ENOBUFS /
+ * none (or one too long to keep), {"sender":"<id>","color":<c>}. Peers that would take the
+ * message past p->welcome_max bytes are left out (the server sets it from --max-buffer, so
+ * a welcome always fits the newcomer's buffer). Returns 0, or -ENOBUFS /
  * -ENOMEM (out unchanged). */
 int presence_write_welcome(const struct presence *p, size_t self, struct buf *out);
 

@@ -8,6 +8,7 @@
 #ifndef WSRELAY_UPGRADE_H
 #define WSRELAY_UPGRADE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -29,6 +30,18 @@ enum upgrade_err {
  * no Transfer-Encoding. On success writes the Sec-WebSocket-Accept value, NUL-terminated,
  * into accept[] and returns 0; otherwise returns a negative enum upgrade_err. */
 int upgrade_check(const struct http_request *req, char accept[UPGRADE_ACCEPT_LEN + 1]);
+
+/* RFC 6455 §10.2: may a handshake with this Origin open a WebSocket? Browsers send Origin
+ * with every handshake; a page on another site opening a WebSocket to us with the visitor's
+ * cookies (cross-site WebSocket hijacking) is refused by checking it. Clients that send no
+ * Origin (programs, not browsers) are not affected: true.
+ *   allow == NULL: the Origin's authority (after "scheme://") must equal the Host field,
+ *                  case-insensitively: the page and the WebSocket come from the same server;
+ *   allow == "*":  any Origin;
+ *   otherwise:     allow is a comma-separated list of exact origins ("https://a.example").
+ * Two Origin fields, or an opaque "null" origin not listed, are refused. Answer false with
+ * 403 (RFC 6455 §4.2.2 step 4 leaves the status to us; 403 says "not you"). */
+bool upgrade_origin_allowed(const struct http_request *req, const char *allow);
 
 /* The status to answer an enum upgrade_err with (405, 400 or 426). */
 int upgrade_err_status(int err);

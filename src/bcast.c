@@ -13,13 +13,15 @@ static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hd
 {
     uint8_t *dst = buf_reserve(&c->wbuf, hdr_len + len);
     if (dst == NULL) {
-        conn_close_later(t, c, over_limit);
+        conn_close_later(t, c, CONN_END_SLOW_READER, over_limit);
         return false;
     }
     memcpy(dst, hdr, hdr_len);
     if (len > 0)
         memcpy(dst + hdr_len, p, len);
     buf_commit(&c->wbuf, hdr_len + len);
+    if (buf_size(&c->wbuf) > t->wbuf_high_water)
+        t->wbuf_high_water = buf_size(&c->wbuf);
     conn_queue_write(t, c);
     return true;
 }

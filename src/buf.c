@@ -120,6 +120,14 @@ void buf_consume(struct buf *b, size_t n)
         b->off = b->len = 0;
 }
 
+void buf_truncate(struct buf *b, size_t size)
+{
+    if (size < b->len - b->off)
+        b->len = b->off + size;
+    if (b->off == b->len)
+        b->off = b->len = 0;
+}
+
 void buf_reset(struct buf *b)
 {
     b->off = b->len = 0;

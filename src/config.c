@@ -19,11 +19,18 @@ static const char usage[] =
     "  --max-clients N      connection slots, allocated at start-up (default 1024)\n"
     "  --max-message BYTES  largest WebSocket message accepted (default 16K)\n"
     "  --max-buffer BYTES   pending output per client before it is dropped (default 1M)\n"
+    "  --handshake-timeout TIME  close connections without a complete request (default 10s)\n"
+    "  --ping-interval TIME      ping WebSocket clients, drop the silent (default 30s, 0: off)\n"
+    "  --max-rate N         /ws messages per second per client, excess dropped (default 200,\n"
+    "                       0: off)\n"
+    "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
+    "                       scheme://host[:port], or * (default: same host as the page)\n"
     "  --quiet              log errors only\n"
     "  --help               show this text\n"
     "  --version            show the version\n"
     "\n"
-    "BYTES may end in K or M (KiB, MiB). Paths: / (the page), /ws (the room), /echo.\n";
+    "BYTES may end in K or M (KiB, MiB); TIME in ms or s (default s).\n"
+    "Paths: / (the page), /ws (the room), /echo, /metrics, /healthz.\n";
 
 const char *config_usage(void)
 {
@@ -39,6 +46,10 @@ void config_defaults(struct config *cfg)
         .max_clients = 1024,
         .max_message = (size_t)16 * 1024,
         .max_buffer = (size_t)1024 * 1024,
+        .handshake_timeout_ms = 10000,
+        .ping_interval_ms = 30000,
+        .max_rate = 200,
+        .allow_origin = NULL,
         .quiet = false,
     };
 }
@@ -67,6 +78,29 @@ static bool parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     if (v < min)
         return false;
     *out = v;
+    return true;
+}
+
+/* Parses a duration in milliseconds: digits, then "ms", "s" or nothing (seconds). */
+static bool parse_duration(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return false;
+    uint64_t mult;
+    if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        mult = 1000;
+    else
+        return false;
+    if (v > max / mult || v * mult < min)
+        return false;
+    *out = v * mult;
     return true;
 }
 
@@ -104,19 +138,23 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             value = NULL;
         }
 
-        /* Each flag writes either a string (a view into argv) or a bounded number. */
-        const struct {
+        /* The flags that take a value: a string (a view into argv), a size or a duration. */
+        enum flag_kind { FLAG_STRING, FLAG_SIZE, FLAG_DURATION };
+        static const struct {
             const char *name;
-            const char **str;
-            size_t *num;
+            enum flag_kind kind;
             uint64_t min, max;
         } flags[] = {
-            {"--host", &cfg->host, NULL, 0, 0},
-            {"--www", &cfg->www, NULL, 0, 0},
-            {"--port", NULL, &port, 0, 65535},
-            {"--max-clients", NULL, &cfg->max_clients, 1, CONFIG_MAX_CLIENTS_MAX},
-            {"--max-message", NULL, &cfg->max_message, 1, CONFIG_MAX_MESSAGE_MAX},
-            {"--max-buffer", NULL, &cfg->max_buffer, 1024, CONFIG_MAX_BUFFER_MAX},
+            {"--host", FLAG_STRING, 0, 0},
+            {"--www", FLAG_STRING, 0, 0},
+            {"--allow-origin", FLAG_STRING, 0, 0},
+            {"--port", FLAG_SIZE, 0, 65535},
+            {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
+            {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
+            {"--max-buffer", FLAG_SIZE, 1024, CONFIG_MAX_BUFFER_MAX},
+            {"--max-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
+            {"--handshake-timeout", FLAG_DURATION, 10, CONFIG_DURATION_MAX_MS},
+            {"--ping-interval", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
         };
         size_t f = 0;
         while (f < sizeof flags / sizeof flags[0] &&
@@ -126,21 +164,45 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             snprintf(err, err_len, "unknown option '%.*s'", (int)name_len, arg);
             return CONFIG_ERROR;
         }
+        const char *name = flags[f].name;
         if (value == NULL || value[0] == '\0') {
-            snprintf(err, err_len, "option '%s' needs a value", flags[f].name);
+            snprintf(err, err_len, "option '%s' needs a value", name);
             return CONFIG_ERROR;
         }
-        if (flags[f].str != NULL) {
-            *flags[f].str = value;
-            continue;
-        }
-        uint64_t n;
-        if (!parse_size(value, flags[f].min, flags[f].max, &n)) {
-            snprintf(err, err_len, "option '%s': '%s' is not a number in %llu..%llu", flags[f].name,
-                     value, (unsigned long long)flags[f].min, (unsigned long long)flags[f].max);
+        uint64_t n = 0;
+        if (flags[f].kind == FLAG_SIZE && !parse_size(value, flags[f].min, flags[f].max, &n)) {
+            snprintf(err, err_len, "option '%s': '%s' is not a number in %llu..%llu", name, value,
+                     (unsigned long long)flags[f].min, (unsigned long long)flags[f].max);
             return CONFIG_ERROR;
         }
-        *flags[f].num = (size_t)n;
+        if (flags[f].kind == FLAG_DURATION &&
+            !parse_duration(value, flags[f].min, flags[f].max, &n)) {
+            snprintf(err, err_len, "option '%s': '%s' is not a duration in %llums..%llus", name,
+                     value, (unsigned long long)flags[f].min,
+                     (unsigned long long)flags[f].max / 1000);
+            return CONFIG_ERROR;
+        }
+
+        if (strcmp(name, "--host") == 0)
+            cfg->host = value;
+        else if (strcmp(name, "--www") == 0)
+            cfg->www = value;
+        else if (strcmp(name, "--allow-origin") == 0)
+            cfg->allow_origin = value;
+        else if (strcmp(name, "--port") == 0)
+            port = (size_t)n;
+        else if (strcmp(name, "--max-clients") == 0)
+            cfg->max_clients = (size_t)n;
+        else if (strcmp(name, "--max-message") == 0)
+            cfg->max_message = (size_t)n;
+        else if (strcmp(name, "--max-buffer") == 0)
+            cfg->max_buffer = (size_t)n;
+        else if (strcmp(name, "--max-rate") == 0)
+            cfg->max_rate = n;
+        else if (strcmp(name, "--handshake-timeout") == 0)
+            cfg->handshake_timeout_ms = n;
+        else
+            cfg->ping_interval_ms = n;
     }
     cfg->port = (uint16_t)port;
 

@@ -77,11 +77,24 @@ struct conn *conn_open(struct conn_table *t, int fd, const char *peer, uint64_t 
     return c;
 }
 
-void conn_close_later(struct conn_table *t, struct conn *c, const char *why)
+const char *conn_end_name(enum conn_end end)
+{
+    static const char *const names[CONN_END_COUNT] = {
+        [CONN_END_CLOSED] = "closed",       [CONN_END_HTTP] = "http_done",
+        [CONN_END_PROTOCOL] = "protocol",   [CONN_END_SLOW_READER] = "slow_reader",
+        [CONN_END_TIMEOUT] = "timeout",     [CONN_END_PING_TIMEOUT] = "ping_timeout",
+        [CONN_END_PEER_GONE] = "peer_gone", [CONN_END_SHUTDOWN] = "shutdown",
+        [CONN_END_ERROR] = "error",
+    };
+    return end < CONN_END_COUNT ? names[end] : "unknown";
+}
+
+void conn_close_later(struct conn_table *t, struct conn *c, enum conn_end end, const char *why)
 {
     if (c->phase == CONN_CLOSING || c->phase == CONN_FREE)
         return; /* first reason wins */
     c->phase = CONN_CLOSING;
+    c->end = end;
     c->close_reason = why;
     t->closing[t->nclosing++] = c->slot; /* at most once per slot: fits in max entries */
 }

@@ -82,15 +82,19 @@ static bool is_ows(char c)
 
 /* ---- Small public helpers --------------------------------------------------------------- */
 
-bool http_view_eq(struct http_view v, const char *s)
+bool http_views_eq(struct http_view a, struct http_view b)
 {
-    size_t n = strlen(s);
-    if (v.len != n)
+    if (a.len != b.len)
         return false;
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower((unsigned char)v.p[i]) != ascii_lower((unsigned char)s[i]))
+    for (size_t i = 0; i < a.len; i++)
+        if (ascii_lower((unsigned char)a.p[i]) != ascii_lower((unsigned char)b.p[i]))
             return false;
     return true;
+}
+
+bool http_view_eq(struct http_view v, const char *s)
+{
+    return http_views_eq(v, (struct http_view){s, strlen(s)});
 }
 
 const struct http_header *http_find_header(const struct http_request *req, const char *name)
@@ -112,22 +116,27 @@ size_t http_count_headers(const struct http_request *req, const char *name)
 
 /* RFC 9110 §5.6.1: #element lists are comma-separated with optional whitespace around each
  * comma, and a recipient must accept (and ignore) empty elements: " , ,a" is the list "a". */
-bool http_has_token(struct http_view value, const char *token)
+bool http_list_has(struct http_view list, struct http_view item)
 {
     size_t i = 0;
-    while (i < value.len) {
-        while (i < value.len && (is_ows(value.p[i]) || value.p[i] == ','))
+    while (i < list.len) {
+        while (i < list.len && (is_ows(list.p[i]) || list.p[i] == ','))
             i++;
         size_t start = i;
-        while (i < value.len && value.p[i] != ',')
+        while (i < list.len && list.p[i] != ',')
             i++;
         size_t end = i;
-        while (end > start && is_ows(value.p[end - 1]))
+        while (end > start && is_ows(list.p[end - 1]))
             end--;
-        if (end > start && http_view_eq((struct http_view){value.p + start, end - start}, token))
+        if (end > start && http_views_eq((struct http_view){list.p + start, end - start}, item))
             return true;
     }
     return false;
+}
+
+bool http_has_token(struct http_view value, const char *token)
+{
+    return http_list_has(value, (struct http_view){token, strlen(token)});
 }
 
 /* ---- Finding the end of the head -------------------------------------------------------- */

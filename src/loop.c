@@ -157,6 +157,7 @@ int loop_wait(struct loop *l, int timeout_ms)
     l->now_ms = loop_now_ms();
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
+    int dispatched = 0;
     for (int i = 0; i < n; i++) {
         struct loop_watch *w = events[i].data.ptr;
         /* An earlier handler in this batch may have stopped watching this one (redis's
@@ -165,8 +166,9 @@ int loop_wait(struct loop *l, int timeout_ms)
         if (w->fd < 0)
             continue;
         dispatch(w, events[i].events);
+        dispatched++;
     }
-    return n;
+    return dispatched;
 }
 
 uint64_t loop_now_ms(void)

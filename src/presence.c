@@ -70,6 +70,14 @@ static void emit_welcome(const struct presence *p, size_t self, struct buf_write
         const struct presence_peer *peer = &p->peers[i];
         if (i == self || !peer->is_present)
             continue;
+        /* A peer that would take the welcome past its budget is left out: a room too big
+         * for one message still gets a welcome, and the missing peers appear as they move.
+         * The test depends only on e->len, so the measuring and the writing pass agree. */
+        struct buf_writer bare = {.dst = NULL};
+        emit_bare_peer(peer, &bare);
+        size_t peer_len = buf_size(&peer->last) > 0 ? buf_size(&peer->last) : bare.len;
+        if (e->len + (first ? 0 : 1) + peer_len + 2 > p->welcome_max)
+            continue;
         if (!first)
             buf_put_str(e, ",");
         first = false;
@@ -101,7 +109,7 @@ static void emit_leave(const struct presence *p, size_t slot, struct buf_writer 
 
 int presence_init(struct presence *p, size_t max_slots)
 {
-    *p = (struct presence){.max_slots = max_slots};
+    *p = (struct presence){.max_slots = max_slots, .welcome_max = SIZE_MAX};
     if (max_slots == 0)
         return 0;
     p->peers = calloc(max_slots, sizeof *p->peers); /* calloc checks the multiplication */

@@ -33,8 +33,10 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "net.h"
 #include "presence.h"
+#include "rate.h"
 #include "upgrade.h"
 #include "ws.h"
 #include "www.h"
@@ -49,7 +51,7 @@ enum {
     HTTP_PIPELINE_MAX = 64 * 1024, /* queued responses before we stop reading requests */
     ACCEPT_BATCH = 64,             /* connections accepted per wake-up of the listener */
     MAX_EVENTS = 256,              /* events fetched per epoll_wait() */
-    TICK_MS = 1000,                /* the periodic timer: timeouts are checked this often */
+    TICK_MS = 1000,                /* the periodic timer's longest period (tick_interval_ms) */
     SHUTDOWN_MS = 2000,            /* SIGTERM: close frames get this long to leave, then we exit */
     DRAIN_TIMEOUT_MS = 5000,       /* a draining peer that won't take its last bytes */
     SHRINK_KEEP = 64 * 1024,       /* an emptied buffer bigger than this is released */
@@ -65,9 +67,12 @@ struct server {
     struct conn_table conns;
     struct presence presence;
     struct buf scratch; /* one message being built (a rewrite, a welcome, a leave) */
-    uint64_t serial;    /* last connection serial handed out */
+    struct metrics metrics;
+    size_t ws_open[3]; /* WebSocket connections by enum conn_route, for /metrics */
+    uint64_t serial;   /* last connection serial handed out */
     uint64_t emfile_logged_ms;
     bool is_stopping;
+    bool is_accept_paused; /* out of descriptors with no spare: see shed_load() */
     uint64_t stop_deadline_ms;
     time_t date_sec; /* the second `date` was formatted for */
     char date[40];   /* IMF-fixdate for the Date header, cached per second */
@@ -110,13 +115,14 @@ static int random_bytes(void *p, size_t n)
 static int make_identity(char id[PRESENCE_ID_SIZE], unsigned *color)
 {
     uint8_t u[16];
-    uint16_t h;
-    if (random_bytes(u, sizeof u) < 0)
-        return -1;
+    uint16_t h = 0;
+    int rc = random_bytes(u, sizeof u);
     do {
-        if (random_bytes(&h, sizeof h) < 0)
-            return -1;
-    } while (h >= 65520);
+        if (rc == 0)
+            rc = random_bytes(&h, sizeof h);
+    } while (rc == 0 && h >= 65520);
+    if (rc < 0)
+        return rc;
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
     snprintf(id, PRESENCE_ID_SIZE,
@@ -125,6 +131,13 @@ static int make_identity(char id[PRESENCE_ID_SIZE], unsigned *color)
              u[15]);
     *color = h % 360u;
     return 0;
+}
+
+/* Exact comparison: methods and paths are case-sensitive (RFC 9110 §9.1, §4.2.3). */
+static bool view_is(struct http_view v, const char *s)
+{
+    size_t n = strlen(s);
+    return v.len == n && memcmp(v.p, s, n) == 0;
 }
 
 static const char *route_name(enum conn_route r)
@@ -144,20 +157,24 @@ static bool has_output(const struct conn *c)
  * requests without reading the answers gets back-pressure, not unbounded buffering). */
 static bool http_is_blocked(const struct conn *c)
 {
-    return c->file_left > 0 || buf_size(&c->wbuf) >= HTTP_PIPELINE_MAX;
+    size_t mark = c->wbuf.limit / 2 < HTTP_PIPELINE_MAX ? c->wbuf.limit / 2 : HTTP_PIPELINE_MAX;
+    return c->file_left > 0 || buf_size(&c->wbuf) >= mark;
 }
 
-/* Sets the epoll interest from the connection's state: read while a parser wants input,
- * write only while bytes are pending (redis arms the writable event the same way). */
+/* Sets the epoll interest from the connection's state: read while a parser wants input (or
+ * while lingering, to see the peer's FIN), write only while bytes are pending (redis arms
+ * the writable event the same way). Level-triggered: leaving IN armed while not reading
+ * would spin the loop, so every state that stops reading must come through here. */
 static void update_interest(struct server *srv, struct conn *c)
 {
     unsigned mask = 0;
-    if (c->phase == CONN_WS || (c->phase == CONN_HTTP && !http_is_blocked(c)))
+    if (c->phase == CONN_WS || (c->phase == CONN_HTTP && !http_is_blocked(c)) ||
+        (c->phase == CONN_DRAINING && c->is_lingering))
         mask |= LOOP_IN;
     if (has_output(c))
         mask |= LOOP_OUT;
     if (loop_set(&srv->loop, &c->watch, mask) < 0)
-        conn_close_later(&srv->conns, c, "epoll_ctl failed");
+        conn_close_later(&srv->conns, c, CONN_END_ERROR, "epoll_ctl failed");
 }
 
 static void process_input(struct server *srv, struct conn *c);
@@ -173,27 +190,30 @@ static void flush_conn(struct server *srv, struct conn *c)
         /* MSG_NOSIGNAL: a peer that vanished gives EPIPE here, not a SIGPIPE death. */
         ssize_t n = send(c->fd, buf_head(&c->wbuf), buf_size(&c->wbuf), MSG_NOSIGNAL);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            conn_close_later(&srv->conns, c,
+            conn_close_later(&srv->conns, c, CONN_END_PEER_GONE,
                              errno == EPIPE || errno == ECONNRESET ? "peer vanished"
                                                                    : "write error");
             return;
         }
-        if (n > 0)
+        if (n > 0) {
             buf_consume(&c->wbuf, (size_t)n);
+            srv->metrics.bytes_out += (uint64_t)n;
+        }
     }
     if (buf_size(&c->wbuf) == 0 && c->file_left > 0) {
         size_t chunk = c->file_left < SENDFILE_CHUNK ? (size_t)c->file_left : SENDFILE_CHUNK;
         off_t off = (off_t)c->file_off;
         ssize_t n = sendfile(c->fd, c->file_fd, &off, chunk);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
-            conn_close_later(&srv->conns, c, "sendfile failed");
+            conn_close_later(&srv->conns, c, CONN_END_ERROR, "sendfile failed");
             return;
         }
         if (n == 0) { /* the file shrank under us: the promised Content-Length is a lie */
-            conn_close_later(&srv->conns, c, "file truncated while sending");
+            conn_close_later(&srv->conns, c, CONN_END_ERROR, "file truncated while sending");
             return;
         }
         if (n > 0) {
+            srv->metrics.bytes_out += (uint64_t)n;
             c->file_off += (uint64_t)n;
             c->file_left -= (uint64_t)n;
             if (c->file_left == 0) {
@@ -205,9 +225,16 @@ static void flush_conn(struct server *srv, struct conn *c)
 
     if (!has_output(c)) {
         buf_shrink(&c->wbuf, SHRINK_KEEP);
-        if (c->phase == CONN_DRAINING) {
-            conn_close_later(&srv->conns, c, c->close_reason);
-            return;
+        if (c->phase == CONN_HTTP)
+            c->since_ms = srv->loop.now_ms; /* keep-alive: the next request's clock starts */
+        if (c->phase == CONN_DRAINING && !c->is_lingering) {
+            /* Lingering close (RFC 9112 §9.6; RFC 6455 §7.1.1 asks the server to close the
+             * TCP connection first): send our FIN now, then read and discard until the
+             * peer's. Closing at once while its bytes are still arriving would make our
+             * kernel answer them with a reset, which can destroy the very response or close
+             * frame we just sent before the peer reads it. */
+            shutdown(c->fd, SHUT_WR);
+            c->is_lingering = true;
         }
     }
     update_interest(srv, c);
@@ -217,17 +244,24 @@ static void flush_conn(struct server *srv, struct conn *c)
 }
 
 /* Flushes every connection queued since the last wait: one write each (STYLE §3). Those
- * with bytes left are armed for EPOLLOUT and continue when the socket is writable. */
+ * with bytes left are armed for EPOLLOUT and continue when the socket is writable.
+ *
+ * A flush can run input (an HTTP connection unblocked by its flush parses the requests it
+ * had already read), and input can queue output, for this connection or, through a
+ * broadcast, for others. So the list can grow while we walk it. Every entry keeps its
+ * is_queued flag until the whole pass is over: a connection is listed at most once per pass
+ * (the list never outgrows the slot count), and output added to a connection already
+ * flushed in this pass is left to EPOLLOUT, armed in the second loop. */
 static void flush_writers(struct server *srv)
 {
     struct conn_table *t = &srv->conns;
-    /* flush_conn() may queue more writers (via process_input): walk by index, not a copy. */
+    for (size_t i = 0; i < t->nwriters; i++)
+        flush_conn(srv, &t->conns[t->writers[i]]);
     for (size_t i = 0; i < t->nwriters; i++) {
         struct conn *c = &t->conns[t->writers[i]];
-        if (!c->is_queued)
-            continue;
         c->is_queued = false;
-        flush_conn(srv, c);
+        if (c->phase != CONN_CLOSING && c->phase != CONN_FREE)
+            update_interest(srv, c);
     }
     t->nwriters = 0;
 }
@@ -253,29 +287,36 @@ static void leave_room(struct server *srv, struct conn *c)
 
 /* Stops reading, lets the queued bytes (a final response, a close frame) go out, then
  * closes. The reason is logged when the connection is reaped. */
-static void drain(struct server *srv, struct conn *c, const char *why)
+static void drain(struct server *srv, struct conn *c, enum conn_end end, const char *why)
 {
     if (c->phase == CONN_CLOSING || c->phase == CONN_DRAINING)
         return;
     leave_room(srv, c);
     c->phase = CONN_DRAINING;
+    c->end = end;
     c->close_reason = why;
     c->since_ms = srv->loop.now_ms;
     conn_queue_write(&srv->conns, c);
 }
 
 /* Fails a WebSocket connection (RFC 6455 §7.1.7): a close frame with a code and a reason,
- * then the TCP close. The server closes TCP first, as §7.1.1 prefers for servers. */
+ * then the TCP close, which the server starts (§7.1.1) with a lingering close (flush_conn).
+ * Data frames the peer sends after this are never parsed (§7.1.7: "MUST NOT ... process
+ * further data"). */
 static void ws_fail(struct server *srv, struct conn *c, uint16_t code, const char *why)
 {
     log_at(code == WS_CLOSE_GOING_AWAY ? LL_INFO : LL_WARN,
            "conn=%llu peer=%s route=%s close=%u \"%s\"", (unsigned long long)c->serial, c->peer,
            route_name(c->route), code, why);
     if (ws_write_close(&c->wbuf, code, why) != 0) {
-        conn_close_later(&srv->conns, c, "no room for the close frame");
+        conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for the close frame");
         return;
     }
-    drain(srv, c, why);
+    drain(srv, c,
+          code == WS_CLOSE_GOING_AWAY ? CONN_END_SHUTDOWN
+          : code == WS_CLOSE_INTERNAL ? CONN_END_ERROR
+                                      : CONN_END_PROTOCOL,
+          why);
 }
 
 /* Frees every connection marked CLOSING. Runs between event batches only, so no handler
@@ -289,6 +330,9 @@ static void reap(struct server *srv)
         leave_room(srv, c);
         log_at(LL_INFO, "conn=%llu peer=%s route=%s \"closed: %s\"", (unsigned long long)c->serial,
                c->peer, route_name(c->route), c->close_reason != NULL ? c->close_reason : "done");
+        srv->metrics.disconnects[c->end]++;
+        if (c->route != CONN_ROUTE_NONE)
+            srv->ws_open[c->route]--;
         loop_del(&srv->loop, &c->watch);
         conn_release(t, c);
     }
@@ -303,41 +347,47 @@ static void http_error(struct server *srv, struct conn *c, int status, bool keep
     log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial, c->peer,
            status, http_reason(status));
     if (http_write_error(&c->wbuf, status, keep_alive, head_only, extra, http_date(srv)) != 0) {
-        conn_close_later(&srv->conns, c, "no room for a response");
+        conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
         return;
     }
     conn_queue_write(&srv->conns, c);
     if (!keep_alive)
-        drain(srv, c, "response sent, not keep-alive");
+        drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
 }
 
 /* GET or HEAD of a file under the www root. */
 static void serve_file(struct server *srv, struct conn *c, const struct http_request *req,
-                       bool head_only)
+                       bool keep_alive, bool head_only)
 {
     char rel[WWW_PATH_MAX + 1];
     int rc = www_resolve(req->target.p, req->target.len, rel, sizeof rel);
     if (rc < 0) {
-        http_error(srv, c, rc == WWW_ERR_BAD ? 400 : 404, req->keep_alive, head_only, NULL);
+        /* A malformed path (400) ends the connection: whoever sends one is not a browser
+         * we want to keep talking to. A missing file (404) is ordinary: keep-alive. */
+        bool is_bad = rc == WWW_ERR_BAD;
+        http_error(srv, c, is_bad ? 400 : 404, keep_alive && !is_bad, head_only, NULL);
         return;
     }
+    /* Simplification: open() here, and sendfile() in flush_conn(), can block the loop on a
+     * slow disk. The www files are few and small and stay in the page cache; a server for
+     * large or cold files would hand these calls to a thread pool (as libuv does). */
     struct www_file f;
     if (www_open(srv->www_fd, rel, &f) < 0) {
-        http_error(srv, c, 404, req->keep_alive, head_only, NULL);
+        http_error(srv, c, 404, keep_alive, head_only, NULL);
         return;
     }
     struct http_response r = {
         .status = 200,
         .content_type = www_mime(rel),
         .content_length = f.size,
-        .keep_alive = req->keep_alive,
+        .keep_alive = keep_alive,
         /* The page is tiny and changes with every deploy: always revalidate. */
         .extra_headers = "Cache-Control: no-cache\r\n",
         .date = http_date(srv),
     };
     if (http_write_head(&c->wbuf, &r) != 0) {
         close(f.fd);
-        conn_close_later(&srv->conns, c, "no room for a response");
+        conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
         return;
     }
     if (head_only || f.size == 0) {
@@ -349,8 +399,8 @@ static void serve_file(struct server *srv, struct conn *c, const struct http_req
     }
     log_at(LL_DEBUG, "conn=%llu status=200 file=%s", (unsigned long long)c->serial, rel);
     conn_queue_write(&srv->conns, c);
-    if (!req->keep_alive)
-        drain(srv, c, "response sent, not keep-alive");
+    if (!keep_alive)
+        drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
 }
 
 static void enter_room(struct server *srv, struct conn *c);
@@ -363,10 +413,18 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     int rc = upgrade_check(req, accept);
     if (rc < 0) {
         int status = upgrade_err_status(rc);
-        const char *extra = status == 426   ? "Sec-WebSocket-Version: 13\r\n"
+        /* RFC 9110 §15.5.22: a 426 must say what to upgrade to; RFC 6455 §4.4 adds the
+         * versions we speak. RFC 9110 §15.5.6: a 405 lists the allowed methods. */
+        const char *extra = status == 426   ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                             : status == 405 ? "Allow: GET\r\n"
                                             : NULL;
-        http_error(srv, c, status, false, false, extra);
+        http_error(srv, c, status, false, view_is(req->method, "HEAD"), extra);
+        return;
+    }
+    if (!upgrade_origin_allowed(req, srv->cfg->allow_origin)) {
+        log_at(LL_WARN, "conn=%llu peer=%s \"origin refused\"", (unsigned long long)c->serial,
+               c->peer);
+        http_error(srv, c, 403, false, false, NULL);
         return;
     }
     char extra[128];
@@ -375,29 +433,29 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     struct http_response r = {
         .status = 101, .keep_alive = true, .extra_headers = extra, .date = http_date(srv)};
     if (http_write_head(&c->wbuf, &r) != 0) {
-        conn_close_later(&srv->conns, c, "no room for a response");
+        conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
         return;
     }
     conn_queue_write(&srv->conns, c);
     c->phase = CONN_WS;
     c->route = route;
     c->since_ms = srv->loop.now_ms;
+    c->ping_sent_ms = srv->loop.now_ms;
+    rate_init(&c->rate, srv->cfg->max_rate, srv->loop.now_ms);
+    srv->ws_open[route]++;
     log_at(LL_INFO, "conn=%llu peer=%s route=%s \"websocket open\"", (unsigned long long)c->serial,
            c->peer, route_name(route));
     if (route == CONN_ROUTE_ROOM)
         enter_room(srv, c);
 }
 
-/* Exact comparison: methods and paths are case-sensitive (RFC 9110 §9.1, §4.2.3). */
-static bool view_is(struct http_view v, const char *s)
-{
-    size_t n = strlen(s);
-    return v.len == n && memcmp(v.p, s, n) == 0;
-}
-
 /* One complete request head. The caller consumes it afterwards. */
+static void serve_text(struct server *srv, struct conn *c, bool keep_alive, bool head_only,
+                       const char *content_type, const void *body, size_t body_len);
+
 static void handle_request(struct server *srv, struct conn *c, const struct http_request *req)
 {
+    srv->metrics.http_requests++;
     /* The path, without the query, decides the route. */
     size_t path_len = 0;
     while (path_len < req->target.len && req->target.p[path_len] != '?')
@@ -407,7 +465,17 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
     bool is_head = view_is(req->method, "HEAD");
     bool has_body =
         req->has_transfer_encoding || (req->has_content_length && req->content_length > 0);
+    /* Simplification: HTTP/1.0 keep-alive (RFC 9112 Appendix C.2.2) needs an explicit
+     * "Connection: keep-alive" in every response; we close HTTP/1.0 connections instead. */
+    bool keep_alive = req->keep_alive && req->minor_version == 1;
 
+    if (req->target.len == 0 || req->target.p[0] != '/') {
+        /* Only origin-form ("/path?query", RFC 9112 §3.2.1). §3.2.2 asks servers to accept
+         * absolute-form too, but we are no proxy, and a target naming another host than
+         * Host is a classic way to confuse caches and proxies in front of us: refuse it. */
+        http_error(srv, c, 400, false, is_head, NULL);
+        return;
+    }
     if (view_is(path, "/ws")) {
         upgrade(srv, c, req, CONN_ROUTE_ROOM);
         return;
@@ -420,13 +488,13 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
     if (up != NULL && http_has_token(up->value, "websocket")) {
         /* A WebSocket handshake for a resource that has no endpoint (RFC 6455 §4.2.2: the
          * server may answer with any suitable HTTP status): 404, not a file. */
-        http_error(srv, c, 404, false, false, NULL);
+        http_error(srv, c, 404, false, is_head, NULL);
         return;
     }
     if (!is_get && !is_head) {
         /* RFC 9110 §15.5.6: 405 must list the allowed methods. Any body is not read, so
          * the connection cannot be reused. */
-        http_error(srv, c, 405, req->keep_alive && !has_body, false, "Allow: GET, HEAD\r\n");
+        http_error(srv, c, 405, keep_alive && !has_body, false, "Allow: GET, HEAD\r\n");
         return;
     }
     if (has_body) {
@@ -435,7 +503,51 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
         http_error(srv, c, 400, false, is_head, NULL);
         return;
     }
-    serve_file(srv, c, req, is_head);
+    if (view_is(path, "/healthz")) {
+        serve_text(srv, c, keep_alive, is_head, "text/plain; charset=utf-8", "ok\n", 3);
+        return;
+    }
+    if (view_is(path, "/metrics")) {
+        struct metrics_gauges g = {
+            .connections_open = srv->conns.nopen,
+            .ws_open = srv->ws_open[CONN_ROUTE_ROOM],
+            .echo_open = srv->ws_open[CONN_ROUTE_ECHO],
+            .wbuf_high_water = srv->conns.wbuf_high_water,
+        };
+        buf_reset(&srv->scratch);
+        if (metrics_write(&srv->metrics, &g, &srv->scratch) != 0) {
+            http_error(srv, c, 500, false, is_head, NULL);
+            return;
+        }
+        serve_text(srv, c, keep_alive, is_head, METRICS_CONTENT_TYPE, buf_head(&srv->scratch),
+                   buf_size(&srv->scratch));
+        return;
+    }
+    serve_file(srv, c, req, keep_alive, is_head);
+}
+
+/* A small generated response (/metrics, /healthz): head and body straight into wbuf. */
+static void serve_text(struct server *srv, struct conn *c, bool keep_alive, bool head_only,
+                       const char *content_type, const void *body, size_t body_len)
+{
+    struct http_response r = {
+        .status = 200,
+        .content_type = content_type,
+        .content_length = body_len,
+        .keep_alive = keep_alive,
+        .extra_headers = "Cache-Control: no-store\r\n",
+        .date = http_date(srv),
+    };
+    size_t mark = buf_size(&c->wbuf);
+    if (http_write_head(&c->wbuf, &r) != 0 ||
+        (!head_only && buf_append(&c->wbuf, body, body_len) != 0)) {
+        buf_truncate(&c->wbuf, mark);
+        conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
+        return;
+    }
+    conn_queue_write(&srv->conns, c);
+    if (!keep_alive)
+        drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
 }
 
 /* ==== 5. WebSocket ====================================================================== */
@@ -478,7 +590,8 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
         ws_fail(srv, c, json_err_close_code(rc), json_err_reason(rc));
         return;
     }
-    bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch), NULL);
+    srv->metrics.messages_out += bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
+                                            buf_size(&srv->scratch), NULL);
     if (presence_update(&srv->presence, c->slot, buf_head(&srv->scratch),
                         buf_size(&srv->scratch)) != 0)
         log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
@@ -487,21 +600,36 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
 /* One event from ws_feed(). */
 static void on_ws_event(struct server *srv, struct conn *c, const struct ws_event *ev)
 {
+    /* --max-rate: on /ws every message and every ping takes a token; without one it is
+     * dropped before it costs a JSON parse and a broadcast (or a pong). */
+    bool is_costly = ev->type == WS_EV_TEXT || ev->type == WS_EV_BINARY || ev->type == WS_EV_PING;
+    if (is_costly && c->route == CONN_ROUTE_ROOM &&
+        !rate_take(&c->rate, srv->cfg->max_rate, srv->loop.now_ms)) {
+        srv->metrics.rate_limited++;
+        log_at(LL_DEBUG, "conn=%llu \"over --max-rate: message dropped\"",
+               (unsigned long long)c->serial);
+        return;
+    }
+
     switch (ev->type) {
     case WS_EV_NONE:
-    case WS_EV_PONG: /* we send no pings yet; an unsolicited pong is allowed (§5.5.3) */
+        return;
+    case WS_EV_PONG: /* the answer to our keep-alive ping, or unsolicited (§5.5.3): either
+                      * way the peer is alive */
+        c->is_awaiting_pong = false;
         return;
     case WS_EV_PING: /* §5.5.2: answer with the same payload */
-        bcast_one(&srv->conns, c, FRAME_OP_PONG, ev->data, ev->len);
+        if (bcast_one(&srv->conns, c, FRAME_OP_PONG, ev->data, ev->len))
+            srv->metrics.messages_out++;
         return;
     case WS_EV_CLOSE: {
         /* §5.5.1: echo the code (none, if the peer sent none), then close the TCP side. */
         uint16_t code = ev->close_code == WS_CLOSE_NO_STATUS ? 0 : ev->close_code;
         if (ws_write_close(&c->wbuf, code, "") != 0) {
-            conn_close_later(&srv->conns, c, "no room for the close frame");
+            conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for the close frame");
             return;
         }
-        drain(srv, c, "close handshake");
+        drain(srv, c, CONN_END_CLOSED, "close handshake");
         return;
     }
     case WS_EV_TEXT:
@@ -509,9 +637,11 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
         break;
     }
 
+    srv->metrics.messages_in++;
     if (c->route == CONN_ROUTE_ECHO) {
-        bcast_one(&srv->conns, c, ev->type == WS_EV_TEXT ? FRAME_OP_TEXT : FRAME_OP_BINARY,
-                  ev->data, ev->len);
+        if (bcast_one(&srv->conns, c, ev->type == WS_EV_TEXT ? FRAME_OP_TEXT : FRAME_OP_BINARY,
+                      ev->data, ev->len))
+            srv->metrics.messages_out++;
     } else if (ev->type == WS_EV_BINARY) {
         ws_fail(srv, c, WS_CLOSE_UNSUPPORTED, "binary messages are not supported on /ws");
     } else {
@@ -570,7 +700,7 @@ static void on_readable(struct server *srv, struct conn *c)
 {
     uint8_t *dst = buf_reserve(&c->rbuf, READ_CHUNK);
     if (dst == NULL) {
-        conn_close_later(&srv->conns, c, "input over limit");
+        conn_close_later(&srv->conns, c, CONN_END_PROTOCOL, "input over limit");
         return;
     }
     ssize_t n = read(c->fd, dst, READ_CHUNK);
@@ -581,11 +711,28 @@ static void on_readable(struct server *srv, struct conn *c)
             n == 0 ? (c->phase == CONN_WS ? "peer closed without a close frame" : "peer closed")
             : errno == ECONNRESET ? "connection reset"
                                   : "read error";
-        conn_close_later(&srv->conns, c, why);
+        conn_close_later(&srv->conns, c,
+                         n == 0 && c->phase == CONN_HTTP ? CONN_END_HTTP : CONN_END_PEER_GONE, why);
         return;
     }
+    srv->metrics.bytes_in += (uint64_t)n;
     buf_commit(&c->rbuf, (size_t)n);
     process_input(srv, c);
+}
+
+/* Lingering (see flush_conn): whatever the peer still sends is read and thrown away; its FIN
+ * (or an error) ends the connection with the reason it was draining for. */
+static void linger_read(struct server *srv, struct conn *c)
+{
+    uint8_t sink[4096];
+    ssize_t n = read(c->fd, sink, sizeof sink);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0) {
+        srv->metrics.bytes_in += (uint64_t)n;
+        return;
+    }
+    conn_close_later(&srv->conns, c, c->end, c->close_reason);
 }
 
 static void on_conn_event(struct loop_watch *w, uint32_t events)
@@ -601,8 +748,10 @@ static void on_conn_event(struct loop_watch *w, uint32_t events)
     if (events & (LOOP_IN | LOOP_ERR)) {
         if (c->phase == CONN_HTTP || c->phase == CONN_WS)
             on_readable(srv, c);
-        else if (events & LOOP_ERR) /* draining, and the peer is gone */
-            conn_close_later(&srv->conns, c, "connection reset while draining");
+        else if (c->is_lingering)
+            linger_read(srv, c);
+        else if (events & LOOP_ERR) /* draining with input disarmed: the peer is gone */
+            conn_close_later(&srv->conns, c, CONN_END_PEER_GONE, "connection reset while draining");
     }
 }
 
@@ -635,6 +784,11 @@ static void shed_load(struct server *srv)
         if (fd >= 0)
             close(fd);
         srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    } else {
+        /* No spare to sacrifice: stop listening until the next tick rather than spin on an
+         * accept() that keeps failing (libuv does the same). */
+        loop_set(&srv->loop, &srv->listener, 0);
+        srv->is_accept_paused = true;
     }
     if (srv->loop.now_ms - srv->emfile_logged_ms >= 1000) { /* once a second, not per attempt */
         srv->emfile_logged_ms = srv->loop.now_ms;
@@ -660,7 +814,9 @@ static void on_accept(struct loop_watch *w, uint32_t events)
             return;
         }
         struct conn *c = conn_open(&srv->conns, fd, peer, ++srv->serial, srv->loop.now_ms);
+        srv->metrics.connections_total++;
         if (c == NULL) {
+            srv->metrics.refused_full++;
             refuse_full(srv, fd, peer);
             continue;
         }
@@ -688,16 +844,20 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
     log_at(LL_INFO, "signal=%u open=%zu \"shutting down\"", signo, srv->conns.nopen);
     srv->is_stopping = true;
     srv->stop_deadline_ms = srv->loop.now_ms + SHUTDOWN_MS;
+    /* Close the listener now, so new connections are refused at once instead of waiting in
+     * the backlog for a server that will never accept them. */
     loop_del(&srv->loop, &srv->listener);
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
 
     for (size_t i = 0; i < srv->conns.max; i++) {
         struct conn *c = &srv->conns.conns[i];
         if (c->phase == CONN_WS)
             ws_fail(srv, c, WS_CLOSE_GOING_AWAY, "server shutting down");
         else if (c->phase == CONN_HTTP && has_output(c))
-            drain(srv, c, "server shutting down");
+            drain(srv, c, CONN_END_SHUTDOWN, "server shutting down");
         else if (c->phase == CONN_HTTP)
-            conn_close_later(&srv->conns, c, "server shutting down");
+            conn_close_later(&srv->conns, c, CONN_END_SHUTDOWN, "server shutting down");
     }
 }
 
@@ -705,11 +865,61 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
 static void on_tick(struct loop_watch *w, uint32_t expirations)
 {
     struct server *srv = w->ctx;
+    const struct config *cfg = srv->cfg;
+    uint64_t now = srv->loop.now_ms;
     (void)expirations;
+
+    if (srv->is_accept_paused && !srv->is_stopping) {
+        srv->is_accept_paused = false;
+        loop_set(&srv->loop, &srv->listener, LOOP_IN);
+    }
+
+    /* Simplification: a scan of every slot, a few times a second. A timer wheel or a heap
+     * would visit only the connections whose deadline passed; at wsrelay's slot counts the
+     * scan costs microseconds. */
     for (size_t i = 0; i < srv->conns.max; i++) {
         struct conn *c = &srv->conns.conns[i];
-        if (c->phase == CONN_DRAINING && srv->loop.now_ms - c->since_ms >= DRAIN_TIMEOUT_MS)
-            conn_close_later(&srv->conns, c, "timed out while draining");
+        uint64_t age = now - c->since_ms;
+        switch (c->phase) {
+        case CONN_HTTP:
+            /* Slowloris: a request that never completes holds a slot for ever. Not while a
+             * response is going out: then the clock is the client's reading, not writing. */
+            if (!has_output(c) && age >= cfg->handshake_timeout_ms) {
+                if (buf_size(&c->rbuf) > 0)
+                    http_error(srv, c, 408, false, false, NULL); /* RFC 9110 §15.5.9 */
+                else
+                    conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, "idle");
+                if (c->phase == CONN_DRAINING)
+                    c->end = CONN_END_TIMEOUT;
+            }
+            break;
+        case CONN_WS:
+            /* RFC 6455 §5.5.2: a ping asks for a pong. A peer silent for a whole interval
+             * after our ping is gone (a dead NAT, a sleeping laptop): drop it without a
+             * close frame, which it would not read anyway. */
+            if (cfg->ping_interval_ms > 0 && now - c->ping_sent_ms >= cfg->ping_interval_ms) {
+                if (c->is_awaiting_pong) {
+                    conn_close_later(&srv->conns, c, CONN_END_PING_TIMEOUT,
+                                     "no pong within --ping-interval");
+                    break;
+                }
+                uint8_t payload[8]; /* our clock: a client may echo it to measure latency */
+                for (int b = 0; b < 8; b++)
+                    payload[b] = (uint8_t)(now >> (56 - 8 * b));
+                if (bcast_one(&srv->conns, c, FRAME_OP_PING, payload, sizeof payload))
+                    srv->metrics.messages_out++;
+                c->is_awaiting_pong = true;
+                c->ping_sent_ms = now;
+            }
+            break;
+        case CONN_DRAINING:
+            if (age >= DRAIN_TIMEOUT_MS)
+                conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, "timed out while draining");
+            break;
+        case CONN_FREE:
+        case CONN_CLOSING:
+            break;
+        }
     }
 }
 
@@ -744,6 +954,20 @@ static int open_www(const char *flag, char path[PATH_MAX])
         err = -errno;
     }
     return err;
+}
+
+/* The tick checks every timeout, so it runs a few times per shortest timeout: a deadline is
+ * then missed by at most a quarter of its length. Never more than once a second, nor more
+ * than 100 times. */
+static unsigned tick_interval_ms(const struct config *cfg)
+{
+    uint64_t shortest = DRAIN_TIMEOUT_MS;
+    if (cfg->handshake_timeout_ms < shortest)
+        shortest = cfg->handshake_timeout_ms;
+    if (cfg->ping_interval_ms > 0 && cfg->ping_interval_ms < shortest)
+        shortest = cfg->ping_interval_ms;
+    uint64_t tick = shortest / 4;
+    return tick > TICK_MS ? TICK_MS : tick < 10 ? 10 : (unsigned)tick;
 }
 
 /* Every slot may hold a socket (and, briefly, a file): ask for enough descriptors. */
@@ -807,6 +1031,8 @@ int server_run(const struct config *cfg)
         log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"", cfg->max_clients);
         goto out;
     }
+    /* A welcome goes into a buffer that already holds the 101 response: leave it room. */
+    srv->presence.welcome_max = cfg->max_buffer - 1024;
     rc = loop_init(&srv->loop, MAX_EVENTS);
     if (rc == 0)
         rc = loop_add(&srv->loop, &srv->listener, srv->listen_fd, LOOP_IN, on_accept, srv);
@@ -815,7 +1041,7 @@ int server_run(const struct config *cfg)
         rc = loop_add_signals(&srv->loop, &srv->signals, stop_signals, 2, on_signal, srv);
     }
     if (rc == 0)
-        rc = loop_add_timer(&srv->loop, &srv->tick, TICK_MS, on_tick, srv);
+        rc = loop_add_timer(&srv->loop, &srv->tick, tick_interval_ms(cfg), on_tick, srv);
     if (rc < 0) {
         log_at(LL_ERROR, "\"cannot set up the event loop: %s\"", strerror(-rc));
         goto out;

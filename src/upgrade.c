@@ -119,6 +119,29 @@ int upgrade_check(const struct http_request *req, char accept[UPGRADE_ACCEPT_LEN
     return 0;
 }
 
+bool upgrade_origin_allowed(const struct http_request *req, const char *allow)
+{
+    const struct http_header *origin = http_find_header(req, "Origin");
+    if (origin == NULL)
+        return true;
+    if (http_count_headers(req, "Origin") != 1)
+        return false;
+    struct http_view o = origin->value;
+    if (allow != NULL) {
+        if (strcmp(allow, "*") == 0)
+            return true;
+        return http_list_has((struct http_view){allow, strlen(allow)}, o);
+    }
+
+    /* RFC 6454 §6.1: an origin serialises as scheme "://" host [ ":" port ], no path. */
+    const char *sep = memmem(o.p, o.len, "://", 3);
+    if (sep == NULL)
+        return false; /* "null", or garbage */
+    struct http_view authority = {sep + 3, o.len - (size_t)(sep + 3 - o.p)};
+    const struct http_header *host = http_find_header(req, "Host");
+    return host != NULL && authority.len > 0 && http_views_eq(authority, host->value);
+}
+
 int upgrade_err_status(int err)
 {
     switch (err) {

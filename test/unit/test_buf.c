@@ -123,6 +123,25 @@ static void writer_measures_then_writes_the_same_bytes(void **state)
     buf_free(&b);
 }
 
+static void truncate_undoes_a_partial_message(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 16);
+    assert_int_equal(buf_append(&b, "keep", 4), 0);
+    buf_consume(&b, 1); /* off > 0: truncate counts from the readable start */
+    size_t mark = buf_size(&b);
+    assert_int_equal(buf_append(&b, "half", 4), 0);
+    assert_int_equal(buf_append(&b, "0123456789", 10), -ENOBUFS);
+    buf_truncate(&b, mark);
+    assert_int_equal(buf_size(&b), 3);
+    assert_memory_equal(buf_head(&b), "eep", 3);
+    buf_truncate(&b, 0);
+    assert_int_equal(buf_size(&b), 0);
+    assert_int_equal(b.off, 0);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -133,6 +152,7 @@ int main(void)
         cmocka_unit_test(printf_appends_without_nul_and_respects_limit),
         cmocka_unit_test(shrink_releases_only_empty_big_buffers),
         cmocka_unit_test(writer_measures_then_writes_the_same_bytes),
+        cmocka_unit_test(truncate_undoes_a_partial_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,6 +278,35 @@ static void appends_after_existing_output(void **state)
     presence_free(&p);
 }
 
+/* A welcome past its budget leaves out the peers that do not fit, and stays valid JSON. */
+static void welcome_is_cut_to_its_budget(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 3), 0);
+    presence_join(&p, 0, ID_A, 100);
+    presence_join(&p, 1, ID_B, 200);
+    presence_join(&p, 2, ID_C, 300);
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    size_t whole = buf_size(&out);
+    buf_reset(&out);
+
+    p.welcome_max = whole - 1; /* one byte short: the last peer cannot be listed */
+    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":100,\"peers\":["
+                     "{\"sender\":\"" ID_B "\",\"color\":200}]}");
+    assert_true(buf_size(&out) <= p.welcome_max);
+    buf_reset(&out);
+
+    p.welcome_max = 0; /* nothing fits: the welcome still names the newcomer */
+    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":100,\"peers\":[]}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +321,7 @@ int main(void)
         cmocka_unit_test(join_copies_the_id_with_a_bound),
         cmocka_unit_test(zero_slots_is_an_empty_room),
         cmocka_unit_test(writes_are_all_or_nothing),
+        cmocka_unit_test(welcome_is_cut_to_its_budget),
         cmocka_unit_test(appends_after_existing_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,61 @@
+/* metrics.c: the Prometheus text page (see metrics.h).
+ *
+ * The format, in brief: for each metric a "# HELP name text" and a "# TYPE name counter|gauge"
+ * line, then "name value" or "name{label="value"} value" samples, one per line. Counters only
+ * go up (rates are the scraper's job); gauges are snapshots.
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+
+/* One metric without labels: its HELP, TYPE and sample. Keeps the first error in *rc and
+ * writes nothing more after it. */
+static void one(struct buf *out, int *rc, const char *name, const char *type, const char *help,
+                uint64_t value)
+{
+    if (*rc == 0)
+        *rc = buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name,
+                         type, name, value);
+}
+
+int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struct buf *out)
+{
+    size_t mark = buf_size(out);
+    int rc = 0;
+
+    one(out, &rc, "wsrelay_connections_open", "gauge", "TCP connections open now.",
+        g->connections_open);
+    one(out, &rc, "wsrelay_connections_total", "counter", "TCP connections accepted.",
+        m->connections_total);
+    one(out, &rc, "wsrelay_connections_refused_total", "counter",
+        "Connections answered 503 because every slot was taken.", m->refused_full);
+    if (rc == 0)
+        rc = buf_printf(out,
+                        "# HELP wsrelay_websockets_open WebSocket connections open now, by path.\n"
+                        "# TYPE wsrelay_websockets_open gauge\n"
+                        "wsrelay_websockets_open{route=\"ws\"} %zu\n"
+                        "wsrelay_websockets_open{route=\"echo\"} %zu\n",
+                        g->ws_open, g->echo_open);
+    one(out, &rc, "wsrelay_http_requests_total", "counter", "HTTP request heads parsed.",
+        m->http_requests);
+    one(out, &rc, "wsrelay_messages_in_total", "counter", "WebSocket data messages received.",
+        m->messages_in);
+    one(out, &rc, "wsrelay_messages_out_total", "counter",
+        "WebSocket frames queued to clients (one per recipient).", m->messages_out);
+    one(out, &rc, "wsrelay_bytes_in_total", "counter", "Bytes read from clients.", m->bytes_in);
+    one(out, &rc, "wsrelay_bytes_out_total", "counter", "Bytes written to clients.", m->bytes_out);
+    one(out, &rc, "wsrelay_rate_limited_total", "counter", "Messages on /ws dropped by --max-rate.",
+        m->rate_limited);
+    one(out, &rc, "wsrelay_wbuf_high_water_bytes", "gauge",
+        "Most output ever pending on one connection.", g->wbuf_high_water);
+    if (rc == 0)
+        rc = buf_printf(out, "# HELP wsrelay_disconnects_total Connections ended, by reason.\n"
+                             "# TYPE wsrelay_disconnects_total counter\n");
+    for (int e = 0; e < CONN_END_COUNT && rc == 0; e++)
+        rc = buf_printf(out, "wsrelay_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
+                        conn_end_name((enum conn_end)e), m->disconnects[e]);
+
+    if (rc != 0)
+        buf_truncate(out, mark); /* all of the page or none of it */
+    return rc;
+}

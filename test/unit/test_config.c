@@ -33,6 +33,29 @@ static void defaults_match_the_issue(void **state)
     assert_int_equal(cfg.max_message, 16 * 1024);
     assert_int_equal(cfg.max_buffer, 1024 * 1024);
     assert_false(cfg.quiet);
+    assert_int_equal(cfg.handshake_timeout_ms, 10000);
+    assert_int_equal(cfg.ping_interval_ms, 30000);
+    assert_int_equal(cfg.max_rate, 200);
+    assert_null(cfg.allow_origin);
+}
+
+static void durations_rates_and_origins(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *argv[] = {"wsrelay",        "--handshake-timeout",
+                    "500ms",          "--ping-interval=2",
+                    "--max-rate",     "0",
+                    "--allow-origin", "https://a.example,https://b.example"};
+    assert_int_equal(parse(&cfg, ARGC(argv), argv), CONFIG_RUN);
+    assert_int_equal(cfg.handshake_timeout_ms, 500);
+    assert_int_equal(cfg.ping_interval_ms, 2000);
+    assert_int_equal(cfg.max_rate, 0);
+    assert_string_equal(cfg.allow_origin, "https://a.example,https://b.example");
+    char *off[] = {"wsrelay", "--ping-interval", "0", "--handshake-timeout", "3s"};
+    assert_int_equal(parse(&cfg, ARGC(off), off), CONFIG_RUN);
+    assert_int_equal(cfg.ping_interval_ms, 0);
+    assert_int_equal(cfg.handshake_timeout_ms, 3000);
 }
 
 static void every_flag_in_both_forms(void **state)
@@ -100,6 +123,13 @@ static void refusals(void **state)
         {"--max-buffer", "100", NULL},                   /* under 1 KiB */
         {"--max-buffer", "16K", NULL},                   /* cannot hold one 16 KiB message */
         {"--quiet=yes", NULL},
+        {"--handshake-timeout", "0", NULL},  /* 0 would close every connection at once */
+        {"--handshake-timeout", "5m", NULL}, /* minutes: not a unit we take */
+        {"--ping-interval", "2h", NULL},
+        {"--ping-interval", "3601", NULL}, /* over an hour */
+        {"--ping-interval", "-1", NULL},
+        {"--max-rate", "1000001", NULL},
+        {"--allow-origin", NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char *argv[5] = {"wsrelay"};
@@ -127,6 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_match_the_issue),
         cmocka_unit_test(every_flag_in_both_forms),
+        cmocka_unit_test(durations_rates_and_origins),
         cmocka_unit_test(help_and_version),
         cmocka_unit_test(port_zero_and_bounds),
         cmocka_unit_test(refusals),

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -280,6 +281,57 @@ static void error_statuses(void **state)
     assert_int_equal(upgrade_err_status(-42), 500);
 }
 
+/* ---- upgrade_origin_allowed ------------------------------------------------------------ */
+
+struct origin_row {
+    const char *name;
+    const char *fields; /* extra header lines: Host and Origin */
+    const char *allow;  /* --allow-origin, or NULL */
+    bool is_allowed;
+};
+
+static const struct origin_row ORIGIN_ROWS[] = {
+    {"no Origin: not a browser", "Host: a.example:7071\r\n", NULL, true},
+    {"same host and port", "Host: a.example:7071\r\nOrigin: http://a.example:7071\r\n", NULL, true},
+    {"https page, same host", "Host: a.example\r\nOrigin: https://a.example\r\n", NULL, true},
+    {"case differs", "Host: A.Example:7071\r\nOrigin: http://a.example:7071\r\n", NULL, true},
+    {"other site: hijacking", "Host: a.example:7071\r\nOrigin: http://evil.example\r\n", NULL,
+     false},
+    {"same host, other port", "Host: a.example:7071\r\nOrigin: http://a.example:8080\r\n", NULL,
+     false},
+    {"suffix trick", "Host: a.example\r\nOrigin: http://a.example.evil.example\r\n", NULL, false},
+    {"opaque null origin", "Host: a.example\r\nOrigin: null\r\n", NULL, false},
+    {"no scheme", "Host: a.example\r\nOrigin: a.example\r\n", NULL, false},
+    {"empty authority", "Host: a.example\r\nOrigin: http://\r\n", NULL, false},
+    {"two Origin fields",
+     "Host: a.example\r\nOrigin: http://a.example\r\nOrigin: http://a.example\r\n", NULL, false},
+    {"star allows any", "Host: a.example\r\nOrigin: http://evil.example\r\n", "*", true},
+    {"listed", "Host: a.example\r\nOrigin: https://b.example\r\n",
+     "https://c.example, https://b.example", true},
+    {"listed, other case", "Host: a.example\r\nOrigin: HTTPS://B.example\r\n", "https://b.example",
+     true},
+    {"not listed", "Host: a.example\r\nOrigin: https://d.example\r\n",
+     "https://c.example,https://b.example", false},
+    {"a list replaces the same-host rule", "Host: a.example\r\nOrigin: http://a.example\r\n",
+     "https://b.example", false},
+    {"null when listed", "Host: a.example\r\nOrigin: null\r\n", "null", true},
+};
+
+static void origin_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof ORIGIN_ROWS / sizeof ORIGIN_ROWS[0]; i++) {
+        const struct origin_row *row = &ORIGIN_ROWS[i];
+        char head[512];
+        int n = snprintf(head, sizeof head, "GET /ws HTTP/1.1\r\n%s\r\n", row->fields);
+        assert_true(n > 0 && (size_t)n < sizeof head);
+        struct http_request req;
+        assert_int_equal(http_parse_request(head, (size_t)n, 0, &req), n);
+        if (upgrade_origin_allowed(&req, row->allow) != row->is_allowed)
+            fail_msg("row \"%s\": expected %s", row->name, row->is_allowed ? "allowed" : "refused");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +341,7 @@ int main(void)
         cmocka_unit_test(check_table),
         cmocka_unit_test(check_hand_built_requests),
         cmocka_unit_test(error_statuses),
+        cmocka_unit_test(origin_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

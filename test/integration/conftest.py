@@ -1022,3 +1022,208 @@ def raw_echo(shared_server):
     yield ws
     ws.close()
     check_shared_server(shared_server)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hardening helpers (issue 3: hostile input and limits). Added for test_timeouts, test_rate,
+# test_origin, test_hostile_http, test_floods, test_churn, test_metrics; nothing above uses them.
+# ---------------------------------------------------------------------------------------------
+
+# scripts/test.sh sets this for the ASan+UBSan build: its quarantine keeps freed memory, so
+# RSS says nothing there, and everything runs ~3x slower.
+SANITIZED = os.environ.get("WSRELAY_SANITIZED") == "1"
+
+# A valid request to pipeline after a hostile one: a server that reuses the connection after
+# refusing the first request would answer it.
+PROBE_REQUEST = b"GET /style.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def expect_refused_and_closed(port, raw, status, probe=True):
+    """Sends raw (and, in the same send(), a valid pipelined request): the server must answer
+    with `status` (an int, or a collection of acceptable ones) and "Connection: close", then
+    close the connection without answering the pipelined request. Returns the response."""
+    with HttpConn(port) as c:
+        c.send(raw + (PROBE_REQUEST if probe else b""))
+        resp = c.read_response()
+        ok = resp.status == status if isinstance(status, int) else resp.status in status
+        assert ok, f"expected {status}, got {resp!r}"
+        assert (resp.header("Connection") or "").lower() == "close", \
+            f"a refusal that closes must say Connection: close: {resp!r}"
+        assert c.closed_by_peer(), f"connection kept open after {resp.status}"
+        assert b"HTTP/1." not in c.buf, f"the pipelined request was answered: {c.buf[:200]!r}"
+        assert c.buf == b"", f"bytes after the {status} response: {c.buf[:200]!r}"
+    return resp
+
+
+def proc_rss_kib(pid):
+    """VmRSS of a process, in KiB (/proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def proc_fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+# Prometheus text exposition format 0.0.4: `name{label="value",...} value [timestamp]`.
+_METRIC_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_SAMPLE_RE = re.compile(rf"^({_METRIC_NAME})(?:\{{(.*)\}})? (\S+)(?: -?\d+)?$")
+_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"\s*(?:,|$)')
+_FLOAT_RE = re.compile(r"^(?:[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|"
+                       r"[+-]?Inf|NaN)$")
+
+
+class Metrics:
+    """One /metrics scrape, parsed strictly: every line is a comment, a HELP, a TYPE or a
+    sample; anything else fails the test."""
+
+    def __init__(self, text):
+        self.text = text
+        self.helps, self.types = {}, {}
+        self.samples = {}  # (name, ((label, value), ...) sorted) -> float
+        for line in text.split("\n")[:-1]:
+            if line.startswith("# HELP "):
+                parts = line.split(" ", 3)
+                assert len(parts) == 4 and parts[3], f"HELP without text: {line!r}"
+                self.helps[parts[2]] = parts[3]
+            elif line.startswith("# TYPE "):
+                parts = line.split(" ")
+                assert len(parts) == 4, f"bad TYPE line {line!r}"
+                assert parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), line
+                assert parts[2] not in self.types, f"second TYPE for {parts[2]}"
+                self.types[parts[2]] = parts[3]
+            elif line.startswith("#") or line == "":
+                continue
+            else:
+                m = _SAMPLE_RE.match(line)
+                assert m, f"not a Prometheus sample line: {line!r}"
+                name, labels_text, value = m.groups()
+                labels = []
+                pos = 0
+                while labels_text and pos < len(labels_text):
+                    lm = _LABEL_RE.match(labels_text, pos)
+                    assert lm and lm.end() > pos, f"bad labels in {line!r}"
+                    labels.append((lm.group(1), lm.group(2)))
+                    pos = lm.end()
+                assert _FLOAT_RE.match(value), f"bad value in {line!r}"
+                key = (name, tuple(sorted(labels)))
+                assert key not in self.samples, f"duplicate sample {line!r}"
+                self.samples[key] = float(value)
+
+    def value(self, name, **labels):
+        """The sample's value, or None if the scrape has no such sample."""
+        return self.samples.get((name, tuple(sorted(labels.items()))))
+
+    def total(self, name):
+        """The sum over every sample of a family (0.0 if it has none)."""
+        return sum(v for (n, _), v in self.samples.items() if n == name)
+
+
+def scrape(port):
+    """GET /metrics on a fresh connection; the response must be a 200."""
+    resp = get(port, "/metrics")
+    assert resp.status == 200, resp
+    text = resp.body.decode("utf-8")
+    assert text.endswith("\n"), f"exposition must end with a newline: {text[-80:]!r}"
+    return Metrics(text)
+
+
+class Bystanders:
+    """Two polite /ws clients (python3-websockets) that keep relaying to each other in a
+    background thread while a test attacks the server: every attack must leave them alone.
+
+        with Bystanders(srv.port):
+            ...attack...
+
+    Each round, a and b each send one message and each must receive both relayed messages
+    (exact bytes; a's and b's may interleave). Messages from anyone else (an attacker's relayed
+    messages, joins, leaves) are read and ignored. One message per round and a pause between
+    rounds keep them far below any --max-rate used here (pause 0.2 s: at most 5 per second).
+
+    On exit they finish the round in flight plus one round begun after the attack, then close.
+    The exit fails the test if any of their messages went missing or came out of order, a
+    round took longer than ROUND_TIMEOUT, or either was disconnected."""
+
+    ROUND_TIMEOUT = 15.0
+
+    def __init__(self, port, pause=0.2):
+        self.port = port
+        self.pause = pause
+        self.rounds = 0
+        self.error = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(self.ROUND_TIMEOUT * 2)
+        if self.error is not None or not self._ready.is_set():
+            self._stop.set()
+            raise AssertionError(f"bystanders could not start: {self.error!r}")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._stop.set()
+        self._thread.join(self.ROUND_TIMEOUT * 3)
+        if exc_type is not None:
+            return False  # the test's own failure comes first
+        assert not self._thread.is_alive(), "bystanders hung"
+        if self.error is not None:
+            raise AssertionError(f"bystanders disturbed after {self.rounds} rounds: "
+                                 f"{self.error}")
+        return False
+
+    def _run(self):
+        try:
+            asyncio.run(self._main())
+        except BaseException as e:  # noqa: BLE001 - reported in __exit__
+            self.error = f"{type(e).__name__}: {e}"
+            self._ready.set()
+
+    @staticmethod
+    async def _await_own(ws, own_ids, wanted, what):
+        """Reads until every text in `wanted` (a set) has arrived; fails on any other message
+        from a bystander."""
+        deadline = time.monotonic() + Bystanders.ROUND_TIMEOUT
+        wanted = set(wanted)
+        while wanted:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{what}: still waiting for {sorted(wanted)}")
+            try:
+                text = await asyncio.wait_for(ws.recv(), left)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"{what}: still waiting for {sorted(wanted)}") from None
+            if text in wanted:
+                wanted.discard(text)
+                continue
+            msg = json.loads(text)
+            if msg.get("sender") in own_ids:
+                raise AssertionError(f"{what}: unexpected {text!r} while waiting for "
+                                     f"{sorted(wanted)}")
+
+    async def _main(self):
+        a, wa, _ = await join_room(self.port, max_queue=None)
+        b, wb, _ = await join_room(self.port, max_queue=None)
+        ids = {wa["id"], wb["id"]}
+        await self._await_own(a, ids, {join_text(wb)}, "a waiting for b's join")
+        self._ready.set()
+        while True:
+            stopping = self._stop.is_set()
+            i = self.rounds
+            ma, mb = f'"bystander":"a","i":{i}', f'"bystander":"b","i":{i}'
+            await a.send("{" + ma + "}")
+            await b.send("{" + mb + "}")
+            want = {relayed(ma, wa), relayed(mb, wb)}
+            await asyncio.gather(self._await_own(a, ids, want, f"a, round {i}"),
+                                 self._await_own(b, ids, want, f"b, round {i}"))
+            self.rounds += 1
+            if stopping:
+                break
+            await asyncio.sleep(self.pause)
+        await a.close()
+        await b.close()

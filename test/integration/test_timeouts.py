@@ -1,0 +1,457 @@
+"""Timeouts: --handshake-timeout (slow or silent HTTP clients, 408) and --ping-interval
+(the server pings every WebSocket client and drops the ones that never answer).
+
+Every bound here is generous (a timeout of 1 s must act within 5 s): these tests check that
+the server acts, never how fast. They also check the converse: what the timeout must not cut
+(a slow download, a WebSocket that is idle, a client that answers its pings)."""
+
+import asyncio
+import json
+import select
+import socket
+import time
+
+import pytest
+
+from conftest import (
+    HOST,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    TIMEOUT,
+    Bystanders,
+    HttpConn,
+    RawWS,
+    expect,
+    http_request,
+    join_room,
+    join_text,
+    leave_text,
+    parse_frame,
+    parse_head,
+    recv,
+    relayed,
+    run,
+    run_cli,
+    ws_connect,
+)
+
+CLOSE_BOUND = 5.0  # a 1 s handshake timeout must have acted by then (ASan build included)
+
+
+def closed_within(sock, bound):
+    """Reads until the peer closes (EOF or reset) or `bound` seconds pass. Returns (closed,
+    bytes received, seconds waited)."""
+    start = time.monotonic()
+    data = b""
+    while True:
+        left = bound - (time.monotonic() - start)
+        if left <= 0:
+            return False, data, time.monotonic() - start
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return False, data, time.monotonic() - start
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return True, data, time.monotonic() - start
+        data += chunk
+
+
+def assert_408_then_close(data):
+    """data is everything the server sent on a connection it closed: exactly one 408 with
+    Connection: close."""
+    assert b"\r\n\r\n" in data, f"expected a 408 before the close, got {data!r}"
+    head, body = data.split(b"\r\n\r\n", 1)
+    _, status, _, headers = parse_head(head)
+    assert status == 408, data
+    hdrs = {k.lower(): v for k, v in headers}
+    assert hdrs.get("connection", "").lower() == "close", data
+    assert len(body) == int(hdrs.get("content-length", "0")), f"extra bytes after 408: {data!r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# --handshake-timeout: the flag
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["500ms", "2s", "2", "1500ms"])
+def test_handshake_timeout_accepts_integer_with_ms_or_s(start_server, value):
+    srv = start_server("--handshake-timeout", value)
+    assert srv.proc.poll() is None
+
+
+@pytest.mark.parametrize("flag", ["--handshake-timeout", "--ping-interval"])
+@pytest.mark.parametrize("value", ["abc", "1.5s", "10m", "ms", "s", "", "-1", "5 s", "2sec",
+                                   "1h"])
+def test_bad_duration_prints_usage_and_exits_2(flag, value):
+    r = run_cli(flag, value)
+    assert r.returncode == 2, (flag, value, r)
+    assert "usage" in r.stderr.decode(errors="replace").lower(), r.stderr
+
+
+@pytest.mark.parametrize("flag", ["--handshake-timeout", "--ping-interval"])
+def test_duration_flag_without_value_exits_2(flag):
+    r = run_cli(flag)
+    assert r.returncode == 2, r
+
+
+def test_usage_mentions_the_new_flags():
+    r = run_cli("--help")
+    out = r.stdout.decode()
+    for flag in ("--handshake-timeout", "--ping-interval", "--max-rate", "--allow-origin"):
+        assert flag in out, f"usage does not mention {flag}:\n{out}"
+
+
+# ---------------------------------------------------------------------------------------------
+# --handshake-timeout: what it closes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_silent_connection_is_closed_without_a_response(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+    with socket.create_connection((HOST, srv.port)) as s:
+        closed, data, _ = closed_within(s, CLOSE_BOUND)
+    assert closed, "a connection that never sent a byte was not closed"
+    assert data == b"", f"nothing had arrived, so nothing may be answered: {data!r}"
+
+
+def test_partial_request_gets_408_then_close(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+    with socket.create_connection((HOST, srv.port)) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # no blank line: never complete
+        closed, data, _ = closed_within(s, CLOSE_BOUND)
+    assert closed, "a connection with half a request head was not closed"
+    assert_408_then_close(data)
+
+
+def test_partial_websocket_handshake_gets_408_then_close(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+    with socket.create_connection((HOST, srv.port)) as s:
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n")
+        closed, data, _ = closed_within(s, CLOSE_BOUND)
+    assert closed
+    assert_408_then_close(data)
+
+
+def test_slowloris_one_header_byte_every_200ms_is_closed_and_room_goes_on(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+    head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: " + b"a" * 4000
+    with Bystanders(srv.port):
+        s = socket.create_connection((HOST, srv.port))
+        try:
+            start = time.monotonic()
+            got = b""
+            closed = False
+            i = 0
+            while time.monotonic() - start < CLOSE_BOUND and not closed:
+                try:
+                    s.sendall(head[i:i + 1])
+                except (BrokenPipeError, ConnectionResetError):
+                    break  # closed: what it said before is still ours to read, below
+                i += 1
+                # Wait 200 ms for anything from the server before the next byte.
+                r, _, _ = select.select([s], [], [], 0.2)
+                if r:
+                    closed, data, _ = closed_within(s, 0.2)
+                    got += data
+            if not closed:  # a send failed, or it raced the close: read to the end
+                closed, data, _ = closed_within(s, 1.0)
+                got += data
+            elapsed = time.monotonic() - start
+        finally:
+            s.close()
+    assert closed, f"slowloris connection still open after {elapsed:.1f} s ({i} bytes sent)"
+    assert_408_then_close(got)  # part of a request had arrived: 408 first
+
+
+def test_many_slowloris_connections_are_all_closed(start_server):
+    srv = start_server("--handshake-timeout", "1s", "--max-clients", "200")
+    socks = [socket.create_connection((HOST, srv.port)) for _ in range(100)]
+    try:
+        with Bystanders(srv.port):
+            start = time.monotonic()
+            open_socks = set(socks)
+            i = 0
+            while open_socks and time.monotonic() - start < CLOSE_BOUND * 2:
+                for s in list(open_socks):
+                    try:
+                        s.sendall(b"GET / HTTP/1.1\r\nX: "[i:i + 1] or b"a")
+                    except OSError:
+                        open_socks.discard(s)
+                i += 1
+                r, _, _ = select.select(list(open_socks), [], [], 0.2)
+                for s in r:
+                    try:
+                        while True:
+                            s.setblocking(False)
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                open_socks.discard(s)
+                                break
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        open_socks.discard(s)
+        assert not open_socks, f"{len(open_socks)} of 100 slowloris connections still open"
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_request_within_the_timeout_is_served(start_server, site):
+    srv = start_server("--handshake-timeout", "2s")
+    with HttpConn(srv.port) as c:
+        c.send(b"GET /style.css HTTP/1.1\r\n")
+        time.sleep(0.5)
+        c.send(b"Host: 127.0.0.1\r\n\r\n")
+        resp = c.read_response()
+    assert resp.status == 200 and resp.body == site.files["style.css"], resp
+
+
+def test_keep_alive_timer_restarts_after_each_response(start_server, site):
+    # Five requests 1 s apart on one connection with a 2 s timeout: the connection lives 4 s+,
+    # twice the timeout, because the clock restarts once each response is sent.
+    srv = start_server("--handshake-timeout", "2s")
+    with HttpConn(srv.port) as c:
+        for i in range(5):
+            if i:
+                time.sleep(1.0)
+            c.send(http_request("GET", "/style.css"))
+            resp = c.read_response()
+            assert resp.status == 200, (i, resp)
+            assert resp.body == site.files["style.css"]
+
+
+def test_idle_keep_alive_connection_is_closed_without_a_response(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+    with HttpConn(srv.port) as c:
+        c.send(http_request("GET", "/style.css"))
+        assert c.read_response().status == 200
+        closed, data, _ = closed_within(c.sock, CLOSE_BOUND)
+    assert closed, "an idle keep-alive connection was never closed"
+    assert c.buf == b"" and data == b"", f"nothing of a next request arrived: {data!r}"
+
+
+def test_half_sent_second_request_gets_408(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+    with HttpConn(srv.port) as c:
+        c.send(http_request("GET", "/style.css") + b"GET /app.js HTTP/1.1\r\n")
+        assert c.read_response().status == 200
+        closed, data, _ = closed_within(c.sock, CLOSE_BOUND)
+    assert closed
+    assert_408_then_close(c.buf + data)
+
+
+def test_slow_download_is_not_cut_by_the_handshake_timeout(start_server, site):
+    # 8 MiB read slowly over ~3 s with a 1 s timeout: more than the kernel buffers hold, so the
+    # server is still sending when the timeout passes; the timer only starts once it is done.
+    big = bytes(range(256)) * (32 * 1024)
+    (site.root / "huge.bin").write_bytes(big)
+    srv = start_server("--handshake-timeout", "1s")
+    with HttpConn(srv.port, rcvbuf=65536, timeout=TIMEOUT * 2) as c:
+        c.send(http_request("GET", "/huge.bin"))
+        head = c.read_head()
+        _, status, _, _ = parse_head(head)
+        assert status == 200, head
+        body = c.buf
+        c.buf = b""
+        while len(body) < len(big):
+            chunk = c.sock.recv(262144)
+            assert chunk, f"connection closed after {len(body)} of {len(big)} body bytes"
+            body += chunk
+            time.sleep(0.1)
+    assert body == big
+
+
+def test_websocket_is_not_subject_to_the_handshake_timeout(start_server):
+    srv = start_server("--handshake-timeout", "1s")
+
+    async def go():
+        a, wa, _ = await join_room(srv.port)
+        e = await ws_connect(srv.port, "/echo")
+        await asyncio.sleep(2.5)  # idle, well past the handshake timeout
+        await a.send('{"still":"here"}')
+        await expect(a, relayed('"still":"here"', wa))
+        await e.send("echo still here")
+        assert await recv(e) == "echo still here"
+        await a.close()
+        await e.close()
+
+    run(go())
+
+
+def test_default_handshake_timeout_is_10s(start_server):
+    # Not closed long before 10 s, closed not long after: both connections opened together.
+    srv = start_server()
+    silent = socket.create_connection((HOST, srv.port))
+    partial = socket.create_connection((HOST, srv.port))
+    try:
+        partial.sendall(b"GET / HTTP/1.1\r\n")
+        for s in (silent, partial):
+            closed, data, _ = closed_within(s, 0.1)
+            assert not closed
+        time.sleep(7.5)
+        for s in (silent, partial):
+            closed, data, _ = closed_within(s, 0.1)
+            assert not closed and data == b"", "closed well before the 10 s default"
+        closed, data, _ = closed_within(silent, 2.4 + CLOSE_BOUND)
+        assert closed and data == b"", (closed, data)
+        closed, data, _ = closed_within(partial, CLOSE_BOUND)
+        assert closed, "partial request still open well after the 10 s default"
+        assert_408_then_close(data)
+    finally:
+        silent.close()
+        partial.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# --ping-interval
+# ---------------------------------------------------------------------------------------------
+
+
+def frames_until_eof(ws, bound):
+    """Reads frames (never answering anything) until the server closes TCP or `bound` seconds
+    pass. Returns (closed, [frames]); the frames are consumed from ws.buf, a partial one is
+    left there."""
+    closed = ws.wait_eof(bound)
+    frames, pos = [], 0
+    while True:
+        parsed = parse_frame(ws.buf, pos)
+        if not parsed:
+            break
+        frames.append(parsed[0])
+        pos += parsed[1]
+    ws.buf = ws.buf[pos:]
+    return closed, frames
+
+
+@pytest.mark.parametrize("path", ["/ws", "/echo"])
+def test_server_pings_with_at_most_125_bytes_and_answering_keeps_the_client(start_server, path):
+    srv = start_server("--ping-interval", "300ms")
+    ws = RawWS.connect(srv.port, path)
+    try:
+        if path == "/ws":
+            ws.recv_text()  # welcome
+        pings = 0
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            try:
+                f = ws.recv_frame(timeout=max(0.01, deadline - time.monotonic()))
+            except AssertionError as e:
+                if "no frame within" in str(e):
+                    break
+                raise
+            assert f.opcode == OP_PING, f"expected only pings, got {f!r}"
+            assert f.fin and f.rsv == 0, f
+            assert len(f.payload) <= 125, f"ping payload of {len(f.payload)} bytes"
+            ws.send_frame(OP_PONG, f.payload)
+            pings += 1
+        assert pings >= 2, f"{pings} pings in 3 s with --ping-interval 300ms"
+        # Still connected and served.
+        if path == "/ws":
+            ws.send_text('{"alive":1}')
+            got = ws.recv_text()
+            assert got.startswith('{"alive":1,"sender":'), got
+        else:
+            ws.send_text("alive")
+            assert ws.recv_text() == "alive"
+    finally:
+        ws.close()
+
+
+def test_ws_client_that_never_answers_pings_is_dropped_and_others_see_leave(start_server):
+    srv = start_server("--ping-interval", "300ms")
+    mute = None
+
+    async def go():
+        nonlocal mute
+        a, wa, _ = await join_room(srv.port)  # python3-websockets answers pings by itself
+        mute = RawWS.connect(srv.port, "/ws")
+        w_mute = json.loads(mute.recv_text())
+        await expect(a, join_text(w_mute))
+        closed, frames = await asyncio.get_running_loop().run_in_executor(
+            None, frames_until_eof, mute, 5.0)
+        assert closed, "a client that never answered a ping is still connected after 5 s"
+        opcodes = [f.opcode for f in frames]
+        assert OP_PING in opcodes, f"dropped before any ping was sent: {frames!r}"
+        assert OP_CLOSE not in opcodes, "a dropped client gets no close frame"
+        await expect(a, leave_text(w_mute))
+        # The polite one was pinged as often and is still here.
+        await a.send('{"after":1}')
+        await expect(a, relayed('"after":1', wa))
+        await a.close()
+
+    try:
+        run(go())
+    finally:
+        if mute is not None:
+            mute.close()
+
+
+def test_echo_client_that_never_answers_pings_is_dropped_even_while_it_talks(start_server):
+    # Liveness is judged by pongs, not by traffic: a client that keeps sending but never
+    # answers a ping is dropped all the same.
+    srv = start_server("--ping-interval", "300ms")
+    ws = RawWS.connect(srv.port, "/echo")
+    try:
+        start = time.monotonic()
+        closed = False
+        frames = []
+        while time.monotonic() - start < 5.0:
+            try:
+                ws.send_text("chatter")
+            except (BrokenPipeError, ConnectionResetError):
+                closed, fs = frames_until_eof(ws, 1.0)  # what came before the close
+                frames += fs
+                break
+            c, fs = frames_until_eof(ws, 0.1)
+            frames += fs
+            if c:
+                closed = True
+                break
+        assert closed, "a client that never answered a ping is still connected after 5 s"
+        opcodes = [f.opcode for f in frames]
+        assert OP_PING in opcodes, "dropped before any ping was sent"
+        assert OP_CLOSE not in opcodes, "a dropped client gets no close frame"
+        assert OP_TEXT in opcodes, "its messages were not echoed before the drop"
+    finally:
+        ws.close()
+
+
+def test_websockets_clients_stay_connected_across_many_pings(start_server):
+    srv = start_server("--ping-interval", "300ms")
+
+    async def go():
+        a, wa, _ = await join_room(srv.port)
+        b, wb, _ = await join_room(srv.port)
+        await expect(a, join_text(wb))
+        e = await ws_connect(srv.port, "/echo")
+        for i in range(4):  # ~8 intervals, talking now and then
+            await asyncio.sleep(0.6)
+            await b.send(f'{{"i":{i}}}')
+            await expect(a, relayed(f'"i":{i}', wb))
+            await expect(b, relayed(f'"i":{i}', wb))
+            await e.send(f"e{i}")
+            assert await recv(e) == f"e{i}"
+        await a.close()
+        await b.close()
+        await e.close()
+
+    run(go())
+
+
+def test_ping_interval_0_sends_no_pings_and_drops_nobody(start_server):
+    srv = start_server("--ping-interval", "0")
+    ws = RawWS.connect(srv.port, "/echo")
+    try:
+        closed, frames = frames_until_eof(ws, 1.5)
+        assert not closed, "dropped with pings disabled"
+        assert frames == [], f"frames with pings disabled: {frames!r}"
+        ws.send_text("alive")
+        assert ws.recv_text() == "alive"
+    finally:
+        ws.close()

@@ -113,3 +113,46 @@ install: wsrelay
 
 clean:
 	rm -rf build wsrelay
+
+# ---- fuzzing: libFuzzer targets in test/fuzz/ (docs/fuzzing.md) ------------------------
+#   make fuzz          build, then run each target for FUZZ_SECONDS (60) on build/fuzz/corpus-*
+#   make fuzz-smoke    the same for FUZZ_SMOKE_SECONDS (10): what scripts/test.sh runs
+#   make fuzz-build    only build build/fuzz/fuzz_*
+# Debian's clang (clang-14, libclang-rt-14-dev). The module sources are compiled again with
+# the fuzzer's coverage instrumentation and ASan+UBSan into build/fuzz/obj/; only the pure
+# modules the targets call are linked in (libfuzzmods.a: the linker takes what is used).
+# Runs never write to the repository: test/fuzz/run.sh seeds a scratch corpus under build/.
+FUZZ_CC       ?= clang
+FUZZ_FLAGS     = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                 -fno-omit-frame-pointer
+FUZZ_SECONDS  ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ          = build/fuzz
+FUZZ_TARGETS  = $(basename $(notdir $(wildcard test/fuzz/fuzz_*.c)))
+FUZZ_MODULES  = buf http www upgrade frame utf8 ws json
+
+.PHONY: fuzz fuzz-smoke fuzz-build
+
+$(FUZZ)/obj/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(WARN) $(FUZZ_FLAGS) $(LIBS_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ)/obj/fuzz/%.o: test/fuzz/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -iquote test/fuzz $(WARN) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ)/libfuzzmods.a: $(addprefix $(FUZZ)/obj/src/,$(addsuffix .o,$(FUZZ_MODULES)))
+	$(AR) rcs $@ $^
+
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/fuzz/fuzz_%.o $(FUZZ)/libfuzzmods.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ $(LIBS) -o $@
+
+-include $(wildcard $(FUZZ)/obj/src/*.d $(FUZZ)/obj/fuzz/*.d)
+
+fuzz-build: $(addprefix $(FUZZ)/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	test/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)

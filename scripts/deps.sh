@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-gcc make pkg-config
+gcc make pkg-config clang libclang-rt-14-dev
 libssl-dev libjsmn-dev libcmocka-dev
 python3 python3-pytest python3-websockets
 "

@@ -41,6 +41,27 @@ for variant in release asan; do
     done
 done
 
+# Fuzz smoke: each libFuzzer target (test/fuzz/, docs/fuzzing.md) runs for
+# FUZZ_SMOKE_SECONDS (default 10) on a scratch copy of its seed corpus and counts as one test:
+# passed if it ran clean, failed if it crashed, broke an invariant or could not be built.
+# test/fuzz/run.sh prints one line per target, "ok   fuzz_http (N runs ...)" or "FAIL ...".
+echo "== fuzz smoke (${FUZZ_SMOKE_SECONDS:-10} s per target)"
+if out=$(make --no-print-directory -s fuzz-build 2>&1); then
+    out=$(test/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-10}" 2>&1)
+    printf '%s\n' "$out"
+    p=$(grep -c '^ok   fuzz_' <<<"$out")
+    f=$(grep -c '^FAIL fuzz' <<<"$out")
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # run.sh did not even get to run a target
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+else
+    printf '%s\n' "$out" | tail -n 20
+    echo "FAIL fuzz targets did not build (make fuzz-build)"
+    failed=$((failed + 1))
+fi
+
 # pytest's last line reads like "== 40 passed, 2 failed, 1 error in 9.12s ==".
 run_pytest() {
     local label=$1 bin=$2 out p f e

@@ -1,0 +1,273 @@
+#!/usr/bin/python3
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json}/.
+
+Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
+reaching a different part of the code, so that the first minutes of fuzzing are not spent
+rediscovering what a request or a masked frame looks like. They are generated, not
+hand-edited binaries, so each one is readable here with the reason it exists.
+
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the three directories from scratch
+(files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
+"""
+import os
+import shutil
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ---- HTTP: request heads, as a client sends them --------------------------------------------
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's sample key
+
+
+def req(*lines, end="\r\n\r\n"):
+    return ("\r\n".join(lines) + end).encode("latin-1")
+
+
+HTTP = {
+    # What browsers and tools really send.
+    "get_root": req("GET / HTTP/1.1", "Host: localhost:7071"),
+    "get_browser": req(
+        "GET /index.js?v=3 HTTP/1.1",
+        "Host: localhost:7071",
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        "Accept: */*",
+        "Accept-Language: en-US,en;q=0.5",
+        "Accept-Encoding: gzip, deflate, br",
+        "Connection: keep-alive",
+        "Referer: http://localhost:7071/",
+        "Sec-Fetch-Dest: script",
+    ),
+    "head_style": req("HEAD /style.css HTTP/1.1", "Host: a", "Connection: close"),
+    "get_http10": req("GET /favicon.svg HTTP/1.0"),
+    "get_http10_keepalive": req("GET / HTTP/1.0", "Connection: keep-alive", "Host: a"),
+    "curl": req("GET /index.html HTTP/1.1", "Host: 127.0.0.1:7071", "User-Agent: curl/7.88.1",
+                "Accept: */*"),
+    # WebSocket handshakes: RFC 6455 §1.2, Chrome's, Firefox's list form, and broken ones.
+    "upgrade_rfc": req("GET /chat HTTP/1.1", "Host: server.example.com", "Upgrade: websocket",
+                       "Connection: Upgrade", "Sec-WebSocket-Key: " + KEY,
+                       "Origin: http://example.com", "Sec-WebSocket-Protocol: chat, superchat",
+                       "Sec-WebSocket-Version: 13"),
+    "upgrade_chrome": req("GET /ws HTTP/1.1", "Host: localhost:7071", "Connection: Upgrade",
+                          "Pragma: no-cache", "Cache-Control: no-cache",
+                          "User-Agent: Mozilla/5.0 Chrome/126.0.0.0 Safari/537.36",
+                          "Upgrade: websocket", "Origin: http://localhost:7071",
+                          "Sec-WebSocket-Version: 13",
+                          "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==",
+                          "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"),
+    "upgrade_firefox": req("GET /echo HTTP/1.1", "Host: localhost:7071",
+                           "Connection: keep-alive, Upgrade", "Upgrade: WebSocket",
+                           "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + KEY),
+    "upgrade_version8": req("GET /ws HTTP/1.1", "Host: a", "Upgrade: websocket",
+                            "Connection: Upgrade", "Sec-WebSocket-Version: 8",
+                            "Sec-WebSocket-Key: " + KEY),
+    "upgrade_two_keys": req("GET /ws HTTP/1.1", "Host: a", "Upgrade: websocket",
+                            "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                            "Sec-WebSocket-Key: " + KEY, "Sec-WebSocket-Key: " + KEY),
+    "upgrade_short_key": req("GET /ws HTTP/1.1", "Host: a", "Upgrade: websocket",
+                             "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                             "Sec-WebSocket-Key: c2hvcnQ="),
+    "upgrade_post_body": req("POST /ws HTTP/1.1", "Host: a", "Upgrade: websocket",
+                             "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                             "Sec-WebSocket-Key: " + KEY, "Content-Length: 5") + b"hello",
+    # Origin (RFC 6455 §10.2, upgrade_origin_allowed()): same host, another site, two of them.
+    "origin_same_host": req("GET /ws HTTP/1.1", "Host: localhost:7071", "Upgrade: websocket",
+                            "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                            "Sec-WebSocket-Key: " + KEY, "Origin: http://LOCALHOST:7071"),
+    "origin_other_site": req("GET /ws HTTP/1.1", "Host: localhost:7071", "Upgrade: websocket",
+                             "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                             "Sec-WebSocket-Key: " + KEY, "Origin: https://evil.example"),
+    "origin_twice": req("GET /ws HTTP/1.1", "Host: a", "Origin: http://a", "Origin: http://b"),
+    "origin_null": req("GET /ws HTTP/1.1", "Host: a", "Origin: null"),
+    # Pipelining, and the one leading CRLF RFC 9112 §2.2 lets us skip.
+    "pipelined": req("GET / HTTP/1.1", "Host: a") + req("GET /index.js HTTP/1.1", "Host: a")
+    + req("HEAD /style.css HTTP/1.1", "Host: a", "Connection: close"),
+    "leading_crlf": b"\r\n" + req("GET / HTTP/1.1", "Host: a"),
+    "upgrade_then_frame": req("GET /echo HTTP/1.1", "Host: a", "Upgrade: websocket",
+                              "Connection: Upgrade", "Sec-WebSocket-Version: 13",
+                              "Sec-WebSocket-Key: " + KEY)
+    + bytes([0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58]),
+    # Framing: the request-smuggling shapes RFC 9112 §6 and §11.2 warn about.
+    "te_and_cl": req("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked",
+                     "Content-Length: 4") + b"0\r\n\r\n",
+    "cl_list": req("POST / HTTP/1.1", "Host: a", "Content-Length: 42, 42"),
+    "cl_conflict": req("POST / HTTP/1.1", "Host: a", "Content-Length: 1", "Content-Length: 2"),
+    "cl_huge": req("POST / HTTP/1.1", "Host: a", "Content-Length: 18446744073709551616"),
+    "te_http10": req("GET / HTTP/1.0", "Transfer-Encoding: chunked"),
+    "obs_fold": req("GET / HTTP/1.1", "Host: a", "X-Folded: one", " two"),
+    "space_before_colon": req("GET / HTTP/1.1", "Host : a"),
+    "bare_lf": b"GET / HTTP/1.1\nHost: a\n\n",
+    "bare_cr": b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+    "no_host": req("GET / HTTP/1.1"),
+    "two_hosts": req("GET / HTTP/1.1", "Host: a", "Host: b"),
+    "http2_version": req("GET / HTTP/2.0", "Host: a"),
+    "lowercase_version": req("GET / http/1.1", "Host: a"),
+    "ctl_in_value": req("GET / HTTP/1.1", "Host: a", "X-Bad: a\x01b"),
+    "obs_text_value": req("GET / HTTP/1.1", "Host: a", "X-Latin: caf\xe9"),
+    "incomplete": b"GET / HTTP/1.1\r\nHost: a\r\n",
+    "too_many_headers": req("GET / HTTP/1.1", "Host: a", *["X-H%d: %d" % (i, i) for i in range(64)]),
+    "big_header": req("GET / HTTP/1.1", "Host: a", "Cookie: " + "c" * 8150),
+    # Targets www_resolve() must refuse or normalise.
+    "target_dotdot": req("GET /../../etc/passwd HTTP/1.1", "Host: a"),
+    "target_encoded_dotdot": req("GET /%2e%2e/%2E%2e/etc/passwd HTTP/1.1", "Host: a"),
+    "target_encoded_slash": req("GET /a%2fb HTTP/1.1", "Host: a"),
+    "target_dotfile": req("GET /.git/config HTTP/1.1", "Host: a"),
+    "target_normalise": req("GET //a/./b//c/?q=1#frag HTTP/1.1", "Host: a"),
+    "target_absolute": req("GET http://a/index.html HTTP/1.1", "Host: a"),
+    "target_asterisk": req("OPTIONS * HTTP/1.1", "Host: a"),
+    "target_utf8": req("GET /caf%C3%A9/na%c3%afve.txt HTTP/1.1", "Host: a"),
+    # Bare targets (fuzz_http.c resolves any input that starts with '/').
+    "raw_target_nul": b"/a%00b",
+    "raw_target_backslash": b"/a/..%5c..%5cwindows",
+    "raw_target_dir": b"/img/",
+    "raw_target_dots": b"/a..b/c.d./...",
+}
+
+# ---- WebSocket: client byte streams after the 101 ------------------------------------------
+
+MASK = bytes([0x37, 0xFA, 0x21, 0x3D])  # RFC 6455 §5.7's key
+
+
+def frame(op, payload=b"", fin=True, mask=MASK, rsv=0, length=None, form=None):
+    """One client frame: FIN/RSV/opcode, MASK, the length in its shortest form (or `form`:
+    126/127 to force a longer one), the key, the masked payload."""
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | (rsv << 4) | op
+    m = 0x80 if mask is not None else 0
+    if form is None:
+        form = n if n <= 125 else 126 if n <= 0xFFFF else 127
+    if form <= 125:
+        hdr = bytes([b0, m | n])
+    elif form == 126:
+        hdr = bytes([b0, m | 126]) + struct.pack(">H", n)
+    else:
+        hdr = bytes([b0, m | 127]) + struct.pack(">Q", n)
+    if mask is None:
+        return hdr + payload
+    return hdr + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+
+
+TEXT, BIN, CONT, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
+
+
+def close(code=None, reason=b""):
+    return frame(CLOSE, b"" if code is None else struct.pack(">H", code) + reason)
+
+
+CURSOR = b'{"x":120,"y":48}'
+
+WS = {
+    # RFC 6455 §5.7, masked as a client must send them.
+    "rfc_hello": frame(TEXT, b"Hello"),
+    "rfc_fragmented": frame(TEXT, b"Hel", fin=False) + frame(CONT, b"lo"),
+    "rfc_ping": frame(PING, b"Hello"),
+    "rfc_pong": frame(PONG, b"Hello"),
+    "rfc_binary_256": frame(BIN, bytes(range(256))),
+    "rfc_binary_64k_header": frame(BIN, b"\x00" * 8, length=65536),  # 1009 at the header
+    "rfc_unmasked_hello": frame(TEXT, b"Hello", mask=None),  # §5.1: 1002
+    # The relay's traffic.
+    "cursor": frame(TEXT, CURSOR),
+    "cursors_pipelined": b"".join(frame(TEXT, b'{"x":%d,"y":%d}' % (i, 2 * i)) for i in range(8)),
+    "cursor_then_close": frame(TEXT, CURSOR) + close(1000, b"bye"),
+    "fragmented_with_pings": frame(TEXT, b'{"x":', fin=False) + frame(PING, b"1")
+    + frame(CONT, b"1,", fin=False) + frame(PONG) + frame(CONT, b'"y":2}'),
+    "fragmented_empty": frame(BIN, b"", fin=False) + frame(CONT, b"", fin=False) + frame(CONT),
+    "utf8_split_across_fragments": frame(TEXT, "€".encode()[:1], fin=False)
+    + frame(CONT, "€".encode()[1:2], fin=False) + frame(CONT, "€".encode()[2:] + "😀".encode()),
+    "utf8_truncated_at_fin": frame(TEXT, b"ok\xe2\x82", fin=False) + frame(CONT, b""),
+    "utf8_overlong": frame(TEXT, b"\xc0\xaf"),
+    "utf8_surrogate": frame(TEXT, b"\xed\xa0\x80"),
+    "utf8_past_10ffff": frame(TEXT, b"\xf4\x90\x80\x80"),
+    "text_126_form": frame(TEXT, b"a" * 200),
+    "binary_4096": frame(BIN, b"\xab" * 4096),
+    "binary_4097": frame(BIN, b"\xab" * 4097),  # one past the 4 KiB max_message
+    "fragments_over_limit": frame(BIN, b"x" * 3000, fin=False) + frame(CONT, b"y" * 1200),
+    # Close frames (§5.5.1, §7.4).
+    "close_empty": close(),
+    "close_1000_reason": close(1000, "au revoir, à bientôt".encode()),
+    "close_one_byte": frame(CLOSE, b"\x03"),
+    "close_code_999": close(999),
+    "close_code_1005": close(1005),
+    "close_code_3000": close(3000, b"app"),
+    "close_bad_reason": close(1001, b"\xff"),
+    "data_after_close": close(1000) + frame(TEXT, b"ignored"),
+    # Header errors (§5.2, §5.4, §5.5).
+    "rsv1_set": frame(TEXT, b"x", rsv=4),
+    "reserved_opcode": frame(0x3, b"x"),
+    "reserved_control_opcode": frame(0xB),
+    "continuation_first": frame(CONT, b"x"),
+    "interleaved": frame(TEXT, b"a", fin=False) + frame(TEXT, b"b"),
+    "ping_fragmented": frame(PING, b"x", fin=False),
+    "ping_126": frame(PING, b"p" * 126),
+    "length_not_minimal_16": frame(TEXT, b"short", form=126),
+    "length_not_minimal_64": frame(TEXT, b"a" * 200, form=127),
+    "length_top_bit": bytes([0x82, 0xFF]) + struct.pack(">Q", 1 << 63) + MASK,
+}
+
+# ---- JSON: /ws message texts ---------------------------------------------------------------
+
+JSON = {
+    "cursor": b'{"x":120,"y":48}',
+    "cursor_floats": b'{"x":0.5,"y":-12.25e-1,"buttons":1}',
+    "spoofed_sender_color": b'{"x":1,"sender":"someone-else","color":"red","y":2}',
+    "escaped_sender_key": b'{"send\\u0065r":"x","col\\u006Fr":7,"x":1}',
+    "duplicate_keys": b'{"x":1,"x":2,"color":1,"color":2}',
+    "type_welcome": b'{"type":"welcome","peers":[]}',
+    "type_join_escaped": b'{"typ\\u0065":"j\\u006fin"}',
+    "type_leave_later": b'{"x":1,"type":"leave"}',
+    "type_error": b'{"type":"error"}',
+    "type_number": b'{"type":1}',
+    "type_other": b'{"type":"chat","text":"hi"}',
+    "nested": b'{"a":{"b":[1,2,{"c":null}],"d":{}},"e":[[],[[]]],"sender":{"nested":true}}',
+    "whitespace": b' \t\r\n{ "x" : 1 ,\n "y" :\t[ 1 , 2 ] } \n',
+    "empty_object": b"{}",
+    "escapes": b'{"s":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00"}',
+    "lone_surrogate": b'{"s":"\\uD800","t":"\\uDC00x"}',
+    "utf8_raw": '{"name":"Zoë 😀","x":1}'.encode(),
+    "numbers": b'{"a":0,"b":-0,"c":1e10,"d":1E+2,"e":-1.5e-3,"f":12345678901234567890}',
+    "literals": b'{"t":true,"f":false,"n":null}',
+    "long_string": b'{"s":"' + b"x" * 1000 + b'"}',
+    "many_tokens": b'{"a":[' + b",".join(b"1" for _ in range(600)) + b"]}",
+    "tokens_at_limit": b'{"a":[' + b",".join(b"1" for _ in range(509)) + b"]}",
+    "deep": b'{"a":' + b"[" * 300 + b"]" * 300 + b"}",
+    # Valid JSON that is not an object.
+    "array": b"[1,2,3]",
+    "string": b'"hello"',
+    "number": b" 42 ",
+    "true": b"true",
+    "null": b"null",
+    # Not JSON (json.c's list of what strict jsmn lets through, and more).
+    "bad_literal": b'{"a":tru}',
+    "leading_zero": b'{"a":01}',
+    "two_dots": b'{"a":1.2.3}',
+    "minus_only": b'{"a":-}',
+    "raw_tab": b'{"a":"\t"}',
+    "trailing_comma": b'{"a":1,}',
+    "missing_value": b'{"a"}',
+    "double_colon": b'{"a"::1}',
+    "missing_comma": b'{"a":1 "b":2}',
+    "two_objects": b"{} {}",
+    "nul_then_garbage": b"{}\x00garbage",
+    "bad_escape": b'{"a":"\\x"}',
+    "short_unicode": b'{"a":"\\u12"}',
+    "unquoted_key": b"{a:1}",
+    "unclosed": b'{"a":[1,2}',
+    "empty": b"",
+    "whitespace_only": b" \n",
+}
+
+
+def write(name, files):
+    d = os.path.join(HERE, "corpus", name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for fname, data in files.items():
+        with open(os.path.join(d, fname), "wb") as f:
+            f.write(data)
+    print("%s: %d seeds, %d bytes" % (d, len(files), sum(len(v) for v in files.values())))
+
+
+if __name__ == "__main__":
+    write("http", HTTP)
+    write("ws", WS)
+    write("json", JSON)

@@ -2,7 +2,9 @@
 #
 #   make            optimised build (-O2 -g) -> ./wsrelay, what users run and benchmark
 #   make run        build and start it on :7071
-#   make test       install what is missing, then unit + integration tests, normal and ASan+UBSan
+#   make test       install what is missing, then unit tests, a fuzz smoke run and the
+#                   integration suite, against the normal and the ASan+UBSan build
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (60) (docs/fuzzing.md)
 #   make asan       the sanitizer build -> build/asan/wsrelay
 #   make headers    check every header compiles on its own
 #   make fmt / fmt-check / lint / install / clean
@@ -95,7 +97,7 @@ headers:
 		$(CC) $(CPPFLAGS) $(WARN) -fsyntax-only -x c - || exit 1; \
 	done; echo "headers: $(words $(HEADERS)) compile on their own"
 
-FMT_FILES = $(wildcard include/*.h src/*.c test/unit/*.c test/unit/*.h test/fuzz/*.c)
+FMT_FILES = $(wildcard include/*.h src/*.c test/unit/*.c test/unit/*.h test/fuzz/*.c test/fuzz/*.h)
 fmt:
 	clang-format -i $(FMT_FILES)
 fmt-check:

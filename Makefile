@@ -158,3 +158,26 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	test/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+# ---- benchmark: wsrelay against the Node ws demo and uWebSockets.js (issue 4) -----------
+#   make bench                 installs what is missing (scripts/bench-deps.sh: gnuplot-nox,
+#                              never part of `make test`), builds ./wsrelay and bench/wsbench,
+#                              runs `npm ci` in bench/peers if node_modules is missing or older
+#                              than the lock file, then bench/run.py (~30 min), which writes
+#                              docs/benchmarks.md, docs/bench-*.png, docs/bench-results.json
+#   BENCH_QUICK=1 make bench   a ~3-minute smoke run (other knobs: bench/run.py's header)
+# npm ci writes node_modules/.package-lock.json last: it stands for a complete install.
+BENCH_PEERS_STAMP = bench/peers/node_modules/.package-lock.json
+
+.PHONY: bench bench-deps
+
+bench: bench-deps
+	$(MAKE) wsrelay bench/wsbench $(BENCH_PEERS_STAMP)
+	/usr/bin/python3 bench/run.py
+
+bench-deps:
+	scripts/bench-deps.sh
+
+$(BENCH_PEERS_STAMP): bench/peers/package.json bench/peers/package-lock.json
+	cd bench/peers && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@

@@ -1,0 +1,1115 @@
+#!/usr/bin/python3
+"""make bench: wsrelay against the original Node `ws` demo and uWebSockets.js.
+
+For every server and scenario this starts the server afresh, pinned to one core, runs the
+load generator bench/wsbench pinned to the other, and keeps every JSON line it prints. From
+those results it writes docs/benchmarks.md, docs/bench-p99.png, docs/bench-deliveries.png
+and docs/bench-results.json (the raw runs, from which `run.py --report-only` regenerates the
+rest). Every figure in the report comes from a run: nothing is typed in by hand except the
+issue's reference rows, which are labelled as such.
+
+Scenarios (wsbench modes):
+  cursor  N clients on /ws, each sending {"x","y","t"} at 30 Hz and receiving everyone's
+          (30*N^2 deliveries per second); N steps up until two consecutive points fail.
+          A point passes when the median p99 < 100 ms and the median loss < 1 %, with no
+          connect failure and no bad frame.
+  fanout  1 sender as fast as its window allows, 100 receivers: frames delivered per second.
+  idle    10,000 connections held (wsrelay on /echo, where nothing is sent on connect; also
+          /ws at 1,000, where each newcomer gets a welcome and everyone a join): server RSS.
+  churn   connect + handshake + close, 100 at a time, as many per second as the server
+          takes (wsrelay on /echo and on /ws, where each one also causes a join and a leave).
+
+Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke set):
+  BENCH_REPEAT [3]          runs per point; the median is reported
+  BENCH_DURATION [10]       seconds measured per cursor/fanout/churn run
+  BENCH_WARMUP [2]          seconds of load before measuring (cursor, fanout)
+  BENCH_DRAIN [2]           seconds to wait for late messages after the last send
+  BENCH_STEPS [20,40,...]   client counts for the cursor scenario
+  BENCH_SERVERS             comma list out of wsrelay,node-ws-demo,uws-demo
+  BENCH_SCENARIOS           comma list out of cursor,fanout,idle,churn
+  BENCH_IDLE_N [10000]      idle connections (wsrelay /echo and the peers)
+  BENCH_IDLE_WS_N [1000]    idle connections on wsrelay's /ws
+  BENCH_IDLE_HOLD [3]       seconds the idle connections are held before RSS is read
+  BENCH_FANOUT_N [100]      fan-out receivers
+  BENCH_CHURN_N [100]       churn cycles in flight at once
+  BENCH_MAX_BUFFER [8M]     wsrelay --max-buffer, and uWS maxBackpressure (bytes)
+  BENCH_MAX_OTHER_CPU [0.15]  a run during which other processes used more CPU than this
+                            (in cores, from /proc/stat) is discarded and done again (twice
+                            at most; the last attempt is kept and marked)
+  BENCH_QUIET_WAIT [120]    before each run, wait up to this long for other processes to
+                            use at most BENCH_MAX_OTHER_CPU
+  BENCH_OUT [docs]          where the report, plots and results go (relative to the repo)
+
+Only 127.0.0.1 and ports the kernel says are free are used. Every process started here is
+stopped by its PID when its run ends, and on Ctrl-C or SIGTERM.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "bench", "peers")
+WSBENCH = os.path.join(ROOT, "bench", "wsbench")
+WSRELAY = os.path.join(ROOT, "wsrelay")
+WORK = os.path.join(ROOT, "build", "bench")  # logs and the in-progress results (ignored)
+
+SERVERS = ["wsrelay", "node-ws-demo", "uws-demo"]
+SCENARIOS = ["cursor", "fanout", "idle", "churn"]
+LABEL = {
+    "wsrelay": "wsrelay",
+    "node-ws-demo": "Node ws demo",
+    "uws-demo": "uWebSockets.js",
+}
+
+P99_LIMIT_MS = 100.0
+LOSS_LIMIT = 0.01          # a fraction: 1 %
+CLIENT_CPU_FLAG = 0.9      # the load generator near one full core: its own limit may show
+MAX_ATTEMPTS = 3           # a run disturbed by other processes is done again, at most twice
+BUSY_N = 200               # "RSS at 200 busy clients"
+RATE_HZ = 30
+
+# The issue's figures for servers we do not run here (issue 4): quoted, never measured.
+REFERENCE = [
+    ("libwebsockets 4.1 (Debian)", "70", "—", "—", "0.19 M", "5.5 KB", "—"),
+    ("uWebSockets C++", "200", "1.2 M", "2.3 ms", "3.1 M", "0.5 KB", "8.4 MiB"),
+]
+# The issue's figures for the two peers we do run, shown beside our measurements.
+ISSUE_PEERS = {
+    "node-ws-demo": "60 clients (108k deliveries/s); fan-out 0.15 M frames/s; 6.6 KB idle",
+    "uws-demo": "200 clients (1.2 M deliveries/s, p99 2.9 ms); fan-out 0.78 M frames/s; "
+                "1.6 KB idle",
+}
+
+
+# ---- configuration ----------------------------------------------------------------------
+
+def env_num(name, default, kind=float):
+    v = os.environ.get(name)
+    if v is None or v == "":
+        return default
+    try:
+        return kind(v)
+    except ValueError:
+        sys.exit(f"run.py: {name}={v!r} is not a number")
+
+
+def env_list(name, default):
+    v = os.environ.get(name)
+    if not v:
+        return list(default)
+    return [x.strip() for x in v.split(",") if x.strip()]
+
+
+def parse_size(text):
+    m = re.fullmatch(r"(\d+)([KkMm]?)", text)
+    if not m:
+        sys.exit(f"run.py: bad size {text!r}")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+
+
+def load_config():
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    steps_default = [50, 100, 200] if quick else \
+        [20, 40, 60, 80, 100, 125, 150, 175, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800,
+         1000]
+    cfg = {
+        "quick": quick,
+        "repeat": env_num("BENCH_REPEAT", 1 if quick else 3, int),
+        "duration": env_num("BENCH_DURATION", 3 if quick else 10),
+        "warmup": env_num("BENCH_WARMUP", 1 if quick else 2),
+        "drain": env_num("BENCH_DRAIN", 1 if quick else 2),
+        "steps": [int(x) for x in env_list("BENCH_STEPS", [str(s) for s in steps_default])],
+        "servers": env_list("BENCH_SERVERS", SERVERS),
+        "scenarios": env_list("BENCH_SCENARIOS", SCENARIOS),
+        "idle_n": env_num("BENCH_IDLE_N", 2000 if quick else 10000, int),
+        "idle_ws_n": env_num("BENCH_IDLE_WS_N", 500 if quick else 1000, int),
+        "idle_hold": env_num("BENCH_IDLE_HOLD", 2 if quick else 3),
+        "fanout_n": env_num("BENCH_FANOUT_N", 100, int),
+        "churn_n": env_num("BENCH_CHURN_N", 100, int),
+        "max_buffer": parse_size(os.environ.get("BENCH_MAX_BUFFER") or "8M"),
+        "max_other": env_num("BENCH_MAX_OTHER_CPU", 0.15),
+        "quiet_wait": env_num("BENCH_QUIET_WAIT", 30 if quick else 120),
+        "rate": RATE_HZ,
+        "server_cpu": "0",
+        "client_cpu": "1",
+    }
+    for s in cfg["servers"]:
+        if s not in SERVERS:
+            sys.exit(f"run.py: unknown server {s!r} (known: {', '.join(SERVERS)})")
+    for s in cfg["scenarios"]:
+        if s not in SCENARIOS:
+            sys.exit(f"run.py: unknown scenario {s!r} (known: {', '.join(SCENARIOS)})")
+    if (os.cpu_count() or 1) < 2:
+        cfg["server_cpu"] = cfg["client_cpu"] = None  # nothing to pin apart: say so
+    return cfg
+
+
+# ---- processes: started here, stopped here by PID ----------------------------------------
+
+LIVE = {}  # pid -> Popen
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
+    LIVE[p.pid] = p
+    return p
+
+
+def stop(p, grace=3.0):
+    """SIGTERM, then SIGKILL after grace seconds; reap. Safe to call twice."""
+    if p is None:
+        return
+    if p.poll() is None:
+        try:
+            os.kill(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    LIVE.pop(p.pid, None)
+
+
+def stop_all():
+    for p in list(LIVE.values()):
+        stop(p, grace=1.0)
+
+
+def on_signal(signum, frame):
+    raise KeyboardInterrupt
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s():
+    """CPU seconds all processes on the machine have used, both cores together: user, nice,
+    system, irq and softirq, the states the kernel charges to a task too (tick accounting
+    charges a softirq to whichever task it interrupted). Not idle, iowait or steal."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
+
+
+def wait_quiet(cfg):
+    """Before a run, with none of ours running: wait (up to BENCH_QUIET_WAIT seconds) until
+    other processes use at most BENCH_MAX_OTHER_CPU. Returns the load last seen, in cores."""
+    deadline = time.monotonic() + cfg["quiet_wait"]
+    said = False
+    while True:
+        b0, t0 = machine_busy_s(), time.monotonic()
+        time.sleep(1.0)
+        load = (machine_busy_s() - b0) / (time.monotonic() - t0)
+        if load <= cfg["max_other"] or time.monotonic() >= deadline:
+            if said:
+                print(f"    machine {'quiet' if load <= cfg['max_other'] else 'still busy'}: "
+                      f"{load:.2f} cores in use", flush=True)
+            return load
+        if not said:
+            print(f"    other processes use {load:.2f} cores: waiting up to "
+                  f"{cfg['quiet_wait']:.0f} s for a quiet machine", flush=True)
+            said = True
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a live process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()  # from field 3 on: comm may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children_cpu_s():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def pinned(cpu, argv):
+    return argv if cpu is None else ["taskset", "-c", cpu] + argv
+
+
+def free_port():
+    """A port the kernel has just handed out on 127.0.0.1 (then released for the server)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(proc, port, log_path, timeout=15.0):
+    """Until a TCP connect to the port succeeds; an error if the server exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before listening: "
+                               + tail(log_path))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server not listening on port {port} after {timeout:.0f} s")
+
+
+def tail(path, n=5):
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().strip().splitlines()
+        return " | ".join(lines[-n:]) or "(no output)"
+    except OSError:
+        return "(no log)"
+
+
+def server_argv(cfg, server, scenario, port, n):
+    if server == "wsrelay":
+        argv = [WSRELAY, "--host", "127.0.0.1", "--port", str(port), "--quiet",
+                "--ping-interval", "0", "--max-clients", str(max(1024, n + 256)),
+                "--max-buffer", str(cfg["max_buffer"])]
+        if scenario == "fanout":
+            argv += ["--max-rate", "0"]  # one sender as fast as it can: no per-client cap
+        return argv
+    if server == "node-ws-demo":
+        return ["node", os.path.join(PEERS, "node-ws-demo.js"), str(port)]
+    return ["node", os.path.join(PEERS, "uws-demo.js"), str(port), str(cfg["max_buffer"])]
+
+
+def wsbench_argv(cfg, scenario, port, n, path):
+    argv = [WSBENCH, scenario, "--host", "127.0.0.1", "--port", str(port), "--path", path,
+            "--clients", str(n)]
+    if scenario == "cursor":
+        argv += ["--rate", str(cfg["rate"]), "--duration", str(cfg["duration"]),
+                 "--warmup", str(cfg["warmup"]), "--drain", str(cfg["drain"])]
+    elif scenario == "fanout":
+        argv += ["--senders", "1", "--duration", str(cfg["duration"]),
+                 "--warmup", str(cfg["warmup"]), "--drain", str(cfg["drain"])]
+    elif scenario == "idle":
+        argv += ["--duration", str(cfg["idle_hold"])]
+    else:  # churn: --clients is how many cycles run at once
+        argv += ["--duration", str(cfg["duration"])]
+    return argv + ["--progress", "0"]
+
+
+def run_once(cfg, server, scenario, n, path, rep, tag):
+    """One server start, one wsbench run, both stopped. Returns the run record."""
+    os.makedirs(os.path.join(WORK, "logs"), exist_ok=True)
+    log_path = os.path.join(WORK, "logs", f"{server}-{scenario}-{tag}-{n}-{rep}.log")
+    bench_log = log_path[:-4] + "-wsbench.log"  # its human summary and any errors
+    port = free_port()
+    rec = {"server": server, "scenario": scenario, "n": n, "path": path, "repeat": rep,
+           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "result": None, "lines": [], "error": None}
+    srv = bench = None
+    if scenario != "idle":  # memory does not depend on what else runs: no need to wait
+        rec["load_before"] = round(wait_quiet(cfg), 3)
+    try:
+        with open(log_path, "wb") as log:
+            srv = spawn(pinned(cfg["server_cpu"], server_argv(cfg, server, scenario, port, n)),
+                        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        wait_listening(srv, port, log_path)
+        argv = wsbench_argv(cfg, scenario, port, n, path) + ["--server-pid", str(srv.pid)]
+        rec["argv"] = argv
+        connect_s = n / 1000.0 + 5  # generous: connections are made at thousands per second
+        timeout = cfg["warmup"] + cfg["duration"] + cfg["drain"] + cfg["idle_hold"] \
+            + connect_s + 60
+        # What else ran meanwhile: the machine's busy time less the server's and wsbench's
+        # (this machine may be shared; a busy neighbour shows, and the run is done again).
+        t0, busy0, srv0, kids0 = time.monotonic(), machine_busy_s(), proc_cpu_s(srv.pid), \
+            children_cpu_s()
+        with open(bench_log, "w") as blog:
+            bench = spawn(pinned(cfg["client_cpu"], argv), stdout=subprocess.PIPE,
+                          stderr=blog, text=True, cwd=ROOT)
+        try:
+            out, _ = bench.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop(bench)
+            out, _ = bench.communicate()
+            rec["error"] = f"wsbench still running after {timeout:.0f} s: stopped"
+        wall, srv1 = time.monotonic() - t0, proc_cpu_s(srv.pid)
+        if srv0 is not None and srv1 is not None and wall > 0:
+            other = (machine_busy_s() - busy0 - (srv1 - srv0) - (children_cpu_s() - kids0))
+            rec["other_cpu"] = round(max(0.0, other / wall), 3)
+        for line in out.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    rec["lines"].append(json.loads(line))
+                except ValueError:
+                    pass
+        if rec["lines"]:
+            rec["result"] = rec["lines"][-1]
+        if bench.returncode != 0 and rec["error"] is None:
+            rec["error"] = f"wsbench exited with status {bench.returncode}: " + \
+                tail(bench_log, 3)
+        if rec["result"] is None and rec["error"] is None:
+            rec["error"] = "wsbench printed no JSON result"
+        if srv.poll() is not None:
+            rec["error"] = (rec["error"] + "; " if rec["error"] else "") + \
+                f"server exited with status {srv.returncode} during the run: " + tail(log_path)
+    except RuntimeError as e:
+        rec["error"] = str(e)
+    finally:
+        stop(bench)
+        stop(srv)
+    return rec
+
+
+# ---- judging results ---------------------------------------------------------------------
+
+def num(r, key, default=None):
+    if not r:
+        return default
+    v = r.get(key)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+
+def run_passes(rec):
+    r = rec.get("result")
+    if rec.get("error") or not r:
+        return False
+    return (num(r, "p99_ms", math.inf) < P99_LIMIT_MS and num(r, "loss", 1.0) < LOSS_LIMIT
+            and num(r, "connect_failures", 0) == 0 and num(r, "bad_frames", 0) == 0)
+
+
+def median_of(recs, key, failed=None):
+    """Median over the repeats; a run without a result counts as `failed` (or is skipped)."""
+    vals = []
+    for rec in recs:
+        v = num(rec.get("result"), key)
+        if v is None or rec.get("error"):
+            if failed is not None:
+                vals.append(failed)
+            elif v is not None:
+                vals.append(v)
+            continue
+        vals.append(v)
+    return statistics.median(vals) if vals else None
+
+
+def point_summary(recs):
+    """The reported figures of one point (server, scenario, n, path): medians of repeats."""
+    keys = ["p50_ms", "p99_ms", "p999_ms", "max_ms", "deliveries_per_s", "server_cpu",
+            "client_cpu", "server_rss_kb", "rss_per_conn_bytes", "cycles_per_s", "sent",
+            "expected", "received", "connect_failures", "bad_frames", "failures", "disconnects",
+            "connected"]
+    s = {k: median_of(recs, k) for k in keys}
+    others = [r["other_cpu"] for r in recs if r.get("other_cpu") is not None]
+    s["other_cpu"] = statistics.median(others) if others else None
+    s["p99_judged"] = median_of(recs, "p99_ms", failed=math.inf)
+    s["loss"] = median_of(recs, "loss", failed=1.0)
+    s["runs"] = len(recs)
+    s["runs_ok"] = sum(1 for r in recs if r.get("result") and not r.get("error"))
+    s["runs_pass"] = sum(1 for r in recs if run_passes(r))
+    s["errors"] = [r["error"] for r in recs if r.get("error")]
+    s["passes"] = (s["runs_ok"] > 0 and s["p99_judged"] < P99_LIMIT_MS and s["loss"] < LOSS_LIMIT
+                   and (s["connect_failures"] or 0) == 0 and (s["bad_frames"] or 0) == 0)
+    return s
+
+
+def group(runs):
+    pts = {}
+    for rec in runs:
+        if rec.get("discarded"):
+            continue
+        pts.setdefault((rec["server"], rec["scenario"], rec["path"], rec["n"]), []).append(rec)
+    return pts
+
+
+# ---- the run -----------------------------------------------------------------------------
+
+def describe(rec):
+    r = rec.get("result") or {}
+    bits = []
+    for k, fmt in [("p50_ms", "p50={:.2f}ms"), ("p99_ms", "p99={:.2f}ms"),
+                   ("loss", "loss={:.4f}"), ("deliveries_per_s", "deliv/s={:,.0f}"),
+                   ("cycles_per_s", "cycles/s={:,.0f}"), ("rss_per_conn_bytes", "B/conn={:,.0f}"),
+                   ("server_rss_kb", "rss={:,.0f}KB"), ("server_cpu", "srv_cpu={:.2f}"),
+                   ("client_cpu", "cli_cpu={:.2f}")]:
+        v = num(r, k)
+        if v is not None:
+            bits.append(fmt.format(v))
+    if rec.get("other_cpu") is not None:
+        bits.append(f"other_cpu={rec['other_cpu']:.2f}")
+    if rec["scenario"] == "cursor":
+        verdict = "PASS" if run_passes(rec) else "FAIL"
+    else:
+        verdict = "ok" if rec.get("result") and not rec.get("error") else "FAILED"
+    if rec.get("error"):
+        bits.append("ERROR: " + rec["error"])
+    return verdict + " " + " ".join(bits)
+
+
+def save_json(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=False)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def run_all(cfg, meta):
+    runs = []
+    partial = os.path.join(WORK, "results-partial.json")
+    t0 = time.monotonic()
+
+    def point(server, scenario, n, path, tag):
+        recs = []
+        for rep in range(1, cfg["repeat"] + 1):
+            el = time.monotonic() - t0
+            print(f"[{el/60:5.1f} min] {server:13s} {scenario:6s} {path:5s} N={n:<5d} "
+                  f"run {rep}/{cfg['repeat']} ...", flush=True)
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                rec = run_once(cfg, server, scenario, n, path, rep, tag)
+                runs.append(rec)
+                print(f"    {describe(rec)}", flush=True)
+                if rec.get("result"):
+                    print(f"    {json.dumps(rec['result'], separators=(',', ':'))}", flush=True)
+                save_json(partial, {"meta": meta, "runs": runs})
+                other = rec.get("other_cpu") or 0.0
+                if other <= cfg["max_other"] or attempt == MAX_ATTEMPTS or scenario == "idle":
+                    break
+                rec["discarded"] = f"other processes used {other:.2f} cores during the run"
+                print(f"    discarded: {rec['discarded']}; again", flush=True)
+            recs.append(rec)
+        return point_summary(recs)
+
+    for scenario in cfg["scenarios"]:
+        for server in cfg["servers"]:
+            if scenario == "cursor":
+                fails_in_row = 0
+                for n in cfg["steps"]:
+                    s = point(server, "cursor", n, "/ws", "ws")
+                    print(f"  => {server} cursor N={n}: {'pass' if s['passes'] else 'FAIL'} "
+                          f"(median p99 {fmt_ms(s['p99_judged'])}, loss {fmt_pct(s['loss'])})",
+                          flush=True)
+                    fails_in_row = 0 if s["passes"] else fails_in_row + 1
+                    if fails_in_row >= 2:
+                        print(f"  => {server}: two consecutive failures, stop stepping",
+                              flush=True)
+                        break
+            elif scenario == "fanout":
+                point(server, "fanout", cfg["fanout_n"], "/ws", "ws")
+            elif scenario == "idle":
+                if server == "wsrelay":
+                    point(server, "idle", cfg["idle_n"], "/echo", "echo")
+                    point(server, "idle", cfg["idle_ws_n"], "/ws", "ws")
+                else:
+                    point(server, "idle", cfg["idle_n"], "/ws", "ws")
+            else:  # churn: like idle, wsrelay also on /echo, where no join/leave is sent
+                if server == "wsrelay":
+                    point(server, "churn", cfg["churn_n"], "/echo", "echo")
+                point(server, "churn", cfg["churn_n"], "/ws", "ws")
+    meta["elapsed_s"] = round(time.monotonic() - t0, 1)
+    meta["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return runs
+
+
+# ---- machine and versions ----------------------------------------------------------------
+
+def sh(argv, cwd=ROOT):
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def pkg_version(name):
+    try:
+        with open(os.path.join(PEERS, "node_modules", name, "package.json")) as f:
+            return json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        return "not installed"
+
+
+def machine_meta(cfg):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem_kb = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    commit = sh(["git", "rev-parse", "--short=12", "HEAD"]) or "unknown"
+    dirty = sh(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "include",
+                "bench/wsbench.c"])
+    return {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "mem_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": sh(["sh", "-c", ". /etc/os-release && echo \"$PRETTY_NAME\""]),
+        "node": sh(["node", "--version"]),
+        "ws": pkg_version("ws"),
+        "uws": pkg_version("@trufflesuite/uws-js-unofficial"),
+        "wsrelay_version": sh([WSRELAY, "--version"]),
+        "commit": commit + (" (with uncommitted changes to src/, include/ or wsbench.c)"
+                            if dirty else ""),
+        "wsbench_commit": sh(["git", "log", "-1", "--format=%h", "--", "bench/wsbench.c"])
+        or "uncommitted",
+        "gnuplot": sh(["gnuplot", "--version"]),
+        "config": cfg,
+    }
+
+
+# ---- the report --------------------------------------------------------------------------
+
+def fmt_ms(v):
+    if v is None:
+        return "—"
+    if math.isinf(v):
+        return "no result"
+    if v >= 1000:
+        return f"{v/1000:.2f} s"
+    return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms" if v < 100 else f"{v:.0f} ms"
+
+
+def fmt_pct(v):
+    if v is None:
+        return "—"
+    return f"{v*100:.2f} %" if v < 0.1 else f"{v*100:.0f} %"
+
+
+def fmt_rate(v):
+    if v is None:
+        return "—"
+    if v >= 1e6:
+        return f"{v/1e6:.2f} M"
+    if v >= 1e3:
+        return f"{v/1e3:.0f} k" if v >= 1e4 else f"{v/1e3:.1f} k"
+    return f"{v:.0f}"
+
+
+def fmt_kib(kb):
+    if kb is None:
+        return "—"
+    return f"{kb/1024:.1f} MiB"
+
+
+def fmt_bytes(b):
+    if b is None:
+        return "—"
+    return f"{b/1024:.1f} KB" if b >= 1024 else f"{b:.0f} B"
+
+
+def fmt_cpu(v, flag=False):
+    if v is None:
+        return "—"
+    s = f"{v*100:.0f} %"
+    return s + " ⚠" if flag and v > CLIENT_CPU_FLAG else s
+
+
+def fmt_other(v, limit):
+    if v is None:
+        return "—"
+    s = f"{v*100:.0f} %"
+    return s + " †" if v > limit else s
+
+
+def cursor_points(pts, server):
+    rows = [(k[3], point_summary(v)) for k, v in pts.items()
+            if k[0] == server and k[1] == "cursor"]
+    return sorted(rows)
+
+
+def best_cursor(pts, server):
+    best = None
+    for n, s in cursor_points(pts, server):
+        if s["passes"]:
+            best = (n, s)
+    return best
+
+
+def single(pts, server, scenario, path=None):
+    for k, v in pts.items():
+        if k[0] == server and k[1] == scenario and (path is None or k[2] == path):
+            return k[3], point_summary(v)
+    return None, None
+
+
+def write_plots(data, out_dir):
+    pts = group(data["runs"])
+    servers = [s for s in SERVERS if any(k[0] == s and k[1] == "cursor" for k in pts)]
+    if not servers:
+        return []
+    gp = shutil.which("gnuplot")
+    if not gp:
+        print("run.py: gnuplot not found (scripts/bench-deps.sh installs gnuplot-nox): "
+              "no plots", file=sys.stderr)
+        return []
+    colors = {"wsrelay": "#1f77b4", "node-ws-demo": "#d62728", "uws-demo": "#2ca02c"}
+    made = []
+    with tempfile.TemporaryDirectory(prefix="wsrelay-bench-") as tmp:
+        ymax_deliv, xmax, p99s = 0.0, 0, []
+        files = {}
+        for s in servers:
+            path = os.path.join(tmp, s + ".dat")
+            with open(path, "w") as f:
+                f.write("# clients p99_ms deliveries_per_s passes\n")
+                for n, p in cursor_points(pts, s):
+                    p99 = p["p99_ms"] if p["p99_ms"] is not None else "NaN"
+                    d = p["deliveries_per_s"] if p["deliveries_per_s"] is not None else "NaN"
+                    f.write(f"{n} {p99} {d} {1 if p['passes'] else 0}\n")
+                    if p["p99_ms"]:
+                        p99s.append(p["p99_ms"])
+                    if p["deliveries_per_s"]:
+                        ymax_deliv = max(ymax_deliv, p["deliveries_per_s"])
+                    xmax = max(xmax, n)
+            files[s] = path
+
+        def series(col):
+            parts = []
+            for s in servers:
+                c, f, t = colors[s], files[s], LABEL[s]
+                parts.append(f"'{f}' using 1:{col} with lines lw 2 lc rgb '{c}' title '{t}'")
+                parts.append(f"'{f}' using 1:($4==1?${col}:1/0) with points pt 7 ps 1.2 "
+                             f"lc rgb '{c}' notitle")
+                parts.append(f"'{f}' using 1:($4==0?${col}:1/0) with points pt 6 ps 1.4 "
+                             f"lc rgb '{c}' notitle")
+            return parts
+
+        common = ("set terminal pngcairo size 960,600 enhanced font 'sans,11'\n"
+                  "set grid\nset key top left box opaque\n"
+                  f"set xrange [0:{xmax * 1.05:.0f}]\n"
+                  "set xlabel 'clients (each sends 30 updates/s and receives every update)'\n")
+        p99_png = os.path.join(out_dir, "bench-p99.png")
+        deliv_png = os.path.join(out_dir, "bench-deliveries.png")
+        script = common + (
+            f"set output '{p99_png}'\n"
+            "set title 'Cursor relay: p99 latency (receive − scheduled send), "
+            "filled = point passes, open = fails'\n"
+            "set ylabel 'p99 latency (ms, log scale)'\nset logscale y\nset format y '%g'\n"
+            f"set yrange [{min(p99s or [1]) / 2:g}:{max(max(p99s or [1]) * 2, 3 * P99_LIMIT_MS):g}]\n"
+            f"set arrow 1 from graph 0, first {P99_LIMIT_MS} to graph 1, first {P99_LIMIT_MS} "
+            "nohead dt 2 lw 1.5 lc rgb '#555555'\n"
+            f"set label 1 '{P99_LIMIT_MS:.0f} ms limit' at graph 0.99, first "
+            f"{P99_LIMIT_MS * 1.25} right tc rgb '#555555'\n"
+            "plot " + ", \\\n     ".join(series(2)) + "\n"
+            "unset logscale y\nunset arrow 1\nunset label 1\nset autoscale y\n"
+            f"set output '{deliv_png}'\n"
+            "set title 'Cursor relay: deliveries per second (30·N² demanded), "
+            "filled = point passes, open = fails'\n"
+            "set ylabel 'deliveries per second (millions)'\nset format y '%.1f'\n"
+            f"set yrange [0:{max(ymax_deliv, 1) * 1.15 / 1e6:.3f}]\n"
+            "plot 30*x*x/1e6 with lines dt 2 lw 1.5 lc rgb '#888888' title 'demanded: 30·N²', "
+            "\\\n     " + ", \\\n     ".join(
+                s.replace("using 1:3", "using 1:($3/1e6)")
+                 .replace("?$3:1/0", "?$3/1e6:1/0") for s in series(3)) + "\n")
+        r = subprocess.run([gp], input=script, text=True, capture_output=True)
+        if r.returncode != 0:
+            print("run.py: gnuplot failed:\n" + r.stderr, file=sys.stderr)
+            return []
+        made = [p99_png, deliv_png]
+    return made
+
+
+def write_report(data, out_dir):
+    meta, runs = data["meta"], data["runs"]
+    cfg = meta["config"]
+    pts = group(runs)
+    servers = [s for s in SERVERS if any(k[0] == s for k in pts)]
+    mo = cfg.get("max_other", 0.15)
+    discarded = [r for r in runs if r.get("discarded")]
+    L = []
+    w = L.append
+
+    w("# Benchmarks")
+    w("")
+    w("<!-- Generated by `make bench` (bench/run.py) from docs/bench-results.json: do not edit "
+      "by hand;")
+    w("     regenerate with `bench/run.py --report-only`. Only the lead's analysis paragraph "
+      "below is hand-written. -->")
+    w("")
+    if cfg.get("quick"):
+        w("> **BENCH_QUICK=1 smoke run**: one short run per point and a small subset of points. "
+          "These numbers only show that the pipeline works; run `make bench` for the benchmark.")
+        w("")
+    w(f"wsrelay against the original Node.js `ws` demo and uWebSockets.js, on one core each, "
+      f"as issue 4 asks. Measured {meta['started'][:10]}: {meta.get('elapsed_s', 0)/60:.1f} "
+      f"minutes of runs.")
+    w("")
+
+    # -- headline table
+    w("## Summary")
+    w("")
+    w(f"| server | max clients at {RATE_HZ} Hz with p99 < {P99_LIMIT_MS:.0f} ms and loss < 1 % "
+      "| deliveries/s there | p99 there | fan-out, 1 sender → "
+      f"{cfg['fanout_n']} clients (frames/s) | memory per idle connection | total RSS at "
+      f"{cfg['idle_n']:,} idle | RSS at {BUSY_N} busy clients |")
+    w("|---|---|---|---|---|---|---|---|")
+    for s in servers:
+        best = best_cursor(pts, s)
+        tried = cursor_points(pts, s)
+        if best:
+            mc = f"**{best[0]}**"
+            if tried and best[0] == tried[-1][0]:
+                mc += " (the largest N tried)"
+            dl, p99 = fmt_rate(best[1]["deliveries_per_s"]), fmt_ms(best[1]["p99_ms"])
+        else:
+            mc = "none of the N tried" if tried else "not run"
+            dl = p99 = "—"
+        _, fo = single(pts, s, "fanout")
+        idle_path = "/echo" if s == "wsrelay" else "/ws"
+        _, idle = single(pts, s, "idle", idle_path)
+        busy = next((p for n, p in tried if n == BUSY_N), None)
+        busy_txt = "not reached" if busy is None else fmt_kib(busy["server_rss_kb"]) + \
+            ("" if busy["passes"] else " (point fails)")
+        w(f"| {LABEL[s]} | {mc} | {dl} | {p99} | "
+          f"{fmt_rate(fo['deliveries_per_s']) if fo else '—'} | "
+          f"{fmt_bytes(idle['rss_per_conn_bytes']) if idle else '—'} | "
+          f"{fmt_kib(idle['server_rss_kb']) if idle else '—'} | {busy_txt} |")
+    for row in REFERENCE:
+        w(f"| {row[0]} (*reference, not measured here*) | {row[1]} | {row[2]} | {row[3]} | "
+          f"{row[4]} | {row[5]} | {row[6]} | — |")
+    w("")
+    w("Reference rows are the figures issue 4 quotes for servers this benchmark does not run "
+      "(the issue gives them for this project's 2-core machines); they were not measured here "
+      "and are not comparable run for run. The issue quotes, for the two peers measured here: " +
+      "; ".join(f"{LABEL[k]}: {v}" for k, v in ISSUE_PEERS.items()) + ".")
+    w("")
+    if "wsrelay" in servers:
+        w("wsrelay's idle figures are on `/echo`, where nothing is sent on connect, as for the "
+          "peers (which send nothing on connect on any path). On `/ws` every newcomer gets a "
+          "`welcome` listing everyone and every client a `join`, which is O(N²) at 10,000; "
+          f"`/ws` idle is measured at {cfg['idle_ws_n']:,} connections instead (below).")
+        w("")
+
+    # -- goals
+    if "wsrelay" in servers:
+        w("## wsrelay against the issue's goals")
+        w("")
+        w("| goal | measured | met |")
+        w("|---|---|---|")
+        best = best_cursor(pts, "wsrelay")
+        mc = best[0] if best else 0
+        tried_max = max([n for n, _ in cursor_points(pts, "wsrelay")], default=0)
+        w(f"| ≥ 300 clients at 30 Hz (p99 < 100 ms, loss < 1 %) | "
+          f"{mc if best else 'none'}{' (largest tried: ' + str(tried_max) + ')' if tried_max < 300 else ''} "
+          f"| {'yes' if mc >= 300 else 'no'} |")
+        at200 = next((p for n, p in cursor_points(pts, "wsrelay") if n == BUSY_N), None)
+        u200 = next((p for n, p in cursor_points(pts, "uws-demo") if n == BUSY_N), None)
+        if at200 and at200["p99_ms"] is not None:
+            ref = f"uWebSockets.js here: {fmt_ms(u200['p99_ms'])}" + \
+                ("" if u200["passes"] else ", a failing point") if u200 and \
+                u200["p99_ms"] is not None else "uWebSockets.js not measured at 200"
+            ok = u200 is not None and u200["p99_ms"] is not None and \
+                at200["p99_ms"] <= u200["p99_ms"]
+            okc = at200["p99_ms"] <= 2.3
+            w(f"| at 200 clients, p99 no worse than uWebSockets' | {fmt_ms(at200['p99_ms'])} "
+              f"({ref}; C++ reference 2.3 ms) | vs uWebSockets.js: {'yes' if ok else 'no'}; "
+              f"vs C++ reference: {'yes' if okc else 'no'} |")
+        else:
+            w("| at 200 clients, p99 no worse than uWebSockets' | not measured | — |")
+        _, fo = single(pts, "wsrelay", "fanout")
+        if fo and fo["deliveries_per_s"] is not None:
+            w(f"| ≥ 3.5 M frames/s fan-out, 1 → {cfg['fanout_n']} | "
+              f"{fmt_rate(fo['deliveries_per_s'])} | "
+              f"{'yes' if fo['deliveries_per_s'] >= 3.5e6 else 'no'} |")
+        _, idle = single(pts, "wsrelay", "idle", "/echo")
+        if idle and idle["rss_per_conn_bytes"] is not None:
+            w(f"| ≤ 400 B RSS per idle connection | {fmt_bytes(idle['rss_per_conn_bytes'])} "
+              f"| {'yes' if idle['rss_per_conn_bytes'] <= 400 else 'no'} |")
+        if idle and idle["server_rss_kb"] is not None:
+            lab = f"≤ 8 MiB RSS in all with {cfg['idle_n']:,} idle connections"
+            if cfg["idle_n"] != 10000:
+                lab += " (goal is for 10,000)"
+            w(f"| {lab} | {fmt_kib(idle['server_rss_kb'])} | "
+              f"{'yes' if idle['server_rss_kb'] <= 8 * 1024 else 'no'} |")
+        if at200 and at200["server_rss_kb"] is not None:
+            w(f"| a few MiB of RSS at 200 busy clients | {fmt_kib(at200['server_rss_kb'])} | "
+              f"{'yes' if at200['server_rss_kb'] <= 8 * 1024 else 'no'} (≤ 8 MiB counted as a few) |")
+        w("")
+
+    # -- analysis placeholder
+    w("## Where we stand and why")
+    w("")
+    w("<!-- lead: analysis -->")
+    w("*To be written by the lead from the numbers above: which goals are met, where the time "
+      "goes (perf, strace -c), and what limits each server on one core.*")
+    w("<!-- /lead: analysis -->")
+    w("")
+
+    # -- plots
+    w("## Plots")
+    w("")
+    w("![p99 latency vs clients](bench-p99.png)")
+    w("")
+    w("![deliveries per second vs clients](bench-deliveries.png)")
+    w("")
+    w("Filled points pass the rule (median p99 < 100 ms and median loss < 1 %), open points fail. "
+      "The dashed curve is what the clients demand, 30·N² deliveries per second: a server that "
+      "keeps up stays on it.")
+    w("")
+
+    # -- method
+    w("## Method")
+    w("")
+    w(f"- **Machine**: {meta['cpu_model']}, {meta['cores']} cores, {meta['mem_gib']} GiB, "
+      f"{meta.get('os') or 'Linux'}, kernel {meta['kernel']}.")
+    pin = "unpinned (fewer than 2 cores)" if cfg["server_cpu"] is None else \
+        f"the server pinned to core {cfg['server_cpu']} (`taskset -c {cfg['server_cpu']}`), " \
+        f"the load generator to core {cfg['client_cpu']} (`taskset -c {cfg['client_cpu']}`)"
+    w(f"- **Pinning**: {pin}; everything over 127.0.0.1.")
+    ver = re.sub(r"^wsrelay\s*", "", meta.get("wsrelay_version") or "?")
+    w(f"- **Versions**: wsrelay {ver} at commit "
+      f"{meta['commit']}; load generator bench/wsbench.c at {meta['wsbench_commit']}; "
+      f"Node {meta['node']}; `ws` {meta['ws']}; `@trufflesuite/uws-js-unofficial` "
+      f"{meta['uws']}; {meta.get('gnuplot') or 'gnuplot'}.")
+    w("- **Servers**: `./wsrelay` as `make` builds it (`-O2 -g`), with `--ping-interval 0`, "
+      f"`--max-buffer {cfg['max_buffer']}`, `--max-clients` above the load, the default "
+      "`--max-rate 200` except in fan-out (`--max-rate 0`); bench/peers/node-ws-demo.js, the "
+      "original demo's server unchanged per message (`ws`, JSON.parse, set sender and color, "
+      "JSON.stringify, send to every client including the sender); bench/peers/uws-demo.js, "
+      "the same protocol on uWebSockets.js with one pub/sub topic (`app.publish`, which "
+      "reaches the sender too), its native binary required (the package's silent fallback to "
+      "a `ws` emulation is refused), `idleTimeout 0` and `maxBackpressure` = wsrelay's "
+      "`--max-buffer`.")
+    w(f"- **Each run** starts the server afresh on a free port, waits until it accepts a TCP "
+      f"connection, runs `bench/wsbench` with `--server-pid` (server CPU time from "
+      f"/proc/PID/stat, RSS from /proc/PID/status), then stops both. Each point is run "
+      f"{cfg['repeat']}× and the **median** of each figure is reported.")
+    w(f"- **cursor**: N clients on `/ws`, each sending `{{\"x\",\"y\",\"t\"}}` at {RATE_HZ} Hz, "
+      f"sends scheduled evenly (open loop); {cfg['warmup']} s warm-up, {cfg['duration']} s "
+      f"measured, {cfg['drain']} s drain. **Latency = receive time − the scheduled send time** "
+      "carried in the message, so a server (or a generator) that falls behind cannot hide its "
+      "delay. Loss = 1 − received/expected after the drain. N steps through "
+      f"{', '.join(str(s) for s in cfg['steps'])}, stopping a server after two consecutive "
+      "failing points.")
+    w(f"- **Success rule**: a point passes when its median p99 < {P99_LIMIT_MS:.0f} ms and its "
+      "median loss < 1 %, with no connect failure and no bad frame (a run that crashed or "
+      "printed no result counts as p99 = ∞, loss = 100 %). The maximum client count is the "
+      "largest N that passes.")
+    w(f"- **fanout**: 1 sender sends as fast as wsbench's window allows to {cfg['fanout_n']} "
+      f"receivers on `/ws`; frames delivered per second over {cfg['duration']} s.")
+    w(f"- **idle**: {cfg['idle_n']:,} connections opened and held {cfg['idle_hold']} s; RSS per "
+      "connection = (server RSS with them − RSS before) / N, and the server's total RSS.")
+    w(f"- **churn**: connect + WebSocket handshake + closing handshake, {cfg['churn_n']} "
+      f"cycles in flight at once, for {cfg['duration']} s; cycles per second. wsrelay runs it "
+      "on `/echo` and on `/ws` (where each cycle also brings a welcome, a join and a leave "
+      "for the others); the peers send nothing on connect.")
+    w(f"- **Load generator CPU** is shown beside the server's for every point (share of one "
+      f"core); ⚠ marks points where it was above {CLIENT_CPU_FLAG*100:.0f} %, where the "
+      "generator itself may be the bottleneck.")
+    w(f"- **Other CPU** is what the rest of the machine used during a run (from /proc/stat: "
+      f"busy time of both cores less the server's and wsbench's, steal included), in share of "
+      f"one core. Each run waits (up to {cfg.get('quiet_wait', 120):.0f} s) for the others to "
+      f"use less than {mo*100:.0f} % before it starts, and a run where they used more was "
+      f"discarded and done again, at most twice (idle runs excepted: memory does not depend "
+      f"on it); † marks points where it stayed above that. "
+      f"{len(discarded)} run{'' if len(discarded) == 1 else 's'} "
+      f"{'was' if len(discarded) == 1 else 'were'} discarded this way (kept in the raw "
+      "results, marked `discarded`).")
+    w("")
+
+    # -- per-point tables
+    w("## Cursor scenario, every point")
+    w("")
+    for s in servers:
+        rows = cursor_points(pts, s)
+        if not rows:
+            continue
+        w(f"### {LABEL[s]}")
+        w("")
+        w("| clients | result | deliveries/s | demanded | p50 | p99 | p99.9 | max | loss "
+          "| server CPU | wsbench CPU | other CPU | server RSS | runs passing |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for n, p in rows:
+            res = "pass" if p["passes"] else "**fail**"
+            if p["errors"]:
+                res += f" ({len(p['errors'])} run error{'s' if len(p['errors']) > 1 else ''})"
+            w(f"| {n} | {res} | {fmt_rate(p['deliveries_per_s'])} | {fmt_rate(RATE_HZ * n * n)} "
+              f"| {fmt_ms(p['p50_ms'])} | {fmt_ms(p['p99_ms'])} | {fmt_ms(p['p999_ms'])} | "
+              f"{fmt_ms(p['max_ms'])} | {fmt_pct(p['loss'])} | {fmt_cpu(p['server_cpu'])} | "
+              f"{fmt_cpu(p['client_cpu'], True)} | {fmt_other(p['other_cpu'], mo)} | "
+              f"{fmt_kib(p['server_rss_kb'])} | {p['runs_pass']}/{p['runs']} |")
+        w("")
+
+    for scen, title in [("fanout", f"Fan-out, 1 sender → {cfg['fanout_n']} receivers"),
+                        ("idle", "Idle connections"), ("churn", "Connection churn")]:
+        keys = sorted([k for k in pts if k[1] == scen], key=lambda k: (SERVERS.index(k[0]), k[2]))
+        if not keys:
+            continue
+        w(f"## {title}")
+        w("")
+        if scen == "fanout":
+            w("| server | frames/s | p50 | p99 | loss | server CPU | wsbench CPU | other CPU "
+              "| server RSS | runs ok |")
+            w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        elif scen == "idle":
+            w("| server | path | connections | RSS per connection | server RSS | connect "
+              "failures | server CPU | wsbench CPU | other CPU | runs ok |")
+            w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        else:
+            w("| server | path | cycles/s | failed cycles | server CPU | wsbench CPU | "
+              "other CPU | server RSS | runs ok |")
+            w("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        for k in keys:
+            p = point_summary(pts[k])
+            ok = f"{p['runs_ok']}/{p['runs']}"
+            if p["errors"]:
+                ok += " (" + "; ".join(sorted(set(e[:80] for e in p["errors"]))) + ")"
+            if scen == "fanout":
+                w(f"| {LABEL[k[0]]} | {fmt_rate(p['deliveries_per_s'])} | {fmt_ms(p['p50_ms'])} "
+                  f"| {fmt_ms(p['p99_ms'])} | {fmt_pct(p['loss'])} | {fmt_cpu(p['server_cpu'])} "
+                  f"| {fmt_cpu(p['client_cpu'], True)} | {fmt_other(p['other_cpu'], mo)} | "
+                  f"{fmt_kib(p['server_rss_kb'])} | {ok} |")
+            elif scen == "idle":
+                w(f"| {LABEL[k[0]]} | `{k[2]}` | {k[3]:,} | {fmt_bytes(p['rss_per_conn_bytes'])} "
+                  f"| {fmt_kib(p['server_rss_kb'])} | {p['connect_failures'] or 0:.0f} | "
+                  f"{fmt_cpu(p['server_cpu'])} | {fmt_cpu(p['client_cpu'])} | "
+                  f"{fmt_other(p['other_cpu'], mo)} | {ok} |")
+            else:
+                w(f"| {LABEL[k[0]]} | `{k[2]}` | {fmt_rate(p['cycles_per_s'])} | "
+                  f"{p['failures'] or 0:.0f} | {fmt_cpu(p['server_cpu'])} | "
+                  f"{fmt_cpu(p['client_cpu'], True)} | {fmt_other(p['other_cpu'], mo)} | "
+                  f"{fmt_kib(p['server_rss_kb'])} | {ok} |")
+        w("")
+
+    errs = [r for r in runs if r.get("error")]
+    if errs:
+        w("## Runs that failed")
+        w("")
+        w("A failed run (server crash, load generator error or timeout) is kept and counted as a "
+          "failing run; the server was restarted for the next one.")
+        w("")
+        for r in errs:
+            w(f"- {LABEL[r['server']]}, {r['scenario']} `{r['path']}` N={r['n']}, run "
+              f"{r['repeat']}: {r['error'][:300]}")
+        w("")
+
+    w("## Reproducing")
+    w("")
+    w("```sh")
+    w("make bench                      # about 20-40 minutes; BENCH_QUICK=1 for a 3-minute smoke run")
+    w("BENCH_REPEAT=5 BENCH_DURATION=20 make bench        # longer, steadier")
+    w("BENCH_SERVERS=wsrelay BENCH_SCENARIOS=cursor make bench")
+    w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
+    w("```")
+    w("")
+    w(f"Raw results, every run and every JSON line wsbench printed: "
+      f"[bench-results.json](bench-results.json).")
+    w("")
+
+    text = "\n".join(L)
+    # Keep the lead's analysis across regenerations.
+    md_path = os.path.join(out_dir, "benchmarks.md")
+    if os.path.exists(md_path):
+        with open(md_path) as f:
+            old = f.read()
+        m = re.search(r"<!-- lead: analysis -->\n(.*?)<!-- /lead: analysis -->", old, re.S)
+        if m and not m.group(1).startswith("*To be written by the lead"):
+            text = re.sub(r"(<!-- lead: analysis -->\n).*?(<!-- /lead: analysis -->)",
+                          lambda mm: mm.group(1) + m.group(1) + mm.group(2), text, flags=re.S)
+    with open(md_path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(md_path + ".tmp", md_path)
+    return md_path
+
+
+# ---- main --------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--report-only", action="store_true",
+                    help="regenerate the report and plots from the results file, run nothing")
+    ap.add_argument("--results", help="results JSON (default: OUT/bench-results.json)")
+    args = ap.parse_args()
+
+    out_dir = os.path.join(ROOT, os.environ.get("BENCH_OUT") or "docs")
+    results = args.results or os.path.join(out_dir, "bench-results.json")
+
+    if args.report_only:
+        with open(results) as f:
+            data = json.load(f)
+        os.makedirs(out_dir, exist_ok=True)
+        made = write_plots(data, out_dir)
+        md = write_report(data, out_dir)
+        for p in [md] + made:
+            print(f"wrote {os.path.relpath(p, ROOT)}")
+        return 0
+
+    cfg = load_config()
+    for exe in (WSRELAY, WSBENCH):
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"run.py: {os.path.relpath(exe, ROOT)} is missing: run `make bench`")
+    if any(s != "wsrelay" for s in cfg["servers"]) and \
+            not os.path.isdir(os.path.join(PEERS, "node_modules")):
+        sys.exit("run.py: bench/peers/node_modules is missing: run `make bench` "
+                 "(it runs npm ci there)")
+    if cfg["server_cpu"] is not None and not shutil.which("taskset"):
+        sys.exit("run.py: taskset is missing (util-linux)")
+
+    # Up to 10,000 connections on each side: raise the soft descriptor limit to the hard one
+    # (the server and wsbench inherit it).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = cfg["idle_n"] + 1024
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(need, soft)), hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft < need:
+            print(f"run.py: warning: only {soft} file descriptors (hard limit); idle runs "
+                  f"with {cfg['idle_n']} connections will fail", file=sys.stderr)
+
+    # Ctrl-C, SIGTERM, a closed terminal: stop what we started (also when SIGINT came in
+    # ignored, as it does for a job started in the background by a script).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    meta = machine_meta(cfg)
+    print(f"bench: {meta['cpu_model']}, {meta['cores']} cores; servers "
+          f"{', '.join(cfg['servers'])}; scenarios {', '.join(cfg['scenarios'])}; "
+          f"{cfg['repeat']} run(s) per point, {cfg['duration']} s each"
+          f"{' (BENCH_QUICK)' if cfg['quick'] else ''}", flush=True)
+    try:
+        runs = run_all(cfg, meta)
+    except KeyboardInterrupt:
+        stop_all()
+        print(f"\nbench: interrupted; every process started here is stopped. Results so far: "
+              f"{os.path.relpath(os.path.join(WORK, 'results-partial.json'), ROOT)} "
+              f"(`bench/run.py --report-only --results FILE` makes a report from them)",
+              file=sys.stderr)
+        return 130
+    finally:
+        stop_all()
+
+    data = {"meta": meta, "runs": runs}
+    save_json(results, data)
+    made = write_plots(data, out_dir)
+    md = write_report(data, out_dir)
+    print(f"bench: done in {meta['elapsed_s']/60:.1f} min")
+    for p in [results, md] + made:
+        print(f"wrote {os.path.relpath(p, ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

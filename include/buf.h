@@ -18,15 +18,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Sizes are 32-bit: every limit in wsrelay is under 4 GiB (config.h caps them), and a
+ * connection holds three of these, so 16 bytes saved per buffer is memory per client. */
+#define BUF_LIMIT_MAX UINT32_MAX
+
 struct buf {
     uint8_t *data;
-    size_t off;   /* first unconsumed byte */
-    size_t len;   /* one past the last written byte */
-    size_t cap;   /* bytes allocated */
-    size_t limit; /* the most len - off may ever be: the buffer's reason to exist */
+    uint32_t off;   /* first unconsumed byte */
+    uint32_t len;   /* one past the last written byte */
+    uint32_t cap;   /* bytes allocated */
+    uint32_t limit; /* the most len - off may ever be: the buffer's reason to exist */
 };
 
-/* An empty buffer that may hold at most limit readable bytes. Allocates nothing yet. */
+/* An empty buffer that may hold at most limit (<= BUF_LIMIT_MAX) readable bytes. Allocates
+ * nothing yet. */
 void buf_init(struct buf *b, size_t limit);
 
 /* Releases the storage; the buffer is empty again (and may be reused, same limit). */
@@ -36,6 +41,11 @@ void buf_free(struct buf *b);
 static inline size_t buf_size(const struct buf *b)
 {
     return b->len - b->off;
+}
+/* How many more bytes fit under the limit. */
+static inline size_t buf_room(const struct buf *b)
+{
+    return b->limit - buf_size(b);
 }
 static inline uint8_t *buf_head(const struct buf *b)
 {

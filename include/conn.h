@@ -69,46 +69,55 @@ const char *conn_end_name(enum conn_end end);
 
 #define CONN_NOT_IN_ROOM UINT32_MAX
 
+/* Per-phase state: a connection is plain HTTP or a WebSocket, never both at once, so the
+ * two share their memory (route says which is live). Memory per connection is a goal of
+ * its own (docs/benchmarks.md): an idle connection is this struct and nothing else. */
+struct conn_http {
+    uint32_t seen; /* bytes of rbuf the parser already scanned (http_parse_request's last_len) */
+    int file_fd;   /* a static file being sent with sendfile() after the head, or -1 */
+    uint64_t file_off, file_left;
+};
+
+struct conn_ws {
+    struct ws_session session;
+    uint64_t ping_sent_ms; /* --ping-interval: when the last ping went out */
+    bool is_awaiting_pong;
+    struct rate rate; /* /ws: the --max-rate token bucket */
+};
+
 struct conn {
     struct loop_watch watch; /* registration with the loop; watch.ctx is the server */
     int fd;                  /* the socket */
     uint32_t slot;           /* index in the table, fixed for the slot's life */
     enum conn_phase phase;
-    enum conn_route route;
-    uint64_t serial;   /* "conn=N" in logs: never reused, unlike slots and descriptors */
-    uint64_t since_ms; /* monotonic time the current phase began: for timeouts */
-    char peer[NET_ADDR_STR];
-
-    struct buf rbuf;   /* bytes read, not yet parsed */
-    struct buf wbuf;   /* bytes to send; its limit is --max-buffer */
-    size_t http_seen;  /* bytes of rbuf the HTTP parser has already scanned (its last_len) */
-    bool is_queued;    /* in the writers list */
-    bool is_lingering; /* DRAINING, output sent and our FIN too: reading until the peer's */
-
-    /* A static file being sent (with sendfile) after the response head in wbuf. */
-    int file_fd;
-    uint64_t file_off, file_left;
-
-    struct ws_session ws;
-    char id[PRESENCE_ID_SIZE]; /* /ws only: UUID v4 */
-    unsigned color;            /* /ws only: hue 0..359 */
-    uint32_t room_index;       /* position in the room list, or CONN_NOT_IN_ROOM */
-
-    /* /ws and /echo keep-alive: a ping is outstanding since ping_sent_ms (--ping-interval). */
-    uint64_t ping_sent_ms;
-    bool is_awaiting_pong;
-    struct rate rate; /* /ws: the --max-rate token bucket */
-
+    enum conn_route route;    /* CONN_ROUTE_NONE: `http` below is live; otherwise `ws` */
     enum conn_end end;        /* why it is closing (for /metrics) */
+    bool is_queued;           /* in the writers list */
+    bool is_lingering;        /* DRAINING, output sent and our FIN too: reading until the peer's */
+    bool is_busy;             /* wrote since the last tick: keep its buffers (see conn_trim) */
+    uint32_t room_index;      /* position in the room list, or CONN_NOT_IN_ROOM */
+    uint64_t serial;          /* "conn=N" in logs: never reused, unlike slots and descriptors */
+    uint64_t since_ms;        /* monotonic time the current phase began: for timeouts */
+    struct net_addr peer;     /* for logs */
     const char *close_reason; /* static phrase: why it is closing (for the log) */
+
+    struct buf rbuf; /* bytes read but not parsed yet (a partial request or frame); usually
+                      * empty and unallocated: reads go to the server's shared buffer */
+    struct buf wbuf; /* bytes to send; its limit is --max-buffer */
+
+    union {
+        struct conn_http http;
+        struct conn_ws ws;
+    };
 };
 
 struct conn_table {
-    struct conn *conns; /* max entries */
+    struct conn *conns; /* max entries, untouched (so not resident) until first used */
     size_t max;
     size_t nopen; /* slots not FREE */
+    size_t nused; /* slots ever used: [0, nused) is all a scan needs to visit */
 
-    uint32_t *free_slots; /* stack of free slot numbers */
+    uint32_t *free_slots; /* stack of released slot numbers, reused before fresh ones */
     size_t nfree;
     uint32_t *writers; /* slots with output queued, flushed before the next wait */
     size_t nwriters;
@@ -129,7 +138,7 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
 void conn_table_free(struct conn_table *t);
 
 /* Takes a free slot for socket fd, in phase CONN_HTTP. Returns NULL if every slot is taken. */
-struct conn *conn_open(struct conn_table *t, int fd, const char *peer, uint64_t serial,
+struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer, uint64_t serial,
                        uint64_t now_ms);
 
 /* Marks c for closing, with the kind of end and a static phrase; the first reason wins.
@@ -148,6 +157,10 @@ void conn_room_leave(struct conn_table *t, struct conn *c);
  * list. The caller has already stopped watching the socket (loop_del): closing a descriptor
  * removes it from epoll only when no duplicate of it exists, so we never rely on that. */
 void conn_release(struct conn_table *t, struct conn *c);
+
+/* Releases the storage of empty buffers of a connection that was not busy since the last
+ * call, so an idle connection holds no heap memory; called from the periodic tick. */
+void conn_trim(struct conn *c);
 
 /* The connection that owns a watch (the watch is embedded in struct conn). */
 static inline struct conn *conn_of_watch(struct loop_watch *w)

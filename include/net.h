@@ -22,14 +22,22 @@
  * -EACCES, ...; -EINVAL if host does not resolve). *bound_port receives the actual port. */
 int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_port);
 
+/* A peer's address in 20 bytes, kept per connection for logs (a sockaddr_storage is 128,
+ * its text up to 64): formatted only when a line is written. */
+struct net_addr {
+    uint16_t family; /* AF_INET or AF_INET6; 0: unknown */
+    uint16_t port;   /* host byte order */
+    uint8_t ip[16];  /* IPv4 in the first 4 bytes */
+};
+
 /* accept4(NONBLOCK | CLOEXEC). Returns the descriptor or -errno (-EAGAIN: none waiting).
- * Fills *peer with "addr:port" text. */
-int net_accept(int listen_fd, char peer[NET_ADDR_STR]);
+ * Fills *peer. */
+int net_accept(int listen_fd, struct net_addr *peer);
+
+/* Formats a peer as "1.2.3.4:80" or "[::1]:80" ("unknown" if family is 0). */
+void net_addr_format(const struct net_addr *a, char out[NET_ADDR_STR]);
 
 /* TCP_NODELAY: a cursor update is small and must leave now, not wait for Nagle (RFC 896). */
 int net_set_nodelay(int fd);
-
-/* Formats a socket address as "1.2.3.4:80" or "[::1]:80". */
-void net_addr_str(const struct sockaddr *sa, socklen_t len, char out[NET_ADDR_STR]);
 
 #endif

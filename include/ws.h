@@ -88,9 +88,6 @@ struct ws_session {
     struct buf message;     /* payload so far; limit max_message */
     struct utf8_state utf8; /* validator state across fragments, for text */
 
-    /* A control frame being read a piece at a time (§5.5: at most 125 bytes). */
-    uint8_t control[FRAME_CONTROL_MAX];
-
     bool close_received; /* a close frame was returned; feed nothing more */
 };
 
@@ -100,8 +97,14 @@ void ws_init(struct ws_session *s, size_t max_message);
 /* Releases the reassembly buffer. */
 void ws_free(struct ws_session *s);
 
+/* Releases the reassembly buffer's storage if no message is being reassembled: for idle
+ * connections, which then hold no heap memory at all. */
+void ws_trim(struct ws_session *s);
+
 /* Feeds client bytes in[0..len). in is writable: payloads are unmasked in place.
- * Processes frames up to and including the first complete event, then stops.
+ * Processes frames up to and including the first complete event, then stops. A control
+ * frame's payload (at most 125 bytes) is consumed only once it is all there: until then the
+ * caller keeps those bytes and feeds them again with more.
  * Returns how many bytes it consumed (> 0) and sets *ev (ev->type may be WS_EV_NONE when it
  * only consumed a header or part of a payload); 0 if it needs more bytes before it can make
  * progress (ev->type == WS_EV_NONE); or a negative enum ws_err, after which the session is

@@ -17,7 +17,8 @@ enum { BUF_MIN_ALLOC = 256 }; /* a first allocation big enough for most small me
 
 void buf_init(struct buf *b, size_t limit)
 {
-    *b = (struct buf){.limit = limit};
+    assert(limit <= BUF_LIMIT_MAX); /* our invariant: config.h keeps every limit below it */
+    *b = (struct buf){.limit = (uint32_t)limit};
 }
 
 void buf_free(struct buf *b)
@@ -39,7 +40,7 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
         assert(b->data != NULL); /* off > 0 only ever follows a write */
         memmove(b->data, b->data + b->off, used);
         b->off = 0;
-        b->len = used;
+        b->len = (uint32_t)used;
         if (b->cap - b->len >= n)
             return b->data + b->len;
     }
@@ -54,13 +55,13 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
     if (p == NULL)
         return NULL;
     b->data = p;
-    b->cap = cap;
+    b->cap = (uint32_t)cap; /* <= limit */
     return b->data + b->len;
 }
 
 void buf_commit(struct buf *b, size_t n)
 {
-    b->len += n;
+    b->len += (uint32_t)n; /* n was reserved: len + n <= cap */
 }
 
 int buf_append(struct buf *b, const void *p, size_t n)
@@ -69,9 +70,9 @@ int buf_append(struct buf *b, const void *p, size_t n)
         return 0;
     uint8_t *dst = buf_reserve(b, n);
     if (dst == NULL)
-        return n > b->limit - buf_size(b) ? -ENOBUFS : -ENOMEM;
+        return n > buf_room(b) ? -ENOBUFS : -ENOMEM;
     memcpy(dst, p, n);
-    b->len += n;
+    b->len += (uint32_t)n;
     return 0;
 }
 
@@ -89,12 +90,12 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     if (n < 0)
         return -EINVAL;
 
-    if ((size_t)n > b->limit - buf_size(b))
+    if ((size_t)n > buf_room(b))
         return -ENOBUFS;
 
     /* vsnprintf writes a NUL we do not keep: format into n + 1 reserved bytes, commit n.
      * Only when the NUL itself would cross the limit do we format into a scratch copy. */
-    uint8_t *dst = (size_t)n + 1 <= b->limit - buf_size(b) ? buf_reserve(b, (size_t)n + 1) : NULL;
+    uint8_t *dst = (size_t)n + 1 <= buf_room(b) ? buf_reserve(b, (size_t)n + 1) : NULL;
     char *tmp = NULL;
     if (dst == NULL) {
         tmp = malloc((size_t)n + 1);
@@ -109,13 +110,13 @@ int buf_printf(struct buf *b, const char *fmt, ...)
         free(tmp);
         return rc;
     }
-    b->len += (size_t)n;
+    b->len += (uint32_t)n;
     return 0;
 }
 
 void buf_consume(struct buf *b, size_t n)
 {
-    b->off += n;
+    b->off += (uint32_t)n; /* n <= buf_size() */
     if (b->off == b->len)
         b->off = b->len = 0;
 }
@@ -123,7 +124,7 @@ void buf_consume(struct buf *b, size_t n)
 void buf_truncate(struct buf *b, size_t size)
 {
     if (size < b->len - b->off)
-        b->len = b->off + size;
+        b->len = b->off + (uint32_t)size;
     if (b->off == b->len)
         b->off = b->len = 0;
 }

@@ -15,6 +15,9 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
         .wbuf_limit = wbuf_limit,
         .max_message = max_message,
     };
+    /* calloc hands back zeroed pages the kernel maps only when first written: slots that
+     * were never used cost address space, not memory. So nothing here writes to them; a
+     * zeroed slot reads as CONN_FREE, and conn_open() fills in the rest. */
     t->conns = calloc(max, sizeof *t->conns);
     t->free_slots = calloc(max, sizeof *t->free_slots);
     t->writers = calloc(max, sizeof *t->writers);
@@ -24,25 +27,14 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
         conn_table_free(t);
         return -ENOMEM;
     }
-    /* Push in reverse so slot 0 is handed out first: easier to follow in logs. */
-    for (size_t i = max; i-- > 0;) {
-        t->conns[i].slot = (uint32_t)i;
-        t->conns[i].watch.fd = -1;
-        t->conns[i].fd = -1;
-        t->conns[i].file_fd = -1;
-        t->conns[i].room_index = CONN_NOT_IN_ROOM;
-        t->free_slots[t->nfree++] = (uint32_t)i;
-    }
     return 0;
 }
 
 void conn_table_free(struct conn_table *t)
 {
-    if (t->conns != NULL) {
-        for (size_t i = 0; i < t->max; i++)
-            if (t->conns[i].phase != CONN_FREE)
-                conn_release(t, &t->conns[i]);
-    }
+    for (size_t i = 0; i < t->nused; i++)
+        if (t->conns[i].phase != CONN_FREE)
+            conn_release(t, &t->conns[i]);
     free(t->conns);
     free(t->free_slots);
     free(t->writers);
@@ -51,30 +43,44 @@ void conn_table_free(struct conn_table *t)
     *t = (struct conn_table){0};
 }
 
-struct conn *conn_open(struct conn_table *t, int fd, const char *peer, uint64_t serial,
+struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer, uint64_t serial,
                        uint64_t now_ms)
 {
-    if (t->nfree == 0)
+    uint32_t slot;
+    if (t->nfree > 0)
+        slot = t->free_slots[--t->nfree]; /* a released slot: its pages are resident */
+    else if (t->nused < t->max)
+        slot = (uint32_t)t->nused++; /* a fresh one, in order: slot 0 first */
+    else
         return NULL;
-    struct conn *c = &t->conns[t->free_slots[--t->nfree]];
-    uint32_t slot = c->slot;
+    struct conn *c = &t->conns[slot];
     *c = (struct conn){
         .watch = {.fd = -1},
         .fd = fd,
         .slot = slot,
         .phase = CONN_HTTP,
         .route = CONN_ROUTE_NONE,
+        .room_index = CONN_NOT_IN_ROOM,
         .serial = serial,
         .since_ms = now_ms,
-        .file_fd = -1,
-        .room_index = CONN_NOT_IN_ROOM,
+        .peer = *peer,
+        .http = {.file_fd = -1},
     };
-    strncpy(c->peer, peer, sizeof c->peer - 1);
     buf_init(&c->rbuf, t->rbuf_limit);
     buf_init(&c->wbuf, t->wbuf_limit);
-    ws_init(&c->ws, t->max_message);
     t->nopen++;
     return c;
+}
+
+void conn_trim(struct conn *c)
+{
+    if (!c->is_busy) {
+        buf_shrink(&c->rbuf, 0);
+        buf_shrink(&c->wbuf, 0);
+        if (c->route != CONN_ROUTE_NONE)
+            ws_trim(&c->ws.session);
+    }
+    c->is_busy = false;
 }
 
 const char *conn_end_name(enum conn_end end)
@@ -101,6 +107,7 @@ void conn_close_later(struct conn_table *t, struct conn *c, enum conn_end end, c
 
 void conn_queue_write(struct conn_table *t, struct conn *c)
 {
+    c->is_busy = true;
     if (c->is_queued || c->phase == CONN_CLOSING)
         return;
     c->is_queued = true;
@@ -131,19 +138,20 @@ void conn_release(struct conn_table *t, struct conn *c)
     conn_room_leave(t, c);
     if (c->fd >= 0)
         close(c->fd);
-    if (c->file_fd >= 0)
-        close(c->file_fd);
+    if (c->route == CONN_ROUTE_NONE && c->http.file_fd >= 0)
+        close(c->http.file_fd);
+    if (c->route != CONN_ROUTE_NONE)
+        ws_free(&c->ws.session);
     buf_free(&c->rbuf);
     buf_free(&c->wbuf);
-    ws_free(&c->ws);
     uint32_t slot = c->slot;
     *c = (struct conn){
         .watch = {.fd = -1},
         .fd = -1,
         .slot = slot,
         .phase = CONN_FREE,
-        .file_fd = -1,
         .room_index = CONN_NOT_IN_ROOM,
+        .http = {.file_fd = -1},
     };
     t->free_slots[t->nfree++] = slot;
     t->nopen--;

@@ -513,7 +513,7 @@ static int append_pieces(struct buf *out, const struct pieces *ps)
             return -ENOBUFS;
         total += ps->v[i].len;
     }
-    if (total > out->limit - buf_size(out))
+    if (total > buf_room(out))
         return -ENOBUFS;
     uint8_t *dst = buf_reserve(out, total);
     if (dst == NULL)

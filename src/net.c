@@ -10,20 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-void net_addr_str(const struct sockaddr *sa, socklen_t len, char out[NET_ADDR_STR])
+void net_addr_format(const struct net_addr *a, char out[NET_ADDR_STR])
 {
     char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        port = ntohs(in->sin_port);
-        snprintf(out, NET_ADDR_STR, "%s:%u", host, port);
-    } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        port = ntohs(in6->sin6_port);
-        snprintf(out, NET_ADDR_STR, "[%s]:%u", host, port);
+    if (a->family == AF_INET) {
+        inet_ntop(AF_INET, a->ip, host, sizeof host);
+        snprintf(out, NET_ADDR_STR, "%s:%u", host, (unsigned)a->port);
+    } else if (a->family == AF_INET6) {
+        inet_ntop(AF_INET6, a->ip, host, sizeof host);
+        snprintf(out, NET_ADDR_STR, "[%s]:%u", host, (unsigned)a->port);
     } else {
         snprintf(out, NET_ADDR_STR, "unknown");
     }
@@ -76,14 +71,28 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
     return fd >= 0 ? fd : err;
 }
 
-int net_accept(int listen_fd, char peer[NET_ADDR_STR])
+int net_accept(int listen_fd, struct net_addr *peer)
 {
-    struct sockaddr_storage ss = {0};
-    socklen_t len = sizeof ss;
-    int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } a = {0};
+    socklen_t len = sizeof a;
+    int fd = accept4(listen_fd, &a.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return -errno;
-    net_addr_str((struct sockaddr *)&ss, len, peer);
+    *peer = (struct net_addr){0};
+    if (a.sa.sa_family == AF_INET) {
+        peer->family = AF_INET;
+        peer->port = ntohs(a.in.sin_port);
+        memcpy(peer->ip, &a.in.sin_addr, 4);
+    } else if (a.sa.sa_family == AF_INET6) {
+        peer->family = AF_INET6;
+        peer->port = ntohs(a.in6.sin6_port);
+        memcpy(peer->ip, &a.in6.sin6_addr, 16);
+    }
     return fd;
 }
 

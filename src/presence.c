@@ -38,7 +38,7 @@ static int write_whole(const struct presence *p, size_t slot, writer_fn w, struc
     size_t need = e.len;
     e = (struct buf_writer){.dst = buf_reserve(out, need)};
     if (e.dst == NULL)
-        return need > out->limit - buf_size(out) ? -ENOBUFS : -ENOMEM;
+        return need > buf_room(out) ? -ENOBUFS : -ENOMEM;
     w(p, slot, &e);
     assert(e.len == need);
     buf_commit(out, need);

@@ -11,6 +11,7 @@
  */
 #include "server.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -44,9 +45,10 @@
 /* ==== 1. The server and its helpers =================================================== */
 
 enum {
-    READ_CHUNK = 16 * 1024,        /* bytes asked of one read(): a few dozen cursor frames */
-    RBUF_LIMIT = 64 * 1024,        /* unparsed input per connection; ws_feed() drains it into
-                                    * the message buffer, so it never has to hold a message */
+    READ_CHUNK = 64 * 1024,                  /* bytes asked of one read(), into the shared buffer: a
+                                              * busy sender's whole backlog in one system call */
+    RBUF_LIMIT = READ_CHUNK + HTTP_MAX_HEAD, /* unparsed input kept per connection: a partial
+                                              * request head or frame header plus one more read */
     SENDFILE_CHUNK = 256 * 1024,   /* file bytes per wake-up: one big file can't hog the loop */
     HTTP_PIPELINE_MAX = 64 * 1024, /* queued responses before we stop reading requests */
     ACCEPT_BATCH = 64,             /* connections accepted per wake-up of the listener */
@@ -69,7 +71,11 @@ struct server {
     struct buf scratch; /* one message being built (a rewrite, a welcome, a leave) */
     struct metrics metrics;
     size_t ws_open[3]; /* WebSocket connections by enum conn_route, for /metrics */
-    uint64_t serial;   /* last connection serial handed out */
+    /* Every read() lands here first and is parsed in place; only what a connection leaves
+     * unparsed (a partial head or frame) is copied into its own rbuf. So an idle connection
+     * owns no input buffer, where one per connection would cost 64 KiB each. */
+    uint8_t rx[READ_CHUNK];
+    uint64_t serial; /* last connection serial handed out */
     uint64_t emfile_logged_ms;
     bool is_stopping;
     bool is_accept_paused; /* out of descriptors with no spare: see shed_load() */
@@ -140,6 +146,25 @@ static bool view_is(struct http_view v, const char *s)
     return v.len == n && memcmp(v.p, s, n) == 0;
 }
 
+/* A connection's peer as text, for one log line: the struct is returned by value, and its
+ * array lives until the end of the full expression that called us (C11 §6.2.4), which is
+ * exactly the log_at() call. */
+struct peer_text {
+    char s[NET_ADDR_STR];
+};
+static struct peer_text peer_text(const struct conn *c)
+{
+    struct peer_text t;
+    net_addr_format(&c->peer, t.s);
+    return t;
+}
+
+/* The identity of a /ws client lives in presence, the one place that needs it for long. */
+static const struct presence_peer *identity(const struct server *srv, const struct conn *c)
+{
+    return &srv->presence.peers[c->slot];
+}
+
 static const char *route_name(enum conn_route r)
 {
     return r == CONN_ROUTE_ROOM ? "/ws" : r == CONN_ROUTE_ECHO ? "/echo" : "http";
@@ -147,9 +172,16 @@ static const char *route_name(enum conn_route r)
 
 /* ==== 2. Output ========================================================================= */
 
+/* Bytes of a static file still to send (HTTP connections only: the field shares memory
+ * with the WebSocket state). */
+static uint64_t file_left(const struct conn *c)
+{
+    return c->route == CONN_ROUTE_NONE ? c->http.file_left : 0;
+}
+
 static bool has_output(const struct conn *c)
 {
-    return buf_size(&c->wbuf) > 0 || c->file_left > 0;
+    return buf_size(&c->wbuf) > 0 || file_left(c) > 0;
 }
 
 /* An HTTP connection stops reading requests while a file is streaming (its bytes must come
@@ -158,7 +190,7 @@ static bool has_output(const struct conn *c)
 static bool http_is_blocked(const struct conn *c)
 {
     size_t mark = c->wbuf.limit / 2 < HTTP_PIPELINE_MAX ? c->wbuf.limit / 2 : HTTP_PIPELINE_MAX;
-    return c->file_left > 0 || buf_size(&c->wbuf) >= mark;
+    return file_left(c) > 0 || buf_size(&c->wbuf) >= mark;
 }
 
 /* Sets the epoll interest from the connection's state: read while a parser wants input (or
@@ -200,10 +232,11 @@ static void flush_conn(struct server *srv, struct conn *c)
             srv->metrics.bytes_out += (uint64_t)n;
         }
     }
-    if (buf_size(&c->wbuf) == 0 && c->file_left > 0) {
-        size_t chunk = c->file_left < SENDFILE_CHUNK ? (size_t)c->file_left : SENDFILE_CHUNK;
-        off_t off = (off_t)c->file_off;
-        ssize_t n = sendfile(c->fd, c->file_fd, &off, chunk);
+    if (buf_size(&c->wbuf) == 0 && file_left(c) > 0) {
+        struct conn_http *h = &c->http;
+        size_t chunk = h->file_left < SENDFILE_CHUNK ? (size_t)h->file_left : SENDFILE_CHUNK;
+        off_t off = (off_t)h->file_off;
+        ssize_t n = sendfile(c->fd, h->file_fd, &off, chunk);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
             conn_close_later(&srv->conns, c, CONN_END_ERROR, "sendfile failed");
             return;
@@ -214,11 +247,11 @@ static void flush_conn(struct server *srv, struct conn *c)
         }
         if (n > 0) {
             srv->metrics.bytes_out += (uint64_t)n;
-            c->file_off += (uint64_t)n;
-            c->file_left -= (uint64_t)n;
-            if (c->file_left == 0) {
-                close(c->file_fd);
-                c->file_fd = -1;
+            h->file_off += (uint64_t)n;
+            h->file_left -= (uint64_t)n;
+            if (h->file_left == 0) {
+                close(h->file_fd);
+                h->file_fd = -1;
             }
         }
     }
@@ -282,7 +315,7 @@ static void leave_room(struct server *srv, struct conn *c)
                    NULL);
     presence_leave(&srv->presence, c->slot);
     log_at(LL_INFO, "conn=%llu id=%s clients=%zu \"left the room\"", (unsigned long long)c->serial,
-           c->id, srv->conns.nroom);
+           identity(srv, c)->id, srv->conns.nroom);
 }
 
 /* Stops reading, lets the queued bytes (a final response, a close frame) go out, then
@@ -306,8 +339,8 @@ static void drain(struct server *srv, struct conn *c, enum conn_end end, const c
 static void ws_fail(struct server *srv, struct conn *c, uint16_t code, const char *why)
 {
     log_at(code == WS_CLOSE_GOING_AWAY ? LL_INFO : LL_WARN,
-           "conn=%llu peer=%s route=%s close=%u \"%s\"", (unsigned long long)c->serial, c->peer,
-           route_name(c->route), code, why);
+           "conn=%llu peer=%s route=%s close=%u \"%s\"", (unsigned long long)c->serial,
+           peer_text(c).s, route_name(c->route), code, why);
     if (ws_write_close(&c->wbuf, code, why) != 0) {
         conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for the close frame");
         return;
@@ -329,7 +362,8 @@ static void reap(struct server *srv)
         struct conn *c = &t->conns[t->closing[--t->nclosing]];
         leave_room(srv, c);
         log_at(LL_INFO, "conn=%llu peer=%s route=%s \"closed: %s\"", (unsigned long long)c->serial,
-               c->peer, route_name(c->route), c->close_reason != NULL ? c->close_reason : "done");
+               peer_text(c).s, route_name(c->route),
+               c->close_reason != NULL ? c->close_reason : "done");
         srv->metrics.disconnects[c->end]++;
         if (c->route != CONN_ROUTE_NONE)
             srv->ws_open[c->route]--;
@@ -344,8 +378,8 @@ static void reap(struct server *srv)
 static void http_error(struct server *srv, struct conn *c, int status, bool keep_alive,
                        bool head_only, const char *extra)
 {
-    log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial, c->peer,
-           status, http_reason(status));
+    log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial,
+           peer_text(c).s, status, http_reason(status));
     if (http_write_error(&c->wbuf, status, keep_alive, head_only, extra, http_date(srv)) != 0) {
         conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
         return;
@@ -393,9 +427,9 @@ static void serve_file(struct server *srv, struct conn *c, const struct http_req
     if (head_only || f.size == 0) {
         close(f.fd);
     } else {
-        c->file_fd = f.fd;
-        c->file_off = 0;
-        c->file_left = f.size;
+        c->http.file_fd = f.fd;
+        c->http.file_off = 0;
+        c->http.file_left = f.size;
     }
     log_at(LL_DEBUG, "conn=%llu status=200 file=%s", (unsigned long long)c->serial, rel);
     conn_queue_write(&srv->conns, c);
@@ -423,7 +457,7 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     }
     if (!upgrade_origin_allowed(req, srv->cfg->allow_origin)) {
         log_at(LL_WARN, "conn=%llu peer=%s \"origin refused\"", (unsigned long long)c->serial,
-               c->peer);
+               peer_text(c).s);
         http_error(srv, c, 403, false, false, NULL);
         return;
     }
@@ -440,11 +474,14 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     c->phase = CONN_WS;
     c->route = route;
     c->since_ms = srv->loop.now_ms;
-    c->ping_sent_ms = srv->loop.now_ms;
-    rate_init(&c->rate, srv->cfg->max_rate, srv->loop.now_ms);
+    /* From here on the connection's per-phase memory is WebSocket state (conn.h's union). */
+    assert(file_left(c) == 0); /* never upgraded while a file is streaming */
+    c->ws = (struct conn_ws){.ping_sent_ms = srv->loop.now_ms};
+    ws_init(&c->ws.session, srv->cfg->max_message);
+    rate_init(&c->ws.rate, srv->cfg->max_rate, srv->loop.now_ms);
     srv->ws_open[route]++;
     log_at(LL_INFO, "conn=%llu peer=%s route=%s \"websocket open\"", (unsigned long long)c->serial,
-           c->peer, route_name(route));
+           peer_text(c).s, route_name(route));
     if (route == CONN_ROUTE_ROOM)
         enter_room(srv, c);
 }
@@ -555,11 +592,13 @@ static void serve_text(struct server *srv, struct conn *c, bool keep_alive, bool
 /* A new /ws client: identity, welcome (to it), join (to the others), then into the room. */
 static void enter_room(struct server *srv, struct conn *c)
 {
-    if (make_identity(c->id, &c->color) < 0) {
+    char id[PRESENCE_ID_SIZE];
+    unsigned color;
+    if (make_identity(id, &color) < 0) {
         ws_fail(srv, c, WS_CLOSE_INTERNAL, "no randomness for an id");
         return;
     }
-    presence_join(&srv->presence, c->slot, c->id, c->color);
+    presence_join(&srv->presence, c->slot, id, color);
 
     buf_reset(&srv->scratch);
     if (presence_write_welcome(&srv->presence, c->slot, &srv->scratch) != 0) {
@@ -577,7 +616,7 @@ static void enter_room(struct server *srv, struct conn *c)
         bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch), c);
     conn_room_join(&srv->conns, c);
     log_at(LL_INFO, "conn=%llu id=%s color=%u clients=%zu \"joined the room\"",
-           (unsigned long long)c->serial, c->id, c->color, srv->conns.nroom);
+           (unsigned long long)c->serial, id, color, srv->conns.nroom);
 }
 
 /* A text message on /ws: rewrite it, relay it to everyone (the sender included), remember
@@ -585,7 +624,8 @@ static void enter_room(struct server *srv, struct conn *c)
 static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, size_t len)
 {
     buf_reset(&srv->scratch);
-    int rc = json_rewrite(p, len, c->id, c->color, &srv->scratch);
+    const struct presence_peer *me = identity(srv, c);
+    int rc = json_rewrite(p, len, me->id, me->color, &srv->scratch);
     if (rc < 0) {
         ws_fail(srv, c, json_err_close_code(rc), json_err_reason(rc));
         return;
@@ -604,7 +644,7 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
      * dropped before it costs a JSON parse and a broadcast (or a pong). */
     bool is_costly = ev->type == WS_EV_TEXT || ev->type == WS_EV_BINARY || ev->type == WS_EV_PING;
     if (is_costly && c->route == CONN_ROUTE_ROOM &&
-        !rate_take(&c->rate, srv->cfg->max_rate, srv->loop.now_ms)) {
+        !rate_take(&c->ws.rate, srv->cfg->max_rate, srv->loop.now_ms)) {
         srv->metrics.rate_limited++;
         log_at(LL_DEBUG, "conn=%llu \"over --max-rate: message dropped\"",
                (unsigned long long)c->serial);
@@ -616,7 +656,7 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
         return;
     case WS_EV_PONG: /* the answer to our keep-alive ping, or unsolicited (§5.5.3): either
                       * way the peer is alive */
-        c->is_awaiting_pong = false;
+        c->ws.is_awaiting_pong = false;
         return;
     case WS_EV_PING: /* §5.5.2: answer with the same payload */
         if (bcast_one(&srv->conns, c, FRAME_OP_PONG, ev->data, ev->len))
@@ -651,54 +691,70 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
 
 /* ==== 6. Input ========================================================================== */
 
-/* Runs the parser of the connection's phase over rbuf until it needs more bytes, the
- * connection stops reading, or it is closed. Each step consumes what it used. */
-static void process_input(struct server *srv, struct conn *c)
+/* Runs the parser of the connection's phase over in[0..len) until it needs more bytes, the
+ * connection stops reading, or it is closed. Returns how many bytes it consumed; the caller
+ * keeps the rest for the next call. in is the shared read buffer or the connection's rbuf;
+ * either way, views into it (a request's fields, an event's payload) die when we return. */
+static size_t feed(struct server *srv, struct conn *c, uint8_t *in, size_t len)
 {
-    struct buf *rb = &c->rbuf;
-    while (buf_size(rb) > 0) {
+    size_t used = 0;
+    while (used < len) {
+        uint8_t *p = in + used;
+        size_t n_left = len - used;
         if (c->phase == CONN_HTTP) {
             if (http_is_blocked(c))
                 break; /* resumed by flush_conn() once the output drains */
             struct http_request req;
-            ssize_t n =
-                http_parse_request((const char *)buf_head(rb), buf_size(rb), c->http_seen, &req);
+            ssize_t n = http_parse_request((const char *)p, n_left, c->http.seen, &req);
             if (n == 0) {
-                c->http_seen = buf_size(rb);
+                c->http.seen = (uint32_t)n_left; /* < RBUF_LIMIT */
                 break;
             }
             if (n < 0) {
                 http_error(srv, c, http_err_status((int)n), false, false, NULL);
                 break;
             }
-            handle_request(srv, c, &req); /* req's views die with the consume below */
-            buf_consume(rb, (size_t)n);
-            c->http_seen = 0;
+            c->http.seen = 0;
+            handle_request(srv, c, &req); /* may turn c into a WebSocket: http is gone then */
+            used += (size_t)n;
         } else if (c->phase == CONN_WS) {
             struct ws_event ev;
-            ssize_t n = ws_feed(&c->ws, buf_head(rb), buf_size(rb), &ev);
+            ssize_t n = ws_feed(&c->ws.session, p, n_left, &ev);
             if (n == 0)
                 break;
             if (n < 0) {
                 ws_fail(srv, c, ws_err_close_code((int)n), ws_err_reason((int)n));
                 break;
             }
-            on_ws_event(srv, c, &ev); /* ev.data may point into rbuf: use, then consume */
-            buf_consume(rb, (size_t)n);
+            on_ws_event(srv, c, &ev); /* ev.data may point into in: use it now */
+            used += (size_t)n;
         } else {
-            break; /* draining or closing: input is ignored */
+            used = len; /* draining or closing: input is ignored */
         }
     }
+    return used;
+}
+
+/* Parses what waits in the connection's own rbuf: after a read that found leftovers there,
+ * and when an HTTP connection's output drained enough to take its next pipelined request. */
+static void process_input(struct server *srv, struct conn *c)
+{
+    buf_consume(&c->rbuf, feed(srv, c, buf_head(&c->rbuf), buf_size(&c->rbuf)));
     if (c->phase == CONN_HTTP || c->phase == CONN_WS)
         update_interest(srv, c);
 }
 
 /* The socket is readable (or reported an error, which read() will reveal). One read()
  * per wake-up: level-triggered epoll calls again if more is waiting, and every other
- * connection gets its turn in between. */
+ * connection gets its turn in between.
+ *
+ * The usual case: rbuf is empty, so read into the shared buffer, parse there, and copy into
+ * rbuf only the tail the parser could not use yet. With leftovers already in rbuf, read
+ * behind them instead (STYLE §3's reserve-then-commit), so the bytes stay contiguous. */
 static void on_readable(struct server *srv, struct conn *c)
 {
-    uint8_t *dst = buf_reserve(&c->rbuf, READ_CHUNK);
+    bool has_leftovers = buf_size(&c->rbuf) > 0;
+    uint8_t *dst = has_leftovers ? buf_reserve(&c->rbuf, READ_CHUNK) : srv->rx;
     if (dst == NULL) {
         conn_close_later(&srv->conns, c, CONN_END_PROTOCOL, "input over limit");
         return;
@@ -716,8 +772,16 @@ static void on_readable(struct server *srv, struct conn *c)
         return;
     }
     srv->metrics.bytes_in += (uint64_t)n;
-    buf_commit(&c->rbuf, (size_t)n);
-    process_input(srv, c);
+    if (has_leftovers) {
+        buf_commit(&c->rbuf, (size_t)n);
+        process_input(srv, c);
+        return;
+    }
+    size_t used = feed(srv, c, srv->rx, (size_t)n);
+    if (used < (size_t)n && buf_append(&c->rbuf, srv->rx + used, (size_t)n - used) != 0)
+        conn_close_later(&srv->conns, c, CONN_END_PROTOCOL, "input over limit");
+    if (c->phase == CONN_HTTP || c->phase == CONN_WS)
+        update_interest(srv, c);
 }
 
 /* Lingering (see flush_conn): whatever the peer still sends is read and thrown away; its FIN
@@ -759,8 +823,10 @@ static void on_conn_event(struct loop_watch *w, uint32_t events)
 
 /* Every slot is taken: say so (RFC 9110 §15.6.4) and close. A best-effort, non-blocking
  * send of a few bytes into a fresh socket's empty buffer: it fits. */
-static void refuse_full(struct server *srv, int fd, const char *peer)
+static void refuse_full(struct server *srv, int fd, const struct net_addr *peer)
 {
+    char text[NET_ADDR_STR];
+    net_addr_format(peer, text);
     struct buf b;
     buf_init(&b, 512);
     if (http_write_error(&b, 503, false, false, NULL, http_date(srv)) == 0) {
@@ -769,7 +835,7 @@ static void refuse_full(struct server *srv, int fd, const char *peer)
     }
     buf_free(&b);
     close(fd);
-    log_at(LL_WARN, "peer=%s max_clients=%zu \"refused: every slot is taken\"", peer,
+    log_at(LL_WARN, "peer=%s max_clients=%zu \"refused: every slot is taken\"", text,
            srv->cfg->max_clients);
 }
 
@@ -801,8 +867,8 @@ static void on_accept(struct loop_watch *w, uint32_t events)
     struct server *srv = w->ctx;
     (void)events;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        char peer[NET_ADDR_STR];
-        int fd = net_accept(srv->listen_fd, peer);
+        struct net_addr peer;
+        int fd = net_accept(srv->listen_fd, &peer);
         if (fd == -EAGAIN || fd == -EINTR || fd == -ECONNABORTED)
             return;
         if (fd == -EMFILE || fd == -ENFILE) {
@@ -813,11 +879,11 @@ static void on_accept(struct loop_watch *w, uint32_t events)
             log_at(LL_ERROR, "errno=%d \"accept failed: %s\"", -fd, strerror(-fd));
             return;
         }
-        struct conn *c = conn_open(&srv->conns, fd, peer, ++srv->serial, srv->loop.now_ms);
+        struct conn *c = conn_open(&srv->conns, fd, &peer, ++srv->serial, srv->loop.now_ms);
         srv->metrics.connections_total++;
         if (c == NULL) {
             srv->metrics.refused_full++;
-            refuse_full(srv, fd, peer);
+            refuse_full(srv, fd, &peer);
             continue;
         }
         net_set_nodelay(fd);
@@ -826,7 +892,7 @@ static void on_accept(struct loop_watch *w, uint32_t events)
             continue;
         }
         log_at(LL_INFO, "conn=%llu peer=%s open=%zu \"connected\"", (unsigned long long)c->serial,
-               peer, srv->conns.nopen);
+               peer_text(c).s, srv->conns.nopen);
     }
 }
 
@@ -850,7 +916,7 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
     close(srv->listen_fd);
     srv->listen_fd = -1;
 
-    for (size_t i = 0; i < srv->conns.max; i++) {
+    for (size_t i = 0; i < srv->conns.nused; i++) {
         struct conn *c = &srv->conns.conns[i];
         if (c->phase == CONN_WS)
             ws_fail(srv, c, WS_CLOSE_GOING_AWAY, "server shutting down");
@@ -877,9 +943,11 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
     /* Simplification: a scan of every slot, a few times a second. A timer wheel or a heap
      * would visit only the connections whose deadline passed; at wsrelay's slot counts the
      * scan costs microseconds. */
-    for (size_t i = 0; i < srv->conns.max; i++) {
+    for (size_t i = 0; i < srv->conns.nused; i++) {
         struct conn *c = &srv->conns.conns[i];
         uint64_t age = now - c->since_ms;
+        if (c->phase != CONN_FREE && c->phase != CONN_CLOSING)
+            conn_trim(c); /* idle connections give their buffers back */
         switch (c->phase) {
         case CONN_HTTP:
             /* Slowloris: a request that never completes holds a slot for ever. Not while a
@@ -897,8 +965,8 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             /* RFC 6455 §5.5.2: a ping asks for a pong. A peer silent for a whole interval
              * after our ping is gone (a dead NAT, a sleeping laptop): drop it without a
              * close frame, which it would not read anyway. */
-            if (cfg->ping_interval_ms > 0 && now - c->ping_sent_ms >= cfg->ping_interval_ms) {
-                if (c->is_awaiting_pong) {
+            if (cfg->ping_interval_ms > 0 && now - c->ws.ping_sent_ms >= cfg->ping_interval_ms) {
+                if (c->ws.is_awaiting_pong) {
                     conn_close_later(&srv->conns, c, CONN_END_PING_TIMEOUT,
                                      "no pong within --ping-interval");
                     break;
@@ -908,8 +976,8 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
                     payload[b] = (uint8_t)(now >> (56 - 8 * b));
                 if (bcast_one(&srv->conns, c, FRAME_OP_PING, payload, sizeof payload))
                     srv->metrics.messages_out++;
-                c->is_awaiting_pong = true;
-                c->ping_sent_ms = now;
+                c->ws.is_awaiting_pong = true;
+                c->ws.ping_sent_ms = now;
             }
             break;
         case CONN_DRAINING:

@@ -112,7 +112,9 @@ bool ws_close_code_valid(uint16_t code)
  *     returned as a view into `in` (the fast path: no copy, no allocation).
  *   - Other data frames: each piece is unmasked in place, UTF-8-checked if text, and
  *     appended to s->message (limit max_message), then consumed.
- *   - Control frames (at most 125 bytes): copied into s->control, then unmasked there.
+ *   - Control frames (at most 125 bytes): left in `in` until the whole payload is there,
+ *     then unmasked in place and returned as a view (no copy, and no 125-byte array in
+ *     every session: the caller keeps the few unconsumed bytes).
  *
  * The reassembly buffer after a delivery. The event's data may point into s->message, and
  * must stay valid until the next ws_feed(); so the buffer is emptied (and shrunk back to
@@ -129,13 +131,23 @@ void ws_init(struct ws_session *s, size_t max_message)
 {
     memset(s, 0, sizeof *s);
     s->max_message = max_message;
-    buf_init(&s->message, max_message);
+    /* A struct buf holds at most BUF_LIMIT_MAX (4 GiB) bytes; config.h caps --max-message
+     * far below, so the clamp only matters to callers that want "no limit". */
+    buf_init(&s->message, max_message < BUF_LIMIT_MAX ? max_message : BUF_LIMIT_MAX);
     utf8_init(&s->utf8);
 }
 
 void ws_free(struct ws_session *s)
 {
     buf_free(&s->message);
+}
+
+void ws_trim(struct ws_session *s)
+{
+    if (!s->have_hdr && !s->in_message) {
+        buf_reset(&s->message);
+        buf_free(&s->message);
+    }
 }
 
 /* Fills *ev. data is never NULL: an empty payload points at a static empty string, so a
@@ -208,19 +220,18 @@ static int close_event(struct ws_session *s, const uint8_t *p, size_t len, struc
     return 0;
 }
 
-/* The control frame in s->control is complete: turn it into an event. */
-static int control_event(struct ws_session *s, struct ws_event *ev)
+/* A whole, unmasked control frame payload p[0..len): turn it into an event. */
+static int control_event(struct ws_session *s, const uint8_t *p, size_t len, struct ws_event *ev)
 {
-    size_t len = (size_t)s->hdr.payload_len; /* <= 125: frame_decode_hdr checked */
     switch (s->hdr.opcode) {
     case FRAME_OP_PING:
-        set_event(ev, WS_EV_PING, s->control, len);
+        set_event(ev, WS_EV_PING, p, len);
         return 0;
     case FRAME_OP_PONG:
-        set_event(ev, WS_EV_PONG, s->control, len); /* §5.5.3: unsolicited is fine */
+        set_event(ev, WS_EV_PONG, p, len); /* §5.5.3: unsolicited is fine */
         return 0;
     case FRAME_OP_CLOSE:
-        return close_event(s, s->control, len, ev);
+        return close_event(s, p, len, ev);
     default:
         return WS_ERR_OPCODE; /* unreachable: frame_decode_hdr rejects reserved opcodes */
     }
@@ -266,15 +277,14 @@ ssize_t ws_feed(struct ws_session *s, uint8_t *in, size_t len, struct ws_event *
         uint8_t *p = in + used;
 
         if (frame_is_control(h->opcode)) {
-            uint8_t *dst = s->control + s->payload_pos; /* payload_pos + n <= 125 */
-            memcpy(dst, p, n);
-            frame_unmask(dst, n, h->mask_key, s->payload_pos);
-            s->payload_pos += n;
-            used += n;
-            if (s->payload_pos < h->payload_len)
+            /* §5.5: at most 125 bytes. Consume none of it until all of it is here (the
+             * caller keeps them), then unmask it where it lies. */
+            if (n < left)
                 return (ssize_t)used;
+            frame_unmask(p, n, h->mask_key, 0);
+            used += n;
             s->have_hdr = false;
-            int rc = control_event(s, ev);
+            int rc = control_event(s, p, n, ev);
             return rc < 0 ? rc : (ssize_t)used;
         }
 
@@ -334,7 +344,7 @@ int ws_write_frame(struct buf *out, enum frame_op op, const void *p, size_t len)
     size_t hdr_len = frame_encode_hdr(hdr, true, op, len);
     /* Reserve header and payload together, so a full buffer gets no half frame: a peer
      * that received a header without its payload would misread the rest of the stream. */
-    if (len > out->limit - buf_size(out) || hdr_len > out->limit - buf_size(out) - len)
+    if (len > buf_room(out) || hdr_len > buf_room(out) - len)
         return -ENOBUFS;
     uint8_t *dst = buf_reserve(out, hdr_len + len);
     if (dst == NULL)

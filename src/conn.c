@@ -32,7 +32,7 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
 
 void conn_table_free(struct conn_table *t)
 {
-    for (size_t i = 0; i < t->nused; i++)
+    for (size_t i = 0; t->conns != NULL && i < t->nused; i++)
         if (t->conns[i].phase != CONN_FREE)
             conn_release(t, &t->conns[i]);
     free(t->conns);

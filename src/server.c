@@ -154,7 +154,7 @@ struct peer_text {
 };
 static struct peer_text peer_text(const struct conn *c)
 {
-    struct peer_text t;
+    struct peer_text t = {.s = ""};
     net_addr_format(&c->peer, t.s);
     return t;
 }

@@ -159,8 +159,9 @@ void conn_room_leave(struct conn_table *t, struct conn *c);
 void conn_release(struct conn_table *t, struct conn *c);
 
 /* Releases the storage of empty buffers of a connection that was not busy since the last
- * call, so an idle connection holds no heap memory; called from the periodic tick. */
-void conn_trim(struct conn *c);
+ * call, so an idle connection holds no heap memory; called from the periodic tick. Returns
+ * true if it released something. */
+bool conn_trim(struct conn *c);
 
 /* The connection that owns a watch (the watch is embedded in struct conn). */
 static inline struct conn *conn_of_watch(struct loop_watch *w)

@@ -72,8 +72,10 @@ struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer
     return c;
 }
 
-void conn_trim(struct conn *c)
+bool conn_trim(struct conn *c)
 {
+    bool had_memory = c->rbuf.data != NULL || c->wbuf.data != NULL ||
+                      (c->route != CONN_ROUTE_NONE && c->ws.session.message.data != NULL);
     if (!c->is_busy) {
         buf_shrink(&c->rbuf, 0);
         buf_shrink(&c->wbuf, 0);
@@ -81,6 +83,8 @@ void conn_trim(struct conn *c)
             ws_trim(&c->ws.session);
     }
     c->is_busy = false;
+    return had_memory && c->rbuf.data == NULL && c->wbuf.data == NULL &&
+           (c->route == CONN_ROUTE_NONE || c->ws.session.message.data == NULL);
 }
 
 const char *conn_end_name(enum conn_end end)

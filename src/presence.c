@@ -117,8 +117,7 @@ int presence_init(struct presence *p, size_t max_slots)
         p->max_slots = 0;
         return -ENOMEM;
     }
-    for (size_t i = 0; i < max_slots; i++)
-        buf_init(&p->peers[i].last, PRESENCE_STATE_MAX);
+    /* Nothing more: the zeroed pages stay unmapped until a slot is used (presence_join). */
     return 0;
 }
 
@@ -140,7 +139,8 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     peer->id[n] = '\0';
     peer->color = color;
     peer->is_present = true;
-    buf_reset(&peer->last); /* a fresh client has said nothing yet */
+    buf_free(&peer->last);
+    buf_init(&peer->last, PRESENCE_STATE_MAX); /* a fresh client has said nothing yet */
 }
 
 int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t len)

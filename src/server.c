@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -940,14 +941,15 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
         loop_set(&srv->loop, &srv->listener, LOOP_IN);
     }
 
+    size_t released = 0;
     /* Simplification: a scan of every slot, a few times a second. A timer wheel or a heap
      * would visit only the connections whose deadline passed; at wsrelay's slot counts the
      * scan costs microseconds. */
     for (size_t i = 0; i < srv->conns.nused; i++) {
         struct conn *c = &srv->conns.conns[i];
         uint64_t age = now - c->since_ms;
-        if (c->phase != CONN_FREE && c->phase != CONN_CLOSING)
-            conn_trim(c); /* idle connections give their buffers back */
+        if (c->phase != CONN_FREE && c->phase != CONN_CLOSING && conn_trim(c))
+            released++; /* an idle connection gave its buffers back */
         switch (c->phase) {
         case CONN_HTTP:
             /* Slowloris: a request that never completes holds a slot for ever. Not while a
@@ -989,6 +991,12 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             break;
         }
     }
+    /* Freed buffers go back to malloc, not to the kernel: thousands of connections that each
+     * freed a few hundred bytes leave the heap's pages resident. Hand them back (glibc's
+     * malloc_trim also releases free pages in the middle of the heap), at most once a tick
+     * and only when something was released, so a busy server never pays for it. */
+    if (released > 0)
+        malloc_trim(0);
 }
 
 /* The www directory: --www, else www/ beside the binary, else ./www, else the installed

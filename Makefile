@@ -80,11 +80,20 @@ unit: $(addprefix $(REL)/,$(UNITS)) $(addprefix $(ASAN)/,$(UNITS))
 run: wsrelay
 	./wsrelay
 
+# ---- the load generator: bench/wsbench (issue 4; `bench/wsbench --help`) -----------------
+# One epoll thread driving many WebSocket clients. It links the server's pure codec modules
+# (frame, utf8, upgrade) from the release library, so it is built with the same flags.
+.PHONY: wsbench
+wsbench: bench/wsbench
+
+bench/wsbench: bench/wsbench.c $(REL)/libwsrelay.a $(HEADERS)
+	$(CC) $(CPPFLAGS) $(WARN) $(OPT) $(LIBS_CFLAGS) $< $(REL)/libwsrelay.a $(LIBS) -lm -o $@
+
 # `make test` is what CI runs (.ci/run) and what the README shows. It installs what a fresh
 # Debian 12 machine lacks, builds both variants, then runs every suite; the last line it
 # prints is "N passed, N failed".
 test: deps
-	$(MAKE) wsrelay asan unit
+	$(MAKE) wsrelay asan unit bench/wsbench
 	scripts/test.sh
 
 deps:
@@ -97,7 +106,8 @@ headers:
 		$(CC) $(CPPFLAGS) $(WARN) -fsyntax-only -x c - || exit 1; \
 	done; echo "headers: $(words $(HEADERS)) compile on their own"
 
-FMT_FILES = $(wildcard include/*.h src/*.c test/unit/*.c test/unit/*.h test/fuzz/*.c test/fuzz/*.h)
+FMT_FILES = $(wildcard include/*.h src/*.c test/unit/*.c test/unit/*.h test/fuzz/*.c test/fuzz/*.h \
+                     bench/*.c)
 fmt:
 	clang-format -i $(FMT_FILES)
 fmt-check:

@@ -1,0 +1,385 @@
+"""bench/wsbench, the load generator (issue 4), judged at light loads.
+
+Its numbers are only worth something if its counting is exact and its protocol checks are
+real, so this module checks both, never its speed:
+
+- against wsrelay (both builds, like the rest of the suite): every mode completes, and in
+  cursor and fanout every message is counted exactly once (received == expected, no loss,
+  no bad frame), latencies are positive and ordered;
+- against tiny fake servers written here on raw sockets, which let us see what wsbench
+  sends (every frame masked, a fresh key each time, pings answered, a clean close) and
+  send what wsrelay never would: frames that break RFC 6455, which wsbench must count as
+  bad frames and answer with close 1002, and a handshake with a wrong Sec-WebSocket-Accept;
+- the command line: usage errors exit 2, a run that cannot connect at all exits 1.
+
+The binary comes from WSBENCH_BIN, by default <repo>/bench/wsbench (`make test` builds it).
+"""
+
+import json
+import os
+import re
+import socket
+import struct
+import subprocess
+import threading
+
+import pytest
+
+from conftest import (
+    HOST,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    REPO,
+    TIMEOUT,
+    accept_for,
+    build_frame,
+    check_alive,
+    free_port,
+    mask_bytes,
+    server_frame,
+)
+
+WSBENCH = os.environ.get("WSBENCH_BIN") or str(REPO / "bench" / "wsbench")
+RUN_TIMEOUT = 60.0  # a whole wsbench run; generous for the sanitizer build, never asserted
+
+# What wsbench sends: {"x":<int>,"y":<int>,"t":<int>}, nothing else.
+CURSOR_RE = re.compile(rb'^\{"x":\d+,"y":\d+,"t":\d+\}$')
+
+
+# ---------------------------------------------------------------------------------------------
+# Running wsbench
+# ---------------------------------------------------------------------------------------------
+
+
+class Result:
+    def __init__(self, proc):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout.decode("utf-8", "replace")
+        self.stderr = proc.stderr.decode("utf-8", "replace")
+        lines = self.stdout.strip().splitlines()
+        self.json = None  # a run's last line on stdout is one JSON object (--help prints none)
+        if self.returncode == 0 and lines and lines[-1].startswith("{"):
+            self.json = json.loads(lines[-1])
+
+    def __repr__(self):
+        return f"<wsbench exit {self.returncode}\nstdout: {self.stdout}\nstderr: {self.stderr}>"
+
+
+def wsbench(*args):
+    """Runs wsbench with args (progress lines off) and returns its Result."""
+    if not os.access(WSBENCH, os.X_OK):
+        pytest.fail(f"no wsbench binary at {WSBENCH} (set WSBENCH_BIN or run `make wsbench`)")
+    try:
+        proc = subprocess.run(
+            [WSBENCH, *[str(a) for a in args], "--progress", "0"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=RUN_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"wsbench {' '.join(map(str, args))} did not finish in {RUN_TIMEOUT}s: {e}")
+    return Result(proc)
+
+
+def completed(*args):
+    """Runs wsbench; it must complete (exit 0) and print its JSON. Returns the JSON."""
+    r = wsbench(*args)
+    assert r.returncode == 0 and r.json is not None, r
+    return r.json
+
+
+def check_latencies(j):
+    assert 0 < j["p50_ms"] <= j["p99_ms"] <= j["p999_ms"] <= j["max_ms"], j
+
+
+# ---------------------------------------------------------------------------------------------
+# Against wsrelay
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cursor_counts_every_delivery_exactly(start_server):
+    srv = start_server()
+    # 10 clients x 20 Hz: one send every 5 ms, so the 2 s measured period holds exactly 400
+    # scheduled sends, and each is delivered to all 10 clients (the sender included).
+    j = completed("cursor", "--port", srv.port, "--clients", 10, "--rate", 20, "--duration", 2,
+                  "--warmup", 0.5, "--drain", 5, "--server-pid", srv.proc.pid)
+    assert j["mode"] == "cursor" and j["clients"] == 10 and j["connected"] == 10, j
+    assert j["sent"] == 400, j
+    assert j["expected"] == 400 * 10, j
+    assert j["received"] == j["expected"], j
+    assert j["loss"] == 0, j
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    check_latencies(j)
+    assert 0 <= j["send_lag_p99_ms"] <= j["send_lag_max_ms"], j  # our own lateness, apart
+    assert j["deliveries_per_s"] == pytest.approx(4000 / 2, abs=1), j
+    # welcome + joins: counted apart, never as deliveries
+    assert j["other"] >= 10, j
+    assert j["server_cpu"] is not None and j["server_cpu"] >= 0, j
+    assert j["client_cpu"] is not None and j["client_cpu"] >= 0, j
+    assert j["server_rss_kb"] > 0, j
+
+
+def test_fanout_receivers_get_every_message(start_server):
+    srv = start_server("--max-rate", "0")
+    j = completed("fanout", "--port", srv.port, "--senders", 1, "--clients", 5, "--duration", 1,
+                  "--warmup", 0.2, "--drain", 10, "--server-pid", srv.proc.pid)
+    assert j["mode"] == "fanout" and j["senders"] == 1 and j["connected"] == 6, j
+    assert j["sent"] > 0 and j["received"] > 0, j
+    # every message sent in the measured period reached all 6 connections, sender included
+    assert j["expected"] == j["sent"] * 6, j
+    assert j["received"] == j["expected"], j
+    assert j["loss"] == 0, j
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    assert j["frames_per_s"] == j["deliveries_per_s"] == pytest.approx(j["received"] / 1, abs=1)
+    check_latencies(j)
+
+
+def test_idle_reports_rss_per_connection_and_the_server_still_works(start_server):
+    srv = start_server()
+    j = completed("idle", "--port", srv.port, "--clients", 50, "--duration", 0.5,
+                  "--server-pid", srv.proc.pid)
+    assert j["mode"] == "idle" and j["connected"] == 50, j
+    assert isinstance(j["rss_per_conn_bytes"], (int, float)), j  # a number; its size is the
+    assert j["server_rss_kb"] > 0, j                               # benchmark's business
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    assert check_alive(srv.port) is None
+
+
+def test_churn_completes_cycles_without_failures(start_server):
+    srv = start_server()
+    j = completed("churn", "--port", srv.port, "--clients", 4, "--duration", 2,
+                  "--server-pid", srv.proc.pid)
+    assert j["mode"] == "churn", j
+    assert j["cycles"] > 0 and j["cycles_per_s"] > 0, j
+    assert j["failures"] == 0 and j["bad_frames"] == 0, j
+
+
+def test_without_server_pid_server_numbers_are_null(start_server):
+    srv = start_server()
+    j = completed("cursor", "--port", srv.port, "--clients", 2, "--rate", 10, "--duration", 0.5,
+                  "--warmup", 0, "--drain", 2)
+    assert j["server_cpu"] is None and j["server_rss_kb"] is None, j
+    assert j["received"] == j["expected"] == j["sent"] * 2, j
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["sprint"],
+    ["cursor", "--bogus"],
+    ["cursor", "--clients"],
+    ["cursor", "--clients", "0"],
+    ["cursor", "--clients", "ten"],
+    ["cursor", "--port", "70000"],
+    ["cursor", "--rate", "-1"],
+    ["cursor", "--duration", "0"],
+    ["fanout", "--window", "1.5"],
+])
+def test_usage_errors_exit_2(args):
+    r = wsbench(*args)
+    assert r.returncode == 2, r
+    assert "usage: wsbench MODE" in r.stderr, r
+    assert r.stdout == "", r
+
+
+def test_help_exits_0():
+    r = wsbench("--help")
+    assert r.returncode == 0 and "usage: wsbench MODE" in r.stdout, r
+
+
+def test_nothing_listening_exits_1():
+    r = wsbench("cursor", "--port", free_port(), "--clients", 3, "--duration", 0.2)
+    assert r.returncode == 1, r
+    assert "could not open any WebSocket" in r.stderr, r
+
+
+def test_a_server_pid_that_does_not_exist_exits_1():
+    r = wsbench("idle", "--port", free_port(), "--server-pid", 4194303)
+    assert r.returncode == 1, r
+
+
+# ---------------------------------------------------------------------------------------------
+# A fake server on a raw socket: what wsbench sends, and what it does with illegal frames
+# ---------------------------------------------------------------------------------------------
+
+
+class ClientFrame:
+    def __init__(self, fin, rsv, opcode, masked, key, payload):
+        self.fin, self.rsv, self.opcode = fin, rsv, opcode
+        self.masked, self.key, self.payload = masked, key, payload  # payload unmasked
+
+
+def parse_client_frame(buf):
+    """(frame, bytes used) for the first whole frame in buf, or (None, 0)."""
+    if len(buf) < 2:
+        return None, 0
+    b0, b1 = buf[0], buf[1]
+    n, pos = b1 & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None, 0
+        n, pos = struct.unpack("!H", buf[2:4])[0], 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None, 0
+        n, pos = struct.unpack("!Q", buf[2:10])[0], 10
+    masked = bool(b1 & 0x80)
+    key = buf[pos:pos + 4] if masked else b""
+    pos += 4 if masked else 0
+    if len(buf) < pos + n:
+        return None, 0
+    payload = buf[pos:pos + n]
+    if masked:
+        payload = mask_bytes(payload, key)
+    return ClientFrame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0xF, masked, key, payload), pos + n
+
+
+class FakeServer:
+    """Accepts connections on 127.0.0.1, answers each handshake with a 101 (its accept value
+    from `accept`, by default the right one), sends `after_101` (raw bytes) right behind it,
+    then records every frame the client sends. With echo=True it relays each text message
+    back to its sender, unmasked, as a one-client room would. It answers a close with a
+    close and then closes TCP, as §7.1.1 asks of a server."""
+
+    def __init__(self, after_101=b"", echo=False, accept=accept_for):
+        self.after_101, self.echo, self.accept = after_101, echo, accept
+        self.frames = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind((HOST, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)  # accept() wakes up to see `stop`: close() would not wake it
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(TIMEOUT)
+        self.sock.close()
+
+    def _accept_loop(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            conn.settimeout(None)  # accepted sockets inherit the listener's timeout
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(RUN_TIMEOUT)
+            buf = b""
+            try:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                key = re.search(rb"(?im)^sec-websocket-key:[ \t]*(\S+)", head).group(1).decode()
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                             + self.accept(key).encode() + b"\r\n\r\n" + self.after_101)
+                while True:
+                    f, used = parse_client_frame(buf)
+                    if f is None:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            return
+                        buf += chunk
+                        continue
+                    buf = buf[used:]
+                    with self.lock:
+                        self.frames.append(f)
+                    if f.opcode == OP_TEXT and self.echo:
+                        conn.sendall(server_frame(OP_TEXT, f.payload))
+                    if f.opcode == OP_CLOSE:
+                        conn.sendall(server_frame(OP_CLOSE, f.payload[:2]))
+                        return
+            except OSError:
+                return
+
+    def received(self, opcode=None):
+        with self.lock:
+            return [f for f in self.frames if opcode is None or f.opcode == opcode]
+
+
+def test_every_frame_is_masked_with_a_fresh_key_and_pings_are_answered():
+    ping = server_frame(OP_PING, b"are you there")
+    hello = server_frame(OP_TEXT, b'{"type":"welcome","peers":[{"x":1,"y":2,"t":3}]}')
+    with FakeServer(after_101=hello + ping, echo=True) as fake:
+        j = completed("cursor", "--port", fake.port, "--clients", 1, "--rate", 100,
+                      "--duration", 0.5, "--warmup", 0.1, "--drain", 2)
+    frames = fake.received()
+    texts = [f for f in frames if f.opcode == OP_TEXT]
+    assert len(texts) >= 50, f"{len(texts)} messages for 0.6 s at 100 Hz"
+    for f in frames:
+        assert f.masked and f.fin and f.rsv == 0, vars(f)
+    keys = [f.key for f in frames]
+    assert len(set(keys)) == len(keys), "a mask key was used twice"
+    for f in texts:
+        assert CURSOR_RE.match(f.payload), f.payload
+    pongs = fake.received(OP_PONG)
+    assert [p.payload for p in pongs] == [b"are you there"]
+    closes = fake.received(OP_CLOSE)
+    assert [c.payload[:2] for c in closes] == [struct.pack("!H", 1000)]
+    # the one-client "room" echoed every message: each counted once; the welcome (whose
+    # peers hold a "t") counted as other, not as a delivery
+    assert j["sent"] == 50 and j["received"] == j["expected"] == 50, j
+    assert j["other"] == 1 and j["bad_frames"] == 0, j
+
+
+# Server frames RFC 6455 forbids, or that wsbench refuses by design (fragments: see its
+# check_server_hdr()). Each must count as one bad frame and fail the connection with 1002.
+BAD_FRAMES = {
+    "masked": build_frame(OP_TEXT, b'{"x":1,"y":2,"t":3}', mask=True),
+    "rsv1": build_frame(OP_TEXT, b"{}", mask=False, rsv=4),
+    "reserved_opcode": build_frame(0x3, b"", mask=False),
+    "reserved_control_opcode": build_frame(0xB, b"", mask=False),
+    "length_not_shortest": build_frame(OP_TEXT, b"{}", mask=False, length_form="16"),
+    "fragment": build_frame(OP_TEXT, b'{"x":', mask=False, fin=False),
+    "continuation": build_frame(0x0, b"{}", mask=False),
+    "ping_fragmented": build_frame(OP_PING, b"", mask=False, fin=False),
+    "ping_too_long": build_frame(OP_PING, b"p" * 126, mask=False),
+    "invalid_utf8": build_frame(OP_TEXT, b'{"x":"\xc3\x28"}', mask=False),
+    "invalid_utf8_in_a_big_frame": build_frame(OP_TEXT, b"a" * 5000 + b"\xff", mask=False),
+    "close_with_1_byte_body": build_frame(OP_CLOSE, b"\x03", mask=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FRAMES))
+def test_illegal_server_frame_counts_as_bad_frame(name):
+    # A legal binary frame first: "other", not bad; then the illegal one.
+    good = server_frame(OP_BINARY, b"\x00\x01")
+    with FakeServer(after_101=good + BAD_FRAMES[name]) as fake:
+        j = completed("cursor", "--port", fake.port, "--clients", 1, "--duration", 0.2,
+                      "--warmup", 0, "--drain", 0)
+        closes = []
+        for _ in range(50):  # the fake server's thread may still be reading
+            closes = fake.received(OP_CLOSE)
+            if closes:
+                break
+            threading.Event().wait(0.05)
+    assert j["bad_frames"] == 1, j
+    assert j["other"] == 1, j
+    assert [c.payload[:2] for c in closes] == [struct.pack("!H", 1002)], "expected close 1002"
+
+
+def test_wrong_accept_value_is_refused():
+    with FakeServer(accept=lambda key: accept_for(key + "x")) as fake:
+        r = wsbench("cursor", "--port", fake.port, "--clients", 2, "--duration", 0.2)
+    assert r.returncode == 1, r
+    assert "wrong Sec-WebSocket-Accept" in r.stderr, r

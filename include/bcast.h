@@ -21,12 +21,29 @@
 #include "conn.h"
 #include "frame.h"
 
+/* What a broadcast did, for /metrics. */
+struct bcast_result {
+    size_t sent;      /* recipients that got the frame queued */
+    size_t conflated; /* recipients that were behind: marked as owed the sender's state */
+};
+
+/* For messages that must reach every recipient as they are (welcome, join, leave). */
+#define BCAST_NO_CONFLATION UINT32_MAX
+
 /* Appends one frame (FIN, opcode op, payload p[0..len)) to the wbuf of every room member
- * except `except` (NULL: everyone) that is still open (CONN_WS). Returns how many received
- * it; members that could not take it are marked CLOSING with reason "output over
- * --max-buffer". */
-size_t bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
-                  const struct conn *except);
+ * except `except` (NULL: everyone) that is still open (CONN_WS). Members that could not take
+ * it are marked CLOSING with reason "output over --max-buffer".
+ *
+ * Conflation: when `sender` is a slot (not BCAST_NO_CONFLATION), the payload is that
+ * client's latest state, which presence also holds. A recipient that is behind (is_behind:
+ * after its last write, more than t->conflate_mark bytes were still pending, so the kernel
+ * would not take them: a slow reader, not merely a big batch) does not get it queued; it is
+ * marked as owed that sender's state instead (conn_owe), and the server sends the latest
+ * state once the recipient has caught up. A slow reader thus gets fresh positions in bounded
+ * memory, and a second update from the same sender replaces the first instead of queueing behind
+ * it. */
+struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
+                               const struct conn *except, uint32_t sender);
 
 /* The same for one connection (a welcome, a pong, an echo). Returns true if appended;
  * false if c was marked CLOSING for passing its limit. */

@@ -95,6 +95,8 @@ struct conn {
     bool is_queued;           /* in the writers list */
     bool is_lingering;        /* DRAINING, output sent and our FIN too: reading until the peer's */
     bool is_busy;             /* wrote since the last tick: keep its buffers (see conn_trim) */
+    bool is_behind;           /* after its last write, output past conflate_mark was still pending:
+                               * a slow reader, so relayed updates are conflated (bcast.h) */
     uint32_t room_index;      /* position in the room list, or CONN_NOT_IN_ROOM */
     uint64_t serial;          /* "conn=N" in logs: never reused, unlike slots and descriptors */
     uint64_t since_ms;        /* monotonic time the current phase began: for timeouts */
@@ -104,6 +106,10 @@ struct conn {
     struct buf rbuf; /* bytes read but not parsed yet (a partial request or frame); usually
                       * empty and unallocated: reads go to the server's shared buffer */
     struct buf wbuf; /* bytes to send; its limit is --max-buffer */
+    /* Conflation (bcast.h): while is_behind, relayed updates are not queued; instead the
+     * bit of their sender's slot is set here, and the sender's latest state is sent once
+     * the client catches up. NULL until first needed. */
+    uint64_t *owed;
 
     union {
         struct conn_http http;
@@ -127,6 +133,7 @@ struct conn_table {
     size_t nroom;
 
     size_t rbuf_limit, wbuf_limit, max_message;
+    size_t conflate_mark;   /* pending output from which relayed updates are conflated */
     size_t wbuf_high_water; /* the most output ever pending on one connection */
 };
 
@@ -157,6 +164,14 @@ void conn_room_leave(struct conn_table *t, struct conn *c);
  * list. The caller has already stopped watching the socket (loop_del): closing a descriptor
  * removes it from epoll only when no duplicate of it exists, so we never rely on that. */
 void conn_release(struct conn_table *t, struct conn *c);
+
+/* Conflation bookkeeping: c is owed the latest state of the client in slot `sender`.
+ * Returns false if the bitset could not be allocated (the caller then queues the update
+ * normally). conn_owes_any() says whether anything is owed; conn_take_owed() returns the
+ * lowest owed slot and clears it, or -1 when nothing is owed (and frees the bitset). */
+bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender);
+bool conn_owes_any(const struct conn *c);
+long conn_take_owed(struct conn_table *t, struct conn *c);
 
 /* Releases the storage of empty buffers of a connection that was not busy since the last
  * call, so an idle connection holds no heap memory; called from the periodic tick. Returns

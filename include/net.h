@@ -37,6 +37,11 @@ int net_accept(int listen_fd, struct net_addr *peer);
 /* Formats a peer as "1.2.3.4:80" or "[::1]:80" ("unknown" if family is 0). */
 void net_addr_format(const struct net_addr *a, char out[NET_ADDR_STR]);
 
+/* SO_SNDBUF: caps the kernel's send buffer for the socket (Linux doubles the value for its
+ * bookkeeping, and turns off its autotuning, which would otherwise let a reader that stopped
+ * reading park up to net.ipv4.tcp_wmem's maximum, 4 MiB by default, in kernel memory). */
+int net_set_sndbuf(int fd, int bytes);
+
 /* TCP_NODELAY: a cursor update is small and must leave now, not wait for Nagle (RFC 896). */
 int net_set_nodelay(int fd);
 

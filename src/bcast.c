@@ -26,12 +26,12 @@ static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hd
     return true;
 }
 
-size_t bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
-                  const struct conn *except)
+struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
+                               const struct conn *except, uint32_t sender)
 {
     uint8_t hdr[FRAME_HDR_MAX];
     size_t hdr_len = frame_encode_hdr(hdr, true, op, len); /* once, not once per recipient */
-    size_t sent = 0;
+    struct bcast_result r = {0, 0};
 
     /* Walk the dense room list, not every slot: the work is proportional to the recipients.
      * Marking a member CLOSING does not change this list (the reaper removes it later), so
@@ -40,10 +40,14 @@ size_t bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t 
         struct conn *c = &t->conns[t->room[i]];
         if (c == except || c->phase != CONN_WS)
             continue;
+        if (sender != BCAST_NO_CONFLATION && c->is_behind && conn_owe(t, c, sender)) {
+            r.conflated++;
+            continue;
+        }
         if (append_frame(t, c, hdr, hdr_len, p, len))
-            sent++;
+            r.sent++;
     }
-    return sent;
+    return r;
 }
 
 bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p, size_t len)

@@ -14,6 +14,9 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
         .rbuf_limit = rbuf_limit,
         .wbuf_limit = wbuf_limit,
         .max_message = max_message,
+        /* A sixteenth of --max-buffer (64 KiB by default): far more than a healthy client
+         * ever has pending, far enough below the limit that server messages still fit. */
+        .conflate_mark = wbuf_limit / 16,
     };
     /* calloc hands back zeroed pages the kernel maps only when first written: slots that
      * were never used cost address space, not memory. So nothing here writes to them; a
@@ -118,6 +121,44 @@ void conn_queue_write(struct conn_table *t, struct conn *c)
     t->writers[t->nwriters++] = c->slot;
 }
 
+/* The owed set is a bitset over slots: one bit per possible sender, max/8 bytes, allocated
+ * only for a client that fell behind. Setting a bit twice is what conflation is: the second
+ * update replaces the first, because only the latest state is sent. */
+enum { BITS = 64 };
+
+bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender)
+{
+    if (c->owed == NULL) {
+        c->owed = calloc((t->max + BITS - 1) / BITS, sizeof *c->owed);
+        if (c->owed == NULL)
+            return false;
+    }
+    c->owed[sender / BITS] |= UINT64_C(1) << (sender % BITS);
+    return true;
+}
+
+bool conn_owes_any(const struct conn *c)
+{
+    return c->owed != NULL;
+}
+
+long conn_take_owed(struct conn_table *t, struct conn *c)
+{
+    if (c->owed == NULL)
+        return -1;
+    size_t words = (t->max + BITS - 1) / BITS;
+    for (size_t w = 0; w < words; w++) {
+        if (c->owed[w] != 0) {
+            int bit = __builtin_ctzll(c->owed[w]); /* lowest set bit */
+            c->owed[w] &= c->owed[w] - 1;
+            return (long)(w * BITS + (size_t)bit);
+        }
+    }
+    free(c->owed); /* paid in full: the next congestion starts afresh */
+    c->owed = NULL;
+    return -1;
+}
+
 void conn_room_join(struct conn_table *t, struct conn *c)
 {
     if (c->room_index != CONN_NOT_IN_ROOM)
@@ -148,6 +189,7 @@ void conn_release(struct conn_table *t, struct conn *c)
         ws_free(&c->ws.session);
     buf_free(&c->rbuf);
     buf_free(&c->wbuf);
+    free(c->owed);
     uint32_t slot = c->slot;
     *c = (struct conn){
         .watch = {.fd = -1},

@@ -96,6 +96,11 @@ int net_accept(int listen_fd, struct net_addr *peer)
     return fd;
 }
 
+int net_set_sndbuf(int fd, int bytes)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0 ? 0 : -errno;
+}
+
 int net_set_nodelay(int fd)
 {
     int one = 1;

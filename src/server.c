@@ -52,6 +52,8 @@ enum {
                                               * request head or frame header plus one more read */
     SENDFILE_CHUNK = 256 * 1024,   /* file bytes per wake-up: one big file can't hog the loop */
     HTTP_PIPELINE_MAX = 64 * 1024, /* queued responses before we stop reading requests */
+    SOCKET_SNDBUF = 128 * 1024,    /* kernel send buffer per connection (see net_set_sndbuf):
+                                    * with wbuf, the bound on what a slow reader can pin */
     ACCEPT_BATCH = 64,             /* connections accepted per wake-up of the listener */
     MAX_EVENTS = 256,              /* events fetched per epoll_wait() */
     TICK_MS = 1000,                /* the periodic timer's longest period (tick_interval_ms) */
@@ -211,6 +213,7 @@ static void update_interest(struct server *srv, struct conn *c)
 }
 
 static void process_input(struct server *srv, struct conn *c);
+static void pay_owed(struct server *srv, struct conn *c);
 
 /* One write (and, once the buffer is empty, one sendfile) for this connection. */
 static void flush_conn(struct server *srv, struct conn *c)
@@ -233,6 +236,11 @@ static void flush_conn(struct server *srv, struct conn *c)
             srv->metrics.bytes_out += (uint64_t)n;
         }
     }
+    /* Judged after the write, not when output is queued: a big batch for a fast reader goes
+     * straight into its socket; only output the kernel would not take makes a reader slow. */
+    c->is_behind = buf_size(&c->wbuf) >= srv->conns.conflate_mark;
+    if (c->route == CONN_ROUTE_ROOM && !c->is_behind && conn_owes_any(c))
+        pay_owed(srv, c); /* queued now, written on the next writable event */
     if (buf_size(&c->wbuf) == 0 && file_left(c) > 0) {
         struct conn_http *h = &c->http;
         size_t chunk = h->file_left < SENDFILE_CHUNK ? (size_t)h->file_left : SENDFILE_CHUNK;
@@ -312,8 +320,9 @@ static void leave_room(struct server *srv, struct conn *c)
     buf_reset(&srv->scratch);
     /* When the whole server stops, everyone gets a close frame instead: no leave storm. */
     if (!srv->is_stopping && presence_write_leave(&srv->presence, c->slot, &srv->scratch) == 0)
-        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch),
-                   NULL);
+        srv->metrics.messages_out += bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
+                                                buf_size(&srv->scratch), NULL, BCAST_NO_CONFLATION)
+                                         .sent;
     presence_leave(&srv->presence, c->slot);
     log_at(LL_INFO, "conn=%llu id=%s clients=%zu \"left the room\"", (unsigned long long)c->serial,
            identity(srv, c)->id, srv->conns.nroom);
@@ -614,7 +623,9 @@ static void enter_room(struct server *srv, struct conn *c)
     }
     buf_reset(&srv->scratch);
     if (presence_write_join(&srv->presence, c->slot, &srv->scratch) == 0)
-        bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch), buf_size(&srv->scratch), c);
+        srv->metrics.messages_out += bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
+                                                buf_size(&srv->scratch), c, BCAST_NO_CONFLATION)
+                                         .sent;
     conn_room_join(&srv->conns, c);
     log_at(LL_INFO, "conn=%llu id=%s color=%u clients=%zu \"joined the room\"",
            (unsigned long long)c->serial, id, color, srv->conns.nroom);
@@ -631,11 +642,36 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
         ws_fail(srv, c, json_err_close_code(rc), json_err_reason(rc));
         return;
     }
-    srv->metrics.messages_out += bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
-                                            buf_size(&srv->scratch), NULL);
-    if (presence_update(&srv->presence, c->slot, buf_head(&srv->scratch),
-                        buf_size(&srv->scratch)) != 0)
+    /* Presence first: it is both the next newcomer's snapshot and the state a client that
+     * fell behind is owed (conflation). It keeps messages up to PRESENCE_STATE_MAX; a longer
+     * one is relayed to everyone as it is, never conflated. */
+    const uint8_t *msg = buf_head(&srv->scratch);
+    size_t msg_len = buf_size(&srv->scratch);
+    if (presence_update(&srv->presence, c->slot, msg, msg_len) != 0)
         log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
+    uint32_t sender = msg_len <= PRESENCE_STATE_MAX ? c->slot : BCAST_NO_CONFLATION;
+    struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, msg, msg_len, NULL, sender);
+    srv->metrics.messages_out += r.sent;
+    srv->metrics.conflated += r.conflated;
+}
+
+/* A client that fell behind (see bcast_room) has caught up below the conflation mark: send
+ * it the latest state of every sender it is owed, from presence, until it is behind again.
+ * A sender that has left since is skipped (its leave was queued, never conflated); a slot
+ * now held by a newcomer yields the newcomer's state, which is exactly what is owed. */
+static void pay_owed(struct server *srv, struct conn *c)
+{
+    while (buf_size(&c->wbuf) < srv->conns.conflate_mark) {
+        long slot = conn_take_owed(&srv->conns, c);
+        if (slot < 0)
+            return;
+        const struct presence_peer *peer = &srv->presence.peers[slot];
+        if (!peer->is_present || buf_size(&peer->last) == 0)
+            continue;
+        if (!bcast_one(&srv->conns, c, FRAME_OP_TEXT, buf_head(&peer->last), buf_size(&peer->last)))
+            return; /* over --max-buffer: marked closing */
+        srv->metrics.messages_out++;
+    }
 }
 
 /* One event from ws_feed(). */
@@ -888,6 +924,7 @@ static void on_accept(struct loop_watch *w, uint32_t events)
             continue;
         }
         net_set_nodelay(fd);
+        net_set_sndbuf(fd, SOCKET_SNDBUF);
         if (loop_add(&srv->loop, &c->watch, fd, LOOP_IN, on_conn_event, srv) < 0) {
             conn_release(&srv->conns, c);
             continue;

@@ -34,7 +34,7 @@ static void room_gets_one_frame_each_except_the_excluded(void **state)
     struct conn *a = open_ws(&t, true), *b = open_ws(&t, true), *c = open_ws(&t, true);
     struct conn *outsider = open_ws(&t, false); /* an /echo client, say: not in the room */
 
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "hi", 2, b), 2);
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "hi", 2, b, BCAST_NO_CONFLATION).sent, 2);
     const uint8_t frame[] = {0x81, 0x02, 'h', 'i'}; /* FIN+text, unmasked, length 2 */
     assert_int_equal(buf_size(&a->wbuf), sizeof frame);
     assert_memory_equal(buf_head(&a->wbuf), frame, sizeof frame);
@@ -43,7 +43,7 @@ static void room_gets_one_frame_each_except_the_excluded(void **state)
     assert_int_equal(buf_size(&outsider->wbuf), 0);
 
     /* Each recipient is queued for writing exactly once, however many frames it gets. */
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "yo", 2, NULL), 3);
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "yo", 2, NULL, BCAST_NO_CONFLATION).sent, 3);
     assert_int_equal(t.nwriters, 3);
     assert_true(a->is_queued && b->is_queued && c->is_queued && !outsider->is_queued);
     conn_table_free(&t);
@@ -58,10 +58,12 @@ static void slow_reader_is_marked_and_others_still_receive(void **state)
     uint8_t payload[40];
     memset(payload, 'x', sizeof payload);
 
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL), 2);
+    assert_int_equal(
+        bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL, BCAST_NO_CONFLATION).sent, 2);
     buf_consume(&fast->wbuf, buf_size(&fast->wbuf)); /* fast one wrote its bytes out */
     /* 42 + 42 > 64: the slow one cannot take a second frame, not even part of it. */
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL), 1);
+    assert_int_equal(
+        bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL, BCAST_NO_CONFLATION).sent, 1);
     assert_int_equal(slow->phase, CONN_CLOSING);
     assert_string_equal(slow->close_reason, "output over --max-buffer");
     assert_int_equal(buf_size(&slow->wbuf), 42); /* the first frame, whole; no half frame */
@@ -69,7 +71,7 @@ static void slow_reader_is_marked_and_others_still_receive(void **state)
     assert_int_equal(buf_size(&fast->wbuf), 42);
 
     /* A marked member gets nothing more and is not marked twice. */
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "z", 1, NULL), 1);
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "z", 1, NULL, BCAST_NO_CONFLATION).sent, 1);
     assert_int_equal(t.nclosing, 1);
     conn_table_free(&t);
 }
@@ -103,7 +105,7 @@ static void room_removal_keeps_the_list_dense(void **state)
     assert_int_equal(t.room[1], b->slot);
     conn_room_leave(&t, a); /* twice: harmless */
     assert_int_equal(t.nroom, 2);
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "x", 1, NULL), 2);
+    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "x", 1, NULL, BCAST_NO_CONFLATION).sent, 2);
     assert_int_equal(buf_size(&a->wbuf), 0);
     conn_table_free(&t);
 }
@@ -127,6 +129,44 @@ static void full_table_refuses_and_release_recycles(void **state)
     conn_table_free(&t);
 }
 
+/* A recipient that is behind is owed the sender's state instead of being queued
+ * the update; a second update from the same sender adds nothing; server messages are still
+ * queued; paying the debt yields each owed sender once, then frees the set. */
+static void behind_recipient_is_owed_not_queued(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
+    assert_int_equal(t.conflate_mark, 1024 / 16);
+    struct conn *fast = open_ws(&t, true), *slow = open_ws(&t, true);
+    uint8_t filler[70];
+    memset(filler, 'f', sizeof filler);
+    assert_int_equal(buf_append(&slow->wbuf, filler, sizeof filler), 0);
+    /* A big batch alone does not make a reader slow: fast is not behind with 70 bytes. */
+    assert_int_equal(buf_append(&fast->wbuf, filler, sizeof filler), 0);
+    buf_consume(&fast->wbuf, sizeof filler);
+    slow->is_behind = true; /* what flush_conn() sets when the kernel would not take it all */
+
+    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, "a1", 2, NULL, fast->slot);
+    assert_int_equal(r.sent, 1);
+    assert_int_equal(r.conflated, 1);
+    r = bcast_room(&t, FRAME_OP_TEXT, "a2", 2, NULL, fast->slot); /* replaces a1 */
+    assert_int_equal(r.conflated, 1);
+    assert_int_equal(buf_size(&slow->wbuf), sizeof filler); /* nothing queued behind */
+    assert_true(conn_owes_any(slow));
+
+    /* A server message (a leave, say) is never conflated. */
+    r = bcast_room(&t, FRAME_OP_TEXT, "bye", 3, NULL, BCAST_NO_CONFLATION);
+    assert_int_equal(r.sent, 2);
+    assert_int_equal(buf_size(&slow->wbuf), sizeof filler + 5);
+
+    assert_int_equal(conn_take_owed(&t, slow), fast->slot); /* once, however often updated */
+    assert_int_equal(conn_take_owed(&t, slow), -1);
+    assert_false(conn_owes_any(slow));                              /* paid: the set is freed */
+    assert_int_equal(buf_size(&fast->wbuf), 2 + 2 + 2 + 2 + 2 + 3); /* fast got everything */
+    conn_table_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +175,7 @@ int main(void)
         cmocka_unit_test(one_connection_frames_and_limit),
         cmocka_unit_test(room_removal_keeps_the_list_dense),
         cmocka_unit_test(full_table_refuses_and_release_recycles),
+        cmocka_unit_test(behind_recipient_is_owed_not_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

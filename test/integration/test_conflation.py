@@ -6,8 +6,8 @@ because its socket will not take them), the server stops queueing relayed cursor
 it and only remembers which senders moved; once it catches up it gets each such sender's
 latest message. Welcome, join and leave are never conflated.
 
-The 98 senders are bench/wsbench's (C, so that the test measures the server, not a Python
-client's backlog); the stalled reader and an attentive observer are raw sockets here.
+The 97 movers are bench/wsbench's (C, so the test measures the server, not a Python client's
+backlog). The stalled reader and an observer (who also moves, then stops) are raw sockets.
 """
 
 import json
@@ -19,65 +19,79 @@ import time
 from conftest import REPO, RawWS, scrape
 
 WSBENCH = os.environ.get("WSBENCH_BIN") or str(REPO / "bench" / "wsbench")
-SENDERS = 98  # plus the stalled reader and the observer: 100 clients
-RATE = 10  # Hz each: ~1000 updates a second, ~90 KB/s for the stalled reader to refuse
-SECONDS = 9
+MOVERS = 97  # plus the stalled reader and the observer: 100 clients
+RATE = 20  # Hz each: ~2000 updates a second, ~180 KB/s for the stalled reader to refuse
+SECONDS = 10
+BURST = 50  # updates the observer sends while the stalled reader is behind, then stops
 
 
-def track(ws, last_t, stop, errors):
-    """Reads updates until stop is set, keeping each sender's newest t (wsbench's scheduled
-    send time: increasing per sender) and failing if one ever goes backwards."""
+def track(ws, last, stop, errors):
+    """Reads relayed updates until stop is set, keeping each sender's newest one: wsbench's
+    by t (its scheduled send time), the observer's by x (a counter). Fails on an older update
+    arriving after a newer one from the same sender."""
     try:
         while not stop.is_set():
             msg = json.loads(ws.recv_text(timeout=10))
-            if "t" in msg and msg.get("type") is None:
-                sender = msg["sender"]
-                if msg["t"] <= last_t.get(sender, -1):
-                    errors.append(f"older update after a newer one from {sender}")
-                last_t[sender] = msg["t"]
+            if msg.get("type") is not None or "sender" not in msg:
+                continue
+            key = msg["t"] if "t" in msg else msg["x"]
+            if key <= last.get(msg["sender"], -1):
+                errors.append(f"older update after a newer one: {msg}")
+            last[msg["sender"]] = key
     except (AssertionError, OSError) as e:  # a timeout, or the test closing the socket
         if not stop.is_set():
             errors.append(str(e))
 
 
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 def test_stalled_reader_among_100_is_conflated_bounded_and_harmless(start_server):
     srv = start_server("--max-buffer", "256K")  # conflation starts 16 KiB behind
-    slow = RawWS.connect(srv.port, "/ws", rcvbuf=4096)  # tiny window; reads nothing for now
+    # The stalled reader reads nothing for now. Its receive buffer is small but not tiny:
+    # under one segment (64 KiB on loopback) TCP's silly-window avoidance would pace its
+    # catch-up on zero-window probes, which back off to seconds: that would time TCP.
+    slow = RawWS.connect(srv.port, "/ws", rcvbuf=64 * 1024)
     json.loads(slow.recv_text())
     observer = RawWS.connect(srv.port, "/ws")
-    json.loads(observer.recv_text())
+    me = json.loads(observer.recv_text())["id"]
     seen, slow_seen, errors, stop = {}, {}, [], threading.Event()
-    watcher = threading.Thread(target=track, args=(observer, seen, stop, errors), daemon=True)
-    watcher.start()
+    threading.Thread(target=track, args=(observer, seen, stop, errors), daemon=True).start()
 
     bench = subprocess.Popen(
-        [WSBENCH, "cursor", "--port", str(srv.port), "--clients", str(SENDERS),
-         "--rate", str(RATE), "--duration", str(SECONDS), "--warmup", "1", "--drain", "2",
+        [WSBENCH, "cursor", "--port", str(srv.port), "--clients", str(MOVERS),
+         "--rate", str(RATE), "--duration", str(SECONDS), "--warmup", "1", "--drain", "3",
          "--progress", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(5)  # senders at full rate; the stalled reader's socket fills, then its queue
+        # The stalled reader's socket fills (~400 KB), then its queue reaches the mark.
+        wait_for(lambda: scrape(srv.port).value("wsrelay_conflated_total") > 0, 20,
+                 "the stalled reader to be conflated")
 
-        m = scrape(srv.port)
-        assert m.value("wsrelay_conflated_total") > 0, "the stalled reader was never conflated"
-        # Bounded: ~400 KB of updates went its way, its socket took ~260 KB, and its queue
-        # stayed near the 16 KiB mark, far from the 256 KiB cap that would drop it.
-        assert m.value("wsrelay_wbuf_high_water_bytes") < 128 * 1024
-
-        # It wakes up while the senders are still moving, and catches up with the present:
-        # within a few seconds its newest update from every sender is at least as new as
-        # what the attentive observer had when it woke (minus two send periods).
-        reader = threading.Thread(target=track, args=(slow, slow_seen, stop, errors),
-                                  daemon=True)
-        reader.start()
+        # The observer moves BURST times, then stops for good. Its updates reach the stalled
+        # reader only as a debt: the one way it can learn the final position.
+        for k in range(BURST):
+            observer.send_text(json.dumps({"x": k}))
+        wait_for(lambda: seen.get(me) == BURST - 1, 10, "the observer's own last update")
         time.sleep(0.5)
-        present = dict(seen)
-        time.sleep(2.0)
-        caught_up = dict(slow_seen)
+
+        # Bounded: its queue stayed near the 16 KiB mark, far from the 256 KiB cap.
+        assert scrape(srv.port).value("wsrelay_wbuf_high_water_bytes") < 128 * 1024
+
+        # It wakes up while wsbench's movers still move, and catches up with the present.
+        woke = dict(seen)
+        threading.Thread(target=track, args=(slow, slow_seen, stop, errors), daemon=True).start()
+        wait_for(lambda: slow_seen.get(me) == BURST - 1, 10,
+                 "the stalled reader to get the observer's final position")
         period_us = 1_000_000 // RATE
-        assert len(present) == SENDERS, f"observer saw {len(present)} senders"
-        behind = [s for s, t in present.items() if caught_up.get(s, -1) < t - 2 * period_us]
-        assert not behind, f"stalled reader still behind for {len(behind)} senders"
+        wait_for(lambda: all(slow_seen.get(s, -1) >= t - 2 * period_us
+                             for s, t in woke.items() if s != me), 10,
+                 "the stalled reader to catch up with every mover")
+        assert len(woke) == MOVERS + 1
     finally:
         out, err = bench.communicate(timeout=120)
         stop.set()
@@ -91,7 +105,6 @@ def test_stalled_reader_among_100_is_conflated_bounded_and_harmless(start_server
     assert res["received"] == res["expected"] > 0, res
     assert res["p99_ms"] < 1000, res
     assert not errors, errors
-    m = scrape(srv.port)
-    assert m.value("wsrelay_disconnects_total", reason="slow_reader") == 0
+    assert scrape(srv.port).value("wsrelay_disconnects_total", reason="slow_reader") == 0
     slow.close()
     observer.close()

@@ -5,6 +5,7 @@ set -eu
 
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
+clang-format clang-tidy cppcheck
 libssl-dev libjsmn-dev libcmocka-dev
 python3 python3-pytest python3-websockets
 "

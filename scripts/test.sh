@@ -34,6 +34,20 @@ run_unit() {
     fi
 }
 
+# Static checks, one test each: formatting (clang-format), every header compiling alone, and
+# the linters (clang-tidy, cppcheck). A failure prints the tool's complaint.
+echo "== static checks"
+for check in fmt-check headers lint; do
+    if out=$(make --no-print-directory -s "$check" 2>&1); then
+        echo "ok   make $check"
+        passed=$((passed + 1))
+    else
+        printf '%s\n' "$out" | tail -n 30
+        echo "FAIL make $check"
+        failed=$((failed + 1))
+    fi
+done
+
 for variant in release asan; do
     echo "== unit tests ($variant)"
     for src in test/unit/test_*.c; do

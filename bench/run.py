@@ -201,13 +201,42 @@ def on_signal(signum, frame):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy_s():
-    """CPU seconds all processes on the machine have used, both cores together: user, nice,
-    system, irq and softirq, the states the kernel charges to a task too (tick accounting
-    charges a softirq to whichever task it interrupted). Not idle, iowait or steal."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    return (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK
+def task_times():
+    """{pid: (cpu_s, reaped_children_cpu_s, comm)} for every process now, from /proc/PID/stat
+    (utime+stime and cutime+cstime: fields 14 to 17; a process's threads are included)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        i = st.rindex(")")  # comm may hold spaces and parentheses
+        fl = st[i + 2:].split()
+        out[int(name)] = ((int(fl[11]) + int(fl[12])) / CLK_TCK,
+                          (int(fl[13]) + int(fl[14])) / CLK_TCK, st[st.index("(") + 1:i])
+    return out
+
+
+def foreign_cpu_s(before, after, ours):
+    """CPU seconds that processes other than ours used between two task_times() snapshots.
+    ksoftirqd counts as ours: it carries loopback traffic, which here is ours. Softirq work
+    the kernel does with no process current (on an idle core) is in no process and so in
+    neither side: /proc/stat's totals would count it as somebody else's."""
+    total = 0.0
+    for pid, (cpu, kids, comm) in after.items():
+        if pid in ours or comm.startswith("ksoftirqd"):
+            continue
+        b = before.get(pid)
+        total += cpu + kids if b is None else (cpu - b[0]) + (kids - b[1])
+    # A process that ended in between was reaped by its parent, whose children's time then
+    # grew by its whole life: take back what it had used before the first snapshot.
+    for pid, (cpu, kids, comm) in before.items():
+        if pid not in after and pid not in ours:
+            total -= cpu + kids
+    return max(0.0, total)
 
 
 def wait_quiet(cfg):
@@ -216,9 +245,9 @@ def wait_quiet(cfg):
     deadline = time.monotonic() + cfg["quiet_wait"]
     said = False
     while True:
-        b0, t0 = machine_busy_s(), time.monotonic()
+        b0, t0 = task_times(), time.monotonic()
         time.sleep(1.0)
-        load = (machine_busy_s() - b0) / (time.monotonic() - t0)
+        load = foreign_cpu_s(b0, task_times(), {os.getpid()}) / (time.monotonic() - t0)
         if load <= cfg["max_other"] or time.monotonic() >= deadline:
             if said:
                 print(f"    machine {'quiet' if load <= cfg['max_other'] else 'still busy'}: "
@@ -228,22 +257,6 @@ def wait_quiet(cfg):
             print(f"    other processes use {load:.2f} cores: waiting up to "
                   f"{cfg['quiet_wait']:.0f} s for a quiet machine", flush=True)
             said = True
-
-
-def proc_cpu_s(pid):
-    """utime + stime of a live process, in seconds (fields 14 and 15 of /proc/PID/stat)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            s = f.read()
-    except OSError:
-        return None
-    fields = s[s.rindex(")") + 2:].split()  # from field 3 on: comm may hold spaces
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def children_cpu_s():
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 def pinned(cpu, argv):
@@ -332,10 +345,9 @@ def run_once(cfg, server, scenario, n, path, rep, tag):
         connect_s = n / 1000.0 + 5  # generous: connections are made at thousands per second
         timeout = cfg["warmup"] + cfg["duration"] + cfg["drain"] + cfg["idle_hold"] \
             + connect_s + 60
-        # What else ran meanwhile: the machine's busy time less the server's and wsbench's
-        # (this machine may be shared; a busy neighbour shows, and the run is done again).
-        t0, busy0, srv0, kids0 = time.monotonic(), machine_busy_s(), proc_cpu_s(srv.pid), \
-            children_cpu_s()
+        # What else ran meanwhile: every process's CPU time but the server's, wsbench's and
+        # ours (this machine may be shared; a busy neighbour shows, and the run is done again).
+        t0, tasks0 = time.monotonic(), task_times()
         with open(bench_log, "w") as blog:
             bench = spawn(pinned(cfg["client_cpu"], argv), stdout=subprocess.PIPE,
                           stderr=blog, text=True, cwd=ROOT)
@@ -345,10 +357,9 @@ def run_once(cfg, server, scenario, n, path, rep, tag):
             stop(bench)
             out, _ = bench.communicate()
             rec["error"] = f"wsbench still running after {timeout:.0f} s: stopped"
-        wall, srv1 = time.monotonic() - t0, proc_cpu_s(srv.pid)
-        if srv0 is not None and srv1 is not None and wall > 0:
-            other = (machine_busy_s() - busy0 - (srv1 - srv0) - (children_cpu_s() - kids0))
-            rec["other_cpu"] = round(max(0.0, other / wall), 3)
+        wall = time.monotonic() - t0
+        other = foreign_cpu_s(tasks0, task_times(), {os.getpid(), srv.pid, bench.pid})
+        rec["other_cpu"] = round(other / wall, 3)
         for line in out.splitlines():
             line = line.strip()
             if line.startswith("{"):
@@ -920,10 +931,10 @@ def write_report(data, out_dir):
     w(f"- **Load generator CPU** is shown beside the server's for every point (share of one "
       f"core); ⚠ marks points where it was above {CLIENT_CPU_FLAG*100:.0f} %, where the "
       "generator itself may be the bottleneck.")
-    w(f"- **Other CPU** is what the rest of the machine used during a run (from /proc/stat: "
-      f"busy time of both cores less the server's and wsbench's, steal included), in share of "
-      f"one core. Each run waits (up to {cfg.get('quiet_wait', 120):.0f} s) for the others to "
-      f"use less than {mo*100:.0f} % before it starts, and a run where they used more was "
+    w(f"- **Other CPU** is what other processes used during a run (the CPU time of every "
+      f"process in /proc but the server, wsbench and run.py; ksoftirqd, which carries our "
+      f"loopback traffic, counts as ours), in share of one core. Each run waits (up to "
+      f"{cfg.get('quiet_wait', 120):.0f} s) for the others to use less than {mo*100:.0f} % before it starts, and a run where they used more was "
       f"discarded and done again, at most twice (idle runs excepted: memory does not depend "
       f"on it); † marks points where it stayed above that. "
       f"{len(discarded)} run{'' if len(discarded) == 1 else 's'} "

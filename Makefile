@@ -24,8 +24,9 @@ SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-om
 SANLINK  = -fsanitize=address,undefined
 
 # OpenSSL ships libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
-LIBS     = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
-LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+# hiredis (issue 5's Redis backplane) ships hiredis.pc.
+LIBS     = $(shell $(PKG_CONFIG) --libs libcrypto hiredis 2>/dev/null || echo -lcrypto -lhiredis)
+LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcrypto hiredis 2>/dev/null)
 TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 MODULES  = $(filter-out main,$(basename $(notdir $(wildcard src/*.c))))

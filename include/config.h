@@ -24,8 +24,25 @@ struct config {
     uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
     uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */
     const char *allow_origin;      /* NULL: Origin must match Host; "*": any; else a comma list */
+    const char *redis_url;         /* --redis: NULL runs a single node (the default) */
+    const char *redis_channel;     /* --redis-channel: the pub/sub channel nodes share */
     bool quiet;                    /* log errors only */
 };
+
+/* Where a cluster's Redis is: what config_parse_redis_url() makes of
+ * redis://[[user]:password@]host[:port][/db]. */
+struct config_redis {
+    char host[256];     /* a name, an IPv4 address, or an IPv6 one without its brackets */
+    uint16_t port;      /* 6379 if the URL names none */
+    unsigned db;        /* SELECT this database; 0 if the URL names none */
+    char user[128];     /* ACL user (Redis 6+), or empty */
+    char password[256]; /* percent-decoded; empty: no AUTH. Never logged */
+};
+
+/* Parses a redis:// URL into *out (zeroed first). Returns 0, or -1 with a one-line reason in
+ * err (which never contains the password). Percent-escapes are decoded in user and
+ * password, so any byte can be written. */
+int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t err_len);
 
 /* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
 #define CONFIG_MAX_CLIENTS_MAX 1000000

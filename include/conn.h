@@ -134,6 +134,8 @@ struct conn_table {
 
     size_t rbuf_limit, wbuf_limit, max_message;
     size_t conflate_mark;   /* pending output from which relayed updates are conflated */
+    size_t owed_bits;       /* senders a client can be owed: every presence entry, local and
+                             * remote (max by default; the server widens it in a cluster) */
     size_t wbuf_high_water; /* the most output ever pending on one connection */
 };
 

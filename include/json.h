@@ -44,6 +44,11 @@ enum json_err {
 int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color,
                  struct buf *out);
 
+/* Only the check: in[0..len) is exactly one JSON object (RFC 8259) of at most
+ * JSON_MAX_TOKENS tokens. Returns 0 or a negative enum json_err. For messages that arrive
+ * from other nodes (issue 5), already rewritten, which we relay as they are. */
+int json_check_object(const uint8_t *in, size_t len);
+
 /* The close code (1007, 1008, 1009 or 1011) and a short static reason for an enum json_err. */
 uint16_t json_err_close_code(int err);
 const char *json_err_reason(int err);

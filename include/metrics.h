@@ -27,6 +27,7 @@ struct metrics {
     uint64_t bytes_out;         /* bytes written to client sockets (files included) */
     uint64_t rate_limited;      /* /ws messages dropped by --max-rate */
     uint64_t conflated;         /* updates not queued to a client that was behind (conflation) */
+    uint64_t cluster_invalid;   /* messages on the Redis channel ignored: foreign or malformed */
     uint64_t disconnects[CONN_END_COUNT];
 };
 
@@ -36,6 +37,12 @@ struct metrics_gauges {
     size_t ws_open;   /* /ws clients (including those closing) */
     size_t echo_open; /* /echo clients */
     size_t wbuf_high_water;
+    /* Cluster (--redis); is_clustered false leaves these out of the page. */
+    bool is_clustered;
+    bool redis_up;
+    size_t cluster_nodes;  /* other nodes heard from */
+    size_t remote_clients; /* their clients */
+    uint64_t redis_published, redis_dropped, redis_received;
 };
 
 /* Appends the whole page. Returns 0, or -ENOBUFS / -ENOMEM (out unchanged). */

@@ -29,19 +29,29 @@
 
 struct presence_peer {
     bool is_present;
+    uint16_t node; /* 0: a client of this server; n: a client of cluster node n - 1 */
     char id[PRESENCE_ID_SIZE];
     unsigned color;  /* hue, 0..359 */
     struct buf last; /* last relayed message, limit PRESENCE_STATE_MAX; empty if none */
 };
 
+/* Entries [0, local_slots) are this server's connection slots; [local_slots, max_slots) hold
+ * clients of other nodes in a cluster (issue 5), found by id through a small hash table. An
+ * entry's index is its "peer index": a connection slot, or a remote client's place. */
 struct presence {
-    struct presence_peer *peers; /* one per slot */
-    size_t max_slots;
+    struct presence_peer *peers; /* max_slots of them */
+    size_t max_slots;            /* local_slots + remote slots */
+    size_t local_slots;
+    uint32_t *map;         /* open addressing: id -> remote index + 1 (0: empty) */
+    size_t map_mask;       /* map has map_mask + 1 entries, a power of two, at least 2x remote */
+    uint32_t *free_remote; /* released remote indices, reused first */
+    size_t nfree_remote, remote_used;
     size_t welcome_max; /* the most bytes one welcome may take; SIZE_MAX after init */
 };
 
-/* Allocates max_slots empty peers. Returns 0 or -ENOMEM. */
-int presence_init(struct presence *p, size_t max_slots);
+/* Allocates local_slots + remote_slots empty peers (remote_slots is 0 for a single node).
+ * Returns 0 or -ENOMEM. Untouched entries cost address space only. */
+int presence_init(struct presence *p, size_t local_slots, size_t remote_slots);
 void presence_free(struct presence *p);
 
 /* Slot `slot` is now a /ws client with this id and color (its last message is empty). */
@@ -54,6 +64,15 @@ int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t 
 
 /* The slot is empty again; its memory is released. */
 void presence_leave(struct presence *p, size_t slot);
+
+/* A client of another node, by id (a UUID: 36 characters). presence_remote_find() returns its
+ * peer index or -1. presence_remote_add() makes it present (or, if it already is, updates
+ * its color and node) and returns its index, or -1 when every remote place is taken.
+ * presence_remote_remove() forgets it (call presence_write_leave() first if you need its
+ * leave). */
+long presence_remote_find(const struct presence *p, const char *id);
+long presence_remote_add(struct presence *p, const char *id, unsigned color, uint16_t node);
+void presence_remote_remove(struct presence *p, size_t index);
 
 /* How many slots are present. */
 size_t presence_count(const struct presence *p);

@@ -6,7 +6,8 @@ set -eu
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
 clang-format clang-tidy cppcheck
-libssl-dev libjsmn-dev libcmocka-dev
+libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
+redis-server haproxy
 python3 python3-pytest python3-websockets
 "
 

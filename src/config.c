@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii.h"
 #include "frame.h"
 
 static const char usage[] =
@@ -25,6 +26,10 @@ static const char usage[] =
     "                       0: off)\n"
     "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
     "                       scheme://host[:port], or * (default: same host as the page)\n"
+    "  --redis URL          join a cluster of nodes sharing one room over Redis pub/sub:\n"
+    "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
+    "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
+    "  --redis-channel NAME the channel the nodes share (default wsrelay)\n"
     "  --quiet              log errors only\n"
     "  --help               show this text\n"
     "  --version            show the version\n"
@@ -50,6 +55,8 @@ void config_defaults(struct config *cfg)
         .ping_interval_ms = 30000,
         .max_rate = 200,
         .allow_origin = NULL,
+        .redis_url = NULL,
+        .redis_channel = "wsrelay",
         .quiet = false,
     };
 }
@@ -148,6 +155,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--host", FLAG_STRING, 0, 0},
             {"--www", FLAG_STRING, 0, 0},
             {"--allow-origin", FLAG_STRING, 0, 0},
+            {"--redis", FLAG_STRING, 0, 0},
+            {"--redis-channel", FLAG_STRING, 0, 0},
             {"--port", FLAG_SIZE, 0, 65535},
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
@@ -189,6 +198,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->www = value;
         else if (strcmp(name, "--allow-origin") == 0)
             cfg->allow_origin = value;
+        else if (strcmp(name, "--redis") == 0)
+            cfg->redis_url = value;
+        else if (strcmp(name, "--redis-channel") == 0)
+            cfg->redis_channel = value;
         else if (strcmp(name, "--port") == 0)
             port = (size_t)n;
         else if (strcmp(name, "--max-clients") == 0)
@@ -206,6 +219,25 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
     }
     cfg->port = (uint16_t)port;
 
+    if (cfg->redis_url != NULL) {
+        struct config_redis r;
+        char why[160];
+        if (config_parse_redis_url(cfg->redis_url, &r, why, sizeof why) < 0) {
+            snprintf(err, err_len, "option '--redis': %s", why);
+            return CONFIG_ERROR;
+        }
+    }
+    /* A channel name travels in every PUBLISH: printable ASCII, no spaces, bounded. */
+    size_t channel_len = strlen(cfg->redis_channel);
+    bool is_channel_ok = channel_len > 0 && channel_len <= 128;
+    for (size_t i = 0; i < channel_len; i++)
+        is_channel_ok &= cfg->redis_channel[i] > 0x20 && cfg->redis_channel[i] < 0x7f;
+    if (!is_channel_ok) {
+        snprintf(err, err_len,
+                 "option '--redis-channel': 1 to 128 printable characters, no spaces");
+        return CONFIG_ERROR;
+    }
+
     /* A relayed message of the largest size must fit a recipient's empty buffer, header and
      * the server's sender/color members (about 80 bytes) included. */
     if (cfg->max_buffer < cfg->max_message + FRAME_HDR_MAX + 128) {
@@ -215,4 +247,135 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
         return CONFIG_ERROR;
     }
     return CONFIG_RUN;
+}
+
+/* s[0..len) as a decimal number in [min, max]: digits only, at least one. */
+static bool parse_digits(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0 || len > 19)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!ascii_is_digit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Copies s[0..len) into out[0..cap) decoding %XX escapes (RFC 3986 §2.1). Returns 0, or -1
+ * if an escape is malformed or the result (plus its NUL) does not fit. */
+static int copy_decoded(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int ch = (unsigned char)s[i];
+        if (ch == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = ascii_hex_value((unsigned char)s[i + 1]);
+            int lo = ascii_hex_value((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0 || hi * 16 + lo == 0) /* a NUL would cut the string */
+                return -1;
+            ch = hi * 16 + lo;
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t err_len)
+{
+    *out = (struct config_redis){.port = 6379};
+    static const char scheme[] = "redis://";
+    if (strncmp(url, scheme, sizeof scheme - 1) != 0) {
+        snprintf(err, err_len, "the URL must start with redis://");
+        return -1;
+    }
+    const char *p = url + sizeof scheme - 1;
+    const char *end = p + strcspn(p, "/?#"); /* the authority: [userinfo@]host[:port] */
+
+    /* The last '@' ends the userinfo: a password may itself contain '@' (better escaped). */
+    const char *at = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *user_end = colon != NULL ? colon : at;
+        if (copy_decoded(p, (size_t)(user_end - p), out->user, sizeof out->user) < 0 ||
+            (colon != NULL && copy_decoded(colon + 1, (size_t)(at - colon - 1), out->password,
+                                           sizeof out->password) < 0)) {
+            snprintf(err, err_len, "bad or too long user or password in the URL");
+            return -1;
+        }
+        p = at + 1;
+    }
+
+    const char *host_end;
+    const char *port_start = NULL;
+    if (*p == '[') { /* an IPv6 literal, RFC 3986 §3.2.2 */
+        host_end = memchr(p, ']', (size_t)(end - p));
+        if (host_end == NULL) {
+            snprintf(err, err_len, "unclosed '[' in the host");
+            return -1;
+        }
+        p++;
+        if (host_end + 1 < end) {
+            if (host_end[1] != ':') {
+                snprintf(err, err_len, "junk after the IPv6 host");
+                return -1;
+            }
+            port_start = host_end + 2;
+        }
+    } else {
+        host_end = memchr(p, ':', (size_t)(end - p));
+        if (host_end != NULL)
+            port_start = host_end + 1;
+        else
+            host_end = end;
+    }
+    size_t host_len = (size_t)(host_end - p);
+    if (host_len == 0 || host_len >= sizeof out->host) {
+        snprintf(err, err_len, "the URL needs a host (at most %zu characters)",
+                 sizeof out->host - 1);
+        return -1;
+    }
+    memcpy(out->host, p, host_len);
+    out->host[host_len] = '\0';
+    for (size_t i = 0; i < host_len; i++) {
+        if (out->host[i] <= 0x20 || out->host[i] >= 0x7f) {
+            snprintf(err, err_len, "the host has a space or a non-ASCII byte");
+            return -1;
+        }
+    }
+
+    uint64_t port = out->port;
+    if (port_start != NULL &&
+        !parse_digits(port_start, (size_t)(end - port_start), 1, 65535, &port)) {
+        snprintf(err, err_len, "bad port in the URL");
+        return -1;
+    }
+    out->port = (uint16_t)port;
+
+    /* The path is the database number, and nothing else may follow. */
+    if (*end == '/' && end[1] != '\0') {
+        uint64_t db;
+        if (!parse_digits(end + 1, strlen(end + 1), 0, 100000, &db)) {
+            snprintf(err, err_len, "the database after '/' must be a number");
+            return -1;
+        }
+        out->db = (unsigned)db;
+    } else if (*end != '\0' && !(*end == '/' && end[1] == '\0')) {
+        snprintf(err, err_len, "unexpected '%c' in the URL", *end);
+        return -1;
+    }
+    return 0;
 }

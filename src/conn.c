@@ -17,6 +17,7 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
         /* A sixteenth of --max-buffer (64 KiB by default): far more than a healthy client
          * ever has pending, far enough below the limit that server messages still fit. */
         .conflate_mark = wbuf_limit / 16,
+        .owed_bits = max,
     };
     /* calloc hands back zeroed pages the kernel maps only when first written: slots that
      * were never used cost address space, not memory. So nothing here writes to them; a
@@ -129,7 +130,7 @@ enum { BITS = 64 };
 bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender)
 {
     if (c->owed == NULL) {
-        c->owed = calloc((t->max + BITS - 1) / BITS, sizeof *c->owed);
+        c->owed = calloc((t->owed_bits + BITS - 1) / BITS, sizeof *c->owed);
         if (c->owed == NULL)
             return false;
     }
@@ -146,7 +147,7 @@ long conn_take_owed(struct conn_table *t, struct conn *c)
 {
     if (c->owed == NULL)
         return -1;
-    size_t words = (t->max + BITS - 1) / BITS;
+    size_t words = (t->owed_bits + BITS - 1) / BITS;
     for (size_t w = 0; w < words; w++) {
         if (c->owed[w] != 0) {
             int bit = __builtin_ctzll(c->owed[w]); /* lowest set bit */

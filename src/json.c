@@ -444,13 +444,10 @@ static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const
 
 /* ---- Public -------------------------------------------------------------------------------- */
 
-int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color, struct buf *out)
+/* Tokenizes in[0..len) into toks and checks it is exactly one JSON object (RFC 8259).
+ * Returns the token count (> 0), or a negative enum json_err. */
+static int parse_object(const uint8_t *in, size_t len, jsmntok_t toks[JSON_MAX_TOKENS])
 {
-    /* The caller's promise (a UUID), checked cheaply: we copy sender into a JSON string
-     * without escaping, so a quote, backslash or control byte here would be our bug. */
-    for (const char *s = sender; *s != '\0'; s++)
-        assert(*s != '"' && *s != '\\' && (unsigned char)*s >= 0x20);
-
     /* jsmn keeps offsets in int; a message this big is refused long before, by --max-message. */
     if (len > INT_MAX)
         return JSON_ERR_TOO_COMPLEX;
@@ -471,7 +468,6 @@ int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned col
         return is_primitive(in + first, last - first) ? JSON_ERR_NOT_OBJECT : JSON_ERR_SYNTAX;
     }
 
-    jsmntok_t toks[JSON_MAX_TOKENS];
     jsmn_parser parser;
     jsmn_init(&parser);
     int n = jsmn_parse(&parser, (const char *)in, len, toks, JSON_MAX_TOKENS);
@@ -488,6 +484,27 @@ int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned col
         return JSON_ERR_SYNTAX;
     if (toks[0].type != JSMN_OBJECT)
         return JSON_ERR_NOT_OBJECT;
+    return n;
+}
+
+int json_check_object(const uint8_t *in, size_t len)
+{
+    jsmntok_t toks[JSON_MAX_TOKENS];
+    int n = parse_object(in, len, toks);
+    return n < 0 ? n : 0;
+}
+
+int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color, struct buf *out)
+{
+    /* The caller's promise (a UUID), checked cheaply: we copy sender into a JSON string
+     * without escaping, so a quote, backslash or control byte here would be our bug. */
+    for (const char *s = sender; *s != '\0'; s++)
+        assert(*s != '"' && *s != '\\' && (unsigned char)*s >= 0x20);
+
+    jsmntok_t toks[JSON_MAX_TOKENS];
+    int n = parse_object(in, len, toks);
+    if (n < 0)
+        return n;
 
     char hue[16];
     snprintf(hue, sizeof hue, "%u", color);

@@ -50,6 +50,22 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
         "Updates replaced by a newer one for a client that was behind.", m->conflated);
     one(out, &rc, "wsrelay_wbuf_high_water_bytes", "gauge",
         "Most output ever pending on one connection.", g->wbuf_high_water);
+    if (g->is_clustered) {
+        one(out, &rc, "wsrelay_redis_up", "gauge", "1 if both Redis links are connected.",
+            g->redis_up);
+        one(out, &rc, "wsrelay_cluster_nodes", "gauge", "Other nodes heard from.",
+            g->cluster_nodes);
+        one(out, &rc, "wsrelay_remote_clients", "gauge", "Clients of other nodes.",
+            g->remote_clients);
+        one(out, &rc, "wsrelay_redis_published_total", "counter", "Messages published to Redis.",
+            g->redis_published);
+        one(out, &rc, "wsrelay_redis_dropped_total", "counter",
+            "Messages not published: Redis down, or its output over the cap.", g->redis_dropped);
+        one(out, &rc, "wsrelay_redis_received_total", "counter",
+            "Messages received on the channel.", g->redis_received);
+        one(out, &rc, "wsrelay_cluster_invalid_total", "counter",
+            "Channel messages ignored: foreign or malformed.", m->cluster_invalid);
+    }
     if (rc == 0)
         rc = buf_printf(out, "# HELP wsrelay_disconnects_total Connections ended, by reason.\n"
                              "# TYPE wsrelay_disconnects_total counter\n");

@@ -107,14 +107,24 @@ static void emit_leave(const struct presence *p, size_t slot, struct buf_writer 
 
 /* ---- Public -------------------------------------------------------------------------------- */
 
-int presence_init(struct presence *p, size_t max_slots)
+int presence_init(struct presence *p, size_t local_slots, size_t remote_slots)
 {
-    *p = (struct presence){.max_slots = max_slots, .welcome_max = SIZE_MAX};
+    size_t max_slots = local_slots + remote_slots;
+    *p = (struct presence){
+        .max_slots = max_slots, .local_slots = local_slots, .welcome_max = SIZE_MAX};
     if (max_slots == 0)
         return 0;
     p->peers = calloc(max_slots, sizeof *p->peers); /* calloc checks the multiplication */
-    if (p->peers == NULL) {
-        p->max_slots = 0;
+    if (remote_slots > 0) {
+        size_t cap = 16;
+        while (cap < 2 * remote_slots) /* at most half full: probes stay short */
+            cap *= 2;
+        p->map = calloc(cap, sizeof *p->map);
+        p->map_mask = cap - 1;
+        p->free_remote = calloc(remote_slots, sizeof *p->free_remote);
+    }
+    if (p->peers == NULL || (remote_slots > 0 && (p->map == NULL || p->free_remote == NULL))) {
+        presence_free(p);
         return -ENOMEM;
     }
     /* Nothing more: the zeroed pages stay unmapped until a slot is used (presence_join). */
@@ -123,10 +133,85 @@ int presence_init(struct presence *p, size_t max_slots)
 
 void presence_free(struct presence *p)
 {
-    for (size_t i = 0; i < p->max_slots; i++)
+    for (size_t i = 0; p->peers != NULL && i < p->max_slots; i++)
         buf_free(&p->peers[i].last);
     free(p->peers);
+    free(p->map);
+    free(p->free_remote);
     *p = (struct presence){0};
+}
+
+/* ---- Remote clients: a hash table from id to index ----------------------------------------
+ *
+ * Linear probing over a table at most half full; deletion shifts the following entries back
+ * (no tombstones, so a long-lived cluster never degrades). The hash is FNV-1a over the id's
+ * text: ids are random UUIDs, so anything that mixes all their bytes spreads them well. */
+
+static size_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id != '\0'; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
+    return h;
+}
+
+long presence_remote_find(const struct presence *p, const char *id)
+{
+    if (p->map == NULL)
+        return -1;
+    for (size_t i = id_hash(id) & p->map_mask;; i = (i + 1) & p->map_mask) {
+        uint32_t e = p->map[i];
+        if (e == 0)
+            return -1;
+        if (strcmp(p->peers[e - 1].id, id) == 0)
+            return (long)(e - 1);
+    }
+}
+
+long presence_remote_add(struct presence *p, const char *id, unsigned color, uint16_t node)
+{
+    long found = presence_remote_find(p, id);
+    if (found >= 0) {
+        p->peers[found].color = color;
+        p->peers[found].node = node;
+        return found;
+    }
+    size_t index;
+    if (p->nfree_remote > 0)
+        index = p->free_remote[--p->nfree_remote];
+    else if (p->local_slots + p->remote_used < p->max_slots)
+        index = p->local_slots + p->remote_used++;
+    else
+        return -1; /* every remote place is taken */
+    presence_join(p, index, id, color);
+    p->peers[index].node = node;
+    size_t i = id_hash(p->peers[index].id) & p->map_mask;
+    while (p->map[i] != 0)
+        i = (i + 1) & p->map_mask;
+    p->map[i] = (uint32_t)index + 1;
+    return (long)index;
+}
+
+void presence_remote_remove(struct presence *p, size_t index)
+{
+    assert(index >= p->local_slots && index < p->max_slots && p->peers[index].is_present);
+    size_t i = id_hash(p->peers[index].id) & p->map_mask;
+    while (p->map[i] != index + 1)
+        i = (i + 1) & p->map_mask;
+    /* Backward-shift deletion: move each following entry of the run into the hole if its
+     * home position allows it, so every remaining id is still found from its home. */
+    p->map[i] = 0;
+    for (size_t j = (i + 1) & p->map_mask; p->map[j] != 0; j = (j + 1) & p->map_mask) {
+        size_t home = id_hash(p->peers[p->map[j] - 1].id) & p->map_mask;
+        bool hole_between = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        if (hole_between) {
+            p->map[i] = p->map[j];
+            p->map[j] = 0;
+            i = j;
+        }
+    }
+    presence_leave(p, index);
+    p->free_remote[p->nfree_remote++] = (uint32_t)index;
 }
 
 void presence_join(struct presence *p, size_t slot, const char *id, unsigned color)
@@ -163,6 +248,7 @@ void presence_leave(struct presence *p, size_t slot)
     peer->is_present = false;
     peer->id[0] = '\0';
     peer->color = 0;
+    peer->node = 0;
 }
 
 size_t presence_count(const struct presence *p)

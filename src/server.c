@@ -8,6 +8,7 @@
  *   5. WebSocket: the room (/ws) and the echo (/echo)
  *   6. Input: reading and feeding the parsers
  *   7. Accepting, signals, the tick, the main loop
+ *   8. The cluster: other nodes' clients, over Redis (issue 5)
  */
 #include "server.h"
 
@@ -28,8 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backplane.h"
 #include "bcast.h"
 #include "buf.h"
+#include "cluster.h"
 #include "conn.h"
 #include "http.h"
 #include "json.h"
@@ -56,6 +59,9 @@ enum {
                                     * with wbuf, the bound on what a slow reader can pin */
     ACCEPT_BATCH = 64,             /* connections accepted per wake-up of the listener */
     MAX_EVENTS = 256,              /* events fetched per epoll_wait() */
+    HEARTBEAT_MS = 1000,           /* cluster: how often each node says it is alive ... */
+    NODE_TIMEOUT_MS = 3000,        /* ... and how long its silence means it is dead */
+    REMOTE_PER_LOCAL = 8,          /* cluster: remote client places per local slot */
     TICK_MS = 1000,                /* the periodic timer's longest period (tick_interval_ms) */
     SHUTDOWN_MS = 2000,            /* SIGTERM: close frames get this long to leave, then we exit */
     DRAIN_TIMEOUT_MS = 5000,       /* a draining peer that won't take its last bytes */
@@ -73,6 +79,14 @@ struct server {
     struct presence presence;
     struct buf scratch; /* one message being built (a rewrite, a welcome, a leave) */
     struct metrics metrics;
+
+    /* The cluster (issue 5): only with --redis. */
+    bool has_cluster;
+    struct backplane bp;
+    char node_id[CLUSTER_NODE_ID_LEN + 1]; /* random: tags our publications */
+    struct cluster_nodes nodes;            /* the other nodes, and when we last heard them */
+    struct buf cluster_out;                /* one envelope being built */
+    uint64_t next_heartbeat_ms;
     size_t ws_open[3]; /* WebSocket connections by enum conn_route, for /metrics */
     /* Every read() lands here first and is parsed in place; only what a connection leaves
      * unparsed (a partial head or frame) is copied into its own rbuf. So an idle connection
@@ -308,6 +322,9 @@ static void flush_writers(struct server *srv)
     t->nwriters = 0;
 }
 
+static void cluster_publish(struct server *srv, enum cluster_kind kind, const char *sender,
+                            unsigned color, const void *json, size_t json_len);
+
 /* ==== 3. Closing ======================================================================== */
 
 /* Takes a /ws client out of the room and tells everyone else. Idempotent: the first call
@@ -318,14 +335,19 @@ static void leave_room(struct server *srv, struct conn *c)
         return;
     conn_room_leave(&srv->conns, c);
     buf_reset(&srv->scratch);
-    /* When the whole server stops, everyone gets a close frame instead: no leave storm. */
-    if (!srv->is_stopping && presence_write_leave(&srv->presence, c->slot, &srv->scratch) == 0)
+    /* When the whole server stops, everyone gets a close frame instead, and the other nodes
+     * one "bye": no leave storm. */
+    if (!srv->is_stopping && presence_write_leave(&srv->presence, c->slot, &srv->scratch) == 0) {
         srv->metrics.messages_out += bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
                                                 buf_size(&srv->scratch), NULL, BCAST_NO_CONFLATION)
                                          .sent;
-    presence_leave(&srv->presence, c->slot);
+        const struct presence_peer *me = identity(srv, c);
+        cluster_publish(srv, CLUSTER_LEAVE, me->id, me->color, buf_head(&srv->scratch),
+                        buf_size(&srv->scratch));
+    }
     log_at(LL_INFO, "conn=%llu id=%s clients=%zu \"left the room\"", (unsigned long long)c->serial,
            identity(srv, c)->id, srv->conns.nroom);
+    presence_leave(&srv->presence, c->slot);
 }
 
 /* Stops reading, lets the queued bytes (a final response, a close frame) go out, then
@@ -560,7 +582,18 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
             .ws_open = srv->ws_open[CONN_ROUTE_ROOM],
             .echo_open = srv->ws_open[CONN_ROUTE_ECHO],
             .wbuf_high_water = srv->conns.wbuf_high_water,
+            .is_clustered = srv->has_cluster,
         };
+        if (srv->has_cluster) {
+            g.redis_up = backplane_is_up(&srv->bp);
+            for (int i = 0; i < CLUSTER_MAX_NODES; i++)
+                g.cluster_nodes += srv->nodes.n[i].id[0] != '\0';
+            for (size_t i = srv->presence.local_slots; i < srv->presence.max_slots; i++)
+                g.remote_clients += srv->presence.peers[i].is_present;
+            g.redis_published = srv->bp.published;
+            g.redis_dropped = srv->bp.dropped;
+            g.redis_received = srv->bp.received;
+        }
         buf_reset(&srv->scratch);
         if (metrics_write(&srv->metrics, &g, &srv->scratch) != 0) {
             http_error(srv, c, 500, false, is_head, NULL);
@@ -626,6 +659,7 @@ static void enter_room(struct server *srv, struct conn *c)
         srv->metrics.messages_out += bcast_room(&srv->conns, FRAME_OP_TEXT, buf_head(&srv->scratch),
                                                 buf_size(&srv->scratch), c, BCAST_NO_CONFLATION)
                                          .sent;
+    cluster_publish(srv, CLUSTER_JOIN, id, color, buf_head(&srv->scratch), buf_size(&srv->scratch));
     conn_room_join(&srv->conns, c);
     log_at(LL_INFO, "conn=%llu id=%s color=%u clients=%zu \"joined the room\"",
            (unsigned long long)c->serial, id, color, srv->conns.nroom);
@@ -653,6 +687,7 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
     struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, msg, msg_len, NULL, sender);
     srv->metrics.messages_out += r.sent;
     srv->metrics.conflated += r.conflated;
+    cluster_publish(srv, CLUSTER_MSG, me->id, me->color, msg, msg_len);
 }
 
 /* A client that fell behind (see bcast_room) has caught up below the conflation mark: send
@@ -946,6 +981,7 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
         return;
     }
     log_at(LL_INFO, "signal=%u open=%zu \"shutting down\"", signo, srv->conns.nopen);
+    cluster_publish(srv, CLUSTER_BYE, NULL, 0, NULL, 0); /* before is_stopping mutes it */
     srv->is_stopping = true;
     srv->stop_deadline_ms = srv->loop.now_ms + SHUTDOWN_MS;
     /* Close the listener now, so new connections are refused at once instead of waiting in
@@ -966,12 +1002,17 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
 }
 
 /* Once a second: drop draining connections whose peer will not take their last bytes. */
+static void cluster_tick(struct server *srv, uint64_t now);
+
 static void on_tick(struct loop_watch *w, uint32_t expirations)
 {
     struct server *srv = w->ctx;
     const struct config *cfg = srv->cfg;
     uint64_t now = srv->loop.now_ms;
     (void)expirations;
+
+    if (srv->has_cluster)
+        cluster_tick(srv, now);
 
     if (srv->is_accept_paused && !srv->is_stopping) {
         srv->is_accept_paused = false;
@@ -1084,6 +1125,8 @@ static unsigned tick_interval_ms(const struct config *cfg)
 }
 
 /* Every slot may hold a socket (and, briefly, a file): ask for enough descriptors. */
+static int cluster_init(struct server *srv);
+
 static int ensure_fd_limit(size_t max_clients)
 {
     struct rlimit rl;
@@ -1098,6 +1141,253 @@ static int ensure_fd_limit(size_t max_clients)
     if (rl.rlim_cur < need)
         log_at(LL_WARN, "nofile=%llu need=%llu \"descriptor limit is low: raise ulimit -n\"",
                (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+    return 0;
+}
+
+/* ==== 8. The cluster ======================================================================
+ *
+ * With --redis, every node publishes what its clients do (join, message, leave) to one Redis
+ * channel, and relays what the other nodes publish to its own clients, byte for byte. Each
+ * node keeps the other nodes' clients in presence (remote entries), so a newcomer's welcome
+ * lists everyone in the room, whichever node they sit on. The envelope is cluster.h's.
+ *
+ * Staying whole when things fail:
+ *   - every node says "hb" each HEARTBEAT_MS; a node silent for NODE_TIMEOUT_MS is dead, and
+ *     its clients leave (kill -9 a node: its users vanish elsewhere within about 3-4 s);
+ *   - a node that (re)connects to Redis says "hello" and publishes its "state"; every node
+ *     that hears a hello answers with its own state, and a state replaces what we knew of that
+ *     node: new clients join, missing ones leave, newer positions are sent;
+ *   - while Redis is away, the local room goes on: publications are dropped (counted), and
+ *     the resync above repairs the view when it comes back.
+ */
+
+/* Publishes one envelope, if we are in a cluster (and not stopping: the "bye" goes first). */
+static void cluster_publish(struct server *srv, enum cluster_kind kind, const char *sender,
+                            unsigned color, const void *json, size_t json_len)
+{
+    if (!srv->has_cluster || srv->is_stopping)
+        return;
+    buf_reset(&srv->cluster_out);
+    if (cluster_encode(&srv->cluster_out, srv->node_id, kind, sender, color, json, json_len) != 0) {
+        srv->bp.dropped++;
+        return;
+    }
+    backplane_publish(&srv->bp, buf_head(&srv->cluster_out), buf_size(&srv->cluster_out));
+}
+
+static void cluster_publish_state(struct server *srv)
+{
+    buf_reset(&srv->cluster_out);
+    if (cluster_encode_state(&srv->cluster_out, srv->node_id, &srv->presence) == 0)
+        backplane_publish(&srv->bp, buf_head(&srv->cluster_out), buf_size(&srv->cluster_out));
+    else
+        srv->bp.dropped++;
+}
+
+/* Sends bytes that came from another node to every local client in the room. They were
+ * checked by cluster_decode(): one JSON object, valid UTF-8. */
+static void relay_remote(struct server *srv, const void *json, size_t len, uint32_t sender)
+{
+    struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, json, len, NULL, sender);
+    srv->metrics.messages_out += r.sent;
+    srv->metrics.conflated += r.conflated;
+}
+
+/* A remote client leaves: its leave (ours, or the bytes its node sent) to every local
+ * client, and it is forgotten. */
+static void remote_leave(struct server *srv, size_t index, const void *json, size_t len)
+{
+    buf_reset(&srv->scratch);
+    if (json == NULL && presence_write_leave(&srv->presence, index, &srv->scratch) == 0) {
+        json = buf_head(&srv->scratch);
+        len = buf_size(&srv->scratch);
+    }
+    if (json != NULL)
+        relay_remote(srv, json, len, BCAST_NO_CONFLATION);
+    presence_remote_remove(&srv->presence, index);
+}
+
+/* A node died (silent too long) or said bye: all its clients leave. */
+static void drop_node(struct server *srv, int node)
+{
+    uint16_t tag = (uint16_t)(node + 1);
+    size_t n = 0;
+    for (size_t i = srv->presence.local_slots; i < srv->presence.max_slots; i++) {
+        if (srv->presence.peers[i].is_present && srv->presence.peers[i].node == tag) {
+            remote_leave(srv, i, NULL, 0);
+            n++;
+        }
+    }
+    log_at(LL_INFO, "node=%s clients=%zu \"cluster: node gone, its clients left\"",
+           srv->nodes.n[node].id, n);
+    cluster_node_forget(&srv->nodes, node);
+}
+
+/* A client on another node, known from a join, a message or a state: made present (its
+ * join relayed if it is new to us). Returns its presence index, or -1 if every remote place
+ * is taken. */
+static long remote_client(struct server *srv, const char *id, unsigned color, uint16_t tag,
+                          const void *join, size_t join_len)
+{
+    long index = presence_remote_find(&srv->presence, id);
+    if (index >= 0) {
+        srv->presence.peers[index].node = tag; /* it may have moved to another node */
+        return index;
+    }
+    index = presence_remote_add(&srv->presence, id, color, tag);
+    if (index < 0) {
+        log_at(LL_WARN, "\"cluster: no room for more remote clients\"");
+        return -1;
+    }
+    buf_reset(&srv->scratch);
+    if (join == NULL && presence_write_join(&srv->presence, (size_t)index, &srv->scratch) == 0) {
+        join = buf_head(&srv->scratch);
+        join_len = buf_size(&srv->scratch);
+    }
+    if (join != NULL)
+        relay_remote(srv, join, join_len, BCAST_NO_CONFLATION);
+    return index;
+}
+
+/* A newer last message for a remote client: remembered, and relayed (conflatable). */
+static void remote_update(struct server *srv, long index, const uint8_t *json, size_t len)
+{
+    presence_update(&srv->presence, (size_t)index, json, len);
+    relay_remote(srv, json, len, len <= PRESENCE_STATE_MAX ? (uint32_t)index : BCAST_NO_CONFLATION);
+}
+
+/* A node's whole state: what we knew of it is replaced. Clients we did not know join, those
+ * it no longer lists leave, and positions newer than ours are relayed. */
+static void apply_state(struct server *srv, const struct cluster_msg *m, uint16_t tag)
+{
+    /* Which of this node's clients does the state still list? One bit per presence entry,
+     * for the length of this call. */
+    size_t words = (srv->presence.max_slots + 63) / 64;
+    uint64_t *listed = calloc(words, sizeof *listed);
+    if (listed == NULL)
+        return; /* the next state will do */
+    size_t pos = 0;
+    struct cluster_peer peer;
+    while (cluster_next_peer(m, &pos, &peer)) {
+        long index = remote_client(srv, peer.sender, peer.color, tag, NULL, 0);
+        if (index < 0)
+            continue;
+        listed[index / 64] |= UINT64_C(1) << (index % 64);
+        const struct buf *last = &srv->presence.peers[index].last;
+        bool is_newer =
+            peer.json_len > 0 && (buf_size(last) != peer.json_len ||
+                                  memcmp(buf_head(last), peer.json, peer.json_len) != 0);
+        if (is_newer)
+            remote_update(srv, index, peer.json, peer.json_len);
+    }
+    for (size_t i = srv->presence.local_slots; i < srv->presence.max_slots; i++) {
+        const struct presence_peer *p = &srv->presence.peers[i];
+        if (p->is_present && p->node == tag && !(listed[i / 64] & (UINT64_C(1) << (i % 64))))
+            remote_leave(srv, i, NULL, 0);
+    }
+    free(listed);
+}
+
+/* backplane_ops.on_message: one message from the channel. */
+static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
+{
+    struct server *srv = ctx;
+    struct cluster_msg m;
+    if (cluster_decode(p, len, &m) < 0) {
+        srv->metrics.cluster_invalid++; /* foreign or malformed: ignored, never relayed */
+        log_at(LL_DEBUG, "len=%zu \"cluster: ignored a message that is not ours\"", len);
+        return;
+    }
+    if (strcmp(m.node, srv->node_id) == 0)
+        return; /* our own publication, back from Redis: our clients already have it */
+    int node = cluster_node_seen(&srv->nodes, m.node, srv->loop.now_ms);
+    if (node < 0) {
+        srv->metrics.cluster_invalid++;
+        log_at(LL_WARN, "\"cluster: too many nodes, ignoring a new one\"");
+        return;
+    }
+    uint16_t tag = (uint16_t)(node + 1);
+    long index;
+    switch (m.kind) {
+    case CLUSTER_HB:
+        return;
+    case CLUSTER_HELLO: /* a node (re)joined and knows nothing: tell it about us */
+        cluster_publish_state(srv);
+        return;
+    case CLUSTER_BYE:
+        drop_node(srv, node);
+        return;
+    case CLUSTER_JOIN:
+        remote_client(srv, m.sender, m.color, tag, m.json, m.json_len);
+        return;
+    case CLUSTER_MSG:
+        index = remote_client(srv, m.sender, m.color, tag, NULL, 0);
+        if (index >= 0)
+            remote_update(srv, index, m.json, m.json_len);
+        return;
+    case CLUSTER_LEAVE:
+        index = presence_remote_find(&srv->presence, m.sender);
+        if (index >= 0)
+            remote_leave(srv, (size_t)index, m.json, m.json_len);
+        return;
+    case CLUSTER_STATE:
+        apply_state(srv, &m, tag);
+        return;
+    }
+}
+
+/* backplane_ops.on_ready: connected again after a gap. */
+static void on_cluster_ready(void *ctx)
+{
+    struct server *srv = ctx;
+    cluster_publish(srv, CLUSTER_HELLO, NULL, 0, NULL, 0);
+    cluster_publish_state(srv);
+}
+
+static void cluster_tick(struct server *srv, uint64_t now)
+{
+    backplane_tick(&srv->bp, now);
+    if (now >= srv->next_heartbeat_ms) {
+        srv->next_heartbeat_ms = now + HEARTBEAT_MS;
+        cluster_publish(srv, CLUSTER_HB, NULL, 0, NULL, 0);
+    }
+    int node;
+    while ((node = cluster_node_expired(&srv->nodes, now, NODE_TIMEOUT_MS)) >= 0)
+        drop_node(srv, node);
+}
+
+static const struct backplane_ops cluster_ops = {
+    .on_message = on_cluster_message,
+    .on_ready = on_cluster_ready,
+};
+
+static int cluster_init(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    struct config_redis target;
+    char why[160];
+    if (config_parse_redis_url(cfg->redis_url, &target, why, sizeof why) < 0) {
+        log_at(LL_ERROR, "\"--redis: %s\"", why); /* config_parse() checked it already */
+        return -1;
+    }
+    /* The password may come from the environment instead of the command line, where every
+     * user of the machine could read it in the process list. */
+    const char *env = getenv("WSRELAY_REDIS_PASSWORD");
+    if (target.password[0] == '\0' && env != NULL)
+        snprintf(target.password, sizeof target.password, "%s", env);
+
+    uint8_t raw[CLUSTER_NODE_ID_LEN / 2];
+    if (random_bytes(raw, sizeof raw) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(srv->node_id + 2 * i, 3, "%02x", raw[i]);
+    /* A state lists every local client with its last message: the biggest envelope. */
+    buf_init(&srv->cluster_out, cfg->max_clients * (PRESENCE_STATE_MAX + 64) + 256);
+    if (backplane_init(&srv->bp, &srv->loop, &target, cfg->redis_channel, &cluster_ops, srv) < 0)
+        return -1;
+    srv->has_cluster = true;
+    log_at(LL_INFO, "node=%s redis=%s:%u/%u channel=%s \"cluster: joining\"", srv->node_id,
+           srv->bp.ip, (unsigned)target.port, target.db, cfg->redis_channel);
     return 0;
 }
 
@@ -1140,12 +1430,14 @@ int server_run(const struct config *cfg)
 
     if (conn_table_init(&srv->conns, cfg->max_clients, RBUF_LIMIT, cfg->max_buffer,
                         cfg->max_message) < 0 ||
-        presence_init(&srv->presence, cfg->max_clients) < 0) {
+        presence_init(&srv->presence, cfg->max_clients,
+                      cfg->redis_url != NULL ? REMOTE_PER_LOCAL * cfg->max_clients : 0) < 0) {
         log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"", cfg->max_clients);
         goto out;
     }
     /* A welcome goes into a buffer that already holds the 101 response: leave it room. */
     srv->presence.welcome_max = cfg->max_buffer - 1024;
+    srv->conns.owed_bits = srv->presence.max_slots; /* a client may owe remote senders too */
     rc = loop_init(&srv->loop, MAX_EVENTS);
     if (rc == 0)
         rc = loop_add(&srv->loop, &srv->listener, srv->listen_fd, LOOP_IN, on_accept, srv);
@@ -1159,6 +1451,9 @@ int server_run(const struct config *cfg)
         log_at(LL_ERROR, "\"cannot set up the event loop: %s\"", strerror(-rc));
         goto out;
     }
+
+    if (cfg->redis_url != NULL && cluster_init(srv) < 0)
+        goto out;
 
     log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"", cfg->host,
            (unsigned)port, www_path, cfg->max_clients);
@@ -1174,7 +1469,10 @@ int server_run(const struct config *cfg)
 
         int timeout = -1;
         if (srv->is_stopping) {
-            if (srv->conns.nopen == 0 || srv->loop.now_ms >= srv->stop_deadline_ms)
+            /* Done when every client is gone and our "bye" has reached Redis; or at the
+             * deadline, whatever is left. */
+            bool is_flushed = !srv->has_cluster || srv->bp.inflight == 0;
+            if ((srv->conns.nopen == 0 && is_flushed) || srv->loop.now_ms >= srv->stop_deadline_ms)
                 break;
             timeout = (int)(srv->stop_deadline_ms - srv->loop.now_ms);
         }
@@ -1192,6 +1490,9 @@ out:
         loop_close_watch(&srv->loop, &srv->signals);
         loop_close_watch(&srv->loop, &srv->tick);
     }
+    if (srv->has_cluster)
+        backplane_free(&srv->bp);
+    buf_free(&srv->cluster_out);
     conn_table_free(&srv->conns);
     presence_free(&srv->presence);
     buf_free(&srv->scratch);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -34,7 +35,7 @@ static void join_and_leave_messages(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 4), 0);
+    assert_int_equal(presence_init(&p, 4, 0), 0);
     assert_int_equal(presence_count(&p), 0);
     presence_join(&p, 2, ID_A, 7);
     assert_int_equal(presence_count(&p), 1);
@@ -59,7 +60,7 @@ static void welcome_alone_lists_no_peers(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3), 0);
+    assert_int_equal(presence_init(&p, 3, 0), 0);
     presence_join(&p, 0, ID_A, 0);
     struct buf out;
     buf_init(&out, 1 << 12);
@@ -73,7 +74,7 @@ static void welcome_with_one_silent_peer(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3), 0);
+    assert_int_equal(presence_init(&p, 3, 0), 0);
     presence_join(&p, 1, ID_A, 359);
     presence_join(&p, 2, ID_B, 12);
     struct buf out;
@@ -89,7 +90,7 @@ static void welcome_with_one_peer_that_moved(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2), 0);
+    assert_int_equal(presence_init(&p, 2, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     presence_join(&p, 1, ID_B, 2);
     const char *moved = "{\"x\":120,\"y\":48.5,\"sender\":\"" ID_A "\",\"color\":1}";
@@ -108,7 +109,7 @@ static void welcome_lists_every_other_peer_in_slot_order(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 8), 0);
+    assert_int_equal(presence_init(&p, 8, 0), 0);
     presence_join(&p, 6, ID_D, 40);
     presence_join(&p, 1, ID_A, 10);
     presence_join(&p, 3, ID_B, 20);
@@ -142,7 +143,7 @@ static void update_keeps_only_the_latest_message(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2), 0);
+    assert_int_equal(presence_init(&p, 2, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     presence_join(&p, 1, ID_B, 2);
     assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
@@ -162,7 +163,7 @@ static void update_over_the_bound_empties_the_kept_message(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2), 0);
+    assert_int_equal(presence_init(&p, 2, 0), 0);
     presence_join(&p, 0, ID_A, 5);
     presence_join(&p, 1, ID_B, 6);
 
@@ -188,7 +189,7 @@ static void leave_releases_the_slot_memory(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 1), 0);
+    assert_int_equal(presence_init(&p, 1, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
     assert_non_null(p.peers[0].last.data);
@@ -206,7 +207,7 @@ static void join_copies_the_id_with_a_bound(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 1), 0);
+    assert_int_equal(presence_init(&p, 1, 0), 0);
     presence_join(&p, 0, ID_A "-and-much-more-than-a-uuid", 1);
     assert_int_equal(strlen(p.peers[0].id), PRESENCE_ID_SIZE - 1);
     assert_string_equal(p.peers[0].id, ID_A);
@@ -219,7 +220,7 @@ static void zero_slots_is_an_empty_room(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 0), 0);
+    assert_int_equal(presence_init(&p, 0, 0), 0);
     assert_int_equal(presence_count(&p), 0);
     presence_free(&p);
 }
@@ -230,7 +231,7 @@ static void writes_are_all_or_nothing(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3), 0);
+    assert_int_equal(presence_init(&p, 3, 0), 0);
     presence_join(&p, 0, ID_A, 100);
     presence_join(&p, 1, ID_B, 200);
     presence_join(&p, 2, ID_C, 300);
@@ -266,7 +267,7 @@ static void appends_after_existing_output(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2), 0);
+    assert_int_equal(presence_init(&p, 2, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     struct buf out;
     buf_init(&out, 1 << 12);
@@ -283,7 +284,7 @@ static void welcome_is_cut_to_its_budget(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3), 0);
+    assert_int_equal(presence_init(&p, 3, 0), 0);
     presence_join(&p, 0, ID_A, 100);
     presence_join(&p, 1, ID_B, 200);
     presence_join(&p, 2, ID_C, 300);
@@ -307,6 +308,47 @@ static void welcome_is_cut_to_its_budget(void **state)
     presence_free(&p);
 }
 
+/* Remote clients (issue 5): found by id, removable in any order without losing the others
+ * (the hash table's backward-shift deletion), places reused, and listed in welcomes. */
+static void remote_clients_by_id(void **state)
+{
+    (void)state;
+    enum { LOCAL = 2, REMOTE = 40 };
+    struct presence p;
+    assert_int_equal(presence_init(&p, LOCAL, REMOTE), 0);
+    char ids[REMOTE][PRESENCE_ID_SIZE];
+    long idx[REMOTE];
+    for (int i = 0; i < REMOTE; i++) {
+        snprintf(ids[i], sizeof ids[i], "00000000-0000-4000-8000-%012d", i);
+        idx[i] = presence_remote_add(&p, ids[i], (unsigned)i, 3);
+        assert_true(idx[i] >= LOCAL && idx[i] < LOCAL + REMOTE);
+        assert_int_equal(p.peers[idx[i]].node, 3);
+    }
+    assert_int_equal(presence_remote_add(&p, "00000000-0000-4000-8000-999999999999", 1, 1), -1);
+    assert_int_equal(presence_remote_add(&p, ids[7], 300, 4), idx[7]); /* an update */
+    assert_int_equal(p.peers[idx[7]].color, 300);
+
+    for (int i = 0; i < REMOTE; i += 3) /* remove a third, scattered through the table */
+        presence_remote_remove(&p, (size_t)idx[i]);
+    for (int i = 0; i < REMOTE; i++)
+        assert_int_equal(presence_remote_find(&p, ids[i]), i % 3 == 0 ? -1 : idx[i]);
+    assert_int_equal(presence_count(&p), REMOTE - (REMOTE + 2) / 3);
+
+    long again = presence_remote_add(&p, ids[0], 5, 1); /* a freed place is reused */
+    assert_true(again >= LOCAL);
+    assert_int_equal(presence_remote_find(&p, ids[0]), again);
+
+    presence_join(&p, 0, ID_A, 100); /* a local client sees remote ones in its welcome */
+    struct buf out;
+    buf_init(&out, 1 << 16);
+    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    assert_int_equal(buf_append(&out, "", 1), 0);
+    assert_non_null(strstr((char *)buf_head(&out), ids[1]));
+    assert_null(strstr((char *)buf_head(&out), ids[3]));
+    buf_free(&out);
+    presence_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +364,7 @@ int main(void)
         cmocka_unit_test(zero_slots_is_an_empty_room),
         cmocka_unit_test(writes_are_all_or_nothing),
         cmocka_unit_test(welcome_is_cut_to_its_budget),
+        cmocka_unit_test(remote_clients_by_id),
         cmocka_unit_test(appends_after_existing_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,339 @@
+/* backplane.c: Redis pub/sub through hiredis's async API, on our own loop (see backplane.h).
+ *
+ * Chapters:
+ *   1. The adapter: hiredis asks to watch its socket, we watch it in our loop
+ *   2. A link's life: connect, authenticate, subscribe, lose it, retry
+ *   3. Publishing, with a cap
+ *
+ * The life of one link (the subscriber's; the publisher's is the same without SUBSCRIBE):
+ *
+ *   DOWN --retry_ms reached--> CONNECTING --connected, AUTH/SELECT/SUBSCRIBE sent-->
+ *     ^                             |              --"subscribe" confirmed--> READY
+ *     |                             | refused, or no answer within 2 s            |
+ *     +-----------------------------+--------------- connection lost -------------+
+ *   (each failure doubles the wait before the next try, 100 ms up to 2 s; READY resets it)
+ */
+#include "backplane.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+
+/* ==== 1. The adapter ===================================================================== */
+
+/* hiredis calls these to say which directions it wants to hear about; they must be
+ * idempotent (hiredis calls them freely). We keep the interest in the watch's mask. */
+static void set_interest(struct backplane_link *l, unsigned add, unsigned remove)
+{
+    if (l->ac == NULL || l->watch.fd < 0)
+        return;
+    unsigned mask = (l->watch.mask | add) & ~remove;
+    if (loop_set(l->bp->loop, &l->watch, mask) < 0)
+        log_at(LL_ERROR, "\"redis: epoll_ctl failed\"");
+}
+
+static void ev_add_read(void *privdata)
+{
+    set_interest(privdata, LOOP_IN, 0);
+}
+static void ev_del_read(void *privdata)
+{
+    set_interest(privdata, 0, LOOP_IN);
+}
+static void ev_add_write(void *privdata)
+{
+    set_interest(privdata, LOOP_OUT, 0);
+}
+static void ev_del_write(void *privdata)
+{
+    set_interest(privdata, 0, LOOP_OUT);
+}
+
+/* hiredis is about to free the context (and close its socket): stop watching it. The watch
+ * lives in struct backplane, not in memory hiredis frees, so an event for it still in the
+ * current batch finds watch.fd == -1 and is skipped by loop_wait(). */
+static void ev_cleanup(void *privdata)
+{
+    struct backplane_link *l = privdata;
+    loop_del(l->bp->loop, &l->watch);
+    l->ac = NULL;
+}
+
+/* Our loop says the socket is ready: let hiredis read or write. A read may end in a
+ * disconnect that frees the context, so check before writing. */
+static void on_link_event(struct loop_watch *w, uint32_t events)
+{
+    struct backplane_link *l = w->ctx;
+    if ((events & (LOOP_IN | LOOP_ERR)) && l->ac != NULL)
+        redisAsyncHandleRead(l->ac);
+    if ((events & (LOOP_OUT | LOOP_ERR)) && l->ac != NULL)
+        redisAsyncHandleWrite(l->ac);
+}
+
+static int attach(struct backplane_link *l)
+{
+    redisAsyncContext *ac = l->ac;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    ac->ev.data = l;
+    ac->data = l;
+    return loop_add(l->bp->loop, &l->watch, ac->c.fd, 0, on_link_event, l);
+}
+
+/* ==== 2. A link's life =================================================================== */
+
+static const char *link_name(const struct backplane_link *l)
+{
+    return l->is_subscriber ? "subscriber" : "publisher";
+}
+
+/* One line when the cluster link as a whole goes up or down, not one per attempt or per
+ * message: an outage of a minute must not flood the log. */
+static void log_state(struct backplane *b, const char *why)
+{
+    bool is_up = backplane_is_up(b);
+    if (is_up == b->was_up)
+        return;
+    b->was_up = is_up;
+    if (is_up)
+        log_at(LL_INFO, "redis=%s:%u channel=%s \"redis: connected\"", b->ip,
+               (unsigned)b->target.port, b->channel);
+    else
+        log_at(LL_WARN, "redis=%s:%u \"redis: connection lost (%s): relaying locally, retrying\"",
+               b->ip, (unsigned)b->target.port, why);
+}
+
+static void became_ready(struct backplane_link *l)
+{
+    struct backplane *b = l->bp;
+    l->state = BACKPLANE_READY;
+    l->backoff_ms = BACKPLANE_BACKOFF_MIN_MS;
+    log_state(b, "");
+    if (backplane_is_up(b) && b->needs_sync) {
+        b->needs_sync = false;
+        b->ops->on_ready(b->ctx);
+    }
+}
+
+/* The link is gone (refused, lost, timed out): wait, then try again, longer each time. */
+static void went_down(struct backplane_link *l, uint64_t now_ms, const char *why)
+{
+    struct backplane *b = l->bp;
+    bool was_up = backplane_is_up(b);
+    l->state = BACKPLANE_DOWN;
+    l->since_ms = now_ms;
+    l->retry_ms = now_ms + l->backoff_ms;
+    l->backoff_ms =
+        l->backoff_ms * 2 > BACKPLANE_BACKOFF_MAX_MS ? BACKPLANE_BACKOFF_MAX_MS : l->backoff_ms * 2;
+    b->needs_sync = true; /* whatever happens next, the other nodes' view and ours diverged */
+    if (was_up)
+        log_state(b, why);
+    else
+        log_at(LL_DEBUG, "link=%s \"redis: %s\"", link_name(l), why);
+}
+
+/* Replies to AUTH and SELECT: an error (a wrong password, a database out of range) is a
+ * configuration problem that retrying will not fix quickly; say so loudly, then retry. */
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    const redisReply *reply = r;
+    const char *what = privdata;
+    struct backplane_link *l = ac->data;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        log_at(LL_ERROR, "link=%s \"redis refused %s: %.*s\"", link_name(l), what,
+               (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+        redisAsyncDisconnect(ac);
+    }
+}
+
+/* Every reply on the subscriber link: the confirmation, then one per message. */
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    const redisReply *reply = r;
+    struct backplane_link *l = ac->data;
+    if (reply == NULL || l == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return;
+    const redisReply *kind = reply->element[0];
+    const redisReply *payload = reply->element[2];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(kind->str, "subscribe") == 0) {
+        became_ready(l);
+    } else if (strcmp(kind->str, "message") == 0 && payload->type == REDIS_REPLY_STRING) {
+        l->bp->received++;
+        l->bp->ops->on_message(l->bp->ctx, (const uint8_t *)payload->str, payload->len);
+    }
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    struct backplane_link *l = cac->data;
+    redisAsyncContext *ac = l->ac;
+    struct backplane *b = l->bp;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after we return (ev_cleanup clears l->ac). */
+        went_down(l, b->loop->now_ms, cac->errstr);
+        return;
+    }
+    /* Pipelined: Redis answers in order, so a PUBLISH or SUBSCRIBE sent after AUTH runs
+     * authenticated. The password goes as an argument (%s), never into a log line. */
+    if (b->target.password[0] != '\0') {
+        if (b->target.user[0] != '\0')
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", b->target.user,
+                              b->target.password);
+        else
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", b->target.password);
+    }
+    if (b->target.db != 0)
+        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %u", b->target.db);
+    if (l->is_subscriber)
+        redisAsyncCommand(ac, on_sub_reply, NULL, "SUBSCRIBE %s", b->channel);
+    else
+        became_ready(l);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    struct backplane_link *l = cac->data;
+    (void)status;
+    went_down(l, l->bp->loop->now_ms, cac->err != 0 ? cac->errstr : "closed by the server");
+}
+
+static void start_connect(struct backplane_link *l, uint64_t now_ms)
+{
+    struct backplane *b = l->bp;
+    l->since_ms = now_ms;
+    l->ac = redisAsyncConnect(b->ip, b->target.port); /* non-blocking connect */
+    if (l->ac == NULL || l->ac->err != 0) {
+        const char *why = l->ac != NULL ? l->ac->errstr : "out of memory";
+        if (l->ac != NULL)
+            redisAsyncFree(l->ac);
+        l->ac = NULL;
+        went_down(l, now_ms, why);
+        return;
+    }
+    if (attach(l) < 0) {
+        redisAsyncFree(l->ac); /* runs ev_cleanup */
+        went_down(l, now_ms, "cannot watch the socket");
+        return;
+    }
+    l->state = BACKPLANE_CONNECTING;
+    redisAsyncSetConnectCallback(l->ac, on_connect);
+    redisAsyncSetDisconnectCallback(l->ac, on_disconnect);
+}
+
+static void tick_link(struct backplane_link *l, uint64_t now_ms)
+{
+    if (l->state == BACKPLANE_DOWN && now_ms >= l->retry_ms) {
+        start_connect(l, now_ms);
+    } else if (l->state == BACKPLANE_CONNECTING &&
+               now_ms - l->since_ms >= BACKPLANE_CONNECT_TIMEOUT_MS && l->ac != NULL) {
+        /* No answer (a black-holed address, a stopped process): give up this attempt. A
+         * context freed before it connected calls no disconnect callback, so go down here. */
+        redisAsyncFree(l->ac);
+        l->ac = NULL;
+        went_down(l, now_ms, "connect timed out");
+    }
+}
+
+int backplane_init(struct backplane *b, struct loop *loop, const struct config_redis *target,
+                   const char *channel, const struct backplane_ops *ops, void *ctx)
+{
+    *b = (struct backplane){
+        .loop = loop, .target = *target, .channel = channel, .ops = ops, .ctx = ctx};
+    /* Resolved once, here: hiredis would call getaddrinfo() on every reconnect, inside the
+     * loop, where a slow DNS server would stall every client. */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    int rc = getaddrinfo(target->host, NULL, &hints, &res);
+    if (rc != 0) {
+        log_at(LL_ERROR, "host=%s \"redis: cannot resolve the host: %s\"", target->host,
+               gai_strerror(rc));
+        return -1;
+    }
+    getnameinfo(res->ai_addr, res->ai_addrlen, b->ip, sizeof b->ip, NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+
+    struct backplane_link *links[] = {&b->sub, &b->pub};
+    for (size_t i = 0; i < 2; i++) {
+        *links[i] = (struct backplane_link){
+            .bp = b,
+            .watch = {.fd = -1},
+            .is_subscriber = i == 0,
+            .state = BACKPLANE_DOWN,
+            .retry_ms = 0, /* at the first tick */
+            .backoff_ms = BACKPLANE_BACKOFF_MIN_MS,
+        };
+    }
+    b->needs_sync = true;
+    return 0;
+}
+
+void backplane_free(struct backplane *b)
+{
+    struct backplane_link *links[] = {&b->sub, &b->pub};
+    for (size_t i = 0; i < 2; i++) {
+        if (links[i]->ac != NULL) {
+            /* Freeing calls on_disconnect for a connected link; this is no loss to report.
+             * (hiredis has no call to unset the callback, but the field is public.) */
+            links[i]->ac->onDisconnect = NULL;
+            redisAsyncFree(links[i]->ac);
+        }
+        links[i]->ac = NULL;
+    }
+}
+
+void backplane_tick(struct backplane *b, uint64_t now_ms)
+{
+    tick_link(&b->sub, now_ms);
+    tick_link(&b->pub, now_ms);
+}
+
+bool backplane_is_up(const struct backplane *b)
+{
+    return b->sub.state == BACKPLANE_READY && b->pub.state == BACKPLANE_READY;
+}
+
+/* ==== 3. Publishing ====================================================================== */
+
+/* Redis acknowledged a PUBLISH (or the link died and hiredis is failing its callbacks): its
+ * bytes no longer wait. privdata carries the size, so nothing is allocated per message. */
+static void on_publish_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)reply;
+    const struct backplane_link *l = ac->data;
+    struct backplane *b = l->bp;
+    size_t len = (size_t)(uintptr_t)privdata;
+    b->inflight -= len < b->inflight ? len : b->inflight;
+}
+
+bool backplane_publish(struct backplane *b, const void *p, size_t len)
+{
+    struct backplane_link *l = &b->pub;
+    if (l->state != BACKPLANE_READY || l->ac == NULL || b->inflight + len > BACKPLANE_OUT_MAX) {
+        b->dropped++;
+        return false;
+    }
+    /* %b: binary-safe (pointer, length), so a message needs no escaping. */
+    /* The command's size rides in hiredis's privdata pointer: no allocation per message. */
+    void *size_tag = (void *)(uintptr_t)len; // NOLINT(performance-no-int-to-ptr)
+    if (redisAsyncCommand(l->ac, on_publish_reply, size_tag, "PUBLISH %s %b", b->channel, p, len) !=
+        REDIS_OK) {
+        b->dropped++;
+        return false;
+    }
+    b->inflight += len;
+    b->published++;
+    return true;
+}

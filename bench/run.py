@@ -741,6 +741,7 @@ def write_plots(data, out_dir):
             "set title 'Cursor relay: p99 latency (receive − scheduled send), "
             "filled = point passes, open = fails'\n"
             "set ylabel 'p99 latency (ms, log scale)'\nset logscale y\nset format y '%g'\n"
+            "set key bottom right box opaque\n"
             f"set yrange [{min(p99s or [1]) / 2:g}:{max(max(p99s or [1]) * 2, 3 * P99_LIMIT_MS):g}]\n"
             f"set arrow 1 from graph 0, first {P99_LIMIT_MS} to graph 1, first {P99_LIMIT_MS} "
             "nohead dt 2 lw 1.5 lc rgb '#555555'\n"
@@ -748,6 +749,7 @@ def write_plots(data, out_dir):
             f"{P99_LIMIT_MS * 1.25} right tc rgb '#555555'\n"
             "plot " + ", \\\n     ".join(series(2)) + "\n"
             "unset logscale y\nunset arrow 1\nunset label 1\nset autoscale y\n"
+            "set key top left box opaque\n"
             f"set output '{deliv_png}'\n"
             "set title 'Cursor relay: deliveries per second (30·N² demanded), "
             "filled = point passes, open = fails'\n"
@@ -786,9 +788,12 @@ def write_report(data, out_dir):
         w("> **BENCH_QUICK=1 smoke run**: one short run per point and a small subset of points. "
           "These numbers only show that the pipeline works; run `make bench` for the benchmark.")
         w("")
+    invs = data.get("invocations") or {}
+    elapsed = sum((v.get("elapsed_s") or 0) for v in invs.values()) if invs else \
+        meta.get("elapsed_s", 0)
     w(f"wsrelay against the original Node.js `ws` demo and uWebSockets.js, on one core each, "
-      f"as issue 4 asks. Measured {meta['started'][:10]}: {meta.get('elapsed_s', 0)/60:.1f} "
-      f"minutes of runs.")
+      f"as issue 4 asks. Measured {meta['started'][:10]}: {elapsed/60:.1f} minutes of runs"
+      f"{f' in {len(invs)} invocations' if len(invs) > 1 else ''}.")
     w("")
 
     # -- headline table
@@ -917,16 +922,18 @@ def write_report(data, out_dir):
         f"the load generator to core {cfg['client_cpu']} (`taskset -c {cfg['client_cpu']}`)"
     w(f"- **Pinning**: {pin}; everything over 127.0.0.1.")
     ver = re.sub(r"^wsrelay\s*", "", meta.get("wsrelay_version") or "?")
+    # wsrelay's commit is the one of the invocation(s) that ran wsrelay.
+    wcommits = sorted({v["commit"] for v in invs.values() if "wsrelay" in v["servers"]}) \
+        or [meta["commit"]]
     w(f"- **Versions**: wsrelay {ver} at commit "
-      f"{meta['commit']}; load generator bench/wsbench.c at {meta['wsbench_commit']}; "
+      f"{', '.join(wcommits)}; load generator bench/wsbench.c at {meta['wsbench_commit']}; "
       f"Node {meta['node']}; `ws` {meta['ws']}; `@trufflesuite/uws-js-unofficial` "
       f"{meta['uws']}; {meta.get('gnuplot') or 'gnuplot'}.")
-    invs = data.get("invocations") or {}
     if len(invs) > 1:
         w("- **Runs kept from earlier invocations** (`BENCH_UPDATE=1`): " + "; ".join(
             f"{k[:16].replace('T', ' ')} UTC, wsrelay commit {v['commit']}: "
             f"{', '.join(LABEL.get(x, x) for x in v['servers'])} × {', '.join(v['scenarios'])}"
-            for k, v in sorted(invs.items())) + ". The versions above are the latest one's.")
+            for k, v in sorted(invs.items())) + ".")
     mb = cfg["max_buffer"]
     mb_txt = f"{mb // (1 << 20)}M" if mb % (1 << 20) == 0 else str(mb)
     w("- **Servers**: `./wsrelay` as `make` builds it (`-O2 -g`), with `--ping-interval 0`, "

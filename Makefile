@@ -184,7 +184,8 @@ screenshots: deps wsrelay
 #                              runs `npm ci` in bench/peers if node_modules is missing or older
 #                              than the lock file, then bench/run.py (~30 min), which writes
 #                              docs/benchmarks.md, docs/bench-*.png, docs/bench-results.json
-#   BENCH_QUICK=1 make bench   a ~3-minute smoke run (other knobs: bench/run.py's header)
+#   BENCH_QUICK=1 make bench   a ~3-minute smoke run, written to build/bench-quick/ (other
+#                              knobs: bench/run.py's header)
 # npm ci writes node_modules/.package-lock.json last: it stands for a complete install.
 BENCH_PEERS_STAMP = bench/peers/node_modules/.package-lock.json
 

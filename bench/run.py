@@ -38,7 +38,8 @@ Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke 
                             most; then the least disturbed attempt is kept and marked)
   BENCH_QUIET_WAIT [120]    before each run, wait up to this long for other processes to
                             use at most BENCH_MAX_OTHER_CPU
-  BENCH_OUT [docs]          where the report, plots and results go (relative to the repo)
+  BENCH_OUT [docs]          where the report, plots and results go (relative to the repo;
+                            BENCH_QUICK's default is build/bench-quick, never docs/)
   BENCH_UPDATE=1            keep the runs already in OUT/bench-results.json of servers or
                             scenarios not run this time (e.g. re-run only wsrelay after a
                             change: BENCH_UPDATE=1 BENCH_SERVERS=wsrelay make bench)
@@ -1064,9 +1065,10 @@ def write_report(data, out_dir):
     w("## Reproducing")
     w("")
     w("```sh")
-    w("make bench                      # about 20-40 minutes; BENCH_QUICK=1 for a 3-minute smoke run")
+    w("make bench                      # about 20-40 minutes on a quiet machine")
+    w("BENCH_QUICK=1 make bench        # a 3-minute smoke run, into build/bench-quick/")
     w("BENCH_REPEAT=5 BENCH_DURATION=20 make bench        # longer, steadier")
-    w("BENCH_SERVERS=wsrelay BENCH_SCENARIOS=cursor make bench")
+    w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay make bench   # re-run wsrelay, keep the peers' runs")
     w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
     w("```")
     w("")
@@ -1099,7 +1101,10 @@ def main():
     ap.add_argument("--results", help="results JSON (default: OUT/bench-results.json)")
     args = ap.parse_args()
 
-    out_dir = os.path.join(ROOT, os.environ.get("BENCH_OUT") or "docs")
+    # A smoke run must not overwrite the committed results: it writes under build/.
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    out_dir = os.path.join(ROOT, os.environ.get("BENCH_OUT") or
+                           ("build/bench-quick" if quick and not args.report_only else "docs"))
     results = args.results or os.path.join(out_dir, "bench-results.json")
 
     if args.report_only:

@@ -2,11 +2,13 @@
 #
 #   make            optimised build (-O2 -g) -> ./wsrelay, what users run and benchmark
 #   make run        build and start it on :7071
-#   make test       install what is missing, then unit tests, a fuzz smoke run and the
-#                   integration suite, against the normal and the ASan+UBSan build
+#   make test       install what is missing, then unit tests, a fuzz smoke run, the
+#                   integration suite and the browser tests (test/e2e), against the
+#                   normal and the ASan+UBSan build
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60) (docs/fuzzing.md)
 #   make asan       the sanitizer build -> build/asan/wsrelay
 #   make headers    check every header compiles on its own
+#   make screenshots  the page with several cursors, in chromium -> docs/screenshot*.png
 #   make fmt / fmt-check / lint / install / clean
 #
 # Linux only by design (epoll, signalfd, openat2). Libraries come through pkg-config.
@@ -170,13 +172,21 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	test/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
 
+# ---- the page's pictures: docs/screenshot*.png (test/e2e/screenshots.mjs, docs/page.md) ----
+# Debian's chromium through playwright-core, as in the e2e tests. Not part of `make test`:
+# colours are random, so every run gives new pictures to commit or not.
+.PHONY: screenshots
+screenshots: deps wsrelay
+	node test/e2e/screenshots.mjs
+
 # ---- benchmark: wsrelay against the Node ws demo and uWebSockets.js (issue 4) -----------
 #   make bench                 installs what is missing (scripts/bench-deps.sh: gnuplot-nox,
 #                              never part of `make test`), builds ./wsrelay and bench/wsbench,
 #                              runs `npm ci` in bench/peers if node_modules is missing or older
 #                              than the lock file, then bench/run.py (~30 min), which writes
 #                              docs/benchmarks.md, docs/bench-*.png, docs/bench-results.json
-#   BENCH_QUICK=1 make bench   a ~3-minute smoke run (other knobs: bench/run.py's header)
+#   BENCH_QUICK=1 make bench   a ~3-minute smoke run, written to build/bench-quick/ (other
+#                              knobs: bench/run.py's header)
 # npm ci writes node_modules/.package-lock.json last: it stands for a complete install.
 BENCH_PEERS_STAMP = bench/peers/node_modules/.package-lock.json
 

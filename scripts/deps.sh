@@ -1,15 +1,30 @@
 #!/bin/sh
 # Installs what `make test` needs on a fresh Debian 12 machine, and nothing that is already
 # there: each package is checked with dpkg-query first, and apt-get runs only for the missing.
+# Then the Node test tools (package.json: playwright-core for the browser tests in test/e2e/)
+# are installed with `npm ci`, only when node_modules is missing or older than the lock file.
 set -eu
+cd "$(dirname "$0")/.."
 
+# chromium: Debian's browser, driven by playwright-core from /usr/bin/chromium (the e2e tests
+# cannot use Playwright's own downloaded browsers). playwright-core talks to it over the
+# DevTools protocol, so chromium-driver (ChromeDriver, for WebDriver) is not needed.
+# fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
+# because chromium is installed without its recommended fonts.
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
 clang-format clang-tidy cppcheck
 libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
 redis-server haproxy
 python3 python3-pytest python3-websockets
+chromium fonts-dejavu-core
 "
+
+# Node.js and npm usually come with the machine (this project's machines carry a NodeSource
+# build, which bundles npm): only if npm is missing altogether do we take Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do
@@ -19,19 +34,29 @@ for p in $PACKAGES; do
 done
 
 if [ -z "$missing" ]; then
-    echo "deps: all present"
-    exit 0
+    echo "deps: all packages present"
+else
+    echo "deps: installing$missing"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then
+        SUDO="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    # A fresh image may have no package lists yet: update only if the first attempt fails.
+    # shellcheck disable=SC2086
+    if ! $SUDO apt-get install -y --no-install-recommends $missing; then
+        $SUDO apt-get update
+        $SUDO apt-get install -y --no-install-recommends $missing
+    fi
 fi
 
-echo "deps: installing$missing"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-    SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-# A fresh image may have no package lists yet: update only if the first attempt fails.
-# shellcheck disable=SC2086
-if ! $SUDO apt-get install -y --no-install-recommends $missing; then
-    $SUDO apt-get update
-    $SUDO apt-get install -y --no-install-recommends $missing
+# npm ci installs exactly what package-lock.json lists, and writes node_modules/.package-lock.json
+# last: that file stands for a complete install. --ignore-scripts: nothing we use needs an
+# install script (playwright-core has none; it never downloads a browser by itself).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "deps: npm ci (test tools from package-lock.json)"
+    npm ci --ignore-scripts --no-audit --no-fund
+    touch node_modules/.package-lock.json
+else
+    echo "deps: node_modules up to date"
 fi

@@ -99,5 +99,35 @@ if [ -d test/integration ]; then
     WSRELAY_SANITIZED=1 run_pytest asan build/asan/wsrelay # tests skip RSS checks under ASan
 fi
 
+# Browser tests (test/e2e/page.test.mjs, docs/page.md): the page in Debian's chromium, driven
+# by playwright-core (scripts/deps.sh installs both), against each build; every test case
+# counts as one. Node's TAP reporter ends with "# pass N", "# fail N", "# cancelled N"
+# (a file that cannot even load, e.g. node_modules missing, counts as one failure there).
+run_e2e() {
+    local label=$1 bin=$2 out p f c
+    echo "== e2e (browser) ($label: $bin)"
+    out=$(WSRELAY_BIN="$PWD/$bin" node --test --test-reporter=tap test/e2e/page.test.mjs 2>&1)
+    p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' <<<"$out")
+    f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' <<<"$out")
+    c=$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' <<<"$out")
+    p=${p:-0}
+    f=$((${f:-0} + ${c:-0}))
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        f=1 # node did not even get to run tests
+    fi
+    if [ "$f" -ne 0 ]; then
+        printf '%s\n' "$out" # every failure, with what was expected and what was seen
+    else
+        grep -E '^ok ' <<<"$out"
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+if [ -d test/e2e ]; then
+    run_e2e release wsrelay
+    run_e2e asan build/asan/wsrelay
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -41,6 +41,7 @@ struct backplane_link {
     uint64_t since_ms; /* when the state began */
     uint64_t retry_ms; /* DOWN: when to try again */
     uint64_t backoff_ms;
+    bool is_refusal_logged; /* a refused AUTH or SELECT was logged since the link was ready */
 };
 
 /* What the server hears from the backplane. */

@@ -92,9 +92,9 @@ struct cluster_nodes {
     struct cluster_node n[CLUSTER_MAX_NODES];
 };
 
-/* The node heard from at now_ms: returns its index (a new entry if it is new), or -1 when
- * the table is full. */
-int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms);
+/* The node heard from at now_ms: returns its index (a new entry if it is new, and then
+ * *is_new is set), or -1 when the table is full. */
+int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms, bool *is_new);
 
 /* One node not heard from for timeout_ms or more, or -1 if there is none. The caller removes
  * its clients, then calls cluster_node_forget(). */

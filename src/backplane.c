@@ -118,6 +118,7 @@ static void became_ready(struct backplane_link *l)
     struct backplane *b = l->bp;
     l->state = BACKPLANE_READY;
     l->backoff_ms = BACKPLANE_BACKOFF_MIN_MS;
+    l->is_refusal_logged = false;
     log_state(b, "");
     if (backplane_is_up(b) && b->needs_sync) {
         b->needs_sync = false;
@@ -143,17 +144,30 @@ static void went_down(struct backplane_link *l, uint64_t now_ms, const char *why
 }
 
 /* Replies to AUTH and SELECT: an error (a wrong password, a database out of range) is a
- * configuration problem that retrying will not fix quickly; say so loudly, then retry. */
+ * configuration problem that retrying will not fix quickly; say so loudly, once (not on
+ * every retry), then retry with backoff. */
 static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     const redisReply *reply = r;
     const char *what = privdata;
     struct backplane_link *l = ac->data;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        log_at(LL_ERROR, "link=%s \"redis refused %s: %.*s\"", link_name(l), what,
-               (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+        log_at(l->is_refusal_logged ? LL_DEBUG : LL_ERROR, "link=%s \"redis refused %s: %.*s\"",
+               link_name(l), what, (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+        l->is_refusal_logged = true;
         redisAsyncDisconnect(ac);
     }
+}
+
+/* The publisher's PING, sent after AUTH and SELECT: its PONG says they were accepted, and
+ * only then is the link ready (before, a PUBLISH would be refused, unauthenticated). */
+static void on_pub_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    const redisReply *reply = r;
+    struct backplane_link *l = ac->data;
+    if (reply != NULL && l != NULL && reply->type == REDIS_REPLY_STATUS)
+        became_ready(l);
 }
 
 /* Every reply on the subscriber link: the confirmation, then one per message. */
@@ -200,7 +214,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     if (l->is_subscriber)
         redisAsyncCommand(ac, on_sub_reply, NULL, "SUBSCRIBE %s", b->channel);
     else
-        became_ready(l);
+        redisAsyncCommand(ac, on_pub_ping_reply, NULL, "PING");
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)

@@ -232,9 +232,10 @@ int cluster_encode_state(struct buf *out, const char *node, const struct presenc
 
 /* ---- The other nodes ----------------------------------------------------------------------- */
 
-int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms)
+int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms, bool *is_new)
 {
     int free_entry = -1;
+    *is_new = false;
     for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
         if (strcmp(t->n[i].id, id) == 0) {
             t->n[i].last_seen_ms = now_ms;
@@ -246,6 +247,7 @@ int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms)
     if (free_entry >= 0) {
         memcpy(t->n[free_entry].id, id, CLUSTER_NODE_ID_LEN + 1);
         t->n[free_entry].last_seen_ms = now_ms;
+        *is_new = true;
     }
     return free_entry;
 }

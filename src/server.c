@@ -87,6 +87,7 @@ struct server {
     struct cluster_nodes nodes;            /* the other nodes, and when we last heard them */
     struct buf cluster_out;                /* one envelope being built */
     uint64_t next_heartbeat_ms;
+    uint64_t hello_ms; /* when we last asked every node for its state */
     size_t ws_open[3]; /* WebSocket connections by enum conn_route, for /metrics */
     /* Every read() lands here first and is parsed in place; only what a connection leaves
      * unparsed (a partial head or frame) is copied into its own rbuf. So an idle connection
@@ -220,7 +221,9 @@ static void update_interest(struct server *srv, struct conn *c)
     if (c->phase == CONN_WS || (c->phase == CONN_HTTP && !http_is_blocked(c)) ||
         (c->phase == CONN_DRAINING && c->is_lingering))
         mask |= LOOP_IN;
-    if (has_output(c))
+    /* A queued connection is written in the next flush round anyway: arming EPOLLOUT for
+     * it would cost two epoll_ctl() calls per message (arm now, disarm after the flush). */
+    if (has_output(c) && !c->is_queued)
         mask |= LOOP_OUT;
     if (loop_set(&srv->loop, &c->watch, mask) < 0)
         conn_close_later(&srv->conns, c, CONN_END_ERROR, "epoll_ctl failed");
@@ -1184,6 +1187,13 @@ static void cluster_publish_state(struct server *srv)
         srv->bp.dropped++;
 }
 
+/* Asks every node for its whole state. */
+static void cluster_say_hello(struct server *srv)
+{
+    srv->hello_ms = srv->loop.now_ms;
+    cluster_publish(srv, CLUSTER_HELLO, NULL, 0, NULL, 0);
+}
+
 /* Sends bytes that came from another node to every local client in the room. They were
  * checked by cluster_decode(): one JSON object, valid UTF-8. */
 static void relay_remote(struct server *srv, const void *json, size_t len, uint32_t sender)
@@ -1300,11 +1310,22 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
     }
     if (strcmp(m.node, srv->node_id) == 0)
         return; /* our own publication, back from Redis: our clients already have it */
-    int node = cluster_node_seen(&srv->nodes, m.node, srv->loop.now_ms);
+    bool is_new;
+    int node = cluster_node_seen(&srv->nodes, m.node, srv->loop.now_ms, &is_new);
     if (node < 0) {
         srv->metrics.cluster_invalid++;
         log_at(LL_WARN, "\"cluster: too many nodes, ignoring a new one\"");
         return;
+    }
+    /* A node we do not know that does not introduce itself (a hello, or the state that
+     * follows one) was taken for dead while it was only frozen or cut off, and it may have
+     * forgotten us the same way: a hello makes every node, that one included, publish its
+     * whole state, which makes both views whole again. Not if we said hello lately (we just
+     * joined, and its state is on its way). */
+    bool is_unannounced = m.kind != CLUSTER_HELLO && m.kind != CLUSTER_STATE && m.kind != CLUSTER_BYE;
+    if (is_new && is_unannounced && srv->loop.now_ms - srv->hello_ms >= NODE_TIMEOUT_MS) {
+        log_at(LL_INFO, "node=%s \"cluster: an unknown node speaks, asking for states\"", m.node);
+        cluster_say_hello(srv);
     }
     uint16_t tag = (uint16_t)(node + 1);
     long index;
@@ -1340,7 +1361,7 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
 static void on_cluster_ready(void *ctx)
 {
     struct server *srv = ctx;
-    cluster_publish(srv, CLUSTER_HELLO, NULL, 0, NULL, 0);
+    cluster_say_hello(srv);
     cluster_publish_state(srv);
 }
 

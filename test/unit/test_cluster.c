@@ -133,23 +133,30 @@ static void nodes_are_remembered_and_expire(void **state)
 {
     (void)state;
     struct cluster_nodes t = {0};
-    int a = cluster_node_seen(&t, "aaaaaaaaaaaaaaaa", 1000);
-    int b = cluster_node_seen(&t, "bbbbbbbbbbbbbbbb", 1500);
+    bool is_new = false;
+    int a = cluster_node_seen(&t, "aaaaaaaaaaaaaaaa", 1000, &is_new);
+    assert_true(is_new);
+    int b = cluster_node_seen(&t, "bbbbbbbbbbbbbbbb", 1500, &is_new);
     assert_true(a >= 0 && b >= 0 && a != b);
-    assert_int_equal(cluster_node_seen(&t, "aaaaaaaaaaaaaaaa", 2000), a); /* heard again */
+    assert_int_equal(cluster_node_seen(&t, "aaaaaaaaaaaaaaaa", 2000, &is_new), a); /* again */
+    assert_false(is_new);
     assert_int_equal(cluster_node_expired(&t, 4000, 3000), -1);
     assert_int_equal(cluster_node_expired(&t, 4500, 3000), b); /* 3000 ms of silence */
     cluster_node_forget(&t, b);
     assert_int_equal(cluster_node_expired(&t, 4500, 3000), -1);
     assert_int_equal(cluster_node_expired(&t, 5000, 3000), a);
+    /* A forgotten node heard from again is new again (it was frozen, not dead). */
+    assert_true(cluster_node_seen(&t, "bbbbbbbbbbbbbbbb", 5000, &is_new) >= 0);
+    assert_true(is_new);
 
     struct cluster_nodes full = {0};
     char id[CLUSTER_NODE_ID_LEN + 1];
     for (int i = 0; i < CLUSTER_MAX_NODES; i++) {
         snprintf(id, sizeof id, "%016x", i);
-        assert_int_equal(cluster_node_seen(&full, id, 0), i);
+        assert_int_equal(cluster_node_seen(&full, id, 0, &is_new), i);
     }
-    assert_int_equal(cluster_node_seen(&full, "ffffffffffffffff", 0), -1);
+    assert_int_equal(cluster_node_seen(&full, "ffffffffffffffff", 0, &is_new), -1);
+    assert_false(is_new);
 }
 
 int main(void)

@@ -1322,7 +1322,8 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
      * forgotten us the same way: a hello makes every node, that one included, publish its
      * whole state, which makes both views whole again. Not if we said hello lately (we just
      * joined, and its state is on its way). */
-    bool is_unannounced = m.kind != CLUSTER_HELLO && m.kind != CLUSTER_STATE && m.kind != CLUSTER_BYE;
+    bool is_unannounced =
+        m.kind != CLUSTER_HELLO && m.kind != CLUSTER_STATE && m.kind != CLUSTER_BYE;
     if (is_new && is_unannounced && srv->loop.now_ms - srv->hello_ms >= NODE_TIMEOUT_MS) {
         log_at(LL_INFO, "node=%s \"cluster: an unknown node speaks, asking for states\"", m.node);
         cluster_say_hello(srv);

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json}/.
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster}/.
 
 Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
 reaching a different part of the code, so that the first minutes of fuzzing are not spent
 rediscovering what a request or a masked frame looks like. They are generated, not
 hand-edited binaries, so each one is readable here with the reason it exists.
 
-Run it from anywhere: test/fuzz/seeds.py. It rewrites the three directories from scratch
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the four directories from scratch
 (files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
 """
 import os
@@ -257,6 +257,54 @@ JSON = {
 }
 
 
+# ---- Cluster: what nodes publish on the Redis channel (include/cluster.h) -------------------
+
+NODE = b"0123456789abcdef"
+UUID_A = b"123e4567-e89b-42d3-a456-426614174000"
+UUID_B = b"9f1c2d3e-4b5a-4c6d-8e7f-001122334455"
+RELAYED = b'{"x":0.5,"y":0.25,"sender":"' + UUID_A + b'","color":210}'
+
+
+def env(kind, rest=b""):
+    return b"wsr1 " + NODE + b" " + kind + rest
+
+
+def record(uuid, color, json):
+    return b"\n" + uuid + b" " + color + b" " + str(len(json)).encode() + b":" + json
+
+
+CLUSTER = {
+    # Every kind, as a node publishes it.
+    "hb": env(b"hb"),
+    "hello": env(b"hello"),
+    "bye": env(b"bye"),
+    "join": env(b"join", b" " + UUID_A + b" 210 " + b'{"type":"join","sender":"' + UUID_A +
+                b'","color":210}'),
+    "msg": env(b"msg", b" " + UUID_A + b" 210 " + RELAYED),
+    "leave": env(b"leave", b" " + UUID_A + b" 210 " + b'{"type":"leave","sender":"' + UUID_A +
+                 b'"}'),
+    "state_empty": env(b"state", b" 0"),
+    "state_two": env(b"state", b" 2" + record(UUID_A, b"210", RELAYED) + record(UUID_B, b"0", b"")),
+    "state_same_twice": env(b"state", b" 2" + record(UUID_A, b"1", b"") + record(UUID_A, b"2", b"")),
+    "msg_utf8": env(b"msg", b" " + UUID_B + b" 359 " + '{"name":"Zoë ✓"}'.encode()),
+    # Refused: each breaks one rule.
+    "foreign_text": b"hello from some other program",
+    "bad_magic": b"wsr2 " + NODE + b" hb",
+    "upper_node": b"wsr1 0123456789ABCDEF hb",
+    "short_node": b"wsr1 0123 hb",
+    "unknown_kind": env(b"hug"),
+    "hb_trailing": env(b"hb", b" "),
+    "color_360": env(b"msg", b" " + UUID_A + b" 360 " + RELAYED),
+    "color_leading_zero": env(b"msg", b" " + UUID_A + b" 07 " + RELAYED),
+    "upper_uuid": env(b"msg", b" " + UUID_A.upper() + b" 210 " + RELAYED),
+    "json_array": env(b"msg", b" " + UUID_A + b" 210 [1,2]"),
+    "json_bad_utf8": env(b"msg", b" " + UUID_A + b" 210 " + b'{"a":"\xc3\x28"}'),
+    "state_count_too_big": env(b"state", b" 3" + record(UUID_A, b"210", RELAYED)),
+    "state_length_past_end": env(b"state", b" 1\n" + UUID_A + b" 210 999:{}"),
+    "state_trailing": env(b"state", b" 1" + record(UUID_A, b"210", b"{}") + b"x"),
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -271,3 +319,4 @@ if __name__ == "__main__":
     write("http", HTTP)
     write("ws", WS)
     write("json", JSON)
+    write("cluster", CLUSTER)

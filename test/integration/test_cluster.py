@@ -783,7 +783,8 @@ def test_a_frozen_node_that_comes_back_is_whole_again(redis, start_server):
         finally:
             nb.proc.send_signal(signal.SIGCONT)
         await wait_remote([(na, 1), (nb, 1)], timeout=RESYNC_BOUND)
-        await a.wait_for([join_text(b.welcome)], what="b rejoins")
+        await aeventually(lambda: a.count(join_text(b.welcome)) == 2,
+                          lambda: f"b rejoins: a has {a.msgs}", TIMEOUT)
         assert a.msgs == [join_text(b.welcome), leave_text(b.welcome), join_text(b.welcome)], \
             a.msgs
         n = await Client.join(nb.port, "n")
@@ -1108,6 +1109,7 @@ def test_redis_channel_isolates_two_clusters_on_one_redis(redis, start_server):
     async def go():
         cx1 = await Client.join(x1.port, "x1")
         cy1 = await Client.join(y1.port, "y1")
+        await wait_remote([(x2, 1), (y2, 1)])  # their joins went through Redis
         cx2 = await Client.join(x2.port, "x2")
         cy2 = await Client.join(y2.port, "y2")
         assert welcome_peers(cx2.welcome_text) == [bare(cx1)], cx2.welcome_text

@@ -2,7 +2,10 @@
 """make bench: wsrelay against the original Node `ws` demo and uWebSockets.js.
 
 For every server and scenario this starts the server afresh, pinned to one core, runs the
-load generator bench/wsbench pinned to the other, and keeps every JSON line it prints. From
+load generator bench/wsbench pinned to the other, and keeps every JSON line it prints.
+"wsrelay-2node" is wsrelay as a cluster (issue 5): a fresh redis-server and two wsrelay
+nodes joined through it, all three pinned to the server's one core (the same hardware
+budget as the single node), the clients split evenly over the two nodes. From
 those results it writes docs/benchmarks.md, docs/bench-p99.png, docs/bench-deliveries.png
 and docs/bench-results.json (the raw runs, from which `run.py --report-only` regenerates the
 rest). Every figure in the report comes from a run: nothing is typed in by hand except the
@@ -18,6 +21,8 @@ Scenarios (wsbench modes):
           /ws at 1,000, where each newcomer gets a welcome and everyone a join): server RSS.
   churn   connect + handshake + close, 100 at a time, as many per second as the server
           takes (wsrelay on /echo and on /ws, where each one also causes a join and a leave).
+wsrelay-2node runs cursor and fanout only; its cursor runs also report cross-node latency
+(sender and receiver on different nodes: through Redis) and Redis's CPU.
 
 Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke set):
   BENCH_REPEAT [3]          runs per point; the median is reported
@@ -25,7 +30,7 @@ Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke 
   BENCH_WARMUP [2]          seconds of load before measuring (cursor, fanout)
   BENCH_DRAIN [2]           seconds to wait for late messages after the last send
   BENCH_STEPS [20,40,...]   client counts for the cursor scenario
-  BENCH_SERVERS             comma list out of wsrelay,node-ws-demo,uws-demo
+  BENCH_SERVERS             comma list out of wsrelay,wsrelay-2node,node-ws-demo,uws-demo
   BENCH_SCENARIOS           comma list out of cursor,fanout,idle,churn
   BENCH_IDLE_N [10000]      idle connections (wsrelay /echo and the peers)
   BENCH_IDLE_WS_N [1000]    idle connections on wsrelay's /ws
@@ -49,6 +54,7 @@ stopped by its PID when its run ends, and on Ctrl-C or SIGTERM.
 """
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -71,13 +77,19 @@ WSBENCH = os.path.join(ROOT, "bench", "wsbench")
 WSRELAY = os.path.join(ROOT, "wsrelay")
 WORK = os.path.join(ROOT, "build", "bench")  # logs and the in-progress results (ignored)
 
-SERVERS = ["wsrelay", "node-ws-demo", "uws-demo"]
+SERVERS = ["wsrelay", "wsrelay-2node", "node-ws-demo", "uws-demo"]
 SCENARIOS = ["cursor", "fanout", "idle", "churn"]
 LABEL = {
     "wsrelay": "wsrelay",
+    "wsrelay-2node": "wsrelay, 2 nodes + Redis",
     "node-ws-demo": "Node ws demo",
     "uws-demo": "uWebSockets.js",
 }
+# Servers that are wsrelay nodes joined over a fresh Redis (issue 5): how many nodes, and the
+# scenarios they run (idle memory and churn are per node: the single node measures those).
+CLUSTER_NODES = {"wsrelay-2node": 2}
+CLUSTER_SCENARIOS = ("cursor", "fanout")
+CLUSTER_TIMEOUT = 15.0  # seconds for the nodes to connect to Redis and hear each other
 
 P99_LIMIT_MS = 100.0
 LOSS_LIMIT = 0.01          # a fraction: 1 %
@@ -298,22 +310,25 @@ def tail(path, n=5):
         return "(no log)"
 
 
-def server_argv(cfg, server, scenario, port, n):
-    if server == "wsrelay":
+def server_argv(cfg, server, scenario, port, n, redis_port=None):
+    if server == "wsrelay" or server in CLUSTER_NODES:
         argv = [WSRELAY, "--host", "127.0.0.1", "--port", str(port), "--quiet",
                 "--ping-interval", "0", "--max-clients", str(max(1024, n + 256)),
                 "--max-buffer", str(cfg["max_buffer"])]
         if scenario == "fanout":
             argv += ["--max-rate", "0"]  # one sender as fast as it can: no per-client cap
+        if redis_port is not None:
+            argv += ["--redis", f"redis://127.0.0.1:{redis_port}"]
         return argv
     if server == "node-ws-demo":
         return ["node", os.path.join(PEERS, "node-ws-demo.js"), str(port)]
     return ["node", os.path.join(PEERS, "uws-demo.js"), str(port), str(cfg["max_buffer"])]
 
 
-def wsbench_argv(cfg, scenario, port, n, path):
-    argv = [WSBENCH, scenario, "--host", "127.0.0.1", "--port", str(port), "--path", path,
-            "--clients", str(n)]
+def wsbench_argv(cfg, scenario, ports, n, path):
+    """ports: one per node; wsbench spreads the clients over them (connection i: i mod k)."""
+    argv = [WSBENCH, scenario, "--host", "127.0.0.1", "--port", ",".join(map(str, ports)),
+            "--path", path, "--clients", str(n)]
     if scenario == "cursor":
         argv += ["--rate", str(cfg["rate"]), "--duration", str(cfg["duration"]),
                  "--warmup", str(cfg["warmup"]), "--drain", str(cfg["drain"])]
@@ -327,30 +342,114 @@ def wsbench_argv(cfg, scenario, port, n, path):
     return argv + ["--progress", "0"]
 
 
+def metrics_gauges(port):
+    """The unlabelled samples of GET /metrics on 127.0.0.1:port, {name: value}; {} if the
+    node does not answer (yet). http.client, not urllib: no proxy from the environment."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        text = r.read().decode("utf-8", "replace") if r.status == 200 else ""
+    except (OSError, http.client.HTTPException):
+        return {}
+    finally:
+        conn.close()
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#"):
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def wait_cluster(nodes, ports, log_paths, timeout=CLUSTER_TIMEOUT):
+    """Until every node has both Redis links up (wsrelay_redis_up 1) and has heard from every
+    other node (wsrelay_cluster_nodes; nodes say hello, then beat once a second)."""
+    deadline = time.monotonic() + timeout
+    for node, port, log_path in zip(nodes, ports, log_paths):
+        while True:
+            if node.poll() is not None:
+                raise RuntimeError(f"node on port {port} exited with status {node.returncode} "
+                                   "before the cluster was up: " + tail(log_path))
+            g = metrics_gauges(port)
+            if g.get("wsrelay_redis_up") == 1 and g.get("wsrelay_cluster_nodes") == len(nodes) - 1:
+                break
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"cluster not up after {timeout:.0f} s: node on port {port} "
+                                   f"has wsrelay_redis_up={g.get('wsrelay_redis_up')}, "
+                                   f"wsrelay_cluster_nodes={g.get('wsrelay_cluster_nodes')}: "
+                                   + tail(log_path))
+            time.sleep(0.1)
+
+
+def start_redis(cpu, port, log_path):
+    """Starts Debian's redis-server on 127.0.0.1:port, pinned like the servers, with no
+    persistence (no RDB snapshots, no append-only file; --dir is a scratch folder anyway)."""
+    rdir = os.path.join(WORK, "redis")
+    os.makedirs(rdir, exist_ok=True)
+    with open(log_path, "wb") as log:
+        return spawn(pinned(cpu, ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                  "--save", "", "--appendonly", "no", "--dir", rdir]),
+                     stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def free_ports(k):
+    """k distinct free ports."""
+    ports = []
+    while len(ports) < k:
+        p = free_port()
+        if p not in ports:
+            ports.append(p)
+    return ports
+
+
 def run_once(cfg, server, scenario, n, path, rep, tag):
-    """One server start, one wsbench run, both stopped. Returns the run record."""
+    """One server start (for a cluster: Redis, then its nodes), one wsbench run, all stopped.
+    Returns the run record."""
     os.makedirs(os.path.join(WORK, "logs"), exist_ok=True)
     log_path = os.path.join(WORK, "logs", f"{server}-{scenario}-{tag}-{n}-{rep}.log")
     bench_log = log_path[:-4] + "-wsbench.log"  # its human summary and any errors
-    port = free_port()
     rec = {"server": server, "scenario": scenario, "n": n, "path": path, "repeat": rep,
            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "result": None, "lines": [], "error": None}
-    srv = bench = None
+    nodes, node_logs, redis, bench = [], [], None, None
     if scenario != "idle":  # memory does not depend on what else runs: no need to wait
         rec["load_before"] = round(wait_quiet(cfg), 3)
     try:
-        with open(log_path, "wb") as log:
-            srv = spawn(pinned(cfg["server_cpu"], server_argv(cfg, server, scenario, port, n)),
-                        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        wait_listening(srv, port, log_path)
-        argv = wsbench_argv(cfg, scenario, port, n, path) + ["--server-pid", str(srv.pid)]
+        # Every server-side process (the server, or Redis and each node) on the server core.
+        k = CLUSTER_NODES.get(server, 1)
+        *ports, redis_port = free_ports(k + 1)
+        redis_log = log_path[:-4] + "-redis.log"
+        if server in CLUSTER_NODES:
+            redis = start_redis(cfg["server_cpu"], redis_port, redis_log)
+            wait_listening(redis, redis_port, redis_log)
+        else:
+            redis_port = None
+        for i, port in enumerate(ports):
+            node_log = log_path if k == 1 else log_path[:-4] + f"-node{i + 1}.log"
+            with open(node_log, "wb") as log:
+                nodes.append(spawn(pinned(cfg["server_cpu"],
+                                          server_argv(cfg, server, scenario, port, n, redis_port)),
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
+            node_logs.append(node_log)
+        for node, port, node_log in zip(nodes, ports, node_logs):
+            wait_listening(node, port, node_log)
+        if redis is not None:
+            wait_cluster(nodes, ports, node_logs)
+        argv = wsbench_argv(cfg, scenario, ports, n, path) + \
+            ["--server-pid", ",".join(str(p.pid) for p in nodes)]
+        if redis is not None:
+            argv += ["--redis-pid", str(redis.pid)]
         rec["argv"] = argv
         connect_s = n / 1000.0 + 5  # generous: connections are made at thousands per second
         timeout = cfg["warmup"] + cfg["duration"] + cfg["drain"] + cfg["idle_hold"] \
             + connect_s + 60
-        # What else ran meanwhile: every process's CPU time but the server's, wsbench's and
-        # ours (this machine may be shared; a busy neighbour shows, and the run is done again).
+        # What else ran meanwhile: every process's CPU time but the server's (or the nodes'
+        # and Redis's), wsbench's and ours (this machine may be shared; a busy neighbour
+        # shows, and the run is done again).
         t0, tasks0 = time.monotonic(), task_times()
         with open(bench_log, "w") as blog:
             bench = spawn(pinned(cfg["client_cpu"], argv), stdout=subprocess.PIPE,
@@ -362,7 +461,8 @@ def run_once(cfg, server, scenario, n, path, rep, tag):
             out, _ = bench.communicate()
             rec["error"] = f"wsbench still running after {timeout:.0f} s: stopped"
         wall = time.monotonic() - t0
-        other = foreign_cpu_s(tasks0, task_times(), {os.getpid(), srv.pid, bench.pid})
+        ours = {os.getpid(), bench.pid} | {p.pid for p in nodes + [redis] if p is not None}
+        other = foreign_cpu_s(tasks0, task_times(), ours)
         rec["other_cpu"] = round(other / wall, 3)
         for line in out.splitlines():
             line = line.strip()
@@ -378,14 +478,21 @@ def run_once(cfg, server, scenario, n, path, rep, tag):
                 tail(bench_log, 3)
         if rec["result"] is None and rec["error"] is None:
             rec["error"] = "wsbench printed no JSON result"
-        if srv.poll() is not None:
-            rec["error"] = (rec["error"] + "; " if rec["error"] else "") + \
-                f"server exited with status {srv.returncode} during the run: " + tail(log_path)
+        watched = [(p, plog, "server" if k == 1 else f"node {i + 1}")
+                   for i, (p, plog) in enumerate(zip(nodes, node_logs))]
+        if redis is not None:
+            watched.append((redis, redis_log, "redis-server"))
+        for p, plog, what in watched:
+            if p.poll() is not None:
+                rec["error"] = (rec["error"] + "; " if rec["error"] else "") + \
+                    f"{what} exited with status {p.returncode} during the run: " + tail(plog)
     except RuntimeError as e:
         rec["error"] = str(e)
     finally:
         stop(bench)
-        stop(srv)
+        for p in nodes:
+            stop(p)
+        stop(redis)  # after the nodes, which would otherwise only log its loss
     return rec
 
 
@@ -426,10 +533,20 @@ def point_summary(recs):
     keys = ["p50_ms", "p99_ms", "p999_ms", "max_ms", "deliveries_per_s", "server_cpu",
             "client_cpu", "server_rss_kb", "rss_per_conn_bytes", "cycles_per_s", "sent",
             "expected", "received", "connect_failures", "bad_frames", "failures", "disconnects",
-            "connected"]
+            "connected",
+            # several nodes (wsbench with a list of ports) and Redis
+            "local_p50_ms", "local_p99_ms", "cross_p50_ms", "cross_p99_ms", "cross_p999_ms",
+            "cross_max_ms", "local_received", "cross_received", "cross_expected", "redis_cpu",
+            "redis_rss_kb"]
     s = {k: median_of(recs, k) for k in keys}
     others = [r["other_cpu"] for r in recs if r.get("other_cpu") is not None]
     s["other_cpu"] = statistics.median(others) if others else None
+    # Several nodes: each node's CPU, the median over the repeats node by node.
+    each = [r["result"]["server_cpu_each"] for r in recs
+            if r.get("result") and not r.get("error")
+            and isinstance(r["result"].get("server_cpu_each"), list)]
+    s["server_cpu_each"] = [statistics.median(v) if None not in v else None
+                            for v in zip(*each)] if each else None
     s["p99_judged"] = median_of(recs, "p99_ms", failed=math.inf)
     s["loss"] = median_of(recs, "loss", failed=1.0)
     s["runs"] = len(recs)
@@ -456,10 +573,11 @@ def describe(rec):
     r = rec.get("result") or {}
     bits = []
     for k, fmt in [("p50_ms", "p50={:.2f}ms"), ("p99_ms", "p99={:.2f}ms"),
+                   ("cross_p50_ms", "cross_p50={:.2f}ms"), ("cross_p99_ms", "cross_p99={:.2f}ms"),
                    ("loss", "loss={:.4f}"), ("deliveries_per_s", "deliv/s={:,.0f}"),
                    ("cycles_per_s", "cycles/s={:,.0f}"), ("rss_per_conn_bytes", "B/conn={:,.0f}"),
                    ("server_rss_kb", "rss={:,.0f}KB"), ("server_cpu", "srv_cpu={:.2f}"),
-                   ("client_cpu", "cli_cpu={:.2f}")]:
+                   ("redis_cpu", "redis_cpu={:.2f}"), ("client_cpu", "cli_cpu={:.2f}")]:
         v = num(r, k)
         if v is not None:
             bits.append(fmt.format(v))
@@ -521,6 +639,11 @@ def run_all(cfg, meta, kept):
 
     for scenario in cfg["scenarios"]:
         for server in cfg["servers"]:
+            if server in CLUSTER_NODES and scenario not in CLUSTER_SCENARIOS:
+                print(f"  => {server} {scenario}: not run (a cluster runs "
+                      f"{' and '.join(CLUSTER_SCENARIOS)}; a node's {scenario} figures are the "
+                      "single node's)", flush=True)
+                continue
             if scenario == "cursor":
                 fails_in_row = 0
                 for n in cfg["steps"]:
@@ -611,6 +734,8 @@ def machine_meta(cfg):
         "wsbench_commit": sh(["git", "log", "-1", "--format=%h", "--", "bench/wsbench.c"])
         or "uncommitted",
         "gnuplot": sh(["gnuplot", "--version"]),
+        "redis": sh(["redis-server", "--version"]) if any(s in CLUSTER_NODES
+                                                          for s in cfg["servers"]) else "",
         "config": cfg,
     }
 
@@ -700,7 +825,8 @@ def write_plots(data, out_dir):
         print("run.py: gnuplot not found (scripts/bench-deps.sh installs gnuplot-nox): "
               "no plots", file=sys.stderr)
         return []
-    colors = {"wsrelay": "#1f77b4", "node-ws-demo": "#d62728", "uws-demo": "#2ca02c"}
+    colors = {"wsrelay": "#1f77b4", "wsrelay-2node": "#9467bd", "node-ws-demo": "#d62728",
+              "uws-demo": "#2ca02c"}
     made = []
     with tempfile.TemporaryDirectory(prefix="wsrelay-bench-") as tmp:
         ymax_deliv, xmax, p99s = 0.0, 0, []
@@ -708,13 +834,13 @@ def write_plots(data, out_dir):
         for s in servers:
             path = os.path.join(tmp, s + ".dat")
             with open(path, "w") as f:
-                f.write("# clients p99_ms deliveries_per_s passes\n")
+                f.write("# clients p99_ms deliveries_per_s passes cross_p99_ms\n")
                 for n, p in cursor_points(pts, s):
                     p99 = p["p99_ms"] if p["p99_ms"] is not None else "NaN"
                     d = p["deliveries_per_s"] if p["deliveries_per_s"] is not None else "NaN"
-                    f.write(f"{n} {p99} {d} {1 if p['passes'] else 0}\n")
-                    if p["p99_ms"]:
-                        p99s.append(p["p99_ms"])
+                    x99 = p["cross_p99_ms"] if p["cross_p99_ms"] is not None else "NaN"
+                    f.write(f"{n} {p99} {d} {1 if p['passes'] else 0} {x99}\n")
+                    p99s += [v for v in (p["p99_ms"], p["cross_p99_ms"]) if v]
                     if p["deliveries_per_s"]:
                         ymax_deliv = max(ymax_deliv, p["deliveries_per_s"])
                     xmax = max(xmax, n)
@@ -730,6 +856,10 @@ def write_plots(data, out_dir):
                 parts.append(f"'{f}' using 1:($4==0?${col}:1/0) with points pt 6 ps 1.4 "
                              f"lc rgb '{c}' notitle")
             return parts
+
+        # A cluster's cross-node p99 (through Redis), dashed in its colour beside its p99.
+        cross = [f"'{files[s]}' using 1:5 with lines dt 2 lw 1.5 lc rgb '{colors[s]}' "
+                 f"title '{LABEL[s]}: cross-node p99'" for s in servers if s in CLUSTER_NODES]
 
         common = ("set terminal pngcairo size 960,600 enhanced font 'sans,11'\n"
                   "set grid\nset key top left box opaque\n"
@@ -748,7 +878,7 @@ def write_plots(data, out_dir):
             "nohead dt 2 lw 1.5 lc rgb '#555555'\n"
             f"set label 1 '{P99_LIMIT_MS:.0f} ms limit' at graph 0.99, first "
             f"{P99_LIMIT_MS * 1.25} right tc rgb '#555555'\n"
-            "plot " + ", \\\n     ".join(series(2)) + "\n"
+            "plot " + ", \\\n     ".join(series(2) + cross) + "\n"
             "unset logscale y\nunset arrow 1\nunset label 1\nset autoscale y\n"
             "set key top left box opaque\n"
             f"set output '{deliv_png}'\n"
@@ -766,6 +896,97 @@ def write_plots(data, out_dir):
             return []
         made = [p99_png, deliv_png]
     return made
+
+
+def fmt_cpus(vals):
+    """Several nodes' CPU: "41 % + 40 %"."""
+    return " + ".join(fmt_cpu(v) for v in vals) if vals else "—"
+
+
+def cluster_section(pts, cfg, w):
+    """Issue 5's figures: wsrelay as a cluster beside the single node, same cursor load."""
+    clusters = [s for s in CLUSTER_NODES if any(k[0] == s for k in pts)]
+    if not clusters:
+        return
+    w("## Two nodes over Redis")
+    w("")
+    w("Issue 5's benchmark: the same cursor load as the single node, the clients split evenly "
+      "over two wsrelay nodes (`--redis`) joined through one Redis channel, to show what the "
+      "backplane costs. A message reaches the clients on its sender's node directly and those "
+      "on the other node through Redis (PUBLISH, then the other node's subscription): "
+      "**cross-node** latency is that path, measured like every latency here (receive time − "
+      "scheduled send time), and **same-node** is the direct one. About half the receivers "
+      "sit on the other node, so about half of all deliveries are cross-node.")
+    w("")
+    pin = "unpinned" if cfg["server_cpu"] is None else \
+        f"both nodes **and** Redis pinned to core {cfg['server_cpu']}, the single node's one " \
+        f"core, and wsbench to core {cfg['client_cpu']}"
+    w(f"Same hardware budget as the single node: {pin}. The nodes' CPU and Redis's therefore "
+      "add up to at most 100 % of one core: beside the single node, this measures what the "
+      "backplane costs on the same hardware (each message is published once, delivered by "
+      "Redis to both nodes, checked and fanned out again by the other node), not what a "
+      "cluster of separate machines can carry. Server CPU is the sum over both nodes, Redis "
+      "CPU is redis-server's own; server RSS is the sum over both nodes.")
+    w("")
+    # The best passing point of each, as in the summary.
+    with_cursor = [c for c in clusters if cursor_points(pts, c)]
+    if with_cursor:
+        w(f"| setup | max clients at {RATE_HZ} Hz with p99 < {P99_LIMIT_MS:.0f} ms and loss "
+          "< 1 % | deliveries/s there | p99 there (all deliveries) | cross-node p50 | "
+          "cross-node p99 | server CPU (both nodes) | Redis CPU | wsbench CPU |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for s in ["wsrelay"] + with_cursor:
+            tried = cursor_points(pts, s)
+            if not tried:
+                continue
+            best = best_cursor(pts, s)
+            lab = "wsrelay, 1 node" if s == "wsrelay" else LABEL[s]
+            if not best:
+                w(f"| {lab} | none of the N tried | — | — | — | — | — | — | — |")
+                continue
+            n, p = best
+            mc = f"**{n}**" + (" (the largest N tried)" if n == tried[-1][0] else "")
+            if s in CLUSTER_NODES:
+                each = f" ({fmt_cpus(p['server_cpu_each'])})" if p["server_cpu_each"] else ""
+                cl = (f"{fmt_ms(p['cross_p50_ms'])} | {fmt_ms(p['cross_p99_ms'])} | "
+                      f"{fmt_cpu(p['server_cpu'])}{each} | {fmt_cpu(p['redis_cpu'])}")
+            else:
+                cl = f"— | — | {fmt_cpu(p['server_cpu'])} | —"
+            w(f"| {lab} | {mc} | {fmt_rate(p['deliveries_per_s'])} | {fmt_ms(p['p99_ms'])} | "
+              f"{cl} | {fmt_cpu(p['client_cpu'], True)} |")
+        w("")
+    for c in clusters:
+        rows = cursor_points(pts, c)
+        one = dict(cursor_points(pts, "wsrelay"))
+        if rows:
+            w(f"At each client count {LABEL[c]} ran, beside the single node (medians; the full "
+              "rows are under *Cursor scenario, every point*):")
+            w("")
+            w("| clients | 1 node: deliveries/s | 1 node: p99 | 1 node: server CPU | 2 nodes: "
+              "deliveries/s | 2 nodes: p99 | same-node p99 | cross-node p50 | cross-node p99 | "
+              "nodes' CPU | Redis CPU | wsbench CPU | 2 nodes: result |")
+            w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for n, p in rows:
+            o = one.get(n)
+            ocols = (f"{fmt_rate(o['deliveries_per_s'])} | {fmt_ms(o['p99_ms'])} | "
+                     f"{fmt_cpu(o['server_cpu'])}") if o else "not run | — | —"
+            w(f"| {n} | {ocols} | {fmt_rate(p['deliveries_per_s'])} | {fmt_ms(p['p99_ms'])} | "
+              f"{fmt_ms(p['local_p99_ms'])} | {fmt_ms(p['cross_p50_ms'])} | "
+              f"{fmt_ms(p['cross_p99_ms'])} | {fmt_cpus(p['server_cpu_each'])} | "
+              f"{fmt_cpu(p['redis_cpu'])} | {fmt_cpu(p['client_cpu'], True)} | "
+              f"{'pass' if p['passes'] else '**fail**'} |")
+        if rows:
+            w("")
+        _, fo = single(pts, c, "fanout")
+        _, fo1 = single(pts, "wsrelay", "fanout")
+        if fo and fo["deliveries_per_s"] is not None:
+            w(f"Fan-out, 1 sender (on the first node) → {cfg['fanout_n']} receivers split over "
+              f"both nodes: {fmt_rate(fo['deliveries_per_s'])} frames/s (single node: "
+              f"{fmt_rate(fo1['deliveries_per_s']) if fo1 else 'not run'}); nodes' CPU "
+              f"{fmt_cpus(fo['server_cpu_each'])}, Redis CPU {fmt_cpu(fo['redis_cpu'])}, "
+              f"cross-node p99 {fmt_ms(fo['cross_p99_ms'])} (mostly the sender's window "
+              "queue, as for the single node).")
+            w("")
 
 
 def write_report(data, out_dir):
@@ -793,7 +1014,9 @@ def write_report(data, out_dir):
     elapsed = sum((v.get("elapsed_s") or 0) for v in invs.values()) if invs else \
         meta.get("elapsed_s", 0)
     w(f"wsrelay against the original Node.js `ws` demo and uWebSockets.js, on one core each, "
-      f"as issue 4 asks. Measured {meta['started'][:10]}: {elapsed/60:.1f} minutes of runs"
+      f"as issue 4 asks"
+      f"{'; and wsrelay as two nodes over Redis on that same one core (issue 5)' if any(s in CLUSTER_NODES for s in servers) else ''}. "
+      f"Measured {meta['started'][:10]}: {elapsed/60:.1f} minutes of runs"
       f"{f' in {len(invs)} invocations' if len(invs) > 1 else ''}.")
     w("")
 
@@ -892,6 +1115,8 @@ def write_report(data, out_dir):
               f"{'yes' if at200['server_rss_kb'] <= 8 * 1024 else 'no'} (≤ 8 MiB counted as a few) |")
         w("")
 
+    cluster_section(pts, cfg, w)
+
     # -- analysis placeholder
     w("## Where we stand and why")
     w("")
@@ -921,15 +1146,20 @@ def write_report(data, out_dir):
     pin = "unpinned (fewer than 2 cores)" if cfg["server_cpu"] is None else \
         f"the server pinned to core {cfg['server_cpu']} (`taskset -c {cfg['server_cpu']}`), " \
         f"the load generator to core {cfg['client_cpu']} (`taskset -c {cfg['client_cpu']}`)"
+    if cfg["server_cpu"] is not None and any(s in CLUSTER_NODES for s in servers):
+        pin += f"; for {LABEL['wsrelay-2node']}, both nodes and redis-server all on core " \
+            f"{cfg['server_cpu']}, the same one core"
     w(f"- **Pinning**: {pin}; everything over 127.0.0.1.")
     ver = re.sub(r"^wsrelay\s*", "", meta.get("wsrelay_version") or "?")
     # wsrelay's commit is the one of the invocation(s) that ran wsrelay.
-    wcommits = sorted({v["commit"] for v in invs.values() if "wsrelay" in v["servers"]}) \
+    wcommits = sorted({v["commit"] for v in invs.values()
+                       if any(s == "wsrelay" or s in CLUSTER_NODES for s in v["servers"])}) \
         or [meta["commit"]]
     w(f"- **Versions**: wsrelay {ver} at commit "
       f"{', '.join(wcommits)}; load generator bench/wsbench.c at {meta['wsbench_commit']}; "
       f"Node {meta['node']}; `ws` {meta['ws']}; `@trufflesuite/uws-js-unofficial` "
-      f"{meta['uws']}; {meta.get('gnuplot') or 'gnuplot'}.")
+      f"{meta['uws']}; {meta.get('gnuplot') or 'gnuplot'}"
+      f"{'; ' + meta['redis'] if meta.get('redis') else ''}.")
     if len(invs) > 1:
         w("- **Runs kept from earlier invocations** (`BENCH_UPDATE=1`): " + "; ".join(
             f"{k[:16].replace('T', ' ')} UTC, wsrelay commit {v['commit']}: "
@@ -946,6 +1176,16 @@ def write_report(data, out_dir):
       "reaches the sender too), its native binary required (the package's silent fallback to "
       "a `ws` emulation is refused), `idleTimeout 0` and `maxBackpressure` = wsrelay's "
       "`--max-buffer`.")
+    if any(s in CLUSTER_NODES for s in servers):
+        w(f"- **{LABEL['wsrelay-2node']}** (cursor and fan-out only): per run, a fresh Debian "
+          "`redis-server --port FREE --bind 127.0.0.1 --save '' --appendonly no`, then two "
+          "`./wsrelay` nodes with the flags above and `--redis redis://127.0.0.1:PORT`; the run "
+          "starts once each node's `/metrics` shows `wsrelay_redis_up 1` and "
+          "`wsrelay_cluster_nodes 1`. wsbench gets both ports (`--port A,B`: connection i goes "
+          "to node i mod 2, so the clients are split evenly), both nodes' PIDs (`--server-pid "
+          "A,B`: CPU and RSS summed, each also kept) and Redis's (`--redis-pid`). Each "
+          "message then carries its sender's node as `\"n\"`, and every delivery is filed as "
+          "same-node or cross-node by it. Redis is stopped by PID after the nodes.")
     w(f"- **Each run** starts the server afresh on a free port, waits until it accepts a TCP "
       f"connection, runs `bench/wsbench` with `--server-pid` (server CPU time from "
       f"/proc/PID/stat, RSS from /proc/PID/status), then stops both. Each point is run "
@@ -995,16 +1235,31 @@ def write_report(data, out_dir):
             continue
         w(f"### {LABEL[s]}")
         w("")
-        w("| clients | result | deliveries/s | demanded | p50 | p99 | p99.9 | max | loss "
-          "| server CPU | wsbench CPU | other CPU | server RSS | runs passing |")
-        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        is_cl = s in CLUSTER_NODES
+        if is_cl:
+            w("Latency columns p50 to max are over all deliveries; cross-node ones only over "
+              "those from a sender on the other node. CPU and RSS: both nodes together.")
+            w("")
+            w("| clients | result | deliveries/s | demanded | p50 | p99 | p99.9 | max "
+              "| cross-node p50 | cross-node p99 | cross-node p99.9 | loss | nodes' CPU "
+              "| Redis CPU | wsbench CPU | other CPU | nodes' RSS | runs passing |")
+            w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+              "|---:|---|")
+        else:
+            w("| clients | result | deliveries/s | demanded | p50 | p99 | p99.9 | max | loss "
+              "| server CPU | wsbench CPU | other CPU | server RSS | runs passing |")
+            w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for n, p in rows:
             res = "pass" if p["passes"] else "**fail**"
             if p["errors"]:
                 res += f" ({len(p['errors'])} run error{'s' if len(p['errors']) > 1 else ''})"
+            cross = (f"{fmt_ms(p['cross_p50_ms'])} | {fmt_ms(p['cross_p99_ms'])} | "
+                     f"{fmt_ms(p['cross_p999_ms'])} | ") if is_cl else ""
+            redis = f"{fmt_cpu(p['redis_cpu'])} | " if is_cl else ""
             w(f"| {n} | {res} | {fmt_rate(p['deliveries_per_s'])} | {fmt_rate(RATE_HZ * n * n)} "
               f"| {fmt_ms(p['p50_ms'])} | {fmt_ms(p['p99_ms'])} | {fmt_ms(p['p999_ms'])} | "
-              f"{fmt_ms(p['max_ms'])} | {fmt_pct(p['loss'])} | {fmt_cpu(p['server_cpu'])} | "
+              f"{fmt_ms(p['max_ms'])} | {cross}{fmt_pct(p['loss'])} | "
+              f"{fmt_cpu(p['server_cpu'])} | {redis}"
               f"{fmt_cpu(p['client_cpu'], True)} | {fmt_other(p['other_cpu'], mo)} | "
               f"{fmt_kib(p['server_rss_kb'])} | {p['runs_pass']}/{p['runs']} |")
         w("")
@@ -1069,6 +1324,8 @@ def write_report(data, out_dir):
     w("BENCH_QUICK=1 make bench        # a 3-minute smoke run, into build/bench-quick/")
     w("BENCH_REPEAT=5 BENCH_DURATION=20 make bench        # longer, steadier")
     w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay make bench   # re-run wsrelay, keep the peers' runs")
+    w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay-2node BENCH_SCENARIOS=cursor make bench"
+      "   # only the two-node cursor runs")
     w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
     w("```")
     w("")
@@ -1121,12 +1378,15 @@ def main():
     for exe in (WSRELAY, WSBENCH):
         if not os.access(exe, os.X_OK):
             sys.exit(f"run.py: {os.path.relpath(exe, ROOT)} is missing: run `make bench`")
-    if any(s != "wsrelay" for s in cfg["servers"]) and \
+    if any(s != "wsrelay" and s not in CLUSTER_NODES for s in cfg["servers"]) and \
             not os.path.isdir(os.path.join(PEERS, "node_modules")):
         sys.exit("run.py: bench/peers/node_modules is missing: run `make bench` "
                  "(it runs npm ci there)")
     if cfg["server_cpu"] is not None and not shutil.which("taskset"):
         sys.exit("run.py: taskset is missing (util-linux)")
+    if any(s in CLUSTER_NODES for s in cfg["servers"]) and not shutil.which("redis-server"):
+        sys.exit("run.py: redis-server is missing: run `make bench` (scripts/bench-deps.sh "
+                 "installs Debian's redis-server)")
 
     # Up to 10,000 connections on each side: raise the soft descriptor limit to the hard one
     # (the server and wsbench inherit it).

@@ -26,6 +26,15 @@
  * reported apart as send_lag_*. Only messages whose t falls in the measured period count as
  * sent or received, so nothing from the warm-up or the drain leaks into the numbers.
  *
+ * Several nodes (issue 5). --port takes a list: connection i connects to the (i mod count)-th
+ * port, so clients are spread evenly over the nodes of a cluster. Each cursor and fanout
+ * message then also carries its sender's node (the index of its port) as "n", and every
+ * measured delivery is counted, and its latency recorded, as same-node ("local": sender and
+ * receiver on one node) or cross-node (through the backplane: Redis here). --server-pid takes
+ * a list too (the server's CPU and RSS are then the sums over the nodes, each also reported),
+ * and --redis-pid names one more process whose CPU and RSS are reported apart. With one
+ * port nothing of this shows: the messages and the report are what they were.
+ *
  * Does not own: starting servers, repeating runs, tables and plots (`make bench` does that
  * and reads our last line), nor judging results: a completed run exits 0 however bad its
  * numbers; only a usage error (2) or a run that could not happen at all (1) does not.
@@ -85,8 +94,11 @@
  * (at most 4 + SMALL_MAX bytes) or an incomplete handshake response head. */
 #define CARRY_MAX 8192
 /* Our cursor message: {"x":X,"y":Y,"t":T} is 16 bytes plus three integers of at most 20
- * digits: always under 126 bytes, so its frame uses the 7-bit length (§5.2). */
-#define MSG_MAX 80
+ * digits, and with several ports ,"n":K adds 5 bytes and one digit: at most 82 bytes, always
+ * under 126, so its frame uses the 7-bit length (§5.2). */
+#define MSG_MAX 88
+/* --port and --server-pid lists: a few nodes on one machine, not a fleet. One digit of "n". */
+#define LIST_MAX 8
 
 #define WBUF_INIT              512 /* first output buffer of a connection; it doubles as needed */
 #define WBUF_LIMIT             (64u << 20) /* pending output past this: the server is not reading */
@@ -117,11 +129,19 @@ enum mode { MODE_CURSOR, MODE_FANOUT, MODE_IDLE, MODE_CHURN };
 
 static const char *const MODE_NAMES[] = {"cursor", "fanout", "idle", "churn"};
 
+/* A comma-separated list of whole numbers on the command line ("7071,7072"). */
+struct uint_list {
+    uint64_t v[LIST_MAX];
+    size_t n;
+};
+
 struct options {
     enum mode mode;
     const char *host;
     const char *path;
-    uint64_t port, clients, senders, window, server_pid; /* server_pid 0: not given */
+    struct uint_list ports;                       /* at least one */
+    struct uint_list server_pids;                 /* n 0: not given */
+    uint64_t clients, senders, window, redis_pid; /* redis_pid 0: not given */
     double rate, duration, warmup, drain, progress, connect_rate;
 };
 
@@ -135,7 +155,10 @@ static const char USAGE[] =
     "  churn   N concurrent connect + handshake + close cycles for --duration; cycles/s\n"
     "\n"
     "  --host ADDR         server address (127.0.0.1)\n"
-    "  --port N            server port (7071)\n"
+    "  --port N[,N...]     server port (7071); up to 8 ports, one per node of a cluster:\n"
+    "                      connection i uses the (i mod count)-th, messages carry their\n"
+    "                      sender's port index as \"n\", and deliveries are also reported\n"
+    "                      apart as same-node (local_*) and cross-node (cross_*)\n"
     "  --path P            WebSocket path (/ws)\n"
     "  --clients N         cursor: clients; fanout: receivers; idle: connections;\n"
     "                      churn: concurrency (100)\n"
@@ -145,7 +168,9 @@ static const char USAGE[] =
     "  --drain SEC         cursor/fanout: after the last send, wait for messages in flight (2)\n"
     "  --senders S         fanout: sending connections, which also receive (1)\n"
     "  --window W          fanout: messages a sender may have in flight (1000)\n"
-    "  --server-pid PID    report the server's CPU (/proc/PID/stat) and RSS (/proc/PID/status)\n"
+    "  --server-pid PID[,PID...]  report the server's CPU (/proc/PID/stat) and RSS\n"
+    "                      (/proc/PID/status); with several PIDs (nodes), their sums and each\n"
+    "  --redis-pid PID     report this process's CPU and RSS apart (redis_cpu, redis_rss_kb)\n"
     "  --progress SEC      progress line on stderr every SEC; 0: none (1)\n"
     "  --connect-rate N    new connections per second while ramping up (2000)\n"
     "  --help              this text\n"
@@ -155,12 +180,12 @@ static const char USAGE[] =
     "2 for a usage error.\n";
 
 /* One row per flag: where its value goes and the range it must be in. */
-enum flag_kind { FLAG_STR, FLAG_UINT, FLAG_SECS };
+enum flag_kind { FLAG_STR, FLAG_UINT, FLAG_UINTS, FLAG_SECS };
 
 struct flag {
     const char *name;
     enum flag_kind kind;
-    void *dst; /* const char **, uint64_t * or double *, by kind */
+    void *dst; /* const char **, uint64_t *, struct uint_list * or double *, by kind */
     double lo, hi;
 };
 
@@ -184,6 +209,25 @@ static bool parse_uint(const char *s, double lo, double hi, uint64_t *out)
     return true;
 }
 
+/* One to LIST_MAX whole numbers in [lo, hi], separated by commas, no empty item ("1,2"). */
+static bool parse_uints(const char *s, double lo, double hi, struct uint_list *out)
+{
+    char item[24];
+    out->n = 0;
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= sizeof item || out->n == LIST_MAX)
+            return false;
+        memcpy(item, s, len);
+        item[len] = '\0';
+        if (!parse_uint(item, lo, hi, &out->v[out->n++]))
+            return false;
+        if (s[len] == '\0')
+            return true;
+        s += len + 1;
+    }
+}
+
 /* A number of seconds, fractions allowed ("0.5", "2"), in [lo, hi]. */
 static bool parse_secs(const char *s, double lo, double hi, double *out)
 {
@@ -205,7 +249,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     *o = (struct options){
         .host = "127.0.0.1",
         .path = "/ws",
-        .port = 7071,
+        .ports = {.v = {7071}, .n = 1},
         .clients = 100,
         .senders = 1,
         .window = 1000,
@@ -219,11 +263,12 @@ static int parse_args(int argc, char **argv, struct options *o)
     const struct flag flags[] = {
         {"--host", FLAG_STR, &o->host, 0, 0},
         {"--path", FLAG_STR, &o->path, 0, 0},
-        {"--port", FLAG_UINT, &o->port, 1, 65535},
+        {"--port", FLAG_UINTS, &o->ports, 1, 65535},
         {"--clients", FLAG_UINT, &o->clients, 1, 1000000},
         {"--senders", FLAG_UINT, &o->senders, 1, 10000},
         {"--window", FLAG_UINT, &o->window, 1, 10000000},
-        {"--server-pid", FLAG_UINT, &o->server_pid, 1, 4194304}, /* PID_MAX_LIMIT */
+        {"--server-pid", FLAG_UINTS, &o->server_pids, 1, 4194304}, /* PID_MAX_LIMIT */
+        {"--redis-pid", FLAG_UINT, &o->redis_pid, 1, 4194304},
         {"--rate", FLAG_SECS, &o->rate, 0.001, 1e6},
         {"--duration", FLAG_SECS, &o->duration, 0.001, 1e6},
         {"--warmup", FLAG_SECS, &o->warmup, 0, 1e6},
@@ -264,11 +309,14 @@ static int parse_args(int argc, char **argv, struct options *o)
             *(const char **)f->dst = v;
         else if (f->kind == FLAG_UINT)
             ok = parse_uint(v, f->lo, f->hi, f->dst);
+        else if (f->kind == FLAG_UINTS)
+            ok = parse_uints(v, f->lo, f->hi, f->dst);
         else
             ok = parse_secs(v, f->lo, f->hi, f->dst);
         if (!ok) {
-            fprintf(stderr, "wsbench: bad value for %s: %s (expected %g..%g)\n\n%s", f->name, v,
-                    f->lo, f->hi, USAGE);
+            fprintf(stderr, "wsbench: bad value for %s: %s (expected %g..%g%s)\n\n%s", f->name, v,
+                    f->lo, f->hi, f->kind == FLAG_UINTS ? ", up to 8 separated by commas" : "",
+                    USAGE);
             return -1;
         }
     }
@@ -442,18 +490,42 @@ static double self_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* Both processes' CPU time at one instant; two of these bracket the measured period. */
+/* The servers' RSS (every --server-pid): the sum, and each in each[] if not NULL. False if
+ * none was given or one cannot be read. */
+static bool servers_rss_kb(const struct options *o, uint64_t *sum, uint64_t *each)
+{
+    *sum = 0;
+    for (size_t i = 0; i < o->server_pids.n; i++) {
+        uint64_t kb;
+        if (!proc_rss_kb((pid_t)o->server_pids.v[i], &kb))
+            return false;
+        *sum += kb;
+        if (each != NULL)
+            each[i] = kb;
+    }
+    return o->server_pids.n > 0;
+}
+
+/* Every process's CPU time at one instant: ours, the servers' (their sum, and each), Redis's;
+ * two of these bracket the measured period. */
 struct cpu_mark {
     uint64_t wall_ns;
-    double client_s, server_s;
-    bool has_server;
+    double client_s, server_s, redis_s;
+    double server_each_s[LIST_MAX];
+    bool has_server, has_redis; /* has_server: every --server-pid was read */
 };
 
-static void cpu_mark(pid_t server_pid, struct cpu_mark *m)
+static void cpu_mark(const struct options *o, struct cpu_mark *m)
 {
     m->wall_ns = mono_ns();
     m->client_s = self_cpu_seconds();
-    m->has_server = server_pid > 0 && proc_cpu_seconds(server_pid, &m->server_s);
+    m->server_s = 0;
+    m->has_server = o->server_pids.n > 0;
+    for (size_t i = 0; i < o->server_pids.n && m->has_server; i++) {
+        m->has_server = proc_cpu_seconds((pid_t)o->server_pids.v[i], &m->server_each_s[i]);
+        m->server_s += m->server_each_s[i];
+    }
+    m->has_redis = o->redis_pid > 0 && proc_cpu_seconds((pid_t)o->redis_pid, &m->redis_s);
 }
 
 /* ========================================================================================
@@ -474,6 +546,7 @@ struct conn {
     enum conn_phase phase;
     uint32_t slot;   /* index in bench.conns; also the epoll tag */
     uint32_t events; /* epoll interest currently registered */
+    uint32_t node;   /* which --port (slot mod the number of ports): its messages' "n" */
     bool is_sender;  /* fanout: sends, and counts its own messages back */
     bool is_queued;  /* listed in bench.writers for this pass */
     bool is_counted; /* handshake done: counted in bench.nopen */
@@ -523,14 +596,23 @@ struct stats {
     uint64_t disconnects;      /* connections the server ended before we closed them */
     uint64_t cycles;           /* churn: completed cycles in the measured period */
     uint64_t failures;         /* churn: failed cycles in the measured period */
+    /* Several ports only: measured messages sent from each node, and the deliveries of
+     * measured messages split by where they came from. received = local + cross + those
+     * without a valid "n" (none, from us). */
+    uint64_t sent_by_node[LIST_MAX];
+    uint64_t local_received; /* sender and receiver on one node */
+    uint64_t cross_received; /* through the backplane */
+    uint64_t cross_expected; /* sum over nodes k: sent_by_node[k] x receivers not on k */
 };
 
 struct bench {
     struct options opt;
     int epfd;
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
-    char host_header[300]; /* "127.0.0.1:7071": the Host field of every handshake */
+    uint32_t nports; /* opt.ports.n: the nodes the connections are spread over */
+    struct sockaddr_storage addr[LIST_MAX];
+    socklen_t addr_len[LIST_MAX];
+    char host_header[LIST_MAX][300]; /* "127.0.0.1:7071": the Host field, per port */
+    char target[400];                /* for messages: "127.0.0.1:7071" or "127.0.0.1:7071,7072" */
 
     struct conn *conns;
     uint32_t nconns;
@@ -552,6 +634,7 @@ struct bench {
     uint32_t nopen;     /* open now (handshake done, not yet ended) */
     uint32_t nlive;     /* sockets open now */
     uint32_t receivers; /* open connections at the start of the measured period */
+    uint32_t receivers_by_node[LIST_MAX];
     uint64_t ramp_start_ns;
     uint64_t next_sweep_ns;
     uint64_t last_rx_ns;
@@ -564,13 +647,16 @@ struct bench {
     uint64_t send_j;       /* cursor: sends scheduled so far */
     uint64_t next_send_ns; /* cursor: when send_j is due; UINT64_MAX when not sending */
 
-    /* idle: the server's RSS while settling */
+    /* idle: the server's RSS while settling (the sum over --server-pid); each, at the end */
     uint64_t rss_before_kb, rss_after_kb, rss_last_kb, rss_stable_since_ns, next_rss_ns;
-    bool has_rss_before, has_rss_after;
+    uint64_t rss_each_kb[LIST_MAX], redis_rss_kb;
+    bool has_rss_before, has_rss_after, has_redis_rss;
     bool churn_backoff;
 
     struct stats st;
     struct hist lat;    /* latency of measured deliveries, us */
+    struct hist local;  /* several ports: those from a sender on the receiver's node */
+    struct hist cross;  /* several ports: those from a sender on another node */
     struct hist recent; /* latency since the last progress line, any delivery */
     struct hist lag;    /* cursor: how late measured sends left (actual - scheduled), us */
     struct cpu_mark cpu_start, cpu_end;
@@ -747,7 +833,8 @@ static size_t put_str(uint8_t *out, const char *s)
 }
 
 /* Appends {"x":X,"y":Y,"t":T} as one masked text frame, written in place in c's output (no
- * intermediate buffer, no snprintf). */
+ * intermediate buffer, no snprintf). With several ports, {"x":X,"y":Y,"t":T,"n":K}: K is c's
+ * node, so a receiver can tell a same-node delivery from a cross-node one. */
 static bool send_cursor(struct bench *b, struct conn *c, uint64_t x, uint64_t y, uint64_t t_us)
 {
     uint8_t *out = out_reserve(c, 6 + MSG_MAX);
@@ -762,6 +849,10 @@ static bool send_cursor(struct bench *b, struct conn *c, uint64_t x, uint64_t y,
     n += put_u64(p + n, y);
     n += put_str(p + n, ",\"t\":");
     n += put_u64(p + n, t_us);
+    if (b->nports > 1) {
+        n += put_str(p + n, ",\"n\":");
+        n += put_u64(p + n, c->node);
+    }
     p[n++] = '}';
     uint8_t key[4];
     new_mask_key(b, key);
@@ -842,7 +933,7 @@ static void conn_start(struct bench *b, struct conn *c)
     c->in_flight = 0;
     c->deadline_ns = b->now_ns + HANDSHAKE_TIMEOUT_NS;
 
-    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(b->addr[c->node].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         c->fd = -1;
         c->phase = CONN_DONE;
@@ -858,7 +949,8 @@ static void conn_start(struct bench *b, struct conn *c)
     b->nlive++;
     int one = 1; /* small frames must leave now, not wait for Nagle's timer */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)&b->addr, b->addr_len) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&b->addr[c->node], b->addr_len[c->node]) < 0 &&
+        errno != EINPROGRESS) {
         conn_end(b, c, false, "connect", errno);
         return;
     }
@@ -898,7 +990,7 @@ static void on_connected(struct bench *b, struct conn *c)
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
                      "\r\n",
-                     b->opt.path, b->host_header, key);
+                     b->opt.path, b->host_header[c->node], key);
     uint8_t *out = n > 0 && (size_t)n < sizeof req ? out_reserve(c, (size_t)n) : NULL;
     if (out == NULL) {
         conn_end(b, c, false, "handshake request too long (--path?)", 0);
@@ -1013,9 +1105,10 @@ static bool read_uint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 
 /* Finds the member "key": (key is one character) and reads its integer value.
  * Simplification: the first "k": anywhere in the text is taken to be the top-level member.
- * That holds for relayed cursor messages, {"x":..,"y":..,"t":..,"sender":"<uuid>",
- * "color":..}, in which nothing before "t" contains a t; server messages that could nest
- * one (a welcome's peers) are set aside before we get here. A JSON parser would be exact,
+ * That holds for relayed cursor messages, {"x":..,"y":..,"t":..,"n":..,"sender":"<uuid>",
+ * "color":..} (wsrelay keeps the members in order and appends its two), in which nothing
+ * before "t" contains a t, nor before "n" an n; server messages that could nest one (a
+ * welcome's peers) are set aside before we get here. A JSON parser would be exact,
  * and many times slower than memchr, which scans 16 or 32 bytes per instruction. */
 static bool find_member(const uint8_t *p, size_t n, char key, uint64_t *v)
 {
@@ -1038,7 +1131,8 @@ static void bad_frame(struct bench *b, struct conn *c, const char *why)
 /* One text message. Those whose text starts with {"type": are server messages (wsrelay's
  * welcome, join, leave) and count as "other", unread: a welcome's "peers" holds earlier
  * cursor messages, "t" included, which must not count as deliveries. Any other text with a
- * "t" member is a delivery; its latency is now - t. */
+ * "t" member is a delivery; its latency is now - t. With several ports, a measured delivery
+ * is also filed by its "n": from c's own node (local) or through the backplane (cross). */
 static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
 {
     if (!is_ascii(p, n) && !utf8_valid(p, n)) {
@@ -1057,6 +1151,16 @@ static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
     if (is_measured(b, t_us)) {
         b->st.received++;
         hist_record(&b->lat, lat);
+        uint64_t node;
+        if (b->nports > 1 && find_member(p, n, 'n', &node)) {
+            if (node == c->node) {
+                b->st.local_received++;
+                hist_record(&b->local, lat);
+            } else {
+                b->st.cross_received++;
+                hist_record(&b->cross, lat);
+            }
+        }
     }
     uint64_t x;
     if (c->is_sender && c->in_flight > 0 && find_member(p, n, 'x', &x) && x == c->sender_id)
@@ -1354,6 +1458,7 @@ static uint64_t tick_cursor(struct bench *b)
         uint64_t t_us = (due - b->t0_ns) / NS_PER_US;
         if (send_cursor(b, c, x, y, t_us) && is_measured(b, t_us)) {
             b->st.sent++;
+            b->st.sent_by_node[c->node]++;
             /* Our own lateness is part of every latency we report (by design, see above):
              * measured apart, it shows when the generator, not the server, is behind. */
             hist_record(&b->lag, (b->now_ns - due) / NS_PER_US);
@@ -1374,8 +1479,10 @@ static void tick_fanout(struct bench *b)
             if (!send_cursor(b, c, c->sender_id, c->seq++ % 1000, t_us))
                 break;
             c->in_flight++;
-            if (measured)
+            if (measured) {
                 b->st.sent++;
+                b->st.sent_by_node[c->node]++;
+            }
         }
     }
 }
@@ -1398,10 +1505,10 @@ static uint64_t tick_churn(struct bench *b)
 /* Idle: samples the server's RSS until it stops changing. */
 static uint64_t tick_settle(struct bench *b)
 {
-    if (b->opt.server_pid == 0 || b->now_ns < b->next_rss_ns)
+    if (b->opt.server_pids.n == 0 || b->now_ns < b->next_rss_ns)
         return b->next_rss_ns;
     uint64_t kb;
-    if (proc_rss_kb((pid_t)b->opt.server_pid, &kb) && kb != b->rss_last_kb) {
+    if (servers_rss_kb(&b->opt, &kb, NULL) && kb != b->rss_last_kb) {
         b->rss_last_kb = kb;
         b->rss_stable_since_ns = b->now_ns;
     }
@@ -1505,7 +1612,7 @@ static bool input_quiet(const struct bench *b)
 
 static bool rss_stable(const struct bench *b)
 {
-    return b->opt.server_pid == 0 || b->now_ns - b->rss_stable_since_ns >= RSS_STABLE_NS;
+    return b->opt.server_pids.n == 0 || b->now_ns - b->rss_stable_since_ns >= RSS_STABLE_NS;
 }
 
 /* ========================================================================================
@@ -1560,7 +1667,7 @@ static bool ramp_up(struct bench *b)
     b->ramp_start_ns = mono_ns();
     run_until(b, UINT64_MAX, ramp_done);
     if (b->opened == 0) {
-        fprintf(stderr, "wsbench: could not open any WebSocket to %s%s (%s)\n", b->host_header,
+        fprintf(stderr, "wsbench: could not open any WebSocket to %s%s (%s)\n", b->target,
                 b->opt.path, b->first_error[0] ? b->first_error : "no error recorded");
         return false;
     }
@@ -1571,14 +1678,24 @@ static void measure_begin(struct bench *b)
 {
     b->phase = PH_MEASURE;
     b->receivers = b->nopen;
-    cpu_mark((pid_t)b->opt.server_pid, &b->cpu_start);
+    for (uint32_t i = 0; i < b->nconns; i++)
+        if (b->conns[i].is_counted)
+            b->receivers_by_node[b->conns[i].node]++;
+    cpu_mark(&b->opt, &b->cpu_start);
+}
+
+/* The processes' RSS at the end of the measured period (or of idle's settling). */
+static void read_rss_after(struct bench *b)
+{
+    b->has_rss_after = servers_rss_kb(&b->opt, &b->rss_after_kb, b->rss_each_kb);
+    b->has_redis_rss =
+        b->opt.redis_pid > 0 && proc_rss_kb((pid_t)b->opt.redis_pid, &b->redis_rss_kb);
 }
 
 static void measure_end(struct bench *b)
 {
-    cpu_mark((pid_t)b->opt.server_pid, &b->cpu_end);
-    if (b->opt.server_pid > 0)
-        b->has_rss_after = proc_rss_kb((pid_t)b->opt.server_pid, &b->rss_after_kb);
+    cpu_mark(&b->opt, &b->cpu_end);
+    read_rss_after(b);
 }
 
 /* Closes every connection with the closing handshake and waits (a while) for the server's
@@ -1628,8 +1745,11 @@ static int run_traffic(struct bench *b)
     run_until(b, b->measure_end_ns, NULL);
     measure_end(b);
     b->next_send_ns = UINT64_MAX; /* sending is over */
-    /* Every open connection receives every message, its own included. */
+    /* Every open connection receives every message, its own included; with several ports,
+     * those on other nodes than the sender's through the backplane. */
     b->st.expected = b->st.sent * b->receivers;
+    for (uint32_t k = 0; k < b->nports; k++)
+        b->st.cross_expected += b->st.sent_by_node[k] * (b->receivers - b->receivers_by_node[k]);
     b->phase = PH_DRAIN;
     run_until(b, mono_ns() + secs_to_ns(b->opt.drain), all_received);
     close_all(b);
@@ -1639,9 +1759,7 @@ static int run_traffic(struct bench *b)
 /* idle: RSS before, N connections, wait for quiet and a settled RSS, RSS after, hold. */
 static int run_idle(struct bench *b)
 {
-    pid_t pid = (pid_t)b->opt.server_pid;
-    if (pid > 0)
-        b->has_rss_before = proc_rss_kb(pid, &b->rss_before_kb);
+    b->has_rss_before = servers_rss_kb(&b->opt, &b->rss_before_kb, NULL);
     if (!ramp_up(b))
         return -1;
     /* First the server must be done sending (joins go to everyone already there: N^2/2
@@ -1653,14 +1771,13 @@ static int run_idle(struct bench *b)
     b->rss_last_kb = 0;
     b->next_rss_ns = 0;
     run_until(b, mono_ns() + RSS_STABLE_MAX_NS, rss_stable);
-    if (pid > 0)
-        b->has_rss_after = proc_rss_kb(pid, &b->rss_after_kb);
+    read_rss_after(b);
     b->receivers = b->nopen;
 
     b->phase = PH_HOLD;
-    cpu_mark(pid, &b->cpu_start);
+    cpu_mark(&b->opt, &b->cpu_start);
     run_until(b, mono_ns() + secs_to_ns(b->opt.duration), NULL);
-    cpu_mark(pid, &b->cpu_end);
+    cpu_mark(&b->opt, &b->cpu_end);
     close_all(b);
     return 0;
 }
@@ -1676,7 +1793,7 @@ static int run_churn(struct bench *b)
     run_until(b, b->measure_end_ns, NULL);
     measure_end(b);
     if (b->st.cycles == 0 && b->opened == 0) {
-        fprintf(stderr, "wsbench: could not open any WebSocket to %s%s (%s)\n", b->host_header,
+        fprintf(stderr, "wsbench: could not open any WebSocket to %s%s (%s)\n", b->target,
                 b->opt.path, b->first_error[0] ? b->first_error : "no error recorded");
         return -1;
     }
@@ -1733,9 +1850,38 @@ static void json_ratio(struct json *j, const char *key, double v, bool is_known)
         printf("null");
 }
 
+/* An array of numbers with `digits` decimals, null for those not known (NaN). */
+static void json_nums(struct json *j, const char *key, const double *v, size_t n, int digits)
+{
+    json_key(j, key);
+    putchar('[');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            putchar(',');
+        if (isfinite(v[i]))
+            printf("%.*f", digits, v[i]);
+        else
+            printf("null");
+    }
+    putchar(']');
+}
+
 static double ms(uint64_t us)
 {
     return (double)us / 1e3;
+}
+
+/* <prefix>p50_ms, p99_ms, p999_ms and max_ms of one histogram (null when it is empty). */
+static void json_latencies(struct json *j, const char *prefix, const struct hist *h)
+{
+    static const char *const names[] = {"p50_ms", "p99_ms", "p999_ms", "max_ms"};
+    const uint64_t us[] = {hist_percentile(h, 50), hist_percentile(h, 99), hist_percentile(h, 99.9),
+                           h->max};
+    for (size_t i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
+        json_num(j, key, ms(us[i]), 3, h->count > 0);
+    }
 }
 
 static void report(struct bench *b)
@@ -1746,6 +1892,17 @@ static void report(struct bench *b)
     bool has_server_cpu = has_cpu && b->cpu_start.has_server && b->cpu_end.has_server;
     double client_cpu = has_cpu ? (b->cpu_end.client_s - b->cpu_start.client_s) / wall : NAN;
     double server_cpu = has_server_cpu ? (b->cpu_end.server_s - b->cpu_start.server_s) / wall : NAN;
+    double server_each[LIST_MAX], rss_each[LIST_MAX];
+    size_t npids = o->server_pids.n;
+    for (size_t i = 0; i < npids; i++) {
+        server_each[i] = has_server_cpu
+                             ? (b->cpu_end.server_each_s[i] - b->cpu_start.server_each_s[i]) / wall
+                             : NAN;
+        rss_each[i] = b->has_rss_after ? (double)b->rss_each_kb[i] : NAN;
+    }
+    bool has_redis_cpu = has_cpu && b->cpu_start.has_redis && b->cpu_end.has_redis;
+    double redis_cpu = has_redis_cpu ? (b->cpu_end.redis_s - b->cpu_start.redis_s) / wall : NAN;
+    bool is_multi = b->nports > 1;
     bool has_lat = b->lat.count > 0;
     uint64_t p50 = hist_percentile(&b->lat, 50), p99 = hist_percentile(&b->lat, 99);
     uint64_t p999 = hist_percentile(&b->lat, 99.9);
@@ -1755,9 +1912,17 @@ static void report(struct bench *b)
     int64_t rss_delta = (int64_t)b->rss_after_kb - (int64_t)b->rss_before_kb;
     bool has_rss_per_conn = b->has_rss_before && b->has_rss_after && b->receivers > 0;
     double rss_per_conn = has_rss_per_conn ? (double)rss_delta * 1024.0 / b->receivers : NAN;
-    char srv[96] = "", rss[48] = "";
-    if (has_server_cpu)
-        snprintf(srv, sizeof srv, "server cpu %.2f, ", server_cpu);
+    char srv[256] = "", rss[48] = "";
+    size_t sl = 0;
+    if (has_server_cpu) {
+        sl += (size_t)snprintf(srv, sizeof srv, "server cpu %.2f", server_cpu);
+        for (size_t i = 0; npids > 1 && i < npids; i++) /* " (0.41 + 0.40)" */
+            sl += (size_t)snprintf(srv + sl, sizeof srv - sl, "%s%.2f%s", i ? " + " : " (",
+                                   server_each[i], i + 1 == npids ? ")" : "");
+        sl += (size_t)snprintf(srv + sl, sizeof srv - sl, ", ");
+    }
+    if (has_redis_cpu)
+        snprintf(srv + sl, sizeof srv - sl, "redis cpu %.2f, ", redis_cpu);
     if (b->has_rss_after)
         snprintf(rss, sizeof rss, ", server rss %" PRIu64 " KiB", b->rss_after_kb);
 
@@ -1783,6 +1948,16 @@ static void report(struct bench *b)
                 b->st.received, b->st.expected, isfinite(loss) ? loss * 100 : 0.0, per_s / 1e6,
                 ms(p50), ms(p99), ms(p999), ms(b->lat.max), srv, client_cpu, rss, b->st.bad_frames,
                 b->st.connect_failures, b->st.disconnects);
+        if (is_multi)
+            fprintf(stderr,
+                    "wsbench %s: %" PRIu32 " nodes: same-node %" PRIu64
+                    " delivered, p50 %.2f ms p99 %.2f ms; cross-node %" PRIu64 "/%" PRIu64
+                    " delivered, p50 %.2f ms p99 %.2f ms p99.9 %.2f ms max %.2f ms\n",
+                    MODE_NAMES[o->mode], b->nports, b->st.local_received,
+                    ms(hist_percentile(&b->local, 50)), ms(hist_percentile(&b->local, 99)),
+                    b->st.cross_received, b->st.cross_expected, ms(hist_percentile(&b->cross, 50)),
+                    ms(hist_percentile(&b->cross, 99)), ms(hist_percentile(&b->cross, 99.9)),
+                    ms(b->cross.max));
         break;
     case MODE_IDLE:
         fprintf(stderr, "wsbench idle: %" PRIu32 " connections held %g s; ", b->receivers,
@@ -1809,6 +1984,8 @@ static void report(struct bench *b)
     struct json j = {.is_first = true};
     json_str(&j, "mode", MODE_NAMES[o->mode]);
     json_u64(&j, "clients", o->clients);
+    if (is_multi)
+        json_u64(&j, "nodes", b->nports);
     if (o->mode != MODE_CHURN)
         json_u64(&j, "connected", b->receivers);
     if (o->mode == MODE_CURSOR)
@@ -1828,6 +2005,13 @@ static void report(struct bench *b)
         json_num(&j, "p999_ms", ms(p999), 3, has_lat);
         json_num(&j, "max_ms", ms(b->lat.max), 3, has_lat);
         json_num(&j, "deliveries_per_s", per_s, 0, true);
+        if (is_multi) { /* deliveries split by where their sender sits */
+            json_u64(&j, "local_received", b->st.local_received);
+            json_u64(&j, "cross_expected", b->st.cross_expected);
+            json_u64(&j, "cross_received", b->st.cross_received);
+            json_latencies(&j, "local_", &b->local);
+            json_latencies(&j, "cross_", &b->cross);
+        }
         if (o->mode == MODE_FANOUT)
             json_num(&j, "frames_per_s", per_s, 0, true);
     }
@@ -1845,12 +2029,20 @@ static void report(struct bench *b)
     json_u64(&j, "connect_failures", b->st.connect_failures);
     json_u64(&j, "disconnects", b->st.disconnects);
     json_num(&j, "server_cpu", server_cpu, 3, has_server_cpu);
+    if (npids > 1)
+        json_nums(&j, "server_cpu_each", server_each, npids, 3);
+    if (o->redis_pid > 0)
+        json_num(&j, "redis_cpu", redis_cpu, 3, has_redis_cpu);
     json_num(&j, "client_cpu", client_cpu, 3, has_cpu);
     if (o->mode == MODE_IDLE) {
         json_num(&j, "server_rss_before_kb", (double)b->rss_before_kb, 0, b->has_rss_before);
         json_num(&j, "rss_per_conn_bytes", rss_per_conn, 0, has_rss_per_conn);
     }
     json_num(&j, "server_rss_kb", (double)b->rss_after_kb, 0, b->has_rss_after);
+    if (npids > 1)
+        json_nums(&j, "server_rss_kb_each", rss_each, npids, 0);
+    if (o->redis_pid > 0)
+        json_num(&j, "redis_rss_kb", (double)b->redis_rss_kb, 0, b->has_redis_rss);
     printf("}\n");
     fflush(stdout);
 }
@@ -1859,24 +2051,33 @@ static void report(struct bench *b)
  * Setup and main
  * ====================================================================================== */
 
-/* Resolves --host and --port once; every connection reuses the address. */
+/* Resolves --host with each --port once; every connection reuses its port's address. */
 static bool resolve(struct bench *b)
 {
-    char port[8];
-    snprintf(port, sizeof port, "%" PRIu64, b->opt.port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res;
-    int rc = getaddrinfo(b->opt.host, port, &hints, &res);
-    if (rc != 0) {
-        fprintf(stderr, "wsbench: cannot resolve %s: %s\n", b->opt.host, gai_strerror(rc));
-        return false;
+    b->nports = (uint32_t)b->opt.ports.n;
+    size_t tl = 0;
+    for (uint32_t i = 0; i < b->nports; i++) {
+        char port[8];
+        snprintf(port, sizeof port, "%" PRIu64, b->opt.ports.v[i]);
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *res;
+        int rc = getaddrinfo(b->opt.host, port, &hints, &res);
+        if (rc != 0) {
+            fprintf(stderr, "wsbench: cannot resolve %s: %s\n", b->opt.host, gai_strerror(rc));
+            return false;
+        }
+        memcpy(&b->addr[i], res->ai_addr, res->ai_addrlen);
+        b->addr_len[i] = res->ai_addrlen;
+        bool is_v6 = res->ai_family == AF_INET6;
+        freeaddrinfo(res);
+        snprintf(b->host_header[i], sizeof b->host_header[i], "%s%s%s:%s", is_v6 ? "[" : "",
+                 b->opt.host, is_v6 ? "]" : "", port);
+        /* "127.0.0.1:7071", then ",7072" for each further port: at most 299 + 7 x 6 bytes */
+        if (i == 0)
+            tl = (size_t)snprintf(b->target, sizeof b->target, "%s", b->host_header[0]);
+        else
+            tl += (size_t)snprintf(b->target + tl, sizeof b->target - tl, ",%s", port);
     }
-    memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
-    b->addr_len = res->ai_addrlen;
-    bool is_v6 = res->ai_family == AF_INET6;
-    freeaddrinfo(res);
-    snprintf(b->host_header, sizeof b->host_header, "%s%s%s:%s", is_v6 ? "[" : "", b->opt.host,
-             is_v6 ? "]" : "", port);
     return true;
 }
 
@@ -1900,11 +2101,17 @@ static bool raise_fd_limit(uint64_t need)
 static bool setup(struct bench *b)
 {
     const struct options *o = &b->opt;
-    if (o->server_pid > 0) {
+    uint64_t pids[LIST_MAX + 1];
+    size_t npids = 0;
+    for (size_t i = 0; i < o->server_pids.n; i++)
+        pids[npids++] = o->server_pids.v[i];
+    if (o->redis_pid > 0)
+        pids[npids++] = o->redis_pid;
+    for (size_t i = 0; i < npids; i++) {
         double s;
-        if (!proc_cpu_seconds((pid_t)o->server_pid, &s)) {
+        if (!proc_cpu_seconds((pid_t)pids[i], &s)) {
             fprintf(stderr, "wsbench: cannot read /proc/%" PRIu64 "/stat: no such process?\n",
-                    o->server_pid);
+                    pids[i]);
             return false;
         }
     }
@@ -1928,6 +2135,7 @@ static bool setup(struct bench *b)
         struct conn *c = &b->conns[i];
         c->fd = -1;
         c->slot = i;
+        c->node = i % b->nports; /* clients spread evenly over the nodes */
         /* fanout: the first S connections are the senders; their x is their number */
         c->is_sender = o->mode == MODE_FANOUT && i < o->senders;
         c->sender_id = i;
@@ -1958,7 +2166,7 @@ static void teardown(struct bench *b)
 
 int main(int argc, char **argv)
 {
-    static struct bench bench; /* two histograms: 60 KiB, too big for a polite stack */
+    static struct bench bench; /* five histograms, 30 KiB each: too big for a polite stack */
     struct bench *b = &bench;
     b->epfd = -1;
     int rc = parse_args(argc, argv, &b->opt);

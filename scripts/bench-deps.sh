@@ -3,16 +3,19 @@
 # there (the pattern of scripts/deps.sh: dpkg-query first, apt-get only for the missing).
 # Kept apart from deps.sh so that `make test` never installs gnuplot.
 #
-#   build:  gcc make pkg-config libssl-dev libjsmn-dev (./wsrelay and bench/wsbench)
+#   build:  gcc make pkg-config libssl-dev libjsmn-dev libhiredis-dev (./wsrelay and
+#           bench/wsbench; wsrelay links hiredis for its Redis backplane, issue 5)
 #   run:    util-linux (taskset), python3 (Debian's, for bench/run.py: standard library only)
+#   redis:  redis-server (the wsrelay-2node runs start their own, on a free loopback port,
+#           and leave alone any system instance the package's service may run on :6379)
 #   plots:  gnuplot-nox
 #   peers:  node and npm for bench/peers; Debian's nodejs/npm only if no node is on PATH
 #           (a newer Node from elsewhere is used as it is)
 set -eu
 
 PACKAGES="
-gcc make pkg-config libssl-dev libjsmn-dev
-util-linux python3 gnuplot-nox
+gcc make pkg-config libssl-dev libjsmn-dev libhiredis-dev
+util-linux python3 redis-server gnuplot-nox
 "
 
 missing=""

@@ -5,7 +5,9 @@ real, so this module checks both, never its speed:
 
 - against wsrelay (both builds, like the rest of the suite): every mode completes, and in
   cursor and fanout every message is counted exactly once (received == expected, no loss,
-  no bad frame), latencies are positive and ordered;
+  no bad frame), latencies are positive and ordered; with two ports, against two nodes of a
+  cluster over a redis-server of its own (issue 5), deliveries are also split exactly into
+  same-node and cross-node ones;
 - against tiny fake servers written here on raw sockets, which let us see what wsbench
   sends (every frame masked, a fresh key each time, pings answered, a clean close) and
   send what wsrelay never would: frames that break RFC 6455, which wsbench must count as
@@ -41,6 +43,7 @@ from conftest import (
     mask_bytes,
     server_frame,
 )
+from test_cluster import redis, start_nodes  # noqa: F401 (redis: the fixture, by name)
 
 WSBENCH = os.environ.get("WSBENCH_BIN") or str(REPO / "bench" / "wsbench")
 RUN_TIMEOUT = 60.0  # a whole wsbench run; generous for the sanitizer build, never asserted
@@ -120,6 +123,37 @@ def test_cursor_counts_every_delivery_exactly(start_server):
     assert j["server_cpu"] is not None and j["server_cpu"] >= 0, j
     assert j["client_cpu"] is not None and j["client_cpu"] >= 0, j
     assert j["server_rss_kb"] > 0, j
+    # One port: none of the several-node keys (the report is what it was before issue 5).
+    assert not [k for k in j if k.startswith(("local_", "cross_", "redis_"))
+                or k in ("nodes", "server_cpu_each", "server_rss_kb_each")], j
+
+
+def test_cursor_over_two_nodes_splits_same_node_and_cross_node_deliveries(redis, start_server):
+    # Issue 5's benchmark: two wsrelay nodes joined over a fresh redis-server, wsbench given
+    # both ports. Clients alternate between the nodes (5 each), so every message reaches 5
+    # clients on its sender's node and, through Redis, 5 on the other: both halves exactly.
+    r = redis()
+    a, b = start_nodes(start_server, r, 2)
+    j = completed("cursor", "--port", f"{a.port},{b.port}", "--clients", 10, "--rate", 20,
+                  "--duration", 2, "--warmup", 0.5, "--drain", 5,
+                  "--server-pid", f"{a.proc.pid},{b.proc.pid}", "--redis-pid", r.proc.pid)
+    assert j["nodes"] == 2 and j["connected"] == 10, j
+    assert j["sent"] == 400 and j["expected"] == 400 * 10, j
+    assert j["received"] == j["expected"] and j["loss"] == 0, j
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    assert j["local_received"] == 400 * 5, j
+    assert j["cross_expected"] == 400 * 5, j
+    assert j["cross_received"] == j["cross_expected"], j
+    check_latencies(j)
+    for side in ("local_", "cross_"):
+        assert 0 < j[side + "p50_ms"] <= j[side + "p99_ms"] <= j[side + "p999_ms"] \
+            <= j[side + "max_ms"], j
+    # CPU and RSS: the sum over both nodes, each node's, and Redis's apart.
+    assert len(j["server_cpu_each"]) == 2 and None not in j["server_cpu_each"], j
+    assert j["server_cpu"] == pytest.approx(sum(j["server_cpu_each"]), abs=0.002), j
+    assert j["server_rss_kb"] == sum(j["server_rss_kb_each"]) and j["server_rss_kb"] > 0, j
+    assert j["redis_cpu"] is not None and j["redis_cpu"] >= 0, j
+    assert j["redis_rss_kb"] > 0, j
 
 
 def test_fanout_receivers_get_every_message(start_server):
@@ -181,6 +215,11 @@ def test_without_server_pid_server_numbers_are_null(start_server):
     ["cursor", "--rate", "-1"],
     ["cursor", "--duration", "0"],
     ["fanout", "--window", "1.5"],
+    ["cursor", "--port", "7071,"],
+    ["cursor", "--port", "7071,,7072"],
+    ["cursor", "--port", "1,2,3,4,5,6,7,8,9"],  # at most 8
+    ["cursor", "--server-pid", "1,x"],
+    ["cursor", "--redis-pid", "1,2"],
 ])
 def test_usage_errors_exit_2(args):
     r = wsbench(*args)

@@ -20,8 +20,10 @@
 #include "config.h"
 #include "loop.h"
 
-/* Bytes of PUBLISH commands issued but not yet acknowledged by Redis. A slow or stalled Redis
- * makes this grow; past it, publications are dropped (and counted) instead of queued. */
+/* Bytes of PUBLISH commands issued but not yet acknowledged by Redis: a slow or stalled Redis
+ * makes this grow; past the cap, publications are dropped (and counted) instead of queued.
+ * The cap is this plus the largest message the caller will publish (backplane_init()), so
+ * that even the biggest one always fits once Redis catches up. */
 #define BACKPLANE_OUT_MAX            (8u << 20)
 #define BACKPLANE_BACKOFF_MIN_MS     100u  /* first retry after a failure, doubling ... */
 #define BACKPLANE_BACKOFF_MAX_MS     2000u /* ... up to this */
@@ -64,19 +66,30 @@ struct backplane {
     bool needs_sync; /* a link (re)connected since the last on_ready */
     bool was_up;     /* both links were ready at the last state log */
     size_t inflight; /* see BACKPLANE_OUT_MAX */
+    size_t out_max;  /* the cap on inflight */
+    /* published: acknowledged by Redis; dropped: not published (link down, over the cap,
+     * refused by Redis, or lost with the link before its acknowledgement). */
     uint64_t published, dropped, received;
 };
 
-/* Resolves the host (may block: call at start-up), and starts connecting on the next tick.
- * Returns 0, or -1 if the host does not resolve (the message is logged). */
+/* Resolves the host (may block: call at start-up; the first address is used, for the life
+ * of the process), and starts connecting on the next tick. message_max: the largest message
+ * the caller will publish (see BACKPLANE_OUT_MAX). Returns 0, or -1 if the host does not
+ * resolve (the message is logged). */
 int backplane_init(struct backplane *b, struct loop *loop, const struct config_redis *target,
-                   const char *channel, const struct backplane_ops *ops, void *ctx);
+                   const char *channel, size_t message_max, const struct backplane_ops *ops,
+                   void *ctx);
 
 /* Closes both links (pending publications are dropped). */
 void backplane_free(struct backplane *b);
 
 /* Connects, retries and times out, as due at now_ms: call from the periodic tick. */
 void backplane_tick(struct backplane *b, uint64_t now_ms);
+
+/* Drops both links and starts again (with backoff), logging `why` once. For the caller's own
+ * liveness check: a connection can stay open while nothing passes (a crashed Redis host, a
+ * NAT that forgot it), and only a round trip proves it works. */
+void backplane_reset(struct backplane *b, uint64_t now_ms, const char *why);
 
 /* Queues one PUBLISH of p[0..len) on the channel. Returns true if queued; false if it was
  * dropped, because the publishing link is down or BACKPLANE_OUT_MAX is reached (counted in

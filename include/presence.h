@@ -71,6 +71,9 @@ void presence_leave(struct presence *p, size_t slot);
  * presence_remote_remove() forgets it (call presence_write_leave() first if you need its
  * leave). */
 long presence_remote_find(const struct presence *p, const char *id);
+/* Whether a local slot holds this id: a linear scan, for the rare check that a remote
+ * client's id is not one of ours (a forged envelope on the Redis channel). */
+bool presence_is_local(const struct presence *p, const char *id);
 long presence_remote_add(struct presence *p, const char *id, unsigned color, uint16_t node);
 void presence_remote_remove(struct presence *p, size_t index);
 

@@ -19,6 +19,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <hiredis/async.h>
@@ -66,13 +67,24 @@ static void ev_cleanup(void *privdata)
     l->ac = NULL;
 }
 
+/* Reads per wake-up, at most: hiredis reads 16 KiB per call, and the subscriber carries
+ * every other node's traffic, so one call per wake-up could fall behind a busy channel. The
+ * bound keeps one link from starving the clients (64 x 16 KiB = 1 MiB). */
+enum { READS_PER_EVENT = 64 };
+
 /* Our loop says the socket is ready: let hiredis read or write. A read may end in a
- * disconnect that frees the context, so check before writing. */
+ * disconnect that frees the context (ev_cleanup sets l->ac to NULL), so check each time. */
 static void on_link_event(struct loop_watch *w, uint32_t events)
 {
     struct backplane_link *l = w->ctx;
-    if ((events & (LOOP_IN | LOOP_ERR)) && l->ac != NULL)
-        redisAsyncHandleRead(l->ac);
+    if (events & (LOOP_IN | LOOP_ERR)) {
+        for (int i = 0; i < READS_PER_EVENT && l->ac != NULL; i++) {
+            redisAsyncHandleRead(l->ac);
+            int pending = 0;
+            if (l->ac == NULL || ioctl(l->ac->c.fd, FIONREAD, &pending) < 0 || pending <= 0)
+                break;
+        }
+    }
     if ((events & (LOOP_OUT | LOOP_ERR)) && l->ac != NULL)
         redisAsyncHandleWrite(l->ac);
 }
@@ -143,18 +155,30 @@ static void went_down(struct backplane_link *l, uint64_t now_ms, const char *why
         log_at(LL_DEBUG, "link=%s \"redis: %s\"", link_name(l), why);
 }
 
-/* Replies to AUTH and SELECT: an error (a wrong password, a database out of range) is a
- * configuration problem that retrying will not fix quickly; say so loudly, once (not on
- * every retry), then retry with backoff. */
+/* Redis refused a command (AUTH: a wrong password, or none configured; SELECT: a database out
+ * of range; SUBSCRIBE or PUBLISH: an ACL user without the channel). A configuration problem
+ * that retrying will not fix quickly: say so loudly, once (not on every retry, not on every
+ * message: until the link has worked again), then retry with backoff. */
+static void refused(struct backplane_link *l, const char *what, const redisReply *reply)
+{
+    log_at(l->is_refusal_logged ? LL_DEBUG : LL_ERROR, "link=%s \"redis refused %s: %.*s\"",
+           link_name(l), what, (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+    l->is_refusal_logged = true;
+}
+
+/* A reply that arrives after a refusal asked hiredis to disconnect (Redis answers pipelined
+ * commands in order, so a PONG can follow a refused AUTH) must not make the link ready. */
+static bool is_closing(const redisAsyncContext *ac)
+{
+    return (ac->c.flags & REDIS_DISCONNECTING) != 0;
+}
+
 static void on_setup_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     const redisReply *reply = r;
-    const char *what = privdata;
     struct backplane_link *l = ac->data;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        log_at(l->is_refusal_logged ? LL_DEBUG : LL_ERROR, "link=%s \"redis refused %s: %.*s\"",
-               link_name(l), what, (int)(reply->len > 200 ? 200 : reply->len), reply->str);
-        l->is_refusal_logged = true;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR && !is_closing(ac)) {
+        refused(l, privdata, reply);
         redisAsyncDisconnect(ac);
     }
 }
@@ -166,7 +190,7 @@ static void on_pub_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
     (void)privdata;
     const redisReply *reply = r;
     struct backplane_link *l = ac->data;
-    if (reply != NULL && l != NULL && reply->type == REDIS_REPLY_STATUS)
+    if (reply != NULL && l != NULL && reply->type == REDIS_REPLY_STATUS && !is_closing(ac))
         became_ready(l);
 }
 
@@ -176,7 +200,14 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     (void)privdata;
     const redisReply *reply = r;
     struct backplane_link *l = ac->data;
-    if (reply == NULL || l == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+    if (reply == NULL || l == NULL || is_closing(ac))
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) { /* SUBSCRIBE refused */
+        refused(l, "SUBSCRIBE", reply);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         return;
     const redisReply *kind = reply->element[0];
     const redisReply *payload = reply->element[2];
@@ -200,6 +231,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
         went_down(l, b->loop->now_ms, cac->errstr);
         return;
     }
+    /* Keep-alive probes: a link whose peer vanished (a crashed host) errors out in minutes
+     * instead of never; the server's round-trip check (backplane_reset) is quicker still. */
+    redisEnableKeepAlive(&ac->c);
     /* Pipelined: Redis answers in order, so a PUBLISH or SUBSCRIBE sent after AUTH runs
      * authenticated. The password goes as an argument (%s), never into a log line. */
     if (b->target.password[0] != '\0') {
@@ -247,25 +281,38 @@ static void start_connect(struct backplane_link *l, uint64_t now_ms)
     redisAsyncSetDisconnectCallback(l->ac, on_disconnect);
 }
 
+/* Gives up on a link from outside hiredis's callbacks: frees the context (hiredis fails the
+ * pending commands' callbacks with a NULL reply, so inflight drains) and goes down, reported
+ * once, here: the disconnect callback is taken off first. */
+static void drop_link(struct backplane_link *l, uint64_t now_ms, const char *why)
+{
+    if (l->ac != NULL) {
+        l->ac->onDisconnect = NULL; /* a public field: hiredis has no call to unset it */
+        redisAsyncFree(l->ac);      /* runs ev_cleanup, which sets l->ac to NULL */
+        l->ac = NULL;
+    }
+    went_down(l, now_ms, why);
+}
+
 static void tick_link(struct backplane_link *l, uint64_t now_ms)
 {
-    if (l->state == BACKPLANE_DOWN && now_ms >= l->retry_ms) {
+    if (l->state == BACKPLANE_DOWN && now_ms >= l->retry_ms)
         start_connect(l, now_ms);
-    } else if (l->state == BACKPLANE_CONNECTING &&
-               now_ms - l->since_ms >= BACKPLANE_CONNECT_TIMEOUT_MS && l->ac != NULL) {
-        /* No answer (a black-holed address, a stopped process): give up this attempt. A
-         * context freed before it connected calls no disconnect callback, so go down here. */
-        redisAsyncFree(l->ac);
-        l->ac = NULL;
-        went_down(l, now_ms, "connect timed out");
-    }
+    else if (l->state == BACKPLANE_CONNECTING &&
+             now_ms - l->since_ms >= BACKPLANE_CONNECT_TIMEOUT_MS)
+        drop_link(l, now_ms, "no answer: connect timed out"); /* a black hole, a stopped Redis */
 }
 
 int backplane_init(struct backplane *b, struct loop *loop, const struct config_redis *target,
-                   const char *channel, const struct backplane_ops *ops, void *ctx)
+                   const char *channel, size_t message_max, const struct backplane_ops *ops,
+                   void *ctx)
 {
-    *b = (struct backplane){
-        .loop = loop, .target = *target, .channel = channel, .ops = ops, .ctx = ctx};
+    *b = (struct backplane){.loop = loop,
+                            .target = *target,
+                            .channel = channel,
+                            .out_max = BACKPLANE_OUT_MAX + message_max,
+                            .ops = ops,
+                            .ctx = ctx};
     /* Resolved once, here: hiredis would call getaddrinfo() on every reconnect, inside the
      * loop, where a slow DNS server would stall every client. */
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
@@ -299,13 +346,19 @@ void backplane_free(struct backplane *b)
     struct backplane_link *links[] = {&b->sub, &b->pub};
     for (size_t i = 0; i < 2; i++) {
         if (links[i]->ac != NULL) {
-            /* Freeing calls on_disconnect for a connected link; this is no loss to report.
-             * (hiredis has no call to unset the callback, but the field is public.) */
-            links[i]->ac->onDisconnect = NULL;
+            links[i]->ac->onDisconnect = NULL; /* going away on purpose: no loss to report */
             redisAsyncFree(links[i]->ac);
         }
         links[i]->ac = NULL;
     }
+}
+
+void backplane_reset(struct backplane *b, uint64_t now_ms, const char *why)
+{
+    struct backplane_link *links[] = {&b->sub, &b->pub};
+    for (size_t i = 0; i < 2; i++)
+        if (links[i]->state != BACKPLANE_DOWN)
+            drop_link(links[i], now_ms, why);
 }
 
 void backplane_tick(struct backplane *b, uint64_t now_ms)
@@ -323,19 +376,26 @@ bool backplane_is_up(const struct backplane *b)
 
 /* Redis acknowledged a PUBLISH (or the link died and hiredis is failing its callbacks): its
  * bytes no longer wait. privdata carries the size, so nothing is allocated per message. */
-static void on_publish_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    (void)reply;
-    const struct backplane_link *l = ac->data;
+    const redisReply *reply = r;
+    struct backplane_link *l = ac->data;
     struct backplane *b = l->bp;
     size_t len = (size_t)(uintptr_t)privdata;
     b->inflight -= len < b->inflight ? len : b->inflight;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        b->published++; /* the reply is how many subscribers got it */
+        return;
+    }
+    b->dropped++;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        refused(l, "PUBLISH", reply);
 }
 
 bool backplane_publish(struct backplane *b, const void *p, size_t len)
 {
     struct backplane_link *l = &b->pub;
-    if (l->state != BACKPLANE_READY || l->ac == NULL || b->inflight + len > BACKPLANE_OUT_MAX) {
+    if (l->state != BACKPLANE_READY || l->ac == NULL || b->inflight + len > b->out_max) {
         b->dropped++;
         return false;
     }
@@ -348,6 +408,5 @@ bool backplane_publish(struct backplane *b, const void *p, size_t len)
         return false;
     }
     b->inflight += len;
-    b->published++;
     return true;
 }

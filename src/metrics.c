@@ -57,10 +57,12 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
             g->cluster_nodes);
         one(out, &rc, "wsrelay_remote_clients", "gauge", "Clients of other nodes.",
             g->remote_clients);
-        one(out, &rc, "wsrelay_redis_published_total", "counter", "Messages published to Redis.",
-            g->redis_published);
+        one(out, &rc, "wsrelay_redis_published_total", "counter",
+            "Messages published: acknowledged by Redis.", g->redis_published);
         one(out, &rc, "wsrelay_redis_dropped_total", "counter",
-            "Messages not published: Redis down, or its output over the cap.", g->redis_dropped);
+            "Messages not published: Redis down or refusing, its output over the cap, or lost with "
+            "the link.",
+            g->redis_dropped);
         one(out, &rc, "wsrelay_redis_received_total", "counter",
             "Messages received on the channel.", g->redis_received);
         one(out, &rc, "wsrelay_cluster_invalid_total", "counter",

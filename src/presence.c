@@ -168,6 +168,14 @@ long presence_remote_find(const struct presence *p, const char *id)
     }
 }
 
+bool presence_is_local(const struct presence *p, const char *id)
+{
+    for (size_t i = 0; i < p->local_slots; i++)
+        if (p->peers[i].is_present && strcmp(p->peers[i].id, id) == 0)
+            return true;
+    return false;
+}
+
 long presence_remote_add(struct presence *p, const char *id, unsigned color, uint16_t node)
 {
     long found = presence_remote_find(p, id);

@@ -87,7 +87,9 @@ struct server {
     struct cluster_nodes nodes;            /* the other nodes, and when we last heard them */
     struct buf cluster_out;                /* one envelope being built */
     uint64_t next_heartbeat_ms;
-    uint64_t hello_ms; /* when we last asked every node for its state */
+    uint64_t hello_ms;      /* when we last asked every node for its state */
+    uint64_t self_heard_ms; /* when one of our own publications last came back */
+    bool is_remote_full_logged, is_nodes_full_logged; /* log those once, not per message */
     size_t ws_open[3]; /* WebSocket connections by enum conn_route, for /metrics */
     /* Every read() lands here first and is parsed in place; only what a connection leaves
      * unparsed (a partial head or frame) is copied into its own rbuf. So an idle connection
@@ -1161,7 +1163,11 @@ static int ensure_fd_limit(size_t max_clients)
  *     that hears a hello answers with its own state, and a state replaces what we knew of that
  *     node: new clients join, missing ones leave, newer positions are sent;
  *   - while Redis is away, the local room goes on: publications are dropped (counted), and
- *     the resync above repairs the view when it comes back.
+ *     the resync above repairs the view when it comes back;
+ *   - a node hears its own heartbeats back through its subscription: when they stop coming
+ *     (a link open but dead), it drops both links and reconnects, which resyncs as above;
+ *   - a node back from the dead (frozen, cut off) is asked for its state by whoever had
+ *     forgotten it, and answers.
  */
 
 /* Publishes one envelope, if we are in a cluster (and not stopping: the "bye" goes first). */
@@ -1180,6 +1186,8 @@ static void cluster_publish(struct server *srv, enum cluster_kind kind, const ch
 
 static void cluster_publish_state(struct server *srv)
 {
+    if (!srv->has_cluster || srv->is_stopping)
+        return; /* after our "bye", a state would bring us back to life elsewhere */
     buf_reset(&srv->cluster_out);
     if (cluster_encode_state(&srv->cluster_out, srv->node_id, &srv->presence) == 0)
         backplane_publish(&srv->bp, buf_head(&srv->cluster_out), buf_size(&srv->cluster_out));
@@ -1244,11 +1252,21 @@ static long remote_client(struct server *srv, const char *id, unsigned color, ui
         srv->presence.peers[index].node = tag; /* it may have moved to another node */
         return index;
     }
-    index = presence_remote_add(&srv->presence, id, color, tag);
-    if (index < 0) {
-        log_at(LL_WARN, "\"cluster: no room for more remote clients\"");
+    /* Ids are random (122 bits): another node never names one of our clients, unless the
+     * envelope is forged. Believing it would show our own client twice, or make it "leave". */
+    if (presence_is_local(&srv->presence, id)) {
+        srv->metrics.cluster_invalid++;
+        log_at(LL_DEBUG, "sender=%s \"cluster: ignored a remote claim to a local client\"", id);
         return -1;
     }
+    index = presence_remote_add(&srv->presence, id, color, tag);
+    if (index < 0) {
+        if (!srv->is_remote_full_logged)
+            log_at(LL_WARN, "\"cluster: no room for more remote clients; new ones are not shown\"");
+        srv->is_remote_full_logged = true;
+        return -1;
+    }
+    srv->is_remote_full_logged = false;
     buf_reset(&srv->scratch);
     if (join == NULL && presence_write_join(&srv->presence, (size_t)index, &srv->scratch) == 0) {
         join = buf_head(&srv->scratch);
@@ -1308,13 +1326,19 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
         log_at(LL_DEBUG, "len=%zu \"cluster: ignored a message that is not ours\"", len);
         return;
     }
-    if (strcmp(m.node, srv->node_id) == 0)
-        return; /* our own publication, back from Redis: our clients already have it */
+    if (strcmp(m.node, srv->node_id) == 0) {
+        /* Our own publication, back from Redis: our clients already have it. That it came
+         * back proves both links work (see cluster_tick). */
+        srv->self_heard_ms = srv->loop.now_ms;
+        return;
+    }
     bool is_new;
     int node = cluster_node_seen(&srv->nodes, m.node, srv->loop.now_ms, &is_new);
     if (node < 0) {
         srv->metrics.cluster_invalid++;
-        log_at(LL_WARN, "\"cluster: too many nodes, ignoring a new one\"");
+        if (!srv->is_nodes_full_logged)
+            log_at(LL_WARN, "\"cluster: too many nodes, ignoring new ones\"");
+        srv->is_nodes_full_logged = true;
         return;
     }
     /* A node we do not know that does not introduce itself (a hello, or the state that
@@ -1362,6 +1386,7 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
 static void on_cluster_ready(void *ctx)
 {
     struct server *srv = ctx;
+    srv->self_heard_ms = srv->loop.now_ms; /* the round-trip check starts afresh */
     cluster_say_hello(srv);
     cluster_publish_state(srv);
 }
@@ -1369,13 +1394,23 @@ static void on_cluster_ready(void *ctx)
 static void cluster_tick(struct server *srv, uint64_t now)
 {
     backplane_tick(&srv->bp, now);
-    if (now >= srv->next_heartbeat_ms) {
+    /* The tick is about as long as the heartbeat period: a timer that fires a millisecond
+     * early must not skip a beat (two seconds of silence, where three mean death). */
+    if (now + HEARTBEAT_MS / 4 >= srv->next_heartbeat_ms) {
         srv->next_heartbeat_ms = now + HEARTBEAT_MS;
         cluster_publish(srv, CLUSTER_HB, NULL, 0, NULL, 0);
     }
+    /* Both links "up" proves nothing: a connection can stay open while nothing passes (the
+     * Redis host crashed, a NAT or firewall forgot the connection). Our own heartbeats come
+     * back to us through the subscription: when they stop, the others take us for dead, and
+     * we start both links again, which resynchronises the room when they work. */
+    if (backplane_is_up(&srv->bp) && now - srv->self_heard_ms >= NODE_TIMEOUT_MS)
+        backplane_reset(&srv->bp, now, "our own heartbeats stopped coming back");
     int node;
-    while ((node = cluster_node_expired(&srv->nodes, now, NODE_TIMEOUT_MS)) >= 0)
+    while ((node = cluster_node_expired(&srv->nodes, now, NODE_TIMEOUT_MS)) >= 0) {
         drop_node(srv, node);
+        srv->is_nodes_full_logged = false;
+    }
 }
 
 static const struct backplane_ops cluster_ops = {
@@ -1405,7 +1440,8 @@ static int cluster_init(struct server *srv)
         snprintf(srv->node_id + 2 * i, 3, "%02x", raw[i]);
     /* A state lists every local client with its last message: the biggest envelope. */
     buf_init(&srv->cluster_out, cfg->max_clients * (PRESENCE_STATE_MAX + 64) + 256);
-    if (backplane_init(&srv->bp, &srv->loop, &target, cfg->redis_channel, &cluster_ops, srv) < 0)
+    if (backplane_init(&srv->bp, &srv->loop, &target, cfg->redis_channel, srv->cluster_out.limit,
+                       &cluster_ops, srv) < 0)
         return -1;
     srv->has_cluster = true;
     log_at(LL_INFO, "node=%s redis=%s:%u/%u channel=%s \"cluster: joining\"", srv->node_id,

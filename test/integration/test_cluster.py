@@ -659,6 +659,7 @@ def test_metrics_and_heartbeats_keep_an_idle_cluster_whole(redis, start_server):
 
     async def go():
         a = await Client.join(na.port, "a")
+        await wait_remote([(nb, 1)])  # so b's welcome lists a, and b gets no join for it
         b = await Client.join(nb.port, "b")
         await a.wait_for([join_text(b.welcome)])
         before = scrape(na.port)
@@ -998,6 +999,7 @@ def test_foreign_and_malformed_channel_messages_are_ignored_and_counted(redis, s
 
     async def go():
         a = await Client.join(na.port, "a")
+        await wait_remote([(nb, 1)])  # so b's welcome lists a, and b gets no join for it
         b = await Client.join(nb.port, "b")
         await a.wait_for([join_text(b.welcome)])
         before = {n.port: scrape(n.port) for n in (na, nb)}
@@ -1092,14 +1094,199 @@ def test_wrong_password_is_reported_and_the_node_still_relays_locally(redis, sta
         assert s not in n.stderr, f"a password ({s!r}) appears in the log"
 
 
-def test_wrong_password_is_logged_once_not_on_every_retry(redis, start_server):
-    """A node that cannot authenticate retries with backoff and logs the refusal once per
-    change of state, not once per attempt: over 4 s, at most one line per Redis link."""
-    r = redis(password="right-" + os.urandom(4).hex())
-    n = start_server("--redis", f"redis://:wrong@{HOST}:{r.port}")
+def acl_user_without_channels(r):
+    """An ACL user (Redis 7) that may run every command on every key but use no channel."""
+    c = r.client()
+    try:
+        assert c.call_ok("ACL", "SETUSER", "nochan", "on", ">nochan-pw", "+@all", "~*",
+                         "resetchannels") == "OK"
+    finally:
+        c.close()
+    return f"redis://nochan:nochan-pw@{HOST}:{r.port}"
+
+
+# Each: how to start Redis and the URL a node is given; what Redis refuses (for the ACL user,
+# the subscriber's SUBSCRIBE and the publisher's PUBLISH).
+REFUSALS = {
+    "wrong-password": (lambda redis: (r := redis(password="right-" + os.urandom(4).hex()),
+                                      f"redis://:wrong@{HOST}:{r.port}")[1], ("AUTH",)),
+    "password-but-none-configured": (lambda redis: f"redis://:pw@{HOST}:{redis().port}", ("AUTH",)),
+    "database-out-of-range": (lambda redis: f"redis://{HOST}:{redis().port}/99", ("SELECT",)),
+    "acl-user-without-the-channel": (lambda redis: acl_user_without_channels(redis()),
+                                     ("SUBSCRIBE", "PUBLISH")),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_a_refusal_is_logged_once_not_on_every_retry(redis, start_server, case):
+    """A node that Redis refuses retries with backoff and logs the refusal once per link, not
+    once per attempt (a reply that follows a refusal, such as the PONG after a refused AUTH,
+    must not make the link look ready and start the cycle again). It relays locally."""
+    make_url, commands = REFUSALS[case]
+    n = start_server("--redis", make_url(redis))
     time.sleep(4.0)
     refusals = [line for line in list(n.lines) if " error " in line and "redis" in line]
     assert 1 <= len(refusals) <= 2, "\n".join(refusals)
+    assert all(any(f"refused {c}" in line for c in commands) for line in refusals), \
+        "\n".join(refusals)
+    assert count_lines(n, CONNECTED) == 0, cluster_log(n)
+
+    async def go():
+        a = await Client.join(n.port, "a")
+        b = await Client.join(n.port, "b")
+        eb = await b.send('"x":1')
+        await a.wait_for([join_text(b.welcome), eb])
+        await a.close()
+        await b.close()
+
+    run(go())
+    assert scrape(n.port).value("wsrelay_redis_up") == 0
+
+
+def test_a_forged_envelope_cannot_make_a_local_client_leave_or_appear_twice(redis,
+                                                                             start_server):
+    """Anything that can publish on the channel can forge an envelope. Naming one of the
+    node's own clients as a client of another node must change nothing: no second copy of
+    it in a welcome, no leave for it while it is connected."""
+    r = redis()
+    (n,) = start_nodes(start_server, r, 1)
+
+    async def go():
+        x = await Client.join(n.port, "x")
+        y = await Client.join(n.port, "y")
+        await x.wait_for([join_text(y.welcome)])
+        fake = b"wsr1 " + FAKE_NODE.encode()
+        forged = [
+            fake + b" join " + x.id.encode() + b" 5 " +
+            f'{{"type":"join","sender":"{x.id}","color":5}}'.encode(),
+            fake + b" msg " + x.id.encode() + b" 5 " + f'{{"x":9,"sender":"{x.id}"}}'.encode(),
+            fake + b" state 1\n" + x.id.encode() + b" 5 0:",
+            fake + b" leave " + x.id.encode() + b" 5 " +
+            f'{{"type":"leave","sender":"{x.id}"}}'.encode(),
+            fake + b" bye",
+        ]
+        pub = r.client()
+        try:
+            for payload in forged:
+                assert pub.call_ok("PUBLISH", "wsrelay", payload) == 1
+        finally:
+            pub.close()
+        ex = await x.send('"after":"forgery"')
+        await y.wait_for([ex])
+        mx, my = await fence([x, y])
+        for cl in (x, y):
+            assert not any(t.startswith('{"type":"leave"') for t in cl.msgs), cl.msgs
+            assert not any('"x":9' in t for t in cl.msgs), cl.msgs
+        z = await Client.join(n.port, "z")  # each listed once, with its last message
+        assert sorted(welcome_peers(z.welcome_text)) == sorted([mx, my]), z.welcome_text
+        assert metric(n, "wsrelay_remote_clients") == 0
+        for cl in (x, y, z):
+            await cl.close()
+
+    run(go())
+
+
+class Blackhole:
+    """A TCP proxy to Redis that can stop forwarding on the connections it has while keeping
+    them open: what a crashed Redis host, or a NAT that forgot the connection, looks like to
+    the node (no FIN, no RST, nothing). Connections made after that are forwarded again."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.lsock = socket.socket()
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []  # [client socket, upstream socket, is_dead]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"redis://{HOST}:{self.port}"
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+                u = socket.create_connection((HOST, self.target_port))
+            except OSError:
+                return
+            pair = [c, u, False]
+            with self.lock:
+                self.pairs.append(pair)
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(pair, a, b), daemon=True).start()
+
+    def _pump(self, pair, src, dst):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if pair[2]:
+                continue  # swallowed: the black hole
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def swallow_existing(self):
+        with self.lock:
+            for pair in self.pairs:
+                pair[2] = True
+
+    def close(self):
+        self.closed = True
+        self.lsock.close()
+        with self.lock:
+            for c, u, _ in self.pairs:
+                for s_ in (c, u):
+                    try:
+                        s_.close()
+                    except OSError:
+                        pass
+
+
+def test_a_link_that_stays_open_but_carries_nothing_is_noticed_and_replaced(redis,
+                                                                             start_server):
+    """Both links to Redis stay open but nothing passes: the node must not go on believing
+    it is connected. Its own heartbeats stop coming back; within the node timeout it drops
+    both links, reconnects (through the proxy, which forwards new connections), and the room
+    is whole again."""
+    r = redis()
+    hole = Blackhole(r.port)
+    try:
+        na = start_server("--redis", hole.url)
+        nb = start_server("--redis", r.url)
+        wait_cluster([na, nb])
+
+        async def go():
+            a = await Client.join(na.port, "a")
+            b = await Client.join(nb.port, "b")
+            await a.wait_for([join_text(b.welcome)])
+            hole.swallow_existing()
+            await b.wait_for([leave_text(a.welcome)], timeout=GONE_BOUND,
+                             what="the cut-off node's user leaves elsewhere")
+            await aeventually(lambda: count_lines(na, LOST) >= 1,
+                              lambda: f"the cut-off node notices: {cluster_log(na)}", GONE_BOUND)
+            await wait_remote([(na, 1), (nb, 1)], timeout=RESYNC_BOUND)
+            await aeventually(lambda: b.count(join_text(a.welcome)) == 1,
+                              lambda: f"a rejoins: b has {b.msgs}", TIMEOUT)
+            ea = await a.send('"back":1')
+            eb = await b.send('"back":2')
+            await a.wait_for([ea, eb])
+            await b.wait_for([ea, eb])
+            assert count_lines(na, LOST) == 1, cluster_log(na)
+            for cl in (a, b):
+                await cl.close()
+
+        run(go())
+    finally:
+        hole.close()
 
 
 def test_redis_channel_isolates_two_clusters_on_one_redis(redis, start_server):

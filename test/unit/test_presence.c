@@ -338,7 +338,12 @@ static void remote_clients_by_id(void **state)
     assert_true(again >= LOCAL);
     assert_int_equal(presence_remote_find(&p, ids[0]), again);
 
+    /* Local and remote ids are told apart: a remote id is not local, and the other way. */
+    assert_false(presence_is_local(&p, ID_A));
     presence_join(&p, 0, ID_A, 100); /* a local client sees remote ones in its welcome */
+    assert_true(presence_is_local(&p, ID_A));
+    assert_false(presence_is_local(&p, ids[1]));
+    assert_int_equal(presence_remote_find(&p, ID_A), -1);
     struct buf out;
     buf_init(&out, 1 << 16);
     assert_int_equal(presence_write_welcome(&p, 0, &out), 0);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what `make bench` needs on a fresh Debian 12 machine, and nothing that is already
-# there (the pattern of scripts/deps.sh: dpkg-query first, apt-get only for the missing).
+# there (scripts/apt-missing.sh: dpkg-query first, apt-get only for the missing).
 # Kept apart from deps.sh so that `make test` never installs gnuplot.
 #
 #   build:  gcc make pkg-config libssl-dev libjsmn-dev libhiredis-dev (./wsrelay and
@@ -18,29 +18,9 @@ gcc make pkg-config libssl-dev libjsmn-dev libhiredis-dev
 util-linux python3 redis-server gnuplot-nox
 "
 
-missing=""
-for p in $PACKAGES; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
-        missing="$missing $p"
-    fi
-done
-command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
+# node and npm: Debian's packages only if no node or npm is on PATH at all.
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
-if [ -z "$missing" ]; then
-    echo "bench-deps: all present"
-    exit 0
-fi
-
-echo "bench-deps: installing$missing"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-    SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-# A fresh image may have no package lists yet: update only if the first attempt fails.
 # shellcheck disable=SC2086
-if ! $SUDO apt-get install -y --no-install-recommends $missing; then
-    $SUDO apt-get update
-    $SUDO apt-get install -y --no-install-recommends $missing
-fi
+"$(dirname "$0")/apt-missing.sh" bench-deps $PACKAGES

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what `make test` needs on a fresh Debian 12 machine, and nothing that is already
-# there: each package is checked with dpkg-query first, and apt-get runs only for the missing.
+# there: each package is checked with dpkg-query first, and apt-get runs only for the missing
+# (scripts/apt-missing.sh).
 # Then the Node test tools (package.json: playwright-core for the browser tests in test/e2e/)
 # are installed with `npm ci`, only when node_modules is missing or older than the lock file.
 set -eu
@@ -26,29 +27,8 @@ if ! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES nodejs npm"
 fi
 
-missing=""
-for p in $PACKAGES; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
-        missing="$missing $p"
-    fi
-done
-
-if [ -z "$missing" ]; then
-    echo "deps: all packages present"
-else
-    echo "deps: installing$missing"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then
-        SUDO="sudo"
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    # A fresh image may have no package lists yet: update only if the first attempt fails.
-    # shellcheck disable=SC2086
-    if ! $SUDO apt-get install -y --no-install-recommends $missing; then
-        $SUDO apt-get update
-        $SUDO apt-get install -y --no-install-recommends $missing
-    fi
-fi
+# shellcheck disable=SC2086
+scripts/apt-missing.sh deps $PACKAGES
 
 # npm ci installs exactly what package-lock.json lists, and writes node_modules/.package-lock.json
 # last: that file stands for a complete install. --ignore-scripts: nothing we use needs an

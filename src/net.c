@@ -24,6 +24,14 @@ void net_addr_format(const struct net_addr *a, char out[NET_ADDR_STR])
     }
 }
 
+/* A union says what the casts would hide: one socket address, several views of it. */
+union any_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+    struct sockaddr_storage ss;
+};
+
 int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_port)
 {
     struct addrinfo hints = {
@@ -51,13 +59,7 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0) {
-            /* A union says what the casts would hide: one address, several views of it. */
-            union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-                struct sockaddr_storage ss;
-            } a = {0};
+            union any_addr a = {0};
             socklen_t len = sizeof a;
             if (getsockname(fd, &a.sa, &len) == 0)
                 *bound_port = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in.sin_port);
@@ -73,12 +75,7 @@ int net_listen(const char *host, uint16_t port, int backlog, uint16_t *bound_por
 
 int net_accept(int listen_fd, struct net_addr *peer)
 {
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in;
-        struct sockaddr_in6 in6;
-        struct sockaddr_storage ss;
-    } a = {0};
+    union any_addr a = {0};
     socklen_t len = sizeof a;
     int fd = accept4(listen_fd, &a.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)

@@ -281,16 +281,22 @@ static void start_connect(struct backplane_link *l, uint64_t now_ms)
     redisAsyncSetDisconnectCallback(l->ac, on_disconnect);
 }
 
-/* Gives up on a link from outside hiredis's callbacks: frees the context (hiredis fails the
- * pending commands' callbacks with a NULL reply, so inflight drains) and goes down, reported
- * once, here: the disconnect callback is taken off first. */
-static void drop_link(struct backplane_link *l, uint64_t now_ms, const char *why)
+/* Frees a link's context from outside hiredis's callbacks. hiredis fails the pending
+ * commands' callbacks with a NULL reply (so inflight drains), and would call on_disconnect
+ * for a connected link: the callback is taken off first, since the caller reports. */
+static void free_context(struct backplane_link *l)
 {
     if (l->ac != NULL) {
         l->ac->onDisconnect = NULL; /* a public field: hiredis has no call to unset it */
         redisAsyncFree(l->ac);      /* runs ev_cleanup, which sets l->ac to NULL */
         l->ac = NULL;
     }
+}
+
+/* Gives up on a link (timed out, or dead though open) and goes down, reported once, here. */
+static void drop_link(struct backplane_link *l, uint64_t now_ms, const char *why)
+{
+    free_context(l);
     went_down(l, now_ms, why);
 }
 
@@ -343,14 +349,8 @@ int backplane_init(struct backplane *b, struct loop *loop, const struct config_r
 
 void backplane_free(struct backplane *b)
 {
-    struct backplane_link *links[] = {&b->sub, &b->pub};
-    for (size_t i = 0; i < 2; i++) {
-        if (links[i]->ac != NULL) {
-            links[i]->ac->onDisconnect = NULL; /* going away on purpose: no loss to report */
-            redisAsyncFree(links[i]->ac);
-        }
-        links[i]->ac = NULL;
-    }
+    free_context(&b->sub); /* going away on purpose: no loss to report */
+    free_context(&b->pub);
 }
 
 void backplane_reset(struct backplane *b, uint64_t now_ms, const char *why)

@@ -38,7 +38,7 @@ HEADERS  = $(wildcard include/*.h)
 REL      = build/release
 ASAN     = build/asan
 
-.PHONY: all run test unit asan headers fmt fmt-check lint install clean deps
+.PHONY: all run test unit asan headers fmt fmt-check lint install clean deps build-deps
 .DEFAULT_GOAL := all
 
 all: wsrelay
@@ -46,7 +46,7 @@ all: wsrelay
 # ---- one set of rules per build variant ------------------------------------------------
 # $(1) = build dir, $(2) = compile flags, $(3) = link flags
 define variant
-$(1)/%.o: src/%.c
+$(1)/%.o: src/%.c | build-deps
 	@mkdir -p $$(@D)
 	$$(CC) $$(CPPFLAGS) $$(WARN) $(2) $$(LIBS_CFLAGS) -MMD -MP -c $$< -o $$@
 
@@ -80,8 +80,9 @@ asan: $(ASAN)/wsrelay
 
 unit: $(addprefix $(REL)/,$(UNITS)) $(addprefix $(ASAN)/,$(UNITS))
 
+# RUN_ARGS: flags for the server, e.g. make run RUN_ARGS='--port 8080'
 run: wsrelay
-	./wsrelay
+	./wsrelay $(RUN_ARGS)
 
 # ---- the load generator: bench/wsbench (issue 4; `bench/wsbench --help`) -----------------
 # One epoll thread driving many WebSocket clients. It links the server's pure codec modules
@@ -101,6 +102,14 @@ test: deps
 
 deps:
 	scripts/deps.sh
+
+# Before the first compile: the build's own packages (libjsmn-dev, libhiredis-dev, libssl-dev,
+# pkg-config). As root with apt-get the missing ones are installed; otherwise the build stops
+# with one line naming them and the command to install them. Silent when all are present.
+# An order-only prerequisite of every object: it runs on each `make`, but never forces a
+# rebuild by itself.
+build-deps:
+	@CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" scripts/build-deps.sh
 
 # Each header must compile alone: it includes what its declarations use, nothing more.
 headers:

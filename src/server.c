@@ -1082,37 +1082,46 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
         malloc_trim(0);
 }
 
-/* The www directory: --www, else www/ beside the binary, else ./www, else the installed
- * share/wsrelay/www. Opened as an O_PATH directory: every file is opened beneath it.
- * Returns the descriptor or -errno; path[] holds the directory tried last. */
+/* The www directory: --www, else the installed share/wsrelay/www beside the binary's bin/
+ * (make install's layout: PREFIX/bin/wsrelay, PREFIX/share/wsrelay/www), else www/ beside
+ * the binary (the source tree, where `make` leaves ./wsrelay next to www/). Never ./www of
+ * the working directory: whoever can write there (a shared /tmp, a user's checkout) could
+ * otherwise plant the page an installed server hands to every visitor. The installed files
+ * come first for the same reason: a www/ beside an installed binary is not what was installed.
+ * Opened as an O_PATH directory: every file is opened beneath it. Returns the descriptor or
+ * -errno; path[] holds the directory opened (resolved, for the log) or the one tried last. */
 static int open_www(const char *flag, char path[PATH_MAX])
 {
+    int fd = -ENOENT;
     if (flag != NULL) {
         snprintf(path, PATH_MAX, "%s", flag);
-        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        return fd >= 0 ? fd : -errno;
-    }
-    char exe_dir[PATH_MAX / 2] = ".";
-    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
-    if (n > 0) {
-        exe_dir[n] = '\0';
-        char *slash = strrchr(exe_dir, '/');
-        if (slash != NULL)
-            *slash = '\0';
-    }
-    const char *const suffixes[] = {"/www", NULL, "/../share/wsrelay/www"};
-    int err = -ENOENT;
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        if (suffixes[i] == NULL)
-            snprintf(path, PATH_MAX, "www");
-        else
+        fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+    } else {
+        char exe_dir[PATH_MAX / 2] = ".";
+        ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
+        if (n > 0) {
+            exe_dir[n] = '\0';
+            char *slash = strrchr(exe_dir, '/');
+            if (slash != NULL)
+                *slash = '\0';
+        }
+        const char *const suffixes[] = {"/../share/wsrelay/www", "/www"};
+        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && fd < 0; i++) {
             snprintf(path, PATH_MAX, "%s%s", exe_dir, suffixes[i]);
-        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0)
+            fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (fd < 0)
+                fd = -errno;
+        }
+        if (fd < 0)
             return fd;
-        err = -errno;
     }
-    return err;
+    /* The log names the directory actually served, without "bin/../" detours. */
+    char real[PATH_MAX];
+    if (realpath(path, real) != NULL)
+        snprintf(path, PATH_MAX, "%s", real);
+    return fd;
 }
 
 /* The tick checks every timeout, so it runs a few times per shortest timeout: a deadline is

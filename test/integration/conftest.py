@@ -83,8 +83,8 @@ class Server:
     """One wsrelay process. stderr (the log) and stdout are drained by threads so a chatty
     server can never block on a full pipe; `lines` holds every stderr line so far."""
 
-    def __init__(self, args):
-        self.args = [BIN, *args]
+    def __init__(self, args, binary=BIN, cwd=None):
+        self.args = [str(binary), *args]
         self.port = None
         self.stopped = False  # the test stopped it on purpose: no survival check
         self.returncode = None
@@ -92,7 +92,8 @@ class Server:
         self.stdout = b""
         self._cond = threading.Condition()
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=cwd,
         )
         self._t_err = threading.Thread(target=self._drain_stderr, daemon=True)
         self._t_out = threading.Thread(target=self._drain_stdout, daemon=True)

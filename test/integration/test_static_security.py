@@ -5,9 +5,13 @@ the root and symlinks inside it that point out. Each hostile request must be ref
 or 400 and the secret's bytes (or /etc/passwd's) must never appear on the wire.
 """
 
+import re
+import shutil
+import subprocess
+
 import pytest
 
-from conftest import HttpConn, fetch, http_request
+from conftest import BIN, HOST, TIMEOUT, HttpConn, Server, fetch, get, http_request
 
 PASSWD_MARK = b"root:x:0:0"
 
@@ -89,3 +93,78 @@ def test_directory_without_index_is_not_listed(server, site):
     resp = fetch(server.port, http_request("GET", "/a/"))
     assert resp.status == 404, resp
     assert b"plain file under a/" not in resp.raw
+
+
+# ---- Which www directory is served without --www (issue 10 §2.4) ----------------------------
+#
+# An installed server must serve the installed page, whatever directory it is started from: a
+# www/ planted in the working directory (a shared /tmp, a user's checkout) must never be
+# served. The layout is make install's: PREFIX/bin/wsrelay and PREFIX/share/wsrelay/www.
+
+
+def _install_layout(base, with_beside=False):
+    prefix = base / "prefix"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "share" / "wsrelay" / "www").mkdir(parents=True)
+    shutil.copy2(BIN, prefix / "bin" / "wsrelay")
+    (prefix / "share" / "wsrelay" / "www" / "index.html").write_bytes(b"<p>installed page</p>\n")
+    if with_beside:  # a www/ next to the installed binary is not what was installed either
+        (prefix / "bin" / "www").mkdir()
+        (prefix / "bin" / "www" / "index.html").write_bytes(b"<p>beside the binary</p>\n")
+    planted = base / "cwd" / "www"
+    planted.mkdir(parents=True)
+    (planted / "index.html").write_bytes(b"<p>planted in the working directory</p>\n")
+    return prefix
+
+
+def _start_without_www(binary, cwd):
+    srv = Server(["--host", HOST, "--port", "0"], binary=binary, cwd=cwd)
+    m = srv.wait_log(re.compile(r'\bport=(\d+)\b.*www=(\S+) .*"listening"'))
+    srv.port = int(m.group(1))
+    return srv, m.group(2)
+
+
+@pytest.mark.parametrize("with_beside", [False, True], ids=["installed", "installed+beside"])
+def test_an_installed_server_serves_the_installed_page_not_a_planted_one(tmp_path, with_beside):
+    prefix = _install_layout(tmp_path, with_beside)
+    srv, www = _start_without_www(prefix / "bin" / "wsrelay", tmp_path / "cwd")
+    try:
+        resp = get(srv.port, "/")
+        assert resp.status == 200, resp
+        assert resp.body == b"<p>installed page</p>\n", resp.body
+        # The log names the directory served, resolved (no bin/../ detour).
+        assert www == str((prefix / "share" / "wsrelay" / "www").resolve()), srv.stderr
+    finally:
+        srv.stop()
+    assert not srv.sanitizer_report(), srv.stderr
+
+
+def test_without_an_installed_page_the_www_beside_the_binary_is_served(tmp_path):
+    # The source tree's layout: `make` leaves ./wsrelay next to www/.
+    tree = tmp_path / "tree"
+    (tree / "www").mkdir(parents=True)
+    shutil.copy2(BIN, tree / "wsrelay")
+    (tree / "www" / "index.html").write_bytes(b"<p>source tree page</p>\n")
+    planted = tmp_path / "cwd" / "www"
+    planted.mkdir(parents=True)
+    (planted / "index.html").write_bytes(b"<p>planted</p>\n")
+    srv, www = _start_without_www(tree / "wsrelay", tmp_path / "cwd")
+    try:
+        assert get(srv.port, "/").body == b"<p>source tree page</p>\n"
+        assert www == str((tree / "www").resolve())
+    finally:
+        srv.stop()
+
+
+def test_no_www_anywhere_but_the_working_directory_is_an_error(tmp_path):
+    lone = tmp_path / "bin"
+    lone.mkdir()
+    shutil.copy2(BIN, lone / "wsrelay")
+    planted = tmp_path / "cwd" / "www"
+    planted.mkdir(parents=True)
+    (planted / "index.html").write_bytes(b"<p>planted</p>\n")
+    r = subprocess.run([str(lone / "wsrelay"), "--host", HOST, "--port", "0"],
+                       cwd=tmp_path / "cwd", capture_output=True, timeout=TIMEOUT,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r
+    assert b"cannot open the www directory" in r.stderr, r.stderr

@@ -23,6 +23,9 @@ struct config {
     uint64_t handshake_timeout_ms; /* a complete request head must arrive within this */
     uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
     uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */
+    uint64_t max_byte_rate;        /* /ws message bytes per second per client; 0: no limit.
+                                    * Its bucket holds max(this, max_message) bytes, so one
+                                    * message of the largest size can always pass */
     const char *allow_origin;      /* NULL: Origin must match Host; "*": any; else a comma list */
     const char *redis_url;         /* --redis: NULL runs a single node (the default) */
     const char *redis_channel;     /* --redis-channel: the pub/sub channel nodes share */
@@ -45,11 +48,12 @@ struct config_redis {
 int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t err_len);
 
 /* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
-#define CONFIG_MAX_CLIENTS_MAX 1000000
-#define CONFIG_MAX_MESSAGE_MAX (64u << 20) /* 64 MiB */
-#define CONFIG_MAX_BUFFER_MAX  (1u << 30)  /* 1 GiB */
-#define CONFIG_DURATION_MAX_MS 3600000u    /* 1 hour */
-#define CONFIG_MAX_RATE_MAX    1000000u
+#define CONFIG_MAX_CLIENTS_MAX   1000000
+#define CONFIG_MAX_MESSAGE_MAX   (64u << 20) /* 64 MiB */
+#define CONFIG_MAX_BUFFER_MAX    (1u << 30)  /* 1 GiB */
+#define CONFIG_DURATION_MAX_MS   3600000u    /* 1 hour */
+#define CONFIG_MAX_RATE_MAX      1000000u
+#define CONFIG_MAX_BYTE_RATE_MAX (1u << 30) /* 1 GiB/s */
 
 enum config_action {
     CONFIG_RUN,     /* start the server with *cfg */

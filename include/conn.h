@@ -82,7 +82,8 @@ struct conn_ws {
     struct ws_session session;
     uint64_t ping_sent_ms; /* --ping-interval: when the last ping went out */
     bool is_awaiting_pong;
-    struct rate rate; /* /ws: the --max-rate token bucket */
+    struct rate rate;      /* /ws: the --max-rate token bucket (messages) */
+    struct rate byte_rate; /* /ws: the --max-byte-rate token bucket (message bytes) */
 };
 
 struct conn {

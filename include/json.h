@@ -18,6 +18,11 @@
  * is refused: a cursor message has about ten. The token array lives on the stack. */
 #define JSON_MAX_TOKENS 512
 
+/* The most json_rewrite() adds to its input: the server's members for a 36-character id and
+ * a three-digit hue, ,"sender":"<id>","color":359 (60 bytes), rounded up. A relayed message
+ * is at most --max-message plus this. */
+#define JSON_REWRITE_GROWTH 64
+
 enum json_err {
     JSON_ERR_SYNTAX = -1,      /* not JSON (RFC 8259): close 1007 */
     JSON_ERR_NOT_OBJECT = -2,  /* valid JSON, but not one object: close 1007 */

@@ -1,13 +1,18 @@
 /* presence.h: who is in the room, and the server's own messages about it.
  *
  * Owns: for each connection slot on /ws, its id, its color and a copy of the last message
- * relayed for it (bounded: PRESENCE_STATE_MAX bytes), and the JSON of the three messages the
- * server writes itself: welcome, join and leave (see docs/protocol.md).
+ * relayed for it (bounded: last_max bytes, the largest relayed message), and the JSON of the
+ * three messages the server writes itself: welcome, join and leave (see docs/protocol.md).
+ * The last message is two things: the snapshot a newcomer's welcome lists (only if it is at
+ * most PRESENCE_STATE_MAX bytes, so a welcome stays small), and the state a reader that fell
+ * behind is owed (conflation, bcast.h), whatever its size.
  * Does not own: connections or sockets (conn.c), sending (bcast.c).
  * Pure: no I/O; allocation only through struct buf with a limit.
  *
- * Memory bound: at most max_slots * (PRESENCE_STATE_MAX + sizeof(struct presence_peer)).
- * With the defaults (1024 slots) that is about 0.6 MiB, and a welcome is at most about
+ * Memory bound: at most max_slots * (last_max + sizeof(struct presence_peer)). A cursor page
+ * keeps about 100 bytes per client (0.1 MiB at 1024 clients); only clients whose latest
+ * message is large hold more, up to last_max each (16 MiB if all 1024 clients of a default
+ * server send 16 KiB messages). A welcome is at most about
  * (max_slots - 1) * (PRESENCE_STATE_MAX + 1) bytes, under the default --max-buffer; with
  * more slots or a smaller buffer it is cut at welcome_max.
  */
@@ -20,9 +25,9 @@
 
 #include "buf.h"
 
-/* The largest message remembered per client for the welcome snapshot. A cursor message is
- * about 100 bytes; a longer message is still relayed, but the snapshot then lists only the
- * sender's id and color. */
+/* The largest last message a welcome (or a cluster state) lists. A cursor message is about
+ * 100 bytes; a longer one is still relayed and kept (for conflation), but the snapshot then
+ * lists only the sender's id and color. */
 #define PRESENCE_STATE_MAX 512
 /* A UUID in its 36-character text form, plus the NUL. */
 #define PRESENCE_ID_SIZE 37
@@ -32,7 +37,7 @@ struct presence_peer {
     uint16_t node; /* 0: a client of this server; n: a client of cluster node n - 1 */
     char id[PRESENCE_ID_SIZE];
     unsigned color;  /* hue, 0..359 */
-    struct buf last; /* last relayed message, limit PRESENCE_STATE_MAX; empty if none */
+    struct buf last; /* last relayed message, limit last_max; empty if none */
 };
 
 /* Entries [0, local_slots) are this server's connection slots; [local_slots, max_slots) hold
@@ -47,19 +52,22 @@ struct presence {
     uint32_t *free_remote; /* released remote indices, reused first */
     size_t nfree_remote, remote_used;
     size_t welcome_max; /* the most bytes one welcome may take; SIZE_MAX after init */
+    size_t last_max;    /* the largest last message kept: the largest relayed message */
 };
 
-/* Allocates local_slots + remote_slots empty peers (remote_slots is 0 for a single node).
- * Returns 0 or -ENOMEM. Untouched entries cost address space only. */
-int presence_init(struct presence *p, size_t local_slots, size_t remote_slots);
+/* Allocates local_slots + remote_slots empty peers (remote_slots is 0 for a single node);
+ * each keeps a last message of up to last_max bytes (at least PRESENCE_STATE_MAX; the server
+ * passes the largest message it relays). Returns 0 or -ENOMEM. Untouched entries cost
+ * address space only. */
+int presence_init(struct presence *p, size_t local_slots, size_t remote_slots, size_t last_max);
 void presence_free(struct presence *p);
 
 /* Slot `slot` is now a /ws client with this id and color (its last message is empty). */
 void presence_join(struct presence *p, size_t slot, const char *id, unsigned color);
 
 /* Remembers msg[0..len), the exact text relayed for that slot (already rewritten). A message
- * over PRESENCE_STATE_MAX is not kept and the slot's last message is emptied (so a stale
- * position never outlives a newer one). Returns 0, or -ENOMEM. */
+ * over last_max is not kept and the slot's last message is emptied (so a stale position
+ * never outlives a newer one); so is it when memory runs out. Returns 0, or -ENOMEM. */
 int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t len);
 
 /* The slot is empty again; its memory is released. */
@@ -77,13 +85,17 @@ bool presence_is_local(const struct presence *p, const char *id);
 long presence_remote_add(struct presence *p, const char *id, unsigned color, uint16_t node);
 void presence_remote_remove(struct presence *p, size_t index);
 
+/* Whether a peer's last message goes into snapshots (welcome, cluster state): it has one,
+ * of at most PRESENCE_STATE_MAX bytes. */
+bool presence_has_snapshot(const struct presence_peer *peer);
+
 /* How many slots are present. */
 size_t presence_count(const struct presence *p);
 
 /* Appends {"type":"welcome","id":"<id>","color":<c>,"peers":[...]} for slot `self`, where
  * peers holds, for every other present slot, its last relayed message or, if it has sent
- * none (or one too long to keep), {"sender":"<id>","color":<c>}. Peers that would take the
- * message past p->welcome_max bytes are left out (the server sets it from --max-buffer, so
+ * none (or its last is over PRESENCE_STATE_MAX), {"sender":"<id>","color":<c>}. Peers that would
+ * take the message past p->welcome_max bytes are left out (the server sets it from --max-buffer, so
  * a welcome always fits the newcomer's buffer). Returns 0, or -ENOBUFS /
  * -ENOMEM (out unchanged). */
 int presence_write_welcome(const struct presence *p, size_t self, struct buf *out);

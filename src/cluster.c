@@ -221,9 +221,12 @@ int cluster_encode_state(struct buf *out, const char *node, const struct presenc
         const struct presence_peer *peer = &p->peers[i];
         if (!peer->is_present || peer->node != 0)
             continue;
-        rc = buf_printf(out, "\n%s %u %zu:", peer->id, peer->color, buf_size(&peer->last));
-        if (rc == 0)
-            rc = buf_append(out, buf_head(&peer->last), buf_size(&peer->last));
+        /* A last message over PRESENCE_STATE_MAX is listed as none, as in a welcome: a state
+         * stays bounded, and the next message brings the rest. */
+        size_t len = presence_has_snapshot(peer) ? buf_size(&peer->last) : 0;
+        rc = buf_printf(out, "\n%s %u %zu:", peer->id, peer->color, len);
+        if (rc == 0 && len > 0)
+            rc = buf_append(out, buf_head(&peer->last), len);
     }
     if (rc != 0)
         buf_truncate(out, mark);

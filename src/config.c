@@ -25,6 +25,8 @@ static const char usage[] =
     "  --ping-interval TIME      ping WebSocket clients, drop the silent (default 30s, 0: off)\n"
     "  --max-rate N         /ws messages per second per client, excess dropped (default 200,\n"
     "                       0: off)\n"
+    "  --max-byte-rate BYTES  /ws message bytes per second per client, excess dropped\n"
+    "                       (default 64K; a burst may hold one --max-message; 0: off)\n"
     "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
     "                       scheme://host[:port], or * (default: same host as the page)\n"
     "  --redis URL          join a cluster of nodes sharing one room over Redis pub/sub:\n"
@@ -55,6 +57,7 @@ void config_defaults(struct config *cfg)
         .handshake_timeout_ms = 10000,
         .ping_interval_ms = 30000,
         .max_rate = 200,
+        .max_byte_rate = (uint64_t)64 * 1024,
         .allow_origin = NULL,
         .redis_url = NULL,
         .redis_channel = "wsrelay",
@@ -163,6 +166,7 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
             {"--max-buffer", FLAG_SIZE, 1024, CONFIG_MAX_BUFFER_MAX},
             {"--max-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
+            {"--max-byte-rate", FLAG_SIZE, 0, CONFIG_MAX_BYTE_RATE_MAX},
             {"--handshake-timeout", FLAG_DURATION, 10, CONFIG_DURATION_MAX_MS},
             {"--ping-interval", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
         };
@@ -213,6 +217,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->max_buffer = (size_t)n;
         else if (strcmp(name, "--max-rate") == 0)
             cfg->max_rate = n;
+        else if (strcmp(name, "--max-byte-rate") == 0)
+            cfg->max_byte_rate = n;
         else if (strcmp(name, "--handshake-timeout") == 0)
             cfg->handshake_timeout_ms = n;
         else

@@ -75,13 +75,14 @@ static void emit_welcome(const struct presence *p, size_t self, struct buf_write
          * The test depends only on e->len, so the measuring and the writing pass agree. */
         struct buf_writer bare = {.dst = NULL};
         emit_bare_peer(peer, &bare);
-        size_t peer_len = buf_size(&peer->last) > 0 ? buf_size(&peer->last) : bare.len;
+        bool has_state = presence_has_snapshot(peer);
+        size_t peer_len = has_state ? buf_size(&peer->last) : bare.len;
         if (e->len + (first ? 0 : 1) + peer_len + 2 > p->welcome_max)
             continue;
         if (!first)
             buf_put_str(e, ",");
         first = false;
-        if (buf_size(&peer->last) > 0) /* exactly what was relayed for it */
+        if (has_state) /* exactly what was relayed for it */
             buf_put(e, buf_head(&peer->last), buf_size(&peer->last));
         else
             emit_bare_peer(peer, e);
@@ -107,11 +108,14 @@ static void emit_leave(const struct presence *p, size_t slot, struct buf_writer 
 
 /* ---- Public -------------------------------------------------------------------------------- */
 
-int presence_init(struct presence *p, size_t local_slots, size_t remote_slots)
+int presence_init(struct presence *p, size_t local_slots, size_t remote_slots, size_t last_max)
 {
     size_t max_slots = local_slots + remote_slots;
-    *p = (struct presence){
-        .max_slots = max_slots, .local_slots = local_slots, .welcome_max = SIZE_MAX};
+    *p = (struct presence){.max_slots = max_slots,
+                           .local_slots = local_slots,
+                           .welcome_max = SIZE_MAX,
+                           .last_max =
+                               last_max > PRESENCE_STATE_MAX ? last_max : PRESENCE_STATE_MAX};
     if (max_slots == 0)
         return 0;
     p->peers = calloc(max_slots, sizeof *p->peers); /* calloc checks the multiplication */
@@ -233,7 +237,7 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     peer->color = color;
     peer->is_present = true;
     buf_free(&peer->last);
-    buf_init(&peer->last, PRESENCE_STATE_MAX); /* a fresh client has said nothing yet */
+    buf_init(&peer->last, p->last_max); /* a fresh client has said nothing yet */
 }
 
 int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t len)
@@ -242,9 +246,13 @@ int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t 
     struct buf *last = &p->peers[slot].last;
     /* Empty first: if the new message is not kept, the old position must not outlive it. */
     buf_reset(last);
-    if (len > PRESENCE_STATE_MAX)
+    if (len > p->last_max)
         return 0;
-    /* The limit is PRESENCE_STATE_MAX, so only memory can fail here. */
+    /* A sender back to small messages after a big one gives the big storage back: the
+     * common case stays a few hundred bytes per client. */
+    if (len <= PRESENCE_STATE_MAX)
+        buf_shrink(last, PRESENCE_STATE_MAX);
+    /* Within the limit, so only memory can fail here. */
     return buf_append(last, msg, len) == 0 ? 0 : -ENOMEM;
 }
 
@@ -257,6 +265,12 @@ void presence_leave(struct presence *p, size_t slot)
     peer->id[0] = '\0';
     peer->color = 0;
     peer->node = 0;
+}
+
+bool presence_has_snapshot(const struct presence_peer *peer)
+{
+    size_t n = buf_size(&peer->last);
+    return n > 0 && n <= PRESENCE_STATE_MAX;
 }
 
 size_t presence_count(const struct presence *p)

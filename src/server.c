@@ -475,6 +475,7 @@ static void serve_file(struct server *srv, struct conn *c, const struct http_req
 }
 
 static void enter_room(struct server *srv, struct conn *c);
+static uint64_t byte_burst(const struct config *cfg);
 
 /* The opening handshake (RFC 6455 §4.2.2): 101, then the rest of rbuf is WebSocket. */
 static void upgrade(struct server *srv, struct conn *c, const struct http_request *req,
@@ -516,6 +517,7 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
     c->ws = (struct conn_ws){.ping_sent_ms = srv->loop.now_ms};
     ws_init(&c->ws.session, srv->cfg->max_message);
     rate_init(&c->ws.rate, srv->cfg->max_rate, srv->loop.now_ms);
+    rate_init(&c->ws.byte_rate, byte_burst(srv->cfg), srv->loop.now_ms);
     srv->ws_open[route]++;
     log_at(LL_INFO, "conn=%llu peer=%s route=%s \"websocket open\"", (unsigned long long)c->serial,
            peer_text(c).s, route_name(route));
@@ -682,13 +684,16 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
         return;
     }
     /* Presence first: it is both the next newcomer's snapshot and the state a client that
-     * fell behind is owed (conflation). It keeps messages up to PRESENCE_STATE_MAX; a longer
-     * one is relayed to everyone as it is, never conflated. */
+     * fell behind is owed (conflation), whatever its size: a reader that keeps up with the
+     * room's cursors is never dropped because one sender's messages are big. Only if presence
+     * could not keep it (out of memory) is the message relayed unconflated. */
     const uint8_t *msg = buf_head(&srv->scratch);
     size_t msg_len = buf_size(&srv->scratch);
-    if (presence_update(&srv->presence, c->slot, msg, msg_len) != 0)
+    uint32_t sender = c->slot;
+    if (presence_update(&srv->presence, c->slot, msg, msg_len) != 0) {
         log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
-    uint32_t sender = msg_len <= PRESENCE_STATE_MAX ? c->slot : BCAST_NO_CONFLATION;
+        sender = BCAST_NO_CONFLATION;
+    }
     struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, msg, msg_len, NULL, sender);
     srv->metrics.messages_out += r.sent;
     srv->metrics.conflated += r.conflated;
@@ -714,6 +719,13 @@ static void pay_owed(struct server *srv, struct conn *c)
     }
 }
 
+/* The --max-byte-rate bucket holds one second's worth, or one message of --max-message
+ * bytes if that is more: a lawful message of the largest size can always pass, once. */
+static uint64_t byte_burst(const struct config *cfg)
+{
+    return cfg->max_byte_rate > cfg->max_message ? cfg->max_byte_rate : cfg->max_message;
+}
+
 /* One event from ws_feed(). */
 static void on_ws_event(struct server *srv, struct conn *c, const struct ws_event *ev)
 {
@@ -725,6 +737,18 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
         srv->metrics.rate_limited++;
         log_at(LL_DEBUG, "conn=%llu \"over --max-rate: message dropped\"",
                (unsigned long long)c->serial);
+        return;
+    }
+    /* --max-byte-rate: what a sender costs every member is its bytes, not its message count
+     * (190 messages of 16 KiB a second pass --max-rate, and make the server queue 3 MB/s for
+     * every reader). Checked after the message token, so a message over both limits is
+     * counted once, as --max-rate's. */
+    if (ev->type == WS_EV_TEXT && c->route == CONN_ROUTE_ROOM &&
+        !rate_take_n(&c->ws.byte_rate, srv->cfg->max_byte_rate, byte_burst(srv->cfg),
+                     srv->loop.now_ms, ev->len)) {
+        srv->metrics.byte_rate_limited++;
+        log_at(LL_DEBUG, "conn=%llu len=%zu \"over --max-byte-rate: message dropped\"",
+               (unsigned long long)c->serial, ev->len);
         return;
     }
 
@@ -1289,8 +1313,8 @@ static long remote_client(struct server *srv, const char *id, unsigned color, ui
 /* A newer last message for a remote client: remembered, and relayed (conflatable). */
 static void remote_update(struct server *srv, long index, const uint8_t *json, size_t len)
 {
-    presence_update(&srv->presence, (size_t)index, json, len);
-    relay_remote(srv, json, len, len <= PRESENCE_STATE_MAX ? (uint32_t)index : BCAST_NO_CONFLATION);
+    bool is_kept = presence_update(&srv->presence, (size_t)index, json, len) == 0;
+    relay_remote(srv, json, len, is_kept ? (uint32_t)index : BCAST_NO_CONFLATION);
 }
 
 /* A node's whole state: what we knew of it is replaced. Clients we did not know join, those
@@ -1498,7 +1522,8 @@ int server_run(const struct config *cfg)
     if (conn_table_init(&srv->conns, cfg->max_clients, RBUF_LIMIT, cfg->max_buffer,
                         cfg->max_message) < 0 ||
         presence_init(&srv->presence, cfg->max_clients,
-                      cfg->redis_url != NULL ? REMOTE_PER_LOCAL * cfg->max_clients : 0) < 0) {
+                      cfg->redis_url != NULL ? REMOTE_PER_LOCAL * cfg->max_clients : 0,
+                      cfg->max_message + JSON_REWRITE_GROWTH) < 0) {
         log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"", cfg->max_clients);
         goto out;
     }

@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(buf_size(&out) == size && memcmp(buf_head(&out), data, size) == 0);
 
     struct presence p;
-    FUZZ_CHECK(presence_init(&p, LOCAL_SLOTS, REMOTE_SLOTS) == 0);
+    FUZZ_CHECK(presence_init(&p, LOCAL_SLOTS, REMOTE_SLOTS, 0) == 0);
     presence_join(&p, 0, "00000000-0000-4000-8000-000000000000", 7); /* the newcomer */
     buf_reset(&out);
     apply(&p, &m, &out);

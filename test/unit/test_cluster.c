@@ -91,7 +91,7 @@ static void state_lists_local_clients_only(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3, 4), 0);
+    assert_int_equal(presence_init(&p, 3, 4, 0), 0);
     presence_join(&p, 0, ID_A, 10);
     static const char last[] = "{\"x\":7,\"sender\":\"" ID_A "\",\"color\":10}";
     assert_int_equal(presence_update(&p, 0, (const uint8_t *)last, strlen(last)), 0);

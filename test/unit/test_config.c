@@ -36,6 +36,7 @@ static void defaults_match_the_issue(void **state)
     assert_int_equal(cfg.handshake_timeout_ms, 10000);
     assert_int_equal(cfg.ping_interval_ms, 30000);
     assert_int_equal(cfg.max_rate, 200);
+    assert_int_equal(cfg.max_byte_rate, 64 * 1024);
     assert_null(cfg.allow_origin);
 }
 
@@ -43,14 +44,20 @@ static void durations_rates_and_origins(void **state)
 {
     (void)state;
     struct config cfg;
-    char *argv[] = {"wsrelay",        "--handshake-timeout",
-                    "500ms",          "--ping-interval=2",
-                    "--max-rate",     "0",
-                    "--allow-origin", "https://a.example,https://b.example"};
+    char *argv[] = {"wsrelay",
+                    "--handshake-timeout",
+                    "500ms",
+                    "--ping-interval=2",
+                    "--max-rate",
+                    "0",
+                    "--max-byte-rate=1M",
+                    "--allow-origin",
+                    "https://a.example,https://b.example"};
     assert_int_equal(parse(&cfg, ARGC(argv), argv), CONFIG_RUN);
     assert_int_equal(cfg.handshake_timeout_ms, 500);
     assert_int_equal(cfg.ping_interval_ms, 2000);
     assert_int_equal(cfg.max_rate, 0);
+    assert_int_equal(cfg.max_byte_rate, 1024 * 1024);
     assert_string_equal(cfg.allow_origin, "https://a.example,https://b.example");
     char *off[] = {"wsrelay", "--ping-interval", "0", "--handshake-timeout", "3s"};
     assert_int_equal(parse(&cfg, ARGC(off), off), CONFIG_RUN);
@@ -129,6 +136,8 @@ static void refusals(void **state)
         {"--ping-interval", "3601", NULL}, /* over an hour */
         {"--ping-interval", "-1", NULL},
         {"--max-rate", "1000001", NULL},
+        {"--max-byte-rate", "2048M", NULL}, /* over 1 GiB/s */
+        {"--max-byte-rate", "-1", NULL},
         {"--allow-origin", NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

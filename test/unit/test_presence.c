@@ -35,7 +35,7 @@ static void join_and_leave_messages(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 4, 0), 0);
+    assert_int_equal(presence_init(&p, 4, 0, 0), 0);
     assert_int_equal(presence_count(&p), 0);
     presence_join(&p, 2, ID_A, 7);
     assert_int_equal(presence_count(&p), 1);
@@ -60,7 +60,7 @@ static void welcome_alone_lists_no_peers(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3, 0), 0);
+    assert_int_equal(presence_init(&p, 3, 0, 0), 0);
     presence_join(&p, 0, ID_A, 0);
     struct buf out;
     buf_init(&out, 1 << 12);
@@ -74,7 +74,7 @@ static void welcome_with_one_silent_peer(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3, 0), 0);
+    assert_int_equal(presence_init(&p, 3, 0, 0), 0);
     presence_join(&p, 1, ID_A, 359);
     presence_join(&p, 2, ID_B, 12);
     struct buf out;
@@ -90,7 +90,7 @@ static void welcome_with_one_peer_that_moved(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2, 0), 0);
+    assert_int_equal(presence_init(&p, 2, 0, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     presence_join(&p, 1, ID_B, 2);
     const char *moved = "{\"x\":120,\"y\":48.5,\"sender\":\"" ID_A "\",\"color\":1}";
@@ -109,7 +109,7 @@ static void welcome_lists_every_other_peer_in_slot_order(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 8, 0), 0);
+    assert_int_equal(presence_init(&p, 8, 0, 0), 0);
     presence_join(&p, 6, ID_D, 40);
     presence_join(&p, 1, ID_A, 10);
     presence_join(&p, 3, ID_B, 20);
@@ -143,7 +143,7 @@ static void update_keeps_only_the_latest_message(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2, 0), 0);
+    assert_int_equal(presence_init(&p, 2, 0, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     presence_join(&p, 1, ID_B, 2);
     assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
@@ -163,7 +163,7 @@ static void update_over_the_bound_empties_the_kept_message(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2, 0), 0);
+    assert_int_equal(presence_init(&p, 2, 0, 0), 0);
     presence_join(&p, 0, ID_A, 5);
     presence_join(&p, 1, ID_B, 6);
 
@@ -185,11 +185,45 @@ static void update_over_the_bound_empties_the_kept_message(void **state)
     presence_free(&p);
 }
 
+/* With last_max above PRESENCE_STATE_MAX (the server passes its largest relayed message), a
+ * big message is kept, for a reader that fell behind, but a welcome still lists only the
+ * sender's id and color; back to a small message, the big storage is given back. */
+static void big_last_is_kept_for_conflation_but_not_in_the_welcome(void **state)
+{
+    (void)state;
+    enum { BIG = 16 * 1024 };
+    struct presence p;
+    assert_int_equal(presence_init(&p, 2, 0, BIG), 0);
+    presence_join(&p, 0, ID_A, 5);
+    presence_join(&p, 1, ID_B, 6);
+    static uint8_t big[BIG + 1];
+    memset(big, ' ', sizeof big);
+    big[0] = '{';
+    big[BIG - 1] = '}';
+    assert_int_equal(presence_update(&p, 0, big, BIG), 0);
+    assert_int_equal(buf_size(&p.peers[0].last), BIG);
+    assert_false(presence_has_snapshot(&p.peers[0]));
+
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"peers\":["
+                     "{\"sender\":\"" ID_A "\",\"color\":5}]}");
+    assert_int_equal(presence_update(&p, 0, big, BIG + 1), 0); /* past last_max: emptied */
+    assert_int_equal(buf_size(&p.peers[0].last), 0);
+    assert_int_equal(presence_update(&p, 0, big, BIG), 0);
+    assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
+    assert_true(presence_has_snapshot(&p.peers[0]));
+    assert_true(p.peers[0].last.cap <= PRESENCE_STATE_MAX); /* the 16 KiB went back */
+    buf_free(&out);
+    presence_free(&p);
+}
+
 static void leave_releases_the_slot_memory(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 1, 0), 0);
+    assert_int_equal(presence_init(&p, 1, 0, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
     assert_non_null(p.peers[0].last.data);
@@ -207,7 +241,7 @@ static void join_copies_the_id_with_a_bound(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 1, 0), 0);
+    assert_int_equal(presence_init(&p, 1, 0, 0), 0);
     presence_join(&p, 0, ID_A "-and-much-more-than-a-uuid", 1);
     assert_int_equal(strlen(p.peers[0].id), PRESENCE_ID_SIZE - 1);
     assert_string_equal(p.peers[0].id, ID_A);
@@ -220,7 +254,7 @@ static void zero_slots_is_an_empty_room(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 0, 0), 0);
+    assert_int_equal(presence_init(&p, 0, 0, 0), 0);
     assert_int_equal(presence_count(&p), 0);
     presence_free(&p);
 }
@@ -231,7 +265,7 @@ static void writes_are_all_or_nothing(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3, 0), 0);
+    assert_int_equal(presence_init(&p, 3, 0, 0), 0);
     presence_join(&p, 0, ID_A, 100);
     presence_join(&p, 1, ID_B, 200);
     presence_join(&p, 2, ID_C, 300);
@@ -267,7 +301,7 @@ static void appends_after_existing_output(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 2, 0), 0);
+    assert_int_equal(presence_init(&p, 2, 0, 0), 0);
     presence_join(&p, 0, ID_A, 1);
     struct buf out;
     buf_init(&out, 1 << 12);
@@ -284,7 +318,7 @@ static void welcome_is_cut_to_its_budget(void **state)
 {
     (void)state;
     struct presence p;
-    assert_int_equal(presence_init(&p, 3, 0), 0);
+    assert_int_equal(presence_init(&p, 3, 0, 0), 0);
     presence_join(&p, 0, ID_A, 100);
     presence_join(&p, 1, ID_B, 200);
     presence_join(&p, 2, ID_C, 300);
@@ -315,7 +349,7 @@ static void remote_clients_by_id(void **state)
     (void)state;
     enum { LOCAL = 2, REMOTE = 40 };
     struct presence p;
-    assert_int_equal(presence_init(&p, LOCAL, REMOTE), 0);
+    assert_int_equal(presence_init(&p, LOCAL, REMOTE, 0), 0);
     char ids[REMOTE][PRESENCE_ID_SIZE];
     long idx[REMOTE];
     for (int i = 0; i < REMOTE; i++) {
@@ -364,6 +398,7 @@ int main(void)
         cmocka_unit_test(welcome_lists_every_other_peer_in_slot_order),
         cmocka_unit_test(update_keeps_only_the_latest_message),
         cmocka_unit_test(update_over_the_bound_empties_the_kept_message),
+        cmocka_unit_test(big_last_is_kept_for_conflation_but_not_in_the_welcome),
         cmocka_unit_test(leave_releases_the_slot_memory),
         cmocka_unit_test(join_copies_the_id_with_a_bound),
         cmocka_unit_test(zero_slots_is_an_empty_room),

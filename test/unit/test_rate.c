@@ -65,12 +65,47 @@ static void clock_going_backwards_is_harmless(void **state)
     assert_false(rate_take(&r, 3, 10)); /* no refill, no underflow */
 }
 
+/* --max-byte-rate: a bucket of bytes, n per message, bigger than one second's worth. */
+static void takes_n_tokens_or_none(void **state)
+{
+    (void)state;
+    struct rate r;
+    rate_init(&r, 1000, 0);                             /* 1000 bytes of burst */
+    assert_true(rate_take_n(&r, 100, 1000, 0, 600));    /* 400 left */
+    assert_false(rate_take_n(&r, 100, 1000, 0, 500));   /* not enough: nothing taken */
+    assert_true(rate_take_n(&r, 100, 1000, 0, 400));    /* exactly the rest */
+    assert_false(rate_take_n(&r, 100, 1000, 999, 100)); /* 99.9 bytes refilled */
+    assert_true(rate_take_n(&r, 100, 1000, 1000, 100)); /* 100 bytes a second */
+    /* Idle long enough, it holds the burst, not one second's worth. */
+    assert_true(rate_take_n(&r, 100, 1000, 1000 + 10000, 1000));
+    /* A message bigger than the whole bucket can never pass. */
+    rate_init(&r, 1000, 0);
+    assert_false(rate_take_n(&r, 100, 1000, UINT64_MAX, 1001));
+}
+
+static void largest_values_do_not_overflow(void **state)
+{
+    (void)state;
+    struct rate r;
+    rate_init(&r, RATE_MAX, 0);
+    assert_true(rate_take_n(&r, RATE_MAX, RATE_MAX, 0, RATE_MAX));
+    assert_false(rate_take_n(&r, RATE_MAX, RATE_MAX, 0, 1));
+    assert_true(rate_take_n(&r, RATE_MAX, RATE_MAX, UINT64_MAX, RATE_MAX)); /* refilled, capped */
+    assert_false(rate_take_n(&r, RATE_MAX, RATE_MAX, UINT64_MAX, 1));
+    rate_init(&r, RATE_MAX, 0);
+    assert_true(rate_take_n(&r, 1, RATE_MAX, UINT64_MAX, RATE_MAX)); /* slow refill, huge gap */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(burst_is_one_second_worth),         cmocka_unit_test(refills_at_the_rate),
-        cmocka_unit_test(never_exceeds_capacity_after_idle), cmocka_unit_test(zero_means_no_limit),
+        cmocka_unit_test(burst_is_one_second_worth),
+        cmocka_unit_test(refills_at_the_rate),
+        cmocka_unit_test(never_exceeds_capacity_after_idle),
+        cmocka_unit_test(zero_means_no_limit),
         cmocka_unit_test(clock_going_backwards_is_harmless),
+        cmocka_unit_test(takes_n_tokens_or_none),
+        cmocka_unit_test(largest_values_do_not_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

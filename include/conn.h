@@ -76,6 +76,10 @@ struct conn_http {
     uint32_t seen; /* bytes of rbuf the parser already scanned (http_parse_request's last_len) */
     int file_fd;   /* a static file being sent with sendfile() after the head, or -1 */
     uint64_t file_off, file_left;
+    /* Slow readers of responses (server.c's check_http_output): while output is pending, how
+     * long it has been, what the socket took, what the peer really acknowledged, and when
+     * that last grew. out_since_ms 0: no output pending. */
+    uint64_t out_since_ms, out_sent, out_acked, acked_ms;
 };
 
 struct conn_ws {
@@ -98,6 +102,7 @@ struct conn {
     bool is_busy;             /* wrote since the last tick: keep its buffers (see conn_trim) */
     bool is_behind;           /* after its last write, output past conflate_mark was still pending:
                                * a slow reader, so relayed updates are conflated (bcast.h) */
+    bool is_reset;            /* close with a TCP reset (SO_LINGER 0), dropping unsent bytes */
     uint32_t room_index;      /* position in the room list, or CONN_NOT_IN_ROOM */
     uint64_t serial;          /* "conn=N" in logs: never reused, unlike slots and descriptors */
     uint64_t since_ms;        /* monotonic time the current phase began: for timeouts */
@@ -175,6 +180,17 @@ void conn_release(struct conn_table *t, struct conn *c);
 bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender);
 bool conn_owes_any(const struct conn *c);
 long conn_take_owed(struct conn_table *t, struct conn *c);
+
+/* The slow-reader rules for an HTTP connection whose responses wait for their reader, given
+ * how many bytes the peer has acknowledged so far (`acked`, which only grows). Updates
+ * h->out_acked and h->acked_ms. Returns NULL while the reader keeps up, else a static reason:
+ *   - nothing newly acknowledged for grace_ms: "response not read within --handshake-timeout";
+ *   - once grace_ms have passed since the output began (h->out_since_ms), fewer than
+ *     min_rate bytes a second acknowledged on average over the whole time minus the grace:
+ *     "response read too slowly".
+ * Pure: time and counts come in as arguments. */
+const char *conn_http_judge_reader(struct conn_http *h, uint64_t acked, uint64_t now_ms,
+                                   uint64_t grace_ms, uint64_t min_rate);
 
 /* Releases the storage of empty buffers of a connection that was not busy since the last
  * call, so an idle connection holds no heap memory; called from the periodic tick. Returns

@@ -45,4 +45,13 @@ int net_set_sndbuf(int fd, int bytes);
 /* TCP_NODELAY: a cursor update is small and must leave now, not wait for Nagle (RFC 896). */
 int net_set_nodelay(int fd);
 
+/* SO_LINGER with a zero timeout: the next close() sends a reset and drops whatever the
+ * kernel still holds for the peer, instead of sending it after our FIN (socket(7)). */
+int net_set_reset_on_close(int fd);
+
+/* Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ, tcp(7)):
+ * what sits in our kernel's send queue. Returns the count, or -errno. So "sent" minus this
+ * is what the peer really took, which send()'s return value alone cannot tell. */
+long net_unacked(int fd);
+
 #endif

@@ -91,6 +91,23 @@ bool conn_trim(struct conn *c)
            (c->route == CONN_ROUTE_NONE || c->ws.session.message.data == NULL);
 }
 
+const char *conn_http_judge_reader(struct conn_http *h, uint64_t acked, uint64_t now_ms,
+                                   uint64_t grace_ms, uint64_t min_rate)
+{
+    if (acked > h->out_acked) {
+        h->out_acked = acked;
+        h->acked_ms = now_ms;
+    }
+    if (now_ms - h->acked_ms >= grace_ms)
+        return "response not read within --handshake-timeout";
+    uint64_t elapsed = now_ms - h->out_since_ms;
+    /* acked / (elapsed - grace) < min_rate, in integers: both sides stay far below 2^64 for
+     * any time under a century and any file under an exabyte. */
+    if (elapsed > grace_ms && h->out_acked * 1000 < (elapsed - grace_ms) * min_rate)
+        return "response read too slowly";
+    return NULL;
+}
+
 const char *conn_end_name(enum conn_end end)
 {
     static const char *const names[CONN_END_COUNT] = {
@@ -182,6 +199,8 @@ void conn_room_leave(struct conn_table *t, struct conn *c)
 void conn_release(struct conn_table *t, struct conn *c)
 {
     conn_room_leave(t, c);
+    if (c->fd >= 0 && c->is_reset)
+        net_set_reset_on_close(c->fd);
     if (c->fd >= 0)
         close(c->fd);
     if (c->route == CONN_ROUTE_NONE && c->http.file_fd >= 0)

@@ -66,6 +66,9 @@ enum {
     SHUTDOWN_MS = 2000,            /* SIGTERM: close frames get this long to leave, then we exit */
     DRAIN_TIMEOUT_MS = 5000,       /* a draining peer that won't take its last bytes */
     SHRINK_KEEP = 64 * 1024,       /* an emptied buffer bigger than this is released */
+    HTTP_MIN_SEND_RATE = 4 * 1024, /* bytes/s a response must average once the grace of
+                                    * --handshake-timeout is over: below, the reader is a
+                                    * slow-read attack (a GPRS phone still does 5 KB/s) */
 };
 
 struct server {
@@ -253,6 +256,8 @@ static void flush_conn(struct server *srv, struct conn *c)
         if (n > 0) {
             buf_consume(&c->wbuf, (size_t)n);
             srv->metrics.bytes_out += (uint64_t)n;
+            if (c->route == CONN_ROUTE_NONE)
+                c->http.out_sent += (uint64_t)n;
         }
     }
     /* Judged after the write, not when output is queued: a big batch for a fast reader goes
@@ -275,6 +280,7 @@ static void flush_conn(struct server *srv, struct conn *c)
         }
         if (n > 0) {
             srv->metrics.bytes_out += (uint64_t)n;
+            h->out_sent += (uint64_t)n;
             h->file_off += (uint64_t)n;
             h->file_left -= (uint64_t)n;
             if (h->file_left == 0) {
@@ -286,8 +292,10 @@ static void flush_conn(struct server *srv, struct conn *c)
 
     if (!has_output(c)) {
         buf_shrink(&c->wbuf, SHRINK_KEEP);
-        if (c->phase == CONN_HTTP)
+        if (c->phase == CONN_HTTP) {
             c->since_ms = srv->loop.now_ms; /* keep-alive: the next request's clock starts */
+            c->http.out_since_ms = 0;       /* and the responses' clock stops */
+        }
         if (c->phase == CONN_DRAINING && !c->is_lingering) {
             /* Lingering close (RFC 9112 §9.6; RFC 6455 §7.1.1 asks the server to close the
              * TCP connection first): send our FIN now, then read and discard until the
@@ -792,6 +800,15 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
 
 /* ==== 6. Input ========================================================================== */
 
+/* An HTTP connection's responses start waiting for their reader now (see check_http_output). */
+static void start_output_clock(struct conn *c, uint64_t now_ms)
+{
+    c->http.out_since_ms = now_ms;
+    c->http.acked_ms = now_ms;
+    c->http.out_sent = 0;
+    c->http.out_acked = 0;
+}
+
 /* Runs the parser of the connection's phase over in[0..len) until it needs more bytes, the
  * connection stops reading, or it is closed. Returns how many bytes it consumed; the caller
  * keeps the rest for the next call. in is the shared read buffer or the connection's rbuf;
@@ -818,6 +835,8 @@ static size_t feed(struct server *srv, struct conn *c, uint8_t *in, size_t len)
             c->http.seen = 0;
             handle_request(srv, c, &req); /* may turn c into a WebSocket: http is gone then */
             used += (size_t)n;
+            if (c->phase == CONN_HTTP && has_output(c) && c->http.out_since_ms == 0)
+                start_output_clock(c, srv->loop.now_ms);
         } else if (c->phase == CONN_WS) {
             struct ws_event ev;
             ssize_t n = ws_feed(&c->ws.session, p, n_left, &ev);
@@ -1030,6 +1049,39 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
     }
 }
 
+/* Slow readers of HTTP responses (slowhttptest -X; or pipelining requests and never reading
+ * the answers). While a response waits for its reader, the clock is the reader's: the
+ * connection is closed if the peer acknowledges nothing for --handshake-timeout (a zero
+ * window, a client that never reads), or if, once that grace is over, it has taken less than
+ * HTTP_MIN_SEND_RATE bytes a second on average since the output began (a trickle that keeps
+ * making "progress", 32 bytes every few seconds). So no response, and no chain of pipelined
+ * ones, holds a slot for longer than the grace plus its size at the minimum rate.
+ *
+ * What counts is what the peer acknowledged, not what send() took: the kernel's send buffer
+ * (SO_SNDBUF, 256 KiB) accepts bytes the peer may never read, and counting those would give
+ * a reader that never reads minutes of credit. nginx's send_timeout is rule one alone. The
+ * rules themselves are conn_http_judge_reader()'s, pure and unit-tested. */
+static void check_http_output(struct server *srv, struct conn *c, uint64_t now)
+{
+    struct conn_http *h = &c->http;
+    if (h->out_since_ms == 0) /* output queued outside a request (cannot happen today) */
+        start_output_clock(c, now);
+    long unacked = net_unacked(c->fd);
+    uint64_t acked = unacked < 0                       ? h->out_sent /* no SIOCOUTQ: trust send() */
+                     : (uint64_t)unacked < h->out_sent ? h->out_sent - (uint64_t)unacked
+                                                       : 0;
+    const char *why =
+        conn_http_judge_reader(h, acked, now, srv->cfg->handshake_timeout_ms, HTTP_MIN_SEND_RATE);
+    if (why == NULL)
+        return;
+    log_at(LL_INFO, "conn=%llu peer=%s sent=%llu acked=%llu \"%s\"", (unsigned long long)c->serial,
+           peer_text(c).s, (unsigned long long)h->out_sent, (unsigned long long)h->out_acked, why);
+    /* A reset, not a FIN: the kernel would otherwise go on trickling the queued bytes to this
+     * very reader long after the slot is free, holding up to SO_SNDBUF of kernel memory. */
+    c->is_reset = true;
+    conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, why);
+}
+
 /* Once a second: drop draining connections whose peer will not take their last bytes. */
 static void cluster_tick(struct server *srv, uint64_t now);
 
@@ -1059,9 +1111,12 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             released++; /* an idle connection gave its buffers back */
         switch (c->phase) {
         case CONN_HTTP:
-            /* Slowloris: a request that never completes holds a slot for ever. Not while a
-             * response is going out: then the clock is the client's reading, not writing. */
-            if (!has_output(c) && age >= cfg->handshake_timeout_ms) {
+            if (has_output(c)) {
+                check_http_output(srv, c, now);
+                break;
+            }
+            /* Slowloris: a request that never completes holds a slot for ever. */
+            if (age >= cfg->handshake_timeout_ms) {
                 if (buf_size(&c->rbuf) > 0)
                     http_error(srv, c, 408, false, false, NULL); /* RFC 9110 §15.5.9 */
                 else

@@ -25,7 +25,12 @@ if [ "$(id -u)" != 0 ]; then
     SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-# A fresh image may have no package lists yet: update only if the first attempt fails.
+# A fresh image may have no package lists at all (Debian's container images delete them):
+# then update first, rather than fail once with "Unable to locate package". Otherwise update
+# only if the first attempt fails (lists too old for the mirror).
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+    $SUDO apt-get update
+fi
 # shellcheck disable=SC2086
 if ! $SUDO apt-get install -y --no-install-recommends $missing; then
     $SUDO apt-get update

@@ -2,7 +2,7 @@
 # Checks that what compiling wsrelay needs is on this machine, before make compiles anything
 # (`make`, `make run` and `make install` call it; so does `make test`, through deps.sh).
 #
-#   compiler  cc (Debian: gcc)
+#   compiler  cc that compiles against the C library's headers (Debian: gcc, libc6-dev)
 #   pkg-config                       (pkg-config)
 #   libcrypto.pc   OpenSSL           (libssl-dev)
 #   hiredis.pc     the Redis client  (libhiredis-dev)
@@ -27,7 +27,11 @@ PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 missing=""
 need() { missing="$missing $1"; }
 
-command -v "$CC" >/dev/null 2>&1 || need gcc
+if ! command -v "$CC" >/dev/null 2>&1; then
+    need gcc
+elif ! echo '#include <stdio.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
+    need libc6-dev # gcc alone (it only recommends libc6-dev) has no <stdio.h>
+fi
 command -v make >/dev/null 2>&1 || need make
 if command -v "$PKG_CONFIG" >/dev/null 2>&1; then
     "$PKG_CONFIG" --exists libcrypto || need libssl-dev

@@ -1117,10 +1117,19 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             }
             /* Slowloris: a request that never completes holds a slot for ever. */
             if (age >= cfg->handshake_timeout_ms) {
-                if (buf_size(&c->rbuf) > 0)
+                if (buf_size(&c->rbuf) > 0) {
                     http_error(srv, c, 408, false, false, NULL); /* RFC 9110 §15.5.9 */
-                else
+                } else if (net_unacked(c->fd) > 0) {
+                    /* Idle for the whole timeout, yet our last responses still sit in the
+                     * kernel unacknowledged: a reader that does not read (they all fit in
+                     * the send buffer, so check_http_output never saw them wait). Reset, so
+                     * the kernel stops trickling them to it after the slot is free. */
+                    c->is_reset = true;
+                    conn_close_later(&srv->conns, c, CONN_END_TIMEOUT,
+                                     "response not read within --handshake-timeout");
+                } else {
                     conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, "idle");
+                }
                 if (c->phase == CONN_DRAINING)
                     c->end = CONN_END_TIMEOUT;
             }

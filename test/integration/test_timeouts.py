@@ -505,6 +505,26 @@ def test_pipelining_readers_that_never_read_are_closed_and_free_their_slots(star
             s.close()
 
 
+def test_responses_that_fit_the_send_buffer_but_are_never_read_end_in_a_reset(start_server,
+                                                                            site):
+    # slowhttptest -X's default shape: 3 pipelined requests, 78 KB of answers, all taken by
+    # the kernel's send buffer, so the server has no output left and the connection looks
+    # idle. At the idle timeout the answers are still unacknowledged: a reset, so the kernel
+    # does not go on trickling them to a reader that never reads.
+    (site.root / "app.js").write_bytes(b"//" + b"x" * (26 * 1024) + b"\n")
+    srv = start_server("--handshake-timeout", "1s")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((HOST, srv.port))
+    try:
+        s.sendall(http_request("GET", "/app.js") * 3)
+        srv.wait_log(re.compile(r'"closed: response not read within --handshake-timeout"'),
+                     timeout=CLOSE_BOUND)
+        wait_until(lambda: scrape_open(srv.port) <= 1, TIMEOUT, "the slot to be free")
+    finally:
+        s.close()
+
+
 def test_a_reader_that_trickles_a_response_is_closed(start_server, site):
     # slowhttptest -X's shape: it reads, but a few bytes at a time (64 bytes every 0.2 s,
     # 320 B/s, under the 4 KiB/s floor), so the response "makes progress" for ever. Which rule

@@ -8,6 +8,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (60) (docs/fuzzing.md)
 #   make asan       the sanitizer build -> build/asan/wsrelay
 #   make headers    check every header compiles on its own
+#   make fresh-check  as root: prove `git clone && make run` works on a fresh Debian 12
+#                   (scripts/fresh-machine.sh, a debootstrap chroot; minutes, downloads)
 #   make screenshots  the page with several cursors, in chromium -> docs/screenshot*.png
 #   make fmt / fmt-check / lint / install / clean
 #
@@ -110,6 +112,16 @@ deps:
 # rebuild by itself.
 build-deps:
 	@CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" scripts/build-deps.sh
+
+# The proof that the above works where it matters (issue 10): on a fresh Debian 12 root made
+# by debootstrap (cached under build/fresh-machine/, a pristine copy each run), a user's
+# `make` stops with the one line naming what is missing, root's `git clone && make run`
+# installs exactly that and answers GET /, and a second build is silent and offline.
+# Needs root (chroot, mounts) and takes minutes, downloading Debian packages: never part of
+# `make test`. The last line is "fresh-machine: N passed, N failed (...)".
+.PHONY: fresh-check
+fresh-check:
+	scripts/fresh-machine.sh
 
 # Each header must compile alone: it includes what its declarations use, nothing more.
 headers:

@@ -66,6 +66,7 @@ enum {
     SHUTDOWN_MS = 2000,            /* SIGTERM: close frames get this long to leave, then we exit */
     DRAIN_TIMEOUT_MS = 5000,       /* a draining peer that won't take its last bytes */
     SHRINK_KEEP = 64 * 1024,       /* an emptied buffer bigger than this is released */
+    LOG_EVERY_MS = 60 * 1000,      /* a warning that could repeat per message: once a minute */
     HTTP_MIN_SEND_RATE = 4 * 1024, /* bytes/s a response must average once the grace of
                                     * --handshake-timeout is over: below, the reader is a
                                     * slow-read attack (a GPRS phone still does 5 KB/s) */
@@ -92,7 +93,8 @@ struct server {
     uint64_t next_heartbeat_ms;
     uint64_t hello_ms;      /* when we last asked every node for its state */
     uint64_t self_heard_ms; /* when one of our own publications last came back */
-    bool is_remote_full_logged, is_nodes_full_logged; /* log those once, not per message */
+    bool is_remote_full_logged, is_nodes_full_logged;      /* log those once, not per message */
+    uint64_t remote_big_logged_ms, publish_drop_logged_ms; /* ... and those every LOG_EVERY_MS */
     size_t ws_open[3]; /* WebSocket connections by enum conn_route, for /metrics */
     /* Every read() lands here first and is parsed in place; only what a connection leaves
      * unparsed (a partial head or frame) is copied into its own rbuf. So an idle connection
@@ -1267,6 +1269,27 @@ static int ensure_fd_limit(size_t max_clients)
  *     forgotten it, and answers.
  */
 
+/* A publication that did not leave is counted (wsrelay_redis_dropped_total) and said in the
+ * log, once a minute at most: a full queue would otherwise log every message. A link that is
+ * down is the backplane's to report, once per change of state. */
+static void log_dropped(struct server *srv, const char *why, size_t len)
+{
+    if (srv->publish_drop_logged_ms != 0 &&
+        srv->loop.now_ms - srv->publish_drop_logged_ms < LOG_EVERY_MS)
+        return;
+    srv->publish_drop_logged_ms = srv->loop.now_ms;
+    log_at(LL_WARN, "len=%zu dropped=%llu \"cluster: not published: %s\"", len,
+           (unsigned long long)srv->bp.dropped, why);
+}
+
+/* Hands the envelope in cluster_out to the backplane, which counts what it drops. */
+static void publish(struct server *srv)
+{
+    size_t len = buf_size(&srv->cluster_out);
+    if (!backplane_publish(&srv->bp, buf_head(&srv->cluster_out), len) && backplane_is_up(&srv->bp))
+        log_dropped(srv, "the queue to Redis is full (Redis slow or stalled)", len);
+}
+
 /* Publishes one envelope, if we are in a cluster (and not stopping: the "bye" goes first). */
 static void cluster_publish(struct server *srv, enum cluster_kind kind, const char *sender,
                             unsigned color, const void *json, size_t json_len)
@@ -1275,10 +1298,11 @@ static void cluster_publish(struct server *srv, enum cluster_kind kind, const ch
         return;
     buf_reset(&srv->cluster_out);
     if (cluster_encode(&srv->cluster_out, srv->node_id, kind, sender, color, json, json_len) != 0) {
-        srv->bp.dropped++;
+        srv->bp.dropped++; /* cannot happen: cluster_init sizes cluster_out for the largest */
+        log_dropped(srv, "message too large for an envelope", json_len);
         return;
     }
-    backplane_publish(&srv->bp, buf_head(&srv->cluster_out), buf_size(&srv->cluster_out));
+    publish(srv);
 }
 
 static void cluster_publish_state(struct server *srv)
@@ -1286,10 +1310,12 @@ static void cluster_publish_state(struct server *srv)
     if (!srv->has_cluster || srv->is_stopping)
         return; /* after our "bye", a state would bring us back to life elsewhere */
     buf_reset(&srv->cluster_out);
-    if (cluster_encode_state(&srv->cluster_out, srv->node_id, &srv->presence) == 0)
-        backplane_publish(&srv->bp, buf_head(&srv->cluster_out), buf_size(&srv->cluster_out));
-    else
-        srv->bp.dropped++;
+    if (cluster_encode_state(&srv->cluster_out, srv->node_id, &srv->presence) != 0) {
+        srv->bp.dropped++; /* cannot happen either */
+        log_dropped(srv, "state too large for an envelope", 0);
+        return;
+    }
+    publish(srv);
 }
 
 /* Asks every node for its whole state. */
@@ -1299,8 +1325,8 @@ static void cluster_say_hello(struct server *srv)
     cluster_publish(srv, CLUSTER_HELLO, NULL, 0, NULL, 0);
 }
 
-/* Sends bytes that came from another node to every local client in the room. They were
- * checked by cluster_decode(): one JSON object, valid UTF-8. */
+/* Sends what another node's client said (checked and rewritten by remote_update) or what we
+ * built for it (a join, a leave) to every local client in the room. */
 static void relay_remote(struct server *srv, const void *json, size_t len, uint32_t sender)
 {
     struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, json, len, NULL, sender);
@@ -1308,17 +1334,14 @@ static void relay_remote(struct server *srv, const void *json, size_t len, uint3
     srv->metrics.conflated += r.conflated;
 }
 
-/* A remote client leaves: its leave (ours, or the bytes its node sent) to every local
- * client, and it is forgotten. */
-static void remote_leave(struct server *srv, size_t index, const void *json, size_t len)
+/* A remote client leaves: a leave built here from its presence entry (never the bytes its
+ * node sent: a node relays only what it would have written itself) to every local client,
+ * and it is forgotten. */
+static void remote_leave(struct server *srv, size_t index)
 {
     buf_reset(&srv->scratch);
-    if (json == NULL && presence_write_leave(&srv->presence, index, &srv->scratch) == 0) {
-        json = buf_head(&srv->scratch);
-        len = buf_size(&srv->scratch);
-    }
-    if (json != NULL)
-        relay_remote(srv, json, len, BCAST_NO_CONFLATION);
+    if (presence_write_leave(&srv->presence, index, &srv->scratch) == 0)
+        relay_remote(srv, buf_head(&srv->scratch), buf_size(&srv->scratch), BCAST_NO_CONFLATION);
     presence_remote_remove(&srv->presence, index);
 }
 
@@ -1329,7 +1352,7 @@ static void drop_node(struct server *srv, int node)
     size_t n = 0;
     for (size_t i = srv->presence.local_slots; i < srv->presence.max_slots; i++) {
         if (srv->presence.peers[i].is_present && srv->presence.peers[i].node == tag) {
-            remote_leave(srv, i, NULL, 0);
+            remote_leave(srv, i);
             n++;
         }
     }
@@ -1338,11 +1361,10 @@ static void drop_node(struct server *srv, int node)
     cluster_node_forget(&srv->nodes, node);
 }
 
-/* A client on another node, known from a join, a message or a state: made present (its
- * join relayed if it is new to us). Returns its presence index, or -1 if every remote place
- * is taken. */
-static long remote_client(struct server *srv, const char *id, unsigned color, uint16_t tag,
-                          const void *join, size_t join_len)
+/* A client on another node, known from a join, a message or a state: made present, and if it
+ * is new to us, its join (built here from the envelope's id and color) goes to every local
+ * client. Returns its presence index, or -1 if every remote place is taken. */
+static long remote_client(struct server *srv, const char *id, unsigned color, uint16_t tag)
 {
     long index = presence_remote_find(&srv->presence, id);
     if (index >= 0) {
@@ -1365,20 +1387,58 @@ static long remote_client(struct server *srv, const char *id, unsigned color, ui
     }
     srv->is_remote_full_logged = false;
     buf_reset(&srv->scratch);
-    if (join == NULL && presence_write_join(&srv->presence, (size_t)index, &srv->scratch) == 0) {
-        join = buf_head(&srv->scratch);
-        join_len = buf_size(&srv->scratch);
-    }
-    if (join != NULL)
-        relay_remote(srv, join, join_len, BCAST_NO_CONFLATION);
+    if (presence_write_join(&srv->presence, (size_t)index, &srv->scratch) == 0)
+        relay_remote(srv, buf_head(&srv->scratch), buf_size(&srv->scratch), BCAST_NO_CONFLATION);
     return index;
 }
 
-/* A newer last message for a remote client: remembered, and relayed (conflatable). */
-static void remote_update(struct server *srv, long index, const uint8_t *json, size_t len)
+/* Whether a remote client's message passes the checks a local one passes (on_room_text):
+ * at most --max-message plus the server's own members, exactly one JSON object, no reserved
+ * "type" (a forged welcome would make the page adopt a new id), and the message rewritten
+ * with the sender and color we hold for that client, so it can only speak for the client the
+ * envelope names. An honest node's message is already in that form, and json_rewrite() of
+ * its own output gives back the same bytes: messages stay byte for byte equal on every node.
+ * Returns true with the bytes to relay in srv->scratch; false if refused (counted and, for
+ * a size mismatch between nodes, logged). */
+static bool check_remote_json(struct server *srv, size_t index, const char *node,
+                              const uint8_t *json, size_t len)
 {
-    bool is_kept = presence_update(&srv->presence, (size_t)index, json, len) == 0;
-    relay_remote(srv, json, len, is_kept ? (uint32_t)index : BCAST_NO_CONFLATION);
+    const struct presence_peer *who = &srv->presence.peers[index];
+    int rc = -EMSGSIZE;
+    if (len <= srv->cfg->max_message + JSON_REWRITE_GROWTH) {
+        buf_reset(&srv->scratch);
+        rc = json_rewrite(json, len, who->id, who->color, &srv->scratch);
+    }
+    if (rc == 0)
+        return true;
+    srv->metrics.cluster_invalid++;
+    if (rc == -EMSGSIZE && srv->loop.now_ms - srv->remote_big_logged_ms >= LOG_EVERY_MS) {
+        srv->remote_big_logged_ms = srv->loop.now_ms;
+        log_at(LL_WARN,
+               "node=%s len=%zu max_message=%zu \"cluster: dropped a message over our "
+               "--max-message; give every node the same limits\"",
+               node, len, srv->cfg->max_message);
+    } else {
+        log_at(LL_DEBUG,
+               "node=%s sender=%s \"cluster: dropped a message a local client could "
+               "not have sent\"",
+               node, who->id);
+    }
+    return false;
+}
+
+/* A newer message for a remote client: checked like a local one, remembered, and relayed
+ * (conflatable). Returns false if it was refused. */
+static bool remote_update(struct server *srv, long index, const char *node, const uint8_t *json,
+                          size_t len)
+{
+    if (!check_remote_json(srv, (size_t)index, node, json, len))
+        return false;
+    const uint8_t *msg = buf_head(&srv->scratch);
+    size_t msg_len = buf_size(&srv->scratch);
+    bool is_kept = presence_update(&srv->presence, (size_t)index, msg, msg_len) == 0;
+    relay_remote(srv, msg, msg_len, is_kept ? (uint32_t)index : BCAST_NO_CONFLATION);
+    return true;
 }
 
 /* A node's whole state: what we knew of it is replaced. Clients we did not know join, those
@@ -1394,21 +1454,26 @@ static void apply_state(struct server *srv, const struct cluster_msg *m, uint16_
     size_t pos = 0;
     struct cluster_peer peer;
     while (cluster_next_peer(m, &pos, &peer)) {
-        long index = remote_client(srv, peer.sender, peer.color, tag, NULL, 0);
+        long index = remote_client(srv, peer.sender, peer.color, tag);
         if (index < 0)
             continue;
         listed[index / 64] |= UINT64_C(1) << (index % 64);
+        if (peer.json_len == 0)
+            continue;
+        /* Only a position newer than ours is relayed: judged on the checked bytes, which an
+         * honest node's state holds exactly. */
+        if (!check_remote_json(srv, (size_t)index, m->node, peer.json, peer.json_len))
+            continue;
         const struct buf *last = &srv->presence.peers[index].last;
-        bool is_newer =
-            peer.json_len > 0 && (buf_size(last) != peer.json_len ||
-                                  memcmp(buf_head(last), peer.json, peer.json_len) != 0);
+        bool is_newer = buf_size(last) != buf_size(&srv->scratch) ||
+                        memcmp(buf_head(last), buf_head(&srv->scratch), buf_size(last)) != 0;
         if (is_newer)
-            remote_update(srv, index, peer.json, peer.json_len);
+            remote_update(srv, index, m->node, peer.json, peer.json_len);
     }
     for (size_t i = srv->presence.local_slots; i < srv->presence.max_slots; i++) {
         const struct presence_peer *p = &srv->presence.peers[i];
         if (p->is_present && p->node == tag && !(listed[i / 64] & (UINT64_C(1) << (i % 64))))
-            remote_leave(srv, i, NULL, 0);
+            remote_leave(srv, i);
     }
     free(listed);
 }
@@ -1460,18 +1525,18 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
     case CLUSTER_BYE:
         drop_node(srv, node);
         return;
-    case CLUSTER_JOIN:
-        remote_client(srv, m.sender, m.color, tag, m.json, m.json_len);
+    case CLUSTER_JOIN: /* the envelope's id and color; the json it carries is not relayed */
+        remote_client(srv, m.sender, m.color, tag);
         return;
     case CLUSTER_MSG:
-        index = remote_client(srv, m.sender, m.color, tag, NULL, 0);
+        index = remote_client(srv, m.sender, m.color, tag);
         if (index >= 0)
-            remote_update(srv, index, m.json, m.json_len);
+            remote_update(srv, index, m.node, m.json, m.json_len);
         return;
     case CLUSTER_LEAVE:
         index = presence_remote_find(&srv->presence, m.sender);
         if (index >= 0)
-            remote_leave(srv, (size_t)index, m.json, m.json_len);
+            remote_leave(srv, (size_t)index);
         return;
     case CLUSTER_STATE:
         apply_state(srv, &m, tag);
@@ -1535,8 +1600,12 @@ static int cluster_init(struct server *srv)
         return -1;
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(srv->node_id + 2 * i, 3, "%02x", raw[i]);
-    /* A state lists every local client with its last message: the biggest envelope. */
-    buf_init(&srv->cluster_out, cfg->max_clients * (PRESENCE_STATE_MAX + 64) + 256);
+    /* The biggest envelope: a state listing every local client with its snapshot, or one
+     * relayed message of the largest size. Either always fits, so no local message is ever
+     * too large to publish. */
+    size_t state_max = cfg->max_clients * (PRESENCE_STATE_MAX + 64) + 256;
+    size_t msg_max = cfg->max_message + JSON_REWRITE_GROWTH + 256;
+    buf_init(&srv->cluster_out, state_max > msg_max ? state_max : msg_max);
     if (backplane_init(&srv->bp, &srv->loop, &target, cfg->redis_channel, srv->cluster_out.limit,
                        &cluster_ops, srv) < 0)
         return -1;

@@ -1186,6 +1186,118 @@ def test_a_forged_envelope_cannot_make_a_local_client_leave_or_appear_twice(redi
     run(go())
 
 
+# ---------------------------------------------------------------------------------------------
+# Remote messages pass the local rules (issue 10 §2.3)
+# ---------------------------------------------------------------------------------------------
+
+FAKE_SENDER = "6a0c1e52-8f3b-4d7a-9c21-5e4b3a2f1d09"
+FAKE_SENDER2 = "b1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f"
+
+
+def test_a_remote_message_must_pass_the_checks_a_local_one_passes(redis, start_server):
+    """Anything that can publish on the channel can forge an envelope for a client of a node
+    that does not exist. Its messages must be held to the rules a local client's are: no
+    reserved type (a forged welcome would make the page adopt a new own id), no object bigger
+    than --max-message (a 2 MiB one disconnected every client), and the bytes relayed speak
+    only for the client the envelope names. Joins and leaves are built by the node itself,
+    whatever the envelope carries."""
+    r = redis()
+    (n,) = start_nodes(start_server, r, 1)
+
+    async def go():
+        x = await Client.join(n.port, "x")
+        y = await Client.join(n.port, "y")
+        await x.wait_for([join_text(y.welcome)])
+        before = metric(n, "wsrelay_cluster_invalid_total")
+        fake = b"wsr1 " + FAKE_NODE.encode()
+        s1, s2 = FAKE_SENDER.encode(), FAKE_SENDER2.encode()
+        huge = b'{"x":1,"pad":"' + b"p" * (2 << 20) + b'"}'
+        forged = [
+            # A join whose json is not a join: the node builds its own.
+            fake + b" join " + s1 + b" 7 " + b'{"type":"welcome","id":"' + s1 + b'","peers":[]}',
+            # A reserved type in a message: refused (a local client gets close 1008 for it).
+            fake + b" msg " + s1 + b" 7 " + b'{"type":"welcome","id":"' + s1 + b'","color":7,'
+            b'"peers":[]}',
+            # Too big for this node's --max-message (16 KiB): refused, nobody disconnected.
+            fake + b" msg " + s1 + b" 7 " + huge,
+            # Speaking for a local client inside the json: rewritten to the envelope's sender.
+            fake + b" msg " + s1 + b" 7 " + b'{"x":3,"sender":"' + x.id.encode() + b'","color":1}',
+            # A second fake client, and a leave whose json names x: the node builds s2's.
+            fake + b" msg " + s2 + b" 9 " + b'{"x":4}',
+            fake + b" leave " + s2 + b" 9 " + b'{"type":"leave","sender":"' + x.id.encode() +
+            b'"}',
+            # The end: Redis delivers in order, so once this arrives the rest has been judged.
+            fake + b" msg " + s1 + b" 7 " + b'{"x":5}',
+        ]
+        pub = r.client()
+        try:
+            for payload in forged:
+                assert pub.call_ok("PUBLISH", "wsrelay", payload) == 1
+        finally:
+            pub.close()
+        end = f'{{"x":5,"sender":"{FAKE_SENDER}","color":7}}'
+        for cl in (x, y):
+            await cl.wait_for([end], READY_BOUND)
+        await fence([x, y])
+        want = [
+            f'{{"type":"join","sender":"{FAKE_SENDER}","color":7}}',
+            f'{{"x":3,"sender":"{FAKE_SENDER}","color":7}}',
+            f'{{"type":"join","sender":"{FAKE_SENDER2}","color":9}}',
+            f'{{"x":4,"sender":"{FAKE_SENDER2}","color":9}}',
+            f'{{"type":"leave","sender":"{FAKE_SENDER2}"}}',
+            end,
+        ]
+        for cl in (x, y):
+            assert not cl.closed, f"{cl.label} was disconnected"
+            got = [t for t in cl.msgs if "fence" not in t and "type\":\"join\",\"sender\":\""
+                   + y.id not in t]
+            assert got == want, f"{cl.label}: {got}"
+        assert metric(n, "wsrelay_cluster_invalid_total") - before == 2  # welcome, 2 MiB
+        for cl in (x, y):
+            await cl.close()
+
+    run(go())
+
+
+def test_a_message_too_big_for_another_node_is_dropped_there_and_logged(redis, start_server):
+    """Node A takes messages of 500 KiB, node B has --max-buffer 256K: one lawful message on
+    A used to reach B's clients as a frame over their buffer, and disconnect every one. Now B
+    refuses it as it would refuse it from a local client, counts it, says so in its log, and
+    its clients stay. A's own clients get it; it is published (A's envelope buffer is sized
+    for its largest message, even with few --max-clients), not dropped silently."""
+    r = redis()
+    na = start_server("--redis", r.url, "--max-message", "500K", "--max-buffer", "2M",
+                      "--max-clients", "16")
+    nb = start_server("--redis", r.url, "--max-buffer", "256K")
+    wait_cluster([na, nb])
+    spy = Spy(r)
+
+    async def go():
+        a = await Client.join(na.port, "a")
+        b = await Client.join(nb.port, "b")
+        await a.wait_for([join_text(b.welcome)], READY_BOUND)
+        dropped = metric(na, "wsrelay_redis_dropped_total")
+        big = await a.send('"x":1,"pad":"' + "p" * (400 * 1024) + '"')
+        await a.wait_for([big])
+        eventually(lambda: any(len(rest) > 400 * 1024 for _, rest in spy.envelopes("msg")),
+                   "A to publish the big message", TIMEOUT)
+        nb.wait_log(re.compile(r'"cluster: dropped a message over our --max-message'))
+        after = await a.send('"after":"big"')
+        await b.wait_for([after])
+        assert not b.closed, "b was disconnected"
+        assert not any('"pad"' in t for t in b.msgs), "b got the big message"
+        assert metric(nb, "wsrelay_cluster_invalid_total") >= 1
+        assert metric(na, "wsrelay_redis_dropped_total") == dropped
+        assert scrape(nb.port).value("wsrelay_disconnects_total", reason="slow_reader") == 0
+        await a.close()
+        await b.close()
+
+    try:
+        run(go())
+    finally:
+        spy.close()
+
+
 class Blackhole:
     """A TCP proxy to Redis that can stop forwarding on the connections it has while keeping
     them open: what a crashed Redis host, or a NAT that forgot the connection, looks like to

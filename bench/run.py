@@ -314,9 +314,11 @@ def server_argv(cfg, server, scenario, port, n, redis_port=None):
     if server == "wsrelay" or server in CLUSTER_NODES:
         argv = [WSRELAY, "--host", "127.0.0.1", "--port", str(port), "--quiet",
                 "--ping-interval", "0", "--max-clients", str(max(1024, n + 256)),
-                "--max-buffer", str(cfg["max_buffer"])]
+                "--max-buffer", str(cfg["max_buffer"]),
+                "--max-connect-rate", "0"]  # thousands of clients from one address
         if scenario == "fanout":
-            argv += ["--max-rate", "0"]  # one sender as fast as it can: no per-client cap
+            # one sender as fast as it can: no per-client cap on messages or bytes
+            argv += ["--max-rate", "0", "--max-byte-rate", "0"]
         if redis_port is not None:
             argv += ["--redis", f"redis://127.0.0.1:{redis_port}"]
         return argv
@@ -1168,8 +1170,9 @@ def write_report(data, out_dir):
     mb = cfg["max_buffer"]
     mb_txt = f"{mb // (1 << 20)}M" if mb % (1 << 20) == 0 else str(mb)
     w("- **Servers**: `./wsrelay` as `make` builds it (`-O2 -g`), with `--ping-interval 0`, "
-      f"`--max-buffer {mb_txt}`, `--max-clients` above the load, the default "
-      "`--max-rate 200` except in fan-out (`--max-rate 0`); bench/peers/node-ws-demo.js, the "
+      f"`--max-buffer {mb_txt}`, `--max-clients` above the load, `--max-connect-rate 0` "
+      "(every client comes from 127.0.0.1), the default `--max-rate 200` and "
+      "`--max-byte-rate 64K` except in fan-out (both `0`); bench/peers/node-ws-demo.js, the "
       "original demo's server unchanged per message (`ws`, JSON.parse, set sender and color, "
       "JSON.stringify, send to every client including the sender); bench/peers/uws-demo.js, "
       "the same protocol on uWebSockets.js with one pub/sub topic (`app.publish`, which "

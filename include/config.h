@@ -23,6 +23,8 @@ struct config {
     uint64_t handshake_timeout_ms; /* a complete request head must arrive within this */
     uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
     uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */
+    uint64_t max_connect_rate;     /* /ws handshakes per second per client address (IPv6: per
+                                    * /64), burst CONFIG_CONNECT_BURST_S seconds; 0: no limit */
     uint64_t max_byte_rate;        /* /ws message bytes per second per client; 0: no limit.
                                     * Its bucket holds max(this, max_message) bytes, so one
                                     * message of the largest size can always pass */
@@ -54,6 +56,9 @@ int config_parse_redis_url(const char *url, struct config_redis *out, char *err,
 #define CONFIG_DURATION_MAX_MS   3600000u    /* 1 hour */
 #define CONFIG_MAX_RATE_MAX      1000000u
 #define CONFIG_MAX_BYTE_RATE_MAX (1u << 30) /* 1 GiB/s */
+/* --max-connect-rate's bucket holds this many seconds' worth: a page reloaded a few times,
+ * or a NAT of a hundred users all reconnecting after a restart, passes at once. */
+#define CONFIG_CONNECT_BURST_S 5
 
 enum config_action {
     CONFIG_RUN,     /* start the server with *cfg */

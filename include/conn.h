@@ -139,7 +139,10 @@ struct conn_table {
     size_t nroom;
 
     size_t rbuf_limit, wbuf_limit, max_message;
-    size_t conflate_mark;   /* pending output from which relayed updates are conflated */
+    size_t conflate_mark;   /* pending output after a write from which relayed updates are
+                             * conflated (the reader is behind) */
+    size_t burst_mark;      /* pending output, written or not, from which they are conflated
+                             * anyway: half of --max-buffer, so a burst never reaches it */
     size_t owed_bits;       /* senders a client can be owed: every presence entry, local and
                              * remote (max by default; the server widens it in a cluster) */
     size_t wbuf_high_water; /* the most output ever pending on one connection */

@@ -40,11 +40,12 @@ struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const voi
         struct conn *c = &t->conns[t->room[i]];
         if (c == except || c->phase != CONN_WS)
             continue;
-        /* Behind after its last write (a slow reader), or already holding conflate_mark bytes
-         * that no write has tried yet (a burst that would carry it to --max-buffer before the
-         * next flush): either way an update from this sender is owed, not queued. The
-         * flush that drains it below the mark pays the debt (server.c's pay_owed). */
-        bool is_behind = c->is_behind || buf_size(&c->wbuf) >= t->conflate_mark;
+        /* Behind after its last write (a slow reader), or already holding burst_mark bytes
+         * that no write has tried yet (a burst of big messages from many senders in one loop
+         * pass, which would carry even a fast reader past --max-buffer before the next
+         * flush): either way an update from this sender is owed, not queued. The flush that
+         * drains it below conflate_mark pays the debt (server.c's pay_owed). */
+        bool is_behind = c->is_behind || buf_size(&c->wbuf) >= t->burst_mark;
         if (sender != BCAST_NO_CONFLATION && is_behind && conn_owe(t, c, sender)) {
             r.conflated++;
             continue;

@@ -27,6 +27,8 @@ static const char usage[] =
     "                       0: off)\n"
     "  --max-byte-rate BYTES  /ws message bytes per second per client, excess dropped\n"
     "                       (default 64K; a burst may hold one --max-message; 0: off)\n"
+    "  --max-connect-rate N /ws handshakes per second per client address (IPv6: per /64),\n"
+    "                       with a burst of 5 s' worth; past it 429 (default 20, 0: off)\n"
     "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
     "                       scheme://host[:port], or * (default: same host as the page)\n"
     "  --redis URL          join a cluster of nodes sharing one room over Redis pub/sub:\n"
@@ -58,6 +60,7 @@ void config_defaults(struct config *cfg)
         .ping_interval_ms = 30000,
         .max_rate = 200,
         .max_byte_rate = (uint64_t)64 * 1024,
+        .max_connect_rate = 20,
         .allow_origin = NULL,
         .redis_url = NULL,
         .redis_channel = "wsrelay",
@@ -167,6 +170,7 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--max-buffer", FLAG_SIZE, 1024, CONFIG_MAX_BUFFER_MAX},
             {"--max-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
             {"--max-byte-rate", FLAG_SIZE, 0, CONFIG_MAX_BYTE_RATE_MAX},
+            {"--max-connect-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
             {"--handshake-timeout", FLAG_DURATION, 10, CONFIG_DURATION_MAX_MS},
             {"--ping-interval", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
         };
@@ -219,6 +223,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->max_rate = n;
         else if (strcmp(name, "--max-byte-rate") == 0)
             cfg->max_byte_rate = n;
+        else if (strcmp(name, "--max-connect-rate") == 0)
+            cfg->max_connect_rate = n;
         else if (strcmp(name, "--handshake-timeout") == 0)
             cfg->handshake_timeout_ms = n;
         else

@@ -17,6 +17,7 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
         /* A sixteenth of --max-buffer (64 KiB by default): far more than a healthy client
          * ever has pending, far enough below the limit that server messages still fit. */
         .conflate_mark = wbuf_limit / 16,
+        .burst_mark = wbuf_limit / 2,
         .owed_bits = max,
     };
     /* calloc hands back zeroed pages the kernel maps only when first written: slots that

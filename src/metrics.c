@@ -48,6 +48,8 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
         m->rate_limited);
     one(out, &rc, "wsrelay_byte_rate_limited_total", "counter",
         "Messages on /ws dropped by --max-byte-rate.", m->byte_rate_limited);
+    one(out, &rc, "wsrelay_connect_rate_limited_total", "counter",
+        "Handshakes on /ws refused by --max-connect-rate.", m->connect_limited);
     one(out, &rc, "wsrelay_conflated_total", "counter",
         "Updates replaced by a newer one for a client that was behind.", m->conflated);
     one(out, &rc, "wsrelay_wbuf_high_water_bytes", "gauge",

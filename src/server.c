@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "cluster.h"
 #include "conn.h"
+#include "connrate.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -81,7 +82,8 @@ struct server {
     int spare_fd; /* held open so that EMFILE can still be answered (libuv's trick) */
     struct conn_table conns;
     struct presence presence;
-    struct buf scratch; /* one message being built (a rewrite, a welcome, a leave) */
+    struct connrate connrate; /* --max-connect-rate: a bucket per client address */
+    struct buf scratch;       /* one message being built (a rewrite, a welcome, a leave) */
     struct metrics metrics;
 
     /* The cluster (issue 5): only with --redis. */
@@ -294,10 +296,9 @@ static void flush_conn(struct server *srv, struct conn *c)
 
     if (!has_output(c)) {
         buf_shrink(&c->wbuf, SHRINK_KEEP);
-        if (c->phase == CONN_HTTP) {
-            c->since_ms = srv->loop.now_ms; /* keep-alive: the next request's clock starts */
-            c->http.out_since_ms = 0;       /* and the responses' clock stops */
-        }
+        if (c->phase == CONN_HTTP)
+            c->since_ms = srv->loop.now_ms; /* keep-alive: the next request's clock starts (the
+                                             * tick restarts it once the peer has it all) */
         if (c->phase == CONN_DRAINING && !c->is_lingering) {
             /* Lingering close (RFC 9112 §9.6; RFC 6455 §7.1.1 asks the server to close the
              * TCP connection first): send our FIN now, then read and discard until the
@@ -507,6 +508,16 @@ static void upgrade(struct server *srv, struct conn *c, const struct http_reques
         log_at(LL_WARN, "conn=%llu peer=%s \"origin refused\"", (unsigned long long)c->serial,
                peer_text(c).s);
         http_error(srv, c, 403, false, false, NULL);
+        return;
+    }
+    /* Each handshake on /ws costs every member a join and a leave, and the newcomer a
+     * welcome listing everyone: a client in a connect/close loop gets the server writing to
+     * everyone at its loop's speed. Past its address's bucket, 429 (RFC 6585 §4) with a
+     * Retry-After (RFC 9110 §10.2.3); the page's reconnect backs off anyway. Checked after
+     * every other rule, so only a handshake that would succeed takes a token. */
+    if (route == CONN_ROUTE_ROOM && !connrate_take(&srv->connrate, &c->peer, srv->loop.now_ms)) {
+        srv->metrics.connect_limited++;
+        http_error(srv, c, 429, false, false, "Retry-After: 1\r\n");
         return;
     }
     char extra[128];
@@ -1068,6 +1079,8 @@ static void check_http_output(struct server *srv, struct conn *c, uint64_t now)
     struct conn_http *h = &c->http;
     if (h->out_since_ms == 0) /* output queued outside a request (cannot happen today) */
         start_output_clock(c, now);
+    /* The check runs a few times per --handshake-timeout (the tick), so one SIOCOUTQ per
+     * waiting connection per tick: nothing on the per-message path. */
     long unacked = net_unacked(c->fd);
     uint64_t acked = unacked < 0                       ? h->out_sent /* no SIOCOUTQ: trust send() */
                      : (uint64_t)unacked < h->out_sent ? h->out_sent - (uint64_t)unacked
@@ -1113,25 +1126,24 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             released++; /* an idle connection gave its buffers back */
         switch (c->phase) {
         case CONN_HTTP:
-            if (has_output(c)) {
+            /* Responses still on their way: in our buffers, or in the kernel's and not yet
+             * acknowledged (slowhttptest's answers all fit in the send buffer). The clock is
+             * the reader's until the peer has them all. */
+            if (has_output(c) || (c->http.out_since_ms != 0 && net_unacked(c->fd) > 0)) {
                 check_http_output(srv, c, now);
+                break;
+            }
+            if (c->http.out_since_ms != 0) { /* delivered: now the connection is idle */
+                c->http.out_since_ms = 0;
+                c->since_ms = now;
                 break;
             }
             /* Slowloris: a request that never completes holds a slot for ever. */
             if (age >= cfg->handshake_timeout_ms) {
-                if (buf_size(&c->rbuf) > 0) {
+                if (buf_size(&c->rbuf) > 0)
                     http_error(srv, c, 408, false, false, NULL); /* RFC 9110 §15.5.9 */
-                } else if (net_unacked(c->fd) > 0) {
-                    /* Idle for the whole timeout, yet our last responses still sit in the
-                     * kernel unacknowledged: a reader that does not read (they all fit in
-                     * the send buffer, so check_http_output never saw them wait). Reset, so
-                     * the kernel stops trickling them to it after the slot is free. */
-                    c->is_reset = true;
-                    conn_close_later(&srv->conns, c, CONN_END_TIMEOUT,
-                                     "response not read within --handshake-timeout");
-                } else {
+                else
                     conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, "idle");
-                }
                 if (c->phase == CONN_DRAINING)
                     c->end = CONN_END_TIMEOUT;
             }
@@ -1660,6 +1672,11 @@ int server_run(const struct config *cfg)
         log_at(LL_ERROR, "max_clients=%zu \"out of memory for the slot table\"", cfg->max_clients);
         goto out;
     }
+    if (connrate_init(&srv->connrate, 2 * cfg->max_clients, cfg->max_connect_rate,
+                      cfg->max_connect_rate * CONFIG_CONNECT_BURST_S) < 0) {
+        log_at(LL_ERROR, "\"out of memory for the --max-connect-rate table\"");
+        goto out;
+    }
     /* A welcome goes into a buffer that already holds the 101 response: leave it room. */
     srv->presence.welcome_max = cfg->max_buffer - 1024;
     srv->conns.owed_bits = srv->presence.max_slots; /* a client may owe remote senders too */
@@ -1720,6 +1737,7 @@ out:
     buf_free(&srv->cluster_out);
     conn_table_free(&srv->conns);
     presence_free(&srv->presence);
+    connrate_free(&srv->connrate);
     buf_free(&srv->scratch);
     if (srv->loop.epfd >= 0)
         loop_free(&srv->loop);

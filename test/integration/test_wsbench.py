@@ -157,7 +157,8 @@ def test_cursor_over_two_nodes_splits_same_node_and_cross_node_deliveries(redis,
 
 
 def test_fanout_receivers_get_every_message(start_server):
-    srv = start_server("--max-rate", "0")
+    # One sender as fast as its window allows: past any per-client rate by design.
+    srv = start_server("--max-rate", "0", "--max-byte-rate", "0")
     j = completed("fanout", "--port", srv.port, "--senders", 1, "--clients", 5, "--duration", 1,
                   "--warmup", 0.2, "--drain", 10, "--server-pid", srv.proc.pid)
     assert j["mode"] == "fanout" and j["senders"] == 1 and j["connected"] == 6, j
@@ -183,7 +184,8 @@ def test_idle_reports_rss_per_connection_and_the_server_still_works(start_server
 
 
 def test_churn_completes_cycles_without_failures(start_server):
-    srv = start_server()
+    # Thousands of handshakes from one address: what --max-connect-rate stops.
+    srv = start_server("--max-connect-rate", "0")
     j = completed("churn", "--port", srv.port, "--clients", 4, "--duration", 2,
                   "--server-pid", srv.proc.pid)
     assert j["mode"] == "churn", j

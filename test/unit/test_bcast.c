@@ -168,28 +168,28 @@ static void behind_recipient_is_owed_not_queued(void **state)
 }
 
 /* A burst within one loop pass: a recipient that no write has judged yet, but whose pending
- * output already reached the mark, is owed further updates instead of being queued them, so
- * a burst of big messages from many senders cannot carry a reader that keeps up past
- * --max-buffer before the next flush. Below the mark it is queued as usual. */
-static void recipient_at_the_mark_is_owed_before_any_write(void **state)
+ * output already reached half of --max-buffer (burst_mark), is owed further updates instead
+ * of being queued them, so a burst of big messages from many senders cannot carry a reader
+ * that keeps up past --max-buffer before the next flush. Below it (past conflate_mark, even)
+ * a reader no write has found slow is queued everything: a fast reader misses nothing. */
+static void recipient_at_the_burst_mark_is_owed_before_any_write(void **state)
 {
     (void)state;
     struct conn_table t;
     assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
+    assert_int_equal(t.burst_mark, 512);
     struct conn *a = open_ws(&t, true), *b = open_ws(&t, true);
-    uint8_t big[60];
-    memset(big, 'b', sizeof big);
-    /* 62 bytes pending: under the 64-byte mark, so queued. */
-    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot);
-    assert_int_equal(r.sent, 1);
+    uint8_t filler[450], msg[60];
+    memset(filler, 'f', sizeof filler);
+    memset(msg, 'm', sizeof msg);
+    assert_int_equal(buf_append(&b->wbuf, filler, sizeof filler), 0); /* past conflate_mark */
+    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, msg, sizeof msg, a, a->slot);
+    assert_int_equal(r.sent, 1); /* 450 < 512: queued, now 512 */
     assert_int_equal(r.conflated, 0);
-    assert_false(b->is_behind);
-    r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot); /* 124: now at the mark */
-    assert_int_equal(r.sent, 1);
-    r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot);
+    r = bcast_room(&t, FRAME_OP_TEXT, msg, sizeof msg, a, a->slot);
     assert_int_equal(r.sent, 0);
     assert_int_equal(r.conflated, 1);
-    assert_int_equal(buf_size(&b->wbuf), 2 * (2 + sizeof big));
+    assert_int_equal(buf_size(&b->wbuf), sizeof filler + 2 + sizeof msg);
     assert_int_equal(conn_take_owed(&t, b), a->slot);
     /* A server message still goes in. */
     assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "j", 1, a, BCAST_NO_CONFLATION).sent, 1);
@@ -205,7 +205,7 @@ int main(void)
         cmocka_unit_test(room_removal_keeps_the_list_dense),
         cmocka_unit_test(full_table_refuses_and_release_recycles),
         cmocka_unit_test(behind_recipient_is_owed_not_queued),
-        cmocka_unit_test(recipient_at_the_mark_is_owed_before_any_write),
+        cmocka_unit_test(recipient_at_the_burst_mark_is_owed_before_any_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

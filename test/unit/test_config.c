@@ -37,6 +37,7 @@ static void defaults_match_the_issue(void **state)
     assert_int_equal(cfg.ping_interval_ms, 30000);
     assert_int_equal(cfg.max_rate, 200);
     assert_int_equal(cfg.max_byte_rate, 64 * 1024);
+    assert_int_equal(cfg.max_connect_rate, 20);
     assert_null(cfg.allow_origin);
 }
 
@@ -137,6 +138,8 @@ static void refusals(void **state)
         {"--ping-interval", "-1", NULL},
         {"--max-rate", "1000001", NULL},
         {"--max-byte-rate", "2048M", NULL}, /* over 1 GiB/s */
+        {"--max-connect-rate", "1000001", NULL},
+        {"--max-connect-rate", "x", NULL},
         {"--max-byte-rate", "-1", NULL},
         {"--allow-origin", NULL},
     };

@@ -318,6 +318,18 @@ class Spy:
 # ---------------------------------------------------------------------------------------------
 
 
+def publish_raw(r, payloads, subscribers, channel="wsrelay"):
+    """PUBLISHes each payload as it is (what any Redis client could send), checking that
+    `subscribers` nodes got each."""
+    pub = r.client()
+    try:
+        for payload in payloads:
+            got = pub.call_ok("PUBLISH", channel, payload)
+            assert got == subscribers, f"{got} subscribers, not {subscribers}"
+    finally:
+        pub.close()
+
+
 def node_id(srv):
     return srv.wait_log(NODE_RE).group(1)
 
@@ -1003,12 +1015,7 @@ def test_foreign_and_malformed_channel_messages_are_ignored_and_counted(redis, s
         b = await Client.join(nb.port, "b")
         await a.wait_for([join_text(b.welcome)])
         before = {n.port: scrape(n.port) for n in (na, nb)}
-        pub = r.client()
-        try:
-            for payload in FOREIGN:
-                assert pub.call_ok("PUBLISH", "wsrelay", payload) == 2, "both nodes subscribed"
-        finally:
-            pub.close()
+        publish_raw(r, FOREIGN, subscribers=2)
         # Published before this message: had anything been relayed, it would come first.
         ea = await a.send('"after":"garbage"')
         await b.wait_for([ea])
@@ -1165,12 +1172,7 @@ def test_a_forged_envelope_cannot_make_a_local_client_leave_or_appear_twice(redi
             f'{{"type":"leave","sender":"{x.id}"}}'.encode(),
             fake + b" bye",
         ]
-        pub = r.client()
-        try:
-            for payload in forged:
-                assert pub.call_ok("PUBLISH", "wsrelay", payload) == 1
-        finally:
-            pub.close()
+        publish_raw(r, forged, subscribers=1)
         ex = await x.send('"after":"forgery"')
         await y.wait_for([ex])
         mx, my = await fence([x, y])
@@ -1229,12 +1231,7 @@ def test_a_remote_message_must_pass_the_checks_a_local_one_passes(redis, start_s
             # The end: Redis delivers in order, so once this arrives the rest has been judged.
             fake + b" msg " + s1 + b" 7 " + b'{"x":5}',
         ]
-        pub = r.client()
-        try:
-            for payload in forged:
-                assert pub.call_ok("PUBLISH", "wsrelay", payload) == 1
-        finally:
-            pub.close()
+        publish_raw(r, forged, subscribers=1)
         end = f'{{"x":5,"sender":"{FAKE_SENDER}","color":7}}'
         for cl in (x, y):
             await cl.wait_for([end], READY_BOUND)

@@ -731,9 +731,15 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
     switch (ev->type) {
     case WS_EV_NONE:
         return;
-    case WS_EV_PONG: /* the answer to our keep-alive ping, or unsolicited (§5.5.3): either
-                      * way the peer is alive */
-        c->ws.is_awaiting_pong = false;
+    case WS_EV_PONG:
+        /* RFC 6455 §5.5.3: a pong that answers a ping carries that ping's payload; an
+         * unsolicited pong is allowed (a unidirectional heartbeat) and needs no answer. Only
+         * the answer counts: a peer that never reads our pings could otherwise send blind
+         * pongs and outlive --ping-interval while its output piles up. Any other pong
+         * (unsolicited, empty, a wrong payload) is ignored. */
+        if (c->ws.is_awaiting_pong && ev->len == CONN_PING_LEN &&
+            memcmp(ev->data, c->ws.ping_payload, CONN_PING_LEN) == 0)
+            c->ws.is_awaiting_pong = false;
         return;
     case WS_EV_PING: /* §5.5.2: answer with the same payload */
         if (bcast_one(&srv->conns, c, FRAME_OP_PONG, ev->data, ev->len))
@@ -1056,10 +1062,13 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
                                      "no pong within --ping-interval");
                     break;
                 }
-                uint8_t payload[8]; /* our clock: a client may echo it to measure latency */
-                for (int b = 0; b < 8; b++)
-                    payload[b] = (uint8_t)(now >> (56 - 8 * b));
-                if (bcast_one(&srv->conns, c, FRAME_OP_PING, payload, sizeof payload))
+                /* Random, not our clock: a clock can be guessed by a client that never
+                 * reads, and its guessed pong would pass for an answer (see WS_EV_PONG). */
+                if (random_bytes(c->ws.ping_payload, CONN_PING_LEN) < 0) {
+                    ws_fail(srv, c, WS_CLOSE_INTERNAL, "no randomness for a ping");
+                    break;
+                }
+                if (bcast_one(&srv->conns, c, FRAME_OP_PING, c->ws.ping_payload, CONN_PING_LEN))
                     srv->metrics.messages_out++;
                 c->ws.is_awaiting_pong = true;
                 c->ws.ping_sent_ms = now;

@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ascii.h"
 #include "frame.h"
+
+static bool parse_digits(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
 
 static const char usage[] =
     "usage: wsrelay [options]\n"
@@ -25,7 +28,9 @@ static const char usage[] =
     "  --max-rate N         /ws messages per second per client, excess dropped (default 200,\n"
     "                       0: off)\n"
     "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
-    "                       scheme://host[:port], or * (default: same host as the page)\n"
+    "                       http(s)://host[:port], or * (default: same host as the page;\n"
+    "                       set it when browsers reach the server by a known name, or on a\n"
+    "                       private network or loopback: DNS rebinding, docs/security.md)\n"
     "  --redis URL          join a cluster of nodes sharing one room over Redis pub/sub:\n"
     "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
     "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
@@ -108,6 +113,86 @@ static bool parse_duration(const char *s, uint64_t min, uint64_t max, uint64_t *
     if (v > max / mult || v * mult < min)
         return false;
     *out = v * mult;
+    return true;
+}
+
+/* An origin's host [":" port] (RFC 6454 §6.1): visible ASCII without the delimiters of a
+ * path, query, fragment or userinfo; an IPv6 host in brackets; a port of 1 to 5 digits. */
+static bool origin_authority_ok(const char *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] <= 0x20 || a[i] >= 0x7f || strchr("/?#@,", a[i]) != NULL)
+            return false;
+    size_t host_end = n;
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', n);
+        if (close == NULL || close == a + 1)
+            return false;
+        host_end = (size_t)(close - a) + 1;
+        if (host_end < n && a[host_end] != ':')
+            return false;
+    } else {
+        const char *colon = memchr(a, ':', n);
+        if (colon != NULL)
+            host_end = (size_t)(colon - a);
+    }
+    if (host_end == 0)
+        return false;
+    if (host_end == n)
+        return true;
+    uint64_t port;
+    return parse_digits(a + host_end + 1, n - host_end - 1, 1, 65535, &port) && n - host_end <= 6;
+}
+
+/* --allow-origin: "*" alone, or a comma-separated list (spaces around the commas allowed,
+ * as upgrade.c's http_list_has() skips them) of http:// or https:// origins, RFC 6454 §6.1's
+ * scheme "://" host [":" port] without a path. A page served over HTTP has such an origin
+ * (§4); any other entry could never match a browser of ours, or, like "null" (which every
+ * sandboxed iframe and file:// page sends), would let in any site: refused, with a reason. */
+static bool check_origins(const char *list, char *err, size_t err_len)
+{
+    const char *p = list;
+    size_t count = 0;
+    bool has_star = false;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t n = len;
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        count++;
+        size_t scheme_len = n >= 7 && strncasecmp(p, "http://", 7) == 0    ? 7
+                            : n >= 8 && strncasecmp(p, "https://", 8) == 0 ? 8
+                                                                           : 0;
+        bool is_ok =
+            scheme_len > 0 && n > scheme_len && origin_authority_ok(p + scheme_len, n - scheme_len);
+        if (n == 0) {
+            snprintf(err, err_len, "option '--allow-origin': empty entry in '%s'", list);
+            return false;
+        }
+        if (n == 1 && p[0] == '*') {
+            has_star = true;
+        } else if (n == 4 && strncasecmp(p, "null", 4) == 0) {
+            snprintf(err, err_len,
+                     "option '--allow-origin': 'null' is the origin of every sandboxed or file:// "
+                     "page, listing it would let any site in (use '*' if that is meant)");
+            return false;
+        } else if (!is_ok) {
+            snprintf(err, err_len,
+                     "option '--allow-origin': '%.*s' is not an http:// or https:// origin "
+                     "(scheme://host[:port], no path), nor '*'",
+                     (int)n, p);
+            return false;
+        }
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    if (has_star && count > 1) {
+        snprintf(err, err_len, "option '--allow-origin': '*' must stand alone");
+        return false;
+    }
     return true;
 }
 
@@ -219,6 +304,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
     }
     cfg->port = (uint16_t)port;
 
+    if (cfg->allow_origin != NULL && !check_origins(cfg->allow_origin, err, err_len))
+        return CONFIG_ERROR;
     if (cfg->redis_url != NULL) {
         struct config_redis r;
         char why[160];

@@ -79,6 +79,11 @@ HTTP = {
                              "Sec-WebSocket-Key: " + KEY, "Origin: https://evil.example"),
     "origin_twice": req("GET /ws HTTP/1.1", "Host: a", "Origin: http://a", "Origin: http://b"),
     "origin_null": req("GET /ws HTTP/1.1", "Host: a", "Origin: null"),
+    # RFC 6454 §4: only http and https origins are ours, the scheme in any case.
+    "origin_foreign_scheme": req("GET /ws HTTP/1.1", "Host: localhost:7071",
+                                 "Origin: evil://localhost:7071"),
+    "origin_upper_scheme": req("GET /ws HTTP/1.1", "Host: localhost:7071",
+                               "Origin: HTTPS://localhost:7071"),
     # Pipelining, and the one leading CRLF RFC 9112 §2.2 lets us skip.
     "pipelined": req("GET / HTTP/1.1", "Host: a") + req("GET /index.js HTTP/1.1", "Host: a")
     + req("HEAD /style.css HTTP/1.1", "Host: a", "Connection: close"),

@@ -130,6 +130,27 @@ static void refusals(void **state)
         {"--ping-interval", "-1", NULL},
         {"--max-rate", "1000001", NULL},
         {"--allow-origin", NULL},
+        /* --allow-origin lists http(s) origins only (RFC 6454 §4, §6.1), or "*" alone. */
+        {"--allow-origin", "evil://a.example", NULL},
+        {"--allow-origin", "ws://a.example", NULL},
+        {"--allow-origin", "null", NULL}, /* every sandboxed iframe sends it */
+        {"--allow-origin", "http://a.example,null", NULL},
+        {"--allow-origin", "a.example", NULL}, /* no scheme */
+        {"--allow-origin", "http://", NULL},   /* no host */
+        {"--allow-origin", "http://a.example/", NULL},
+        {"--allow-origin", "http://a.example/path", NULL},
+        {"--allow-origin", "http://user@a.example", NULL},
+        {"--allow-origin", "http://a.example:", NULL},
+        {"--allow-origin", "http://a.example:x", NULL},
+        {"--allow-origin", "http://a.example:65536", NULL},
+        {"--allow-origin", "http://[::1", NULL},
+        {"--allow-origin", "http://[::1]x", NULL},
+        {"--allow-origin", "http://a b", NULL},
+        {"--allow-origin", "http:/a.example", NULL},
+        {"--allow-origin", "*,http://a.example", NULL},
+        {"--allow-origin", "http://a.example,,http://b.example", NULL},
+        {"--allow-origin", "http://a.example,", NULL},
+        {"--allow-origin", " ", NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char *argv[5] = {"wsrelay"};
@@ -140,6 +161,34 @@ static void refusals(void **state)
         print_message("row %zu: %s %s\n", i, rows[i][0], rows[i][1] ? rows[i][1] : "");
         assert_int_equal(parse(&cfg, argc, argv), CONFIG_ERROR);
     }
+}
+
+static void allow_origin_takes_http_and_https_origins_or_star(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "*",
+        "http://a.example",
+        "https://a.example:8443",
+        "HTTPS://A.Example",
+        "http://[::1]:7071",
+        "http://127.0.0.1:7071,https://b.example",
+        "https://a.example, https://b.example", /* spaces around commas, as http_list_has */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct config cfg;
+        char *argv[] = {"wsrelay", "--allow-origin", (char *)good[i]};
+        print_message("good %zu: %s\n", i, good[i]);
+        assert_int_equal(parse(&cfg, ARGC(argv), argv), CONFIG_RUN);
+        assert_string_equal(cfg.allow_origin, good[i]);
+    }
+    /* The refusal names the entry and what an entry must be. */
+    struct config cfg;
+    char err[256];
+    char *argv[] = {"wsrelay", "--allow-origin", "https://a.example,evil://b.example"};
+    assert_int_equal(config_parse(&cfg, ARGC(argv), argv, err, sizeof err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "'evil://b.example'"));
+    assert_non_null(strstr(err, "http:// or https://"));
 }
 
 static void max_buffer_must_hold_a_max_message(void **state)
@@ -161,6 +210,7 @@ int main(void)
         cmocka_unit_test(help_and_version),
         cmocka_unit_test(port_zero_and_bounds),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(allow_origin_takes_http_and_https_origins_or_star),
         cmocka_unit_test(max_buffer_must_hold_a_max_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* config.c: parsing and validating the command line (see config.h). */
 #include "config.h"
 
+#include <arpa/inet.h> /* inet_pton(), inet_ntop(): text <-> address, no I/O */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,10 @@ static const char usage[] =
     "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
     "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
     "  --redis-channel NAME the channel the nodes share (default wsrelay)\n"
+    "  --metrics-allow LIST who may read /metrics: comma-separated prefixes (10.0.0.0/8,\n"
+    "                       fd00::/8) or addresses, or any (default " CONFIG_METRICS_ALLOW_DEFAULT
+    ",\n"
+    "                       this machine only); others get 403\n"
     "  --quiet              log errors only\n"
     "  --help               show this text\n"
     "  --version            show the version\n"
@@ -64,6 +69,8 @@ void config_defaults(struct config *cfg)
         .redis_channel = "wsrelay",
         .quiet = false,
     };
+    char err[8];
+    config_parse_prefixes(CONFIG_METRICS_ALLOW_DEFAULT, &cfg->metrics_allow, err, sizeof err);
 }
 
 /* Parses a decimal number with an optional K/KiB/M/MiB suffix into [min, max].
@@ -189,7 +196,8 @@ static bool check_origins(const char *list, char *err, size_t err_len)
             break;
         p += len + 1;
     }
-    if (has_star && count > 1) {
+    /* Exactly "*": upgrade.c compares the whole value, so " *" would be a list. */
+    if (has_star && (count > 1 || strcmp(list, "*") != 0)) {
         snprintf(err, err_len, "option '--allow-origin': '*' must stand alone");
         return false;
     }
@@ -242,6 +250,7 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--allow-origin", FLAG_STRING, 0, 0},
             {"--redis", FLAG_STRING, 0, 0},
             {"--redis-channel", FLAG_STRING, 0, 0},
+            {"--metrics-allow", FLAG_STRING, 0, 0},
             {"--port", FLAG_SIZE, 0, 65535},
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
@@ -287,7 +296,13 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->redis_url = value;
         else if (strcmp(name, "--redis-channel") == 0)
             cfg->redis_channel = value;
-        else if (strcmp(name, "--port") == 0)
+        else if (strcmp(name, "--metrics-allow") == 0) {
+            char why[160];
+            if (config_parse_prefixes(value, &cfg->metrics_allow, why, sizeof why) < 0) {
+                snprintf(err, err_len, "option '--metrics-allow': %s", why);
+                return CONFIG_ERROR;
+            }
+        } else if (strcmp(name, "--port") == 0)
             port = (size_t)n;
         else if (strcmp(name, "--max-clients") == 0)
             cfg->max_clients = (size_t)n;
@@ -465,4 +480,132 @@ int config_parse_redis_url(const char *url, struct config_redis *out, char *err,
         return -1;
     }
     return 0;
+}
+
+/* ---- --metrics-allow: address prefixes ------------------------------------------------- */
+
+/* One entry s[0..len): "addr" or "addr/bits". */
+static int parse_prefix(const char *s, size_t len, struct config_prefix *out, char *err,
+                        size_t err_len)
+{
+    char text[INET6_ADDRSTRLEN + 8]; /* the longest address, "/128" and a NUL */
+    if (len >= sizeof text) {
+        snprintf(err, err_len, "'%.*s...' is too long for an address prefix", 16, s);
+        return -1;
+    }
+    memcpy(text, s, len);
+    text[len] = '\0';
+    if (strcmp(text, "any") == 0) {
+        snprintf(err, err_len, "'any' must stand alone");
+        return -1;
+    }
+    *out = (struct config_prefix){.is_v6 = strchr(text, ':') != NULL};
+    unsigned max_bits = out->is_v6 ? 128 : 32;
+    uint64_t bits = max_bits;
+    char *slash = strchr(text, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        const char *b = slash + 1;
+        size_t b_len = strlen(b);
+        /* Decimal, no sign, no leading zero ("/08" is a typo or octal, not 8). */
+        if ((b_len > 1 && b[0] == '0') || !parse_digits(b, b_len, 0, max_bits, &bits)) {
+            snprintf(err, err_len, "'%.*s': the prefix length after '/' must be 0 to %u", (int)len,
+                     s, max_bits);
+            return -1;
+        }
+    }
+    if (inet_pton(out->is_v6 ? AF_INET6 : AF_INET, text, out->ip) != 1) {
+        snprintf(err, err_len, "'%.*s' is not an IPv4 or IPv6 address or prefix (a.b.c.d/n, x::/n)",
+                 (int)len, s);
+        return -1;
+    }
+    out->bits = (uint8_t)bits;
+    /* No bit past the prefix may be set: "192.168.1.0/16" names 192.168.0.0/16, and whoever
+     * wrote it probably meant /24. Refuse, and say which network the prefix would be. */
+    uint8_t net[16] = {0};
+    size_t bytes = max_bits / 8;
+    for (size_t i = 0; i < bytes; i++) {
+        unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? (unsigned)(bits - 8 * i) : 0;
+        net[i] = (uint8_t)(out->ip[i] & (0xff00u >> keep));
+    }
+    if (memcmp(net, out->ip, bytes) != 0) {
+        char fixed[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(out->is_v6 ? AF_INET6 : AF_INET, net, fixed, sizeof fixed);
+        snprintf(err, err_len, "'%.*s' has bits set past the prefix length (the network is %s/%u)",
+                 (int)len, s, fixed, (unsigned)bits);
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse_prefixes(const char *list, struct config_prefixes *out, char *err, size_t err_len)
+{
+    *out = (struct config_prefixes){.n = 0};
+    if (strcmp(list, "any") == 0) {
+        out->is_any = true;
+        return 0;
+    }
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        int rc = 0;
+        if (len == 0) {
+            snprintf(err, err_len, "empty entry in '%s'", list);
+            rc = -1;
+        } else if (memchr(p, ' ', len) != NULL || memchr(p, '\t', len) != NULL) {
+            snprintf(err, err_len, "no spaces in the list, please: '%.*s'", (int)len, p);
+            rc = -1;
+        } else if (out->n == CONFIG_PREFIXES_MAX) {
+            snprintf(err, err_len, "more than %d entries", CONFIG_PREFIXES_MAX);
+            rc = -1;
+        } else {
+            rc = parse_prefix(p, len, &out->p[out->n], err, err_len);
+        }
+        if (rc < 0) {
+            *out = (struct config_prefixes){.n = 0};
+            return -1;
+        }
+        out->n++;
+        p += len;
+        if (*p == '\0')
+            return 0;
+    }
+}
+
+/* The first `bits` bits of ip equal those of the prefix's address. */
+static bool prefix_holds(const struct config_prefix *pre, const uint8_t *ip)
+{
+    size_t whole = pre->bits / 8;
+    unsigned rest = pre->bits % 8;
+    if (memcmp(pre->ip, ip, whole) != 0)
+        return false;
+    uint8_t mask = (uint8_t)(0xff00u >> rest);
+    return rest == 0 || (ip[whole] & mask) == pre->ip[whole];
+}
+
+bool config_prefixes_match(const struct config_prefixes *set, unsigned version,
+                           const uint8_t ip[16])
+{
+    if (set->is_any)
+        return true;
+    /* RFC 4291 §2.5.5.2: ::ffff:a.b.c.d is the IPv4 address a.b.c.d. Both forms, always. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    uint8_t v6[16];
+    const uint8_t *v4 = NULL;
+    if (version == 4) {
+        memcpy(v6, mapped, sizeof mapped);
+        memcpy(v6 + 12, ip, 4);
+        v4 = ip;
+    } else if (version == 6) {
+        memcpy(v6, ip, 16);
+        if (memcmp(ip, mapped, sizeof mapped) == 0)
+            v4 = ip + 12;
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        const struct config_prefix *pre = &set->p[i];
+        if (pre->is_v6 ? prefix_holds(pre, v6) : v4 != NULL && prefix_holds(pre, v4))
+            return true;
+    }
+    return false;
 }

@@ -582,6 +582,29 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
         return;
     }
     if (view_is(path, "/metrics")) {
+        /* The counters say how busy the server is, who is connected and whether the cluster
+         * is healthy: served to --metrics-allow only (this machine, by default). The refusal
+         * names the flag and leaks nothing; like every 4xx but 404 and 405, it closes. */
+        unsigned version = c->peer.family == AF_INET ? 4 : c->peer.family == AF_INET6 ? 6 : 0;
+        if (!config_prefixes_match(&srv->cfg->metrics_allow, version, c->peer.ip)) {
+            static const char body[] =
+                "403 Forbidden: metrics are served to the allowed addresses only (see "
+                "--metrics-allow)\n";
+            log_at(LL_INFO,
+                   "conn=%llu peer=%s status=403 \"/metrics: peer not in --metrics-allow\"",
+                   (unsigned long long)c->serial, peer_text(c).s);
+            struct http_response r = {.status = 403,
+                                      .content_type = "text/plain; charset=utf-8",
+                                      .content_length = sizeof body - 1,
+                                      .date = http_date(srv)};
+            if (http_write_head(&c->wbuf, &r) != 0 ||
+                (!is_head && buf_append(&c->wbuf, body, sizeof body - 1) != 0)) {
+                conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
+                return;
+            }
+            drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
+            return;
+        }
         struct metrics_gauges g = {
             .connections_open = srv->conns.nopen,
             .ws_open = srv->ws_open[CONN_ROUTE_ROOM],

@@ -45,6 +45,7 @@ struct config {
     const char *redis_url;         /* --redis: NULL runs a single node (the default) */
     const char *redis_channel;     /* --redis-channel: the pub/sub channel nodes share */
     bool quiet;                    /* log errors only */
+    bool verbose;                  /* log debug lines too (per request, per message) */
     struct config_prefixes metrics_allow; /* --metrics-allow: who may read /metrics */
 };
 

@@ -41,6 +41,7 @@ static const char usage[] =
     ",\n"
     "                       this machine only); others get 403\n"
     "  --quiet              log errors only\n"
+    "  --verbose            log debug lines too: every file served, every dropped message\n"
     "  --help               show this text\n"
     "  --version            show the version\n"
     "\n"
@@ -68,6 +69,7 @@ void config_defaults(struct config *cfg)
         .redis_url = NULL,
         .redis_channel = "wsrelay",
         .quiet = false,
+        .verbose = false,
     };
     char err[8];
     config_parse_prefixes(CONFIG_METRICS_ALLOW_DEFAULT, &cfg->metrics_allow, err, sizeof err);
@@ -221,6 +223,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->quiet = true;
             continue;
         }
+        if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+            cfg->verbose = true;
+            continue;
+        }
 
         /* Every other flag takes a value: "--flag VALUE" or "--flag=VALUE". */
         if (strncmp(arg, "--", 2) != 0) {
@@ -318,6 +324,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->ping_interval_ms = n;
     }
     cfg->port = (uint16_t)port;
+    if (cfg->quiet && cfg->verbose) {
+        snprintf(err, err_len, "--quiet and --verbose contradict each other");
+        return CONFIG_ERROR;
+    }
 
     if (cfg->allow_origin != NULL && !check_origins(cfg->allow_origin, err, err_len))
         return CONFIG_ERROR;

@@ -468,7 +468,9 @@ static void serve_file(struct server *srv, struct conn *c, const struct http_req
         c->http.file_off = 0;
         c->http.file_left = f.size;
     }
-    log_at(LL_DEBUG, "conn=%llu status=200 file=%s", (unsigned long long)c->serial, rel);
+    /* rel is the decoded path: a peer's bytes, spaces and quotes included. */
+    log_at(LL_DEBUG, "conn=%llu status=200 file=%s \"file served\"", (unsigned long long)c->serial,
+           log_value_str(rel).s);
     conn_queue_write(&srv->conns, c);
     if (!keep_alive)
         drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
@@ -1268,6 +1270,7 @@ static void drop_node(struct server *srv, int node)
             n++;
         }
     }
+    /* Node ids and senders passed cluster_decode(): hex digits and dashes, nothing to escape. */
     log_at(LL_INFO, "node=%s clients=%zu \"cluster: node gone, its clients left\"",
            srv->nodes.n[node].id, n);
     cluster_node_forget(&srv->nodes, node);
@@ -1288,6 +1291,7 @@ static long remote_client(struct server *srv, const char *id, unsigned color, ui
      * envelope is forged. Believing it would show our own client twice, or make it "leave". */
     if (presence_is_local(&srv->presence, id)) {
         srv->metrics.cluster_invalid++;
+        /* id passed cluster_decode(): a lower-case UUID, nothing to escape. */
         log_at(LL_DEBUG, "sender=%s \"cluster: ignored a remote claim to a local client\"", id);
         return -1;
     }
@@ -1381,7 +1385,8 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
     bool is_unannounced =
         m.kind != CLUSTER_HELLO && m.kind != CLUSTER_STATE && m.kind != CLUSTER_BYE;
     if (is_new && is_unannounced && srv->loop.now_ms - srv->hello_ms >= NODE_TIMEOUT_MS) {
-        log_at(LL_INFO, "node=%s \"cluster: an unknown node speaks, asking for states\"", m.node);
+        log_at(LL_INFO, "node=%s \"cluster: an unknown node speaks, asking for states\"",
+               m.node); /* 16 hex digits: cluster_decode() checked */
         cluster_say_hello(srv);
     }
     uint16_t tag = (uint16_t)(node + 1);
@@ -1456,7 +1461,7 @@ static int cluster_init(struct server *srv)
     struct config_redis target;
     char why[160];
     if (config_parse_redis_url(cfg->redis_url, &target, why, sizeof why) < 0) {
-        log_at(LL_ERROR, "\"--redis: %s\"", why); /* config_parse() checked it already */
+        log_at(LL_ERROR, "\"--redis: %s\"", log_text_str(why).s); /* config_parse() checked it */
         return -1;
     }
     /* The password may come from the environment instead of the command line, where every
@@ -1477,7 +1482,7 @@ static int cluster_init(struct server *srv)
         return -1;
     srv->has_cluster = true;
     log_at(LL_INFO, "node=%s redis=%s:%u/%u channel=%s \"cluster: joining\"", srv->node_id,
-           srv->bp.ip, (unsigned)target.port, target.db, cfg->redis_channel);
+           srv->bp.ip, (unsigned)target.port, target.db, log_value_str(cfg->redis_channel).s);
     return 0;
 }
 
@@ -1495,7 +1500,7 @@ int server_run(const struct config *cfg)
 
     srv->www_fd = open_www(cfg->www, www_path);
     if (srv->www_fd < 0) {
-        log_at(LL_ERROR, "www=%s \"cannot open the www directory: %s\"", www_path,
+        log_at(LL_ERROR, "www=%s \"cannot open the www directory: %s\"", log_value_str(www_path).s,
                strerror(-srv->www_fd));
         goto out;
     }
@@ -1510,9 +1515,9 @@ int server_run(const struct config *cfg)
             log_at(LL_ERROR,
                    "host=%s port=%u \"address already in use: is another wsrelay "
                    "running?\"",
-                   cfg->host, (unsigned)cfg->port);
+                   log_value_str(cfg->host).s, (unsigned)cfg->port);
         else
-            log_at(LL_ERROR, "host=%s port=%u \"cannot listen: %s\"", cfg->host,
+            log_at(LL_ERROR, "host=%s port=%u \"cannot listen: %s\"", log_value_str(cfg->host).s,
                    (unsigned)cfg->port, strerror(-srv->listen_fd));
         goto out;
     }
@@ -1545,8 +1550,9 @@ int server_run(const struct config *cfg)
     if (cfg->redis_url != NULL && cluster_init(srv) < 0)
         goto out;
 
-    log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"", cfg->host,
-           (unsigned)port, www_path, cfg->max_clients);
+    /* The www path may hold a space (a home directory, a --www flag): escaped like a peer's. */
+    log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"",
+           log_value_str(cfg->host).s, (unsigned)port, log_value_str(www_path).s, cfg->max_clients);
 
     /* The loop. Order matters: reap (which may broadcast leaves) before flushing, so those
      * leaves go out in this round; flush before sleeping, so epoll waits only for what could

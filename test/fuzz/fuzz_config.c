@@ -167,6 +167,7 @@ static void check_config(const struct config *cfg, const char *err, enum config_
     FUZZ_CHECK(cfg->ping_interval_ms <= CONFIG_DURATION_MAX_MS);
     FUZZ_CHECK(cfg->max_rate <= CONFIG_MAX_RATE_MAX);
     FUZZ_CHECK(cfg->host != NULL && cfg->redis_channel != NULL);
+    FUZZ_CHECK(!(cfg->quiet && cfg->verbose));
     FUZZ_CHECK(cfg->metrics_allow.n <= CONFIG_PREFIXES_MAX);
     FUZZ_CHECK(!cfg->metrics_allow.is_any || cfg->metrics_allow.n == 0);
     if (cfg->allow_origin != NULL && strcmp(cfg->allow_origin, "*") != 0) {

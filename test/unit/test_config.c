@@ -34,6 +34,7 @@ static void defaults_match_the_issue(void **state)
     assert_int_equal(cfg.max_message, 16 * 1024);
     assert_int_equal(cfg.max_buffer, 1024 * 1024);
     assert_false(cfg.quiet);
+    assert_false(cfg.verbose);
     assert_int_equal(cfg.handshake_timeout_ms, 10000);
     assert_int_equal(cfg.ping_interval_ms, 30000);
     assert_int_equal(cfg.max_rate, 200);
@@ -74,6 +75,12 @@ static void every_flag_in_both_forms(void **state)
     assert_int_equal(cfg.max_message, 64 * 1024);
     assert_int_equal(cfg.max_buffer, 2 * 1024 * 1024);
     assert_true(cfg.quiet);
+    char *verbose[] = {"wsrelay", "--verbose"};
+    assert_int_equal(parse(&cfg, ARGC(verbose), verbose), CONFIG_RUN);
+    assert_true(cfg.verbose && !cfg.quiet);
+    char *v[] = {"wsrelay", "-v"};
+    assert_int_equal(parse(&cfg, ARGC(v), v), CONFIG_RUN);
+    assert_true(cfg.verbose);
 }
 
 static void help_and_version(void **state)
@@ -124,6 +131,9 @@ static void refusals(void **state)
         {"--max-buffer", "100", NULL},                   /* under 1 KiB */
         {"--max-buffer", "16K", NULL},                   /* cannot hold one 16 KiB message */
         {"--quiet=yes", NULL},
+        {"--verbose=yes", NULL},
+        {"--quiet", "--verbose", NULL}, /* which one? */
+        {"-v", "-q", NULL},
         {"--handshake-timeout", "0", NULL},  /* 0 would close every connection at once */
         {"--handshake-timeout", "5m", NULL}, /* minutes: not a unit we take */
         {"--ping-interval", "2h", NULL},

@@ -13,6 +13,24 @@
 
 #define WSRELAY_VERSION "0.1.0"
 
+/* --metrics-allow: the peers that may read /metrics, as address prefixes (CIDR, RFC 4632 §3.1
+ * for IPv4, RFC 4291 §2.3 for IPv6). A fixed array: the list comes from argv, and a cap keeps
+ * a typo from costing anything. */
+#define CONFIG_PREFIXES_MAX          32
+#define CONFIG_METRICS_ALLOW_DEFAULT "127.0.0.0/8,::1" /* this machine only */
+
+struct config_prefix {
+    bool is_v6;     /* false: IPv4, in ip[0..4) */
+    uint8_t bits;   /* prefix length: 0..32 (IPv4) or 0..128 (IPv6) */
+    uint8_t ip[16]; /* the network address: every bit past `bits` is zero */
+};
+
+struct config_prefixes {
+    bool is_any; /* "any": every peer */
+    size_t n;
+    struct config_prefix p[CONFIG_PREFIXES_MAX];
+};
+
 struct config {
     const char *host;   /* numeric IPv4/IPv6 address or name to listen on; "0.0.0.0" */
     uint16_t port;      /* 7071, the original demo's; 0 lets the kernel pick one */
@@ -32,6 +50,8 @@ struct config {
     const char *redis_url;         /* --redis: NULL runs a single node (the default) */
     const char *redis_channel;     /* --redis-channel: the pub/sub channel nodes share */
     bool quiet;                    /* log errors only */
+    bool verbose;                  /* log debug lines too (per request, per message) */
+    struct config_prefixes metrics_allow; /* --metrics-allow: who may read /metrics */
 };
 
 /* Where a cluster's Redis is: what config_parse_redis_url() makes of
@@ -48,6 +68,23 @@ struct config_redis {
  * err (which never contains the password). Percent-escapes are decoded in user and
  * password, so any byte can be written. */
 int config_parse_redis_url(const char *url, struct config_redis *out, char *err, size_t err_len);
+
+/* Parses --metrics-allow's value into *out (zeroed first): "any" alone, or a comma-separated
+ * list of at most CONFIG_PREFIXES_MAX entries, each an IPv4 prefix "a.b.c.d/n" (n 0..32), an
+ * IPv6 prefix "x::/n" (n 0..128, any RFC 4291 §2.2 text form), or a bare address, meaning /32
+ * or /128. Strict: no spaces, no empty entries, n in decimal without leading zeros, and no
+ * bit set past the prefix length ("10.0.0.1/8" is refused, naming 10.0.0.0/8: a typo there
+ * would otherwise quietly widen or move the range). Returns 0, or -1 with a one-line reason
+ * in err (*out zeroed again). Pure: inet_pton() is computation, not I/O. */
+int config_parse_prefixes(const char *list, struct config_prefixes *out, char *err, size_t err_len);
+
+/* Is the address ip (version 4: ip[0..4); version 6: ip[0..16)) in the set? An IPv4-mapped
+ * IPv6 address (::ffff:a.b.c.d, how an IPv4 peer looks to a socket listening on "::") is
+ * matched by its IPv4 form against IPv4 prefixes and as itself against IPv6 prefixes, and an
+ * IPv4 address the same way, so the answer never depends on how the server listens. Any
+ * other version matches only "any". */
+bool config_prefixes_match(const struct config_prefixes *set, unsigned version,
+                           const uint8_t ip[16]);
 
 /* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
 #define CONFIG_MAX_CLIENTS_MAX   1000000

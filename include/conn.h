@@ -82,12 +82,18 @@ struct conn_http {
     uint64_t out_since_ms, out_sent, out_acked, acked_ms;
 };
 
+/* The keep-alive ping's payload: random (getrandom), so that only a peer that read our ping
+ * can answer it (RFC 6455 §5.5.3: a pong answering a ping carries its payload). 64 bits: a
+ * client that never reads cannot guess them within one --ping-interval. */
+#define CONN_PING_LEN 8
+
 struct conn_ws {
     struct ws_session session;
-    uint64_t ping_sent_ms; /* --ping-interval: when the last ping went out */
-    bool is_awaiting_pong;
-    struct rate rate;      /* /ws: the --max-rate token bucket (messages) */
-    struct rate byte_rate; /* /ws: the --max-byte-rate token bucket (message bytes) */
+    uint64_t ping_sent_ms;               /* --ping-interval: when the last ping went out */
+    bool is_awaiting_pong;               /* the last ping was not answered yet */
+    uint8_t ping_payload[CONN_PING_LEN]; /* the last ping's payload: its pong must echo it */
+    struct rate rate;                    /* /ws: the --max-rate token bucket (messages) */
+    struct rate byte_rate;               /* /ws: the --max-byte-rate token bucket (bytes) */
 };
 
 struct conn {

@@ -35,12 +35,15 @@ int upgrade_check(const struct http_request *req, char accept[UPGRADE_ACCEPT_LEN
  * with every handshake; a page on another site opening a WebSocket to us with the visitor's
  * cookies (cross-site WebSocket hijacking) is refused by checking it. Clients that send no
  * Origin (programs, not browsers) are not affected: true.
+ *   allow == "*":  any Origin, whatever its scheme;
+ *   otherwise the Origin's scheme must be http or https (RFC 6454 §4; case-insensitive), and
  *   allow == NULL: the Origin's authority (after "scheme://") must equal the Host field,
- *                  case-insensitively: the page and the WebSocket come from the same server;
- *   allow == "*":  any Origin;
- *   otherwise:     allow is a comma-separated list of exact origins ("https://a.example").
- * Two Origin fields, or an opaque "null" origin not listed, are refused. Answer false with
- * 403 (RFC 6455 §4.2.2 step 4 leaves the status to us; 403 says "not you"). */
+ *                  case-insensitively: the page and the WebSocket come from the same server
+ *                  (which DNS rebinding defeats: docs/security.md);
+ *   otherwise:     allow is a comma-separated list of exact origins ("https://a.example"),
+ *                  compared case-insensitively.
+ * Two Origin fields, and the opaque "null" origin (unless allow is "*"), are refused. Answer
+ * false with 403 (RFC 6455 §4.2.2 step 4 leaves the status to us; 403 says "not you"). */
 bool upgrade_origin_allowed(const struct http_request *req, const char *allow);
 
 /* The status to answer an enum upgrade_err with (405, 400 or 426). */

@@ -119,10 +119,10 @@ static void log_state(struct backplane *b, const char *why)
     b->was_up = is_up;
     if (is_up)
         log_at(LL_INFO, "redis=%s:%u channel=%s \"redis: connected\"", b->ip,
-               (unsigned)b->target.port, b->channel);
-    else
+               (unsigned)b->target.port, log_value_str(b->channel).s);
+    else /* why: hiredis's errstr, which can quote what the server sent */
         log_at(LL_WARN, "redis=%s:%u \"redis: connection lost (%s): relaying locally, retrying\"",
-               b->ip, (unsigned)b->target.port, why);
+               b->ip, (unsigned)b->target.port, log_text_str(why).s);
 }
 
 static void became_ready(struct backplane_link *l)
@@ -152,7 +152,7 @@ static void went_down(struct backplane_link *l, uint64_t now_ms, const char *why
     if (was_up)
         log_state(b, why);
     else
-        log_at(LL_DEBUG, "link=%s \"redis: %s\"", link_name(l), why);
+        log_at(LL_DEBUG, "link=%s \"redis: %s\"", link_name(l), log_text_str(why).s);
 }
 
 /* Redis refused a command (AUTH: a wrong password, or none configured; SELECT: a database out
@@ -161,8 +161,9 @@ static void went_down(struct backplane_link *l, uint64_t now_ms, const char *why
  * message: until the link has worked again), then retry with backoff. */
 static void refused(struct backplane_link *l, const char *what, const redisReply *reply)
 {
-    log_at(l->is_refusal_logged ? LL_DEBUG : LL_ERROR, "link=%s \"redis refused %s: %.*s\"",
-           link_name(l), what, (int)(reply->len > 200 ? 200 : reply->len), reply->str);
+    /* The error text is the server's: whatever answers on the Redis port chose it. */
+    log_at(l->is_refusal_logged ? LL_DEBUG : LL_ERROR, "link=%s \"redis refused %s: %s\"",
+           link_name(l), what, log_text(reply->str, reply->len).s);
     l->is_refusal_logged = true;
 }
 
@@ -325,8 +326,8 @@ int backplane_init(struct backplane *b, struct loop *loop, const struct config_r
     struct addrinfo *res;
     int rc = getaddrinfo(target->host, NULL, &hints, &res);
     if (rc != 0) {
-        log_at(LL_ERROR, "host=%s \"redis: cannot resolve the host: %s\"", target->host,
-               gai_strerror(rc));
+        log_at(LL_ERROR, "host=%s \"redis: cannot resolve the host: %s\"",
+               log_value_str(target->host).s, gai_strerror(rc));
         return -1;
     }
     getnameinfo(res->ai_addr, res->ai_addrlen, b->ip, sizeof b->ip, NULL, 0, NI_NUMERICHOST);

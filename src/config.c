@@ -1,13 +1,17 @@
 /* config.c: parsing and validating the command line (see config.h). */
 #include "config.h"
 
+#include <arpa/inet.h> /* inet_pton(), inet_ntop(): text <-> address, no I/O */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ascii.h"
 #include "frame.h"
+
+static bool parse_digits(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
 
 static const char usage[] =
     "usage: wsrelay [options]\n"
@@ -30,12 +34,19 @@ static const char usage[] =
     "  --max-connect-rate N /ws handshakes per second per client address (IPv6: per /64),\n"
     "                       with a burst of 5 s' worth; past it 429 (default 20, 0: off)\n"
     "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
-    "                       scheme://host[:port], or * (default: same host as the page)\n"
+    "                       http(s)://host[:port], or * (default: same host as the page;\n"
+    "                       set it when browsers reach the server by a known name, or on a\n"
+    "                       private network or loopback: DNS rebinding, docs/security.md)\n"
     "  --redis URL          join a cluster of nodes sharing one room over Redis pub/sub:\n"
     "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
     "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
     "  --redis-channel NAME the channel the nodes share (default wsrelay)\n"
+    "  --metrics-allow LIST who may read /metrics: comma-separated prefixes (10.0.0.0/8,\n"
+    "                       fd00::/8) or addresses, or any (default " CONFIG_METRICS_ALLOW_DEFAULT
+    ",\n"
+    "                       this machine only); others get 403\n"
     "  --quiet              log errors only\n"
+    "  --verbose            log debug lines too: every file served, every dropped message\n"
     "  --help               show this text\n"
     "  --version            show the version\n"
     "\n"
@@ -65,7 +76,10 @@ void config_defaults(struct config *cfg)
         .redis_url = NULL,
         .redis_channel = "wsrelay",
         .quiet = false,
+        .verbose = false,
     };
+    char err[8];
+    config_parse_prefixes(CONFIG_METRICS_ALLOW_DEFAULT, &cfg->metrics_allow, err, sizeof err);
 }
 
 /* Parses a decimal number with an optional K/KiB/M/MiB suffix into [min, max].
@@ -118,6 +132,87 @@ static bool parse_duration(const char *s, uint64_t min, uint64_t max, uint64_t *
     return true;
 }
 
+/* An origin's host [":" port] (RFC 6454 §6.1): visible ASCII without the delimiters of a
+ * path, query, fragment or userinfo; an IPv6 host in brackets; a port of 1 to 5 digits. */
+static bool origin_authority_ok(const char *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] <= 0x20 || a[i] >= 0x7f || strchr("/?#@,", a[i]) != NULL)
+            return false;
+    size_t host_end = n;
+    if (a[0] == '[') {
+        const char *close = memchr(a, ']', n);
+        if (close == NULL || close == a + 1)
+            return false;
+        host_end = (size_t)(close - a) + 1;
+        if (host_end < n && a[host_end] != ':')
+            return false;
+    } else {
+        const char *colon = memchr(a, ':', n);
+        if (colon != NULL)
+            host_end = (size_t)(colon - a);
+    }
+    if (host_end == 0)
+        return false;
+    if (host_end == n)
+        return true;
+    uint64_t port;
+    return parse_digits(a + host_end + 1, n - host_end - 1, 1, 65535, &port) && n - host_end <= 6;
+}
+
+/* --allow-origin: "*" alone, or a comma-separated list (spaces around the commas allowed,
+ * as upgrade.c's http_list_has() skips them) of http:// or https:// origins, RFC 6454 §6.1's
+ * scheme "://" host [":" port] without a path. A page served over HTTP has such an origin
+ * (§4); any other entry could never match a browser of ours, or, like "null" (which every
+ * sandboxed iframe and file:// page sends), would let in any site: refused, with a reason. */
+static bool check_origins(const char *list, char *err, size_t err_len)
+{
+    const char *p = list;
+    size_t count = 0;
+    bool has_star = false;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t n = len;
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        count++;
+        size_t scheme_len = n >= 7 && strncasecmp(p, "http://", 7) == 0    ? 7
+                            : n >= 8 && strncasecmp(p, "https://", 8) == 0 ? 8
+                                                                           : 0;
+        bool is_ok =
+            scheme_len > 0 && n > scheme_len && origin_authority_ok(p + scheme_len, n - scheme_len);
+        if (n == 0) {
+            snprintf(err, err_len, "option '--allow-origin': empty entry in '%s'", list);
+            return false;
+        }
+        if (n == 1 && p[0] == '*') {
+            has_star = true;
+        } else if (n == 4 && strncasecmp(p, "null", 4) == 0) {
+            snprintf(err, err_len,
+                     "option '--allow-origin': 'null' is the origin of every sandboxed or file:// "
+                     "page, listing it would let any site in (use '*' if that is meant)");
+            return false;
+        } else if (!is_ok) {
+            snprintf(err, err_len,
+                     "option '--allow-origin': '%.*s' is not an http:// or https:// origin "
+                     "(scheme://host[:port], no path), nor '*'",
+                     (int)n, p);
+            return false;
+        }
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    /* Exactly "*": upgrade.c compares the whole value, so " *" would be a list. */
+    if (has_star && (count > 1 || strcmp(list, "*") != 0)) {
+        snprintf(err, err_len, "option '--allow-origin': '*' must stand alone");
+        return false;
+    }
+    return true;
+}
+
 enum config_action config_parse(struct config *cfg, int argc, char *const argv[], char *err,
                                 size_t err_len)
 {
@@ -133,6 +228,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             return CONFIG_VERSION;
         if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
             cfg->quiet = true;
+            continue;
+        }
+        if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+            cfg->verbose = true;
             continue;
         }
 
@@ -164,6 +263,7 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--allow-origin", FLAG_STRING, 0, 0},
             {"--redis", FLAG_STRING, 0, 0},
             {"--redis-channel", FLAG_STRING, 0, 0},
+            {"--metrics-allow", FLAG_STRING, 0, 0},
             {"--port", FLAG_SIZE, 0, 65535},
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
@@ -211,7 +311,13 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->redis_url = value;
         else if (strcmp(name, "--redis-channel") == 0)
             cfg->redis_channel = value;
-        else if (strcmp(name, "--port") == 0)
+        else if (strcmp(name, "--metrics-allow") == 0) {
+            char why[160];
+            if (config_parse_prefixes(value, &cfg->metrics_allow, why, sizeof why) < 0) {
+                snprintf(err, err_len, "option '--metrics-allow': %s", why);
+                return CONFIG_ERROR;
+            }
+        } else if (strcmp(name, "--port") == 0)
             port = (size_t)n;
         else if (strcmp(name, "--max-clients") == 0)
             cfg->max_clients = (size_t)n;
@@ -231,7 +337,13 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->ping_interval_ms = n;
     }
     cfg->port = (uint16_t)port;
+    if (cfg->quiet && cfg->verbose) {
+        snprintf(err, err_len, "--quiet and --verbose contradict each other");
+        return CONFIG_ERROR;
+    }
 
+    if (cfg->allow_origin != NULL && !check_origins(cfg->allow_origin, err, err_len))
+        return CONFIG_ERROR;
     if (cfg->redis_url != NULL) {
         struct config_redis r;
         char why[160];
@@ -391,4 +503,132 @@ int config_parse_redis_url(const char *url, struct config_redis *out, char *err,
         return -1;
     }
     return 0;
+}
+
+/* ---- --metrics-allow: address prefixes ------------------------------------------------- */
+
+/* One entry s[0..len): "addr" or "addr/bits". */
+static int parse_prefix(const char *s, size_t len, struct config_prefix *out, char *err,
+                        size_t err_len)
+{
+    char text[INET6_ADDRSTRLEN + 8]; /* the longest address, "/128" and a NUL */
+    if (len >= sizeof text) {
+        snprintf(err, err_len, "'%.*s...' is too long for an address prefix", 16, s);
+        return -1;
+    }
+    memcpy(text, s, len);
+    text[len] = '\0';
+    if (strcmp(text, "any") == 0) {
+        snprintf(err, err_len, "'any' must stand alone");
+        return -1;
+    }
+    *out = (struct config_prefix){.is_v6 = strchr(text, ':') != NULL};
+    unsigned max_bits = out->is_v6 ? 128 : 32;
+    uint64_t bits = max_bits;
+    char *slash = strchr(text, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+        const char *b = slash + 1;
+        size_t b_len = strlen(b);
+        /* Decimal, no sign, no leading zero ("/08" is a typo or octal, not 8). */
+        if ((b_len > 1 && b[0] == '0') || !parse_digits(b, b_len, 0, max_bits, &bits)) {
+            snprintf(err, err_len, "'%.*s': the prefix length after '/' must be 0 to %u", (int)len,
+                     s, max_bits);
+            return -1;
+        }
+    }
+    if (inet_pton(out->is_v6 ? AF_INET6 : AF_INET, text, out->ip) != 1) {
+        snprintf(err, err_len, "'%.*s' is not an IPv4 or IPv6 address or prefix (a.b.c.d/n, x::/n)",
+                 (int)len, s);
+        return -1;
+    }
+    out->bits = (uint8_t)bits;
+    /* No bit past the prefix may be set: "192.168.1.0/16" names 192.168.0.0/16, and whoever
+     * wrote it probably meant /24. Refuse, and say which network the prefix would be. */
+    uint8_t net[16] = {0};
+    size_t bytes = max_bits / 8;
+    for (size_t i = 0; i < bytes; i++) {
+        unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? (unsigned)(bits - 8 * i) : 0;
+        net[i] = (uint8_t)(out->ip[i] & (0xff00u >> keep));
+    }
+    if (memcmp(net, out->ip, bytes) != 0) {
+        char fixed[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(out->is_v6 ? AF_INET6 : AF_INET, net, fixed, sizeof fixed);
+        snprintf(err, err_len, "'%.*s' has bits set past the prefix length (the network is %s/%u)",
+                 (int)len, s, fixed, (unsigned)bits);
+        return -1;
+    }
+    return 0;
+}
+
+int config_parse_prefixes(const char *list, struct config_prefixes *out, char *err, size_t err_len)
+{
+    *out = (struct config_prefixes){.n = 0};
+    if (strcmp(list, "any") == 0) {
+        out->is_any = true;
+        return 0;
+    }
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        int rc = 0;
+        if (len == 0) {
+            snprintf(err, err_len, "empty entry in '%s'", list);
+            rc = -1;
+        } else if (memchr(p, ' ', len) != NULL || memchr(p, '\t', len) != NULL) {
+            snprintf(err, err_len, "no spaces in the list, please: '%.*s'", (int)len, p);
+            rc = -1;
+        } else if (out->n == CONFIG_PREFIXES_MAX) {
+            snprintf(err, err_len, "more than %d entries", CONFIG_PREFIXES_MAX);
+            rc = -1;
+        } else {
+            rc = parse_prefix(p, len, &out->p[out->n], err, err_len);
+        }
+        if (rc < 0) {
+            *out = (struct config_prefixes){.n = 0};
+            return -1;
+        }
+        out->n++;
+        p += len;
+        if (*p == '\0')
+            return 0;
+    }
+}
+
+/* The first `bits` bits of ip equal those of the prefix's address. */
+static bool prefix_holds(const struct config_prefix *pre, const uint8_t *ip)
+{
+    size_t whole = pre->bits / 8;
+    unsigned rest = pre->bits % 8;
+    if (memcmp(pre->ip, ip, whole) != 0)
+        return false;
+    uint8_t mask = (uint8_t)(0xff00u >> rest);
+    return rest == 0 || (ip[whole] & mask) == pre->ip[whole];
+}
+
+bool config_prefixes_match(const struct config_prefixes *set, unsigned version,
+                           const uint8_t ip[16])
+{
+    if (set->is_any)
+        return true;
+    /* RFC 4291 §2.5.5.2: ::ffff:a.b.c.d is the IPv4 address a.b.c.d. Both forms, always. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    uint8_t v6[16];
+    const uint8_t *v4 = NULL;
+    if (version == 4) {
+        memcpy(v6, mapped, sizeof mapped);
+        memcpy(v6 + 12, ip, 4);
+        v4 = ip;
+    } else if (version == 6) {
+        memcpy(v6, ip, 16);
+        if (memcmp(ip, mapped, sizeof mapped) == 0)
+            v4 = ip + 12;
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        const struct config_prefix *pre = &set->p[i];
+        if (pre->is_v6 ? prefix_holds(pre, v6) : v4 != NULL && prefix_holds(pre, v4))
+            return true;
+    }
+    return false;
 }

@@ -57,7 +57,9 @@ void log_at(enum log_level level, const char *fmt, ...)
     (void)w;
 }
 
-void log_escape(char *out, size_t out_len, const void *p, size_t len, size_t max)
+/* The one escaper. is_value: a key=value field's value, where '=' is escaped too (spaces are
+ * kept: log_value() quotes a value that has one); otherwise text inside the phrase. */
+static void escape(char *out, size_t out_len, const void *p, size_t len, size_t max, bool is_value)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = p;
@@ -71,7 +73,8 @@ void log_escape(char *out, size_t out_len, const void *p, size_t len, size_t max
     }
     for (size_t i = 0; i < len && i < max; i++) {
         unsigned char ch = s[i];
-        bool is_plain = ch >= 0x20 && ch <= 0x7e && ch != '"' && ch != '\\';
+        bool is_plain =
+            ch >= 0x20 && ch <= 0x7e && ch != '"' && ch != '\\' && !(is_value && ch == '=');
         size_t need = is_plain ? 1 : 4;
         if (o + need + 3 + 1 > out_len) { /* keep room for "..." and the NUL */
             is_cut = true;
@@ -91,4 +94,44 @@ void log_escape(char *out, size_t out_len, const void *p, size_t len, size_t max
         o += 3;
     }
     out[o] = '\0';
+}
+
+void log_escape(char *out, size_t out_len, const void *p, size_t len, size_t max)
+{
+    escape(out, out_len, p, len, max, false);
+}
+
+struct log_esc log_value(const void *p, size_t len)
+{
+    struct log_esc e = {.s = ""};
+    size_t shown = len < LOG_VALUE_MAX ? len : LOG_VALUE_MAX;
+    /* Quoted when a reader splitting at spaces would see two tokens, or none at all. */
+    bool is_quoted = shown == 0 || memchr(p, ' ', shown) != NULL;
+    if (!is_quoted) {
+        escape(e.s, sizeof e.s, p, len, LOG_VALUE_MAX, true);
+        return e;
+    }
+    e.s[0] = '"';
+    escape(e.s + 1, sizeof e.s - 2, p, len, LOG_VALUE_MAX, true); /* room for the last '"' */
+    size_t n = strlen(e.s);
+    e.s[n] = '"';
+    e.s[n + 1] = '\0';
+    return e;
+}
+
+struct log_esc log_value_str(const char *s)
+{
+    return s != NULL ? log_value(s, strlen(s)) : log_value("", 0);
+}
+
+struct log_esc log_text(const void *p, size_t len)
+{
+    struct log_esc e = {.s = ""};
+    escape(e.s, sizeof e.s, p, len, LOG_VALUE_MAX, false);
+    return e;
+}
+
+struct log_esc log_text_str(const char *s)
+{
+    return s != NULL ? log_text(s, strlen(s)) : log_text("", 0);
 }

@@ -24,6 +24,6 @@ int main(int argc, char **argv)
         break;
     }
 
-    log_set_level(cfg.quiet ? LL_ERROR : LL_INFO);
+    log_set_level(cfg.quiet ? LL_ERROR : cfg.verbose ? LL_DEBUG : LL_INFO);
     return server_run(&cfg);
 }

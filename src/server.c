@@ -479,7 +479,9 @@ static void serve_file(struct server *srv, struct conn *c, const struct http_req
         c->http.file_off = 0;
         c->http.file_left = f.size;
     }
-    log_at(LL_DEBUG, "conn=%llu status=200 file=%s", (unsigned long long)c->serial, rel);
+    /* rel is the decoded path: a peer's bytes, spaces and quotes included. */
+    log_at(LL_DEBUG, "conn=%llu status=200 file=%s \"file served\"", (unsigned long long)c->serial,
+           log_value_str(rel).s);
     conn_queue_write(&srv->conns, c);
     if (!keep_alive)
         drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
@@ -605,6 +607,29 @@ static void handle_request(struct server *srv, struct conn *c, const struct http
         return;
     }
     if (view_is(path, "/metrics")) {
+        /* The counters say how busy the server is, who is connected and whether the cluster
+         * is healthy: served to --metrics-allow only (this machine, by default). The refusal
+         * names the flag and leaks nothing; like every 4xx but 404 and 405, it closes. */
+        unsigned version = c->peer.family == AF_INET ? 4 : c->peer.family == AF_INET6 ? 6 : 0;
+        if (!config_prefixes_match(&srv->cfg->metrics_allow, version, c->peer.ip)) {
+            static const char body[] =
+                "403 Forbidden: metrics are served to the allowed addresses only (see "
+                "--metrics-allow)\n";
+            log_at(LL_INFO,
+                   "conn=%llu peer=%s status=403 \"/metrics: peer not in --metrics-allow\"",
+                   (unsigned long long)c->serial, peer_text(c).s);
+            struct http_response r = {.status = 403,
+                                      .content_type = "text/plain; charset=utf-8",
+                                      .content_length = sizeof body - 1,
+                                      .date = http_date(srv)};
+            if (http_write_head(&c->wbuf, &r) != 0 ||
+                (!is_head && buf_append(&c->wbuf, body, sizeof body - 1) != 0)) {
+                conn_close_later(&srv->conns, c, CONN_END_SLOW_READER, "no room for a response");
+                return;
+            }
+            drain(srv, c, CONN_END_HTTP, "response sent, not keep-alive");
+            return;
+        }
         struct metrics_gauges g = {
             .connections_open = srv->conns.nopen,
             .ws_open = srv->ws_open[CONN_ROUTE_ROOM],
@@ -776,9 +801,15 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
     switch (ev->type) {
     case WS_EV_NONE:
         return;
-    case WS_EV_PONG: /* the answer to our keep-alive ping, or unsolicited (§5.5.3): either
-                      * way the peer is alive */
-        c->ws.is_awaiting_pong = false;
+    case WS_EV_PONG:
+        /* RFC 6455 §5.5.3: a pong that answers a ping carries that ping's payload; an
+         * unsolicited pong is allowed (a unidirectional heartbeat) and needs no answer. Only
+         * the answer counts: a peer that never reads our pings could otherwise send blind
+         * pongs and outlive --ping-interval while its output piles up. Any other pong
+         * (unsolicited, empty, a wrong payload) is ignored. */
+        if (c->ws.is_awaiting_pong && ev->len == CONN_PING_LEN &&
+            memcmp(ev->data, c->ws.ping_payload, CONN_PING_LEN) == 0)
+            c->ws.is_awaiting_pong = false;
         return;
     case WS_EV_PING: /* §5.5.2: answer with the same payload */
         if (bcast_one(&srv->conns, c, FRAME_OP_PONG, ev->data, ev->len))
@@ -1158,10 +1189,13 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
                                      "no pong within --ping-interval");
                     break;
                 }
-                uint8_t payload[8]; /* our clock: a client may echo it to measure latency */
-                for (int b = 0; b < 8; b++)
-                    payload[b] = (uint8_t)(now >> (56 - 8 * b));
-                if (bcast_one(&srv->conns, c, FRAME_OP_PING, payload, sizeof payload))
+                /* Random, not our clock: a clock can be guessed by a client that never
+                 * reads, and its guessed pong would pass for an answer (see WS_EV_PONG). */
+                if (random_bytes(c->ws.ping_payload, CONN_PING_LEN) < 0) {
+                    ws_fail(srv, c, WS_CLOSE_INTERNAL, "no randomness for a ping");
+                    break;
+                }
+                if (bcast_one(&srv->conns, c, FRAME_OP_PING, c->ws.ping_payload, CONN_PING_LEN))
                     srv->metrics.messages_out++;
                 c->ws.is_awaiting_pong = true;
                 c->ws.ping_sent_ms = now;
@@ -1368,6 +1402,7 @@ static void drop_node(struct server *srv, int node)
             n++;
         }
     }
+    /* Node ids and senders passed cluster_decode(): hex digits and dashes, nothing to escape. */
     log_at(LL_INFO, "node=%s clients=%zu \"cluster: node gone, its clients left\"",
            srv->nodes.n[node].id, n);
     cluster_node_forget(&srv->nodes, node);
@@ -1387,6 +1422,7 @@ static long remote_client(struct server *srv, const char *id, unsigned color, ui
      * envelope is forged. Believing it would show our own client twice, or make it "leave". */
     if (presence_is_local(&srv->presence, id)) {
         srv->metrics.cluster_invalid++;
+        /* id passed cluster_decode(): a lower-case UUID, nothing to escape. */
         log_at(LL_DEBUG, "sender=%s \"cluster: ignored a remote claim to a local client\"", id);
         return -1;
     }
@@ -1523,7 +1559,8 @@ static void on_cluster_message(void *ctx, const uint8_t *p, size_t len)
     bool is_unannounced =
         m.kind != CLUSTER_HELLO && m.kind != CLUSTER_STATE && m.kind != CLUSTER_BYE;
     if (is_new && is_unannounced && srv->loop.now_ms - srv->hello_ms >= NODE_TIMEOUT_MS) {
-        log_at(LL_INFO, "node=%s \"cluster: an unknown node speaks, asking for states\"", m.node);
+        log_at(LL_INFO, "node=%s \"cluster: an unknown node speaks, asking for states\"",
+               m.node); /* 16 hex digits: cluster_decode() checked */
         cluster_say_hello(srv);
     }
     uint16_t tag = (uint16_t)(node + 1);
@@ -1598,7 +1635,7 @@ static int cluster_init(struct server *srv)
     struct config_redis target;
     char why[160];
     if (config_parse_redis_url(cfg->redis_url, &target, why, sizeof why) < 0) {
-        log_at(LL_ERROR, "\"--redis: %s\"", why); /* config_parse() checked it already */
+        log_at(LL_ERROR, "\"--redis: %s\"", log_text_str(why).s); /* config_parse() checked it */
         return -1;
     }
     /* The password may come from the environment instead of the command line, where every
@@ -1623,7 +1660,7 @@ static int cluster_init(struct server *srv)
         return -1;
     srv->has_cluster = true;
     log_at(LL_INFO, "node=%s redis=%s:%u/%u channel=%s \"cluster: joining\"", srv->node_id,
-           srv->bp.ip, (unsigned)target.port, target.db, cfg->redis_channel);
+           srv->bp.ip, (unsigned)target.port, target.db, log_value_str(cfg->redis_channel).s);
     return 0;
 }
 
@@ -1641,7 +1678,7 @@ int server_run(const struct config *cfg)
 
     srv->www_fd = open_www(cfg->www, www_path);
     if (srv->www_fd < 0) {
-        log_at(LL_ERROR, "www=%s \"cannot open the www directory: %s\"", www_path,
+        log_at(LL_ERROR, "www=%s \"cannot open the www directory: %s\"", log_value_str(www_path).s,
                strerror(-srv->www_fd));
         goto out;
     }
@@ -1656,9 +1693,9 @@ int server_run(const struct config *cfg)
             log_at(LL_ERROR,
                    "host=%s port=%u \"address already in use: is another wsrelay "
                    "running?\"",
-                   cfg->host, (unsigned)cfg->port);
+                   log_value_str(cfg->host).s, (unsigned)cfg->port);
         else
-            log_at(LL_ERROR, "host=%s port=%u \"cannot listen: %s\"", cfg->host,
+            log_at(LL_ERROR, "host=%s port=%u \"cannot listen: %s\"", log_value_str(cfg->host).s,
                    (unsigned)cfg->port, strerror(-srv->listen_fd));
         goto out;
     }
@@ -1697,8 +1734,9 @@ int server_run(const struct config *cfg)
     if (cfg->redis_url != NULL && cluster_init(srv) < 0)
         goto out;
 
-    log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"", cfg->host,
-           (unsigned)port, www_path, cfg->max_clients);
+    /* The www path may hold a space (a home directory, a --www flag): escaped like a peer's. */
+    log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"",
+           log_value_str(cfg->host).s, (unsigned)port, log_value_str(www_path).s, cfg->max_clients);
 
     /* The loop. Order matters: reap (which may broadcast leaves) before flushing, so those
      * leaves go out in this round; flush before sleeping, so epoll waits only for what could

@@ -134,17 +134,28 @@ bool upgrade_origin_allowed(const struct http_request *req, const char *allow)
         return true;
     if (http_count_headers(req, "Origin") != 1)
         return false;
-    struct http_view o = origin->value;
-    if (allow != NULL) {
-        if (strcmp(allow, "*") == 0)
-            return true;
-        return http_list_has((struct http_view){allow, strlen(allow)}, o);
-    }
+    if (allow != NULL && strcmp(allow, "*") == 0)
+        return true; /* the operator said any origin, whatever its scheme */
 
-    /* RFC 6454 §6.1: an origin serialises as scheme "://" host [ ":" port ], no path. */
+    /* RFC 6454 §6.1: an origin serialises as scheme "://" host [ ":" port ], no path. The
+     * page that talks to us was served over HTTP, so its origin's scheme is http or https
+     * (§4: the scheme of the URI it was fetched from, lowercased; we compare it
+     * case-insensitively all the same, as §3.2.1 compares schemes). Any other scheme is not
+     * our page: a browser extension, a custom scheme an app registered, or a forgery whose
+     * authority happens to match ("evil://our-host" must not pass for our own origin). */
+    struct http_view o = origin->value;
     const char *sep = memmem(o.p, o.len, "://", 3);
     if (sep == NULL)
-        return false; /* "null", or garbage */
+        return false; /* "null" (sandboxed or file:// pages: any site can send it), garbage */
+    struct http_view scheme = {o.p, (size_t)(sep - o.p)};
+    if (!http_view_eq(scheme, "http") && !http_view_eq(scheme, "https"))
+        return false;
+    if (allow != NULL) /* config.c lets only http(s) origins into the list; this holds anyway */
+        return http_list_has((struct http_view){allow, strlen(allow)}, o);
+
+    /* Simplification: the same-host rule trusts Host, which the browser sets from the name
+     * it resolved; DNS rebinding gives an attacker's page a name whose Origin and Host agree
+     * (docs/security.md). --allow-origin is the defence there. */
     struct http_view authority = {sep + 3, o.len - (size_t)(sep + 3 - o.p)};
     const struct http_header *host = http_find_header(req, "Host");
     return host != NULL && authority.len > 0 && http_views_eq(authority, host->value);

@@ -27,7 +27,8 @@
  *     every element of a comma list split here independently;
  *   - upgrade_check() succeeds only for GET on HTTP/1.1 with one 24-byte key, and its accept
  *     value is upgrade_accept_key() of that key; upgrade_origin_allowed() answers exactly as
- *     upgrade.h says for "*", a list, and the same-host rule (computed here from the fields);
+ *     upgrade.h says for "*", a list, and the same-host rule, http(s) schemes only outside
+ *     "*" (computed here from the fields);
  *   - www_resolve() output is a relative path (no leading '/'), has no ".." or other dot
  *     segment, no empty segment, no control byte or backslash, fits the buffer it was given,
  *     is the same with a tight buffer as with a roomy one, and resolves to itself again.
@@ -211,17 +212,25 @@ static void check_origin(const struct http_request *req)
     FUZZ_CHECK(listed == (same_ci(o.p, o.len, "http://localhost:7071", 21) ||
                           same_ci(o.p, o.len, "https://a.example", 17)));
 
-    /* allow == NULL: the authority after the first "://" must be the Host value. */
+    /* Except under "*", the scheme before the first "://" must be http or https (RFC 6454
+     * §4), in any case. */
     size_t k = 0;
     while (k + 3 <= o.len && memcmp(o.p + k, "://", 3) != 0)
         k++;
-    bool want = k + 3 < o.len && host != NULL &&
+    bool is_web = k + 3 <= o.len && ((k == 4 && same_ci(o.p, 4, "http", 4)) ||
+                                     (k == 5 && same_ci(o.p, 5, "https", 5)));
+    /* allow == NULL: and the authority after that "://" must be the Host value. */
+    bool want = is_web && k + 3 < o.len && host != NULL &&
                 same_ci(o.p + k + 3, o.len - k - 3, host->value.p, host->value.len);
     FUZZ_CHECK(same_host == want);
 
     /* An allow list naming exactly this origin (no comma in it, so one element) admits it,
-     * wherever it stands in the list. */
-    if (o.len > 0 && memchr(o.p, ',', o.len) == NULL) {
+     * wherever it stands in the list, if it is an http(s) origin; never otherwise. */
+    if (!is_web) {
+        int n = snprintf(list, sizeof list, "%.*s", (int)o.len, o.p);
+        FUZZ_CHECK(n >= 0 && (size_t)n < sizeof list);
+        FUZZ_CHECK(!upgrade_origin_allowed(req, list) || strcmp(list, "*") == 0);
+    } else if (o.len > 0 && memchr(o.p, ',', o.len) == NULL) {
         int n = snprintf(list, sizeof list, "https://other.example ,%.*s , null", (int)o.len, o.p);
         FUZZ_CHECK(n > 0 && (size_t)n < sizeof list);
         FUZZ_CHECK(upgrade_origin_allowed(req, list));

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster}/.
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config}/.
 
 Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
 reaching a different part of the code, so that the first minutes of fuzzing are not spent
 rediscovering what a request or a masked frame looks like. They are generated, not
 hand-edited binaries, so each one is readable here with the reason it exists.
 
-Run it from anywhere: test/fuzz/seeds.py. It rewrites the four directories from scratch
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the five directories from scratch
 (files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
 """
 import os
@@ -79,6 +79,11 @@ HTTP = {
                              "Sec-WebSocket-Key: " + KEY, "Origin: https://evil.example"),
     "origin_twice": req("GET /ws HTTP/1.1", "Host: a", "Origin: http://a", "Origin: http://b"),
     "origin_null": req("GET /ws HTTP/1.1", "Host: a", "Origin: null"),
+    # RFC 6454 §4: only http and https origins are ours, the scheme in any case.
+    "origin_foreign_scheme": req("GET /ws HTTP/1.1", "Host: localhost:7071",
+                                 "Origin: evil://localhost:7071"),
+    "origin_upper_scheme": req("GET /ws HTTP/1.1", "Host: localhost:7071",
+                               "Origin: HTTPS://localhost:7071"),
     # Pipelining, and the one leading CRLF RFC 9112 §2.2 lets us skip.
     "pipelined": req("GET / HTTP/1.1", "Host: a") + req("GET /index.js HTTP/1.1", "Host: a")
     + req("HEAD /style.css HTTP/1.1", "Host: a", "Connection: close"),
@@ -305,6 +310,58 @@ CLUSTER = {
 }
 
 
+# ---- Config: --metrics-allow values, and NUL-separated command lines (test/fuzz/fuzz_config.c)
+
+
+def argv(*args):
+    """A command line for fuzz_config: its arguments separated by NUL bytes."""
+    return b"\0".join(a.encode() for a in args)
+
+
+CONFIG = {
+    # --metrics-allow values that parse: the default, "any", each form of entry.
+    "default": b"127.0.0.0/8,::1",
+    "any": b"any",
+    "v4_prefixes": b"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+    "v4_bare": b"192.0.2.7",
+    "v4_all": b"0.0.0.0/0",
+    "v6_prefixes": b"fd00::/8,fe80::/10,2001:db8::/32",
+    "v6_upper": b"2001:DB8:0:0:0:0:0:1",
+    "v6_all": b"::/0",
+    "v6_mapped": b"::ffff:10.0.0.0/104,::ffff:127.0.0.1",
+    "odd_bits": b"10.128.0.0/9,192.168.0.0/23,fe80::/10",
+    "mixed": b"127.0.0.1,::1,10.0.0.0/8,fd12:3456::/32",
+    "at_the_cap": ",".join(f"10.{i}.0.0/16" for i in range(32)).encode(),
+    # Refused: each breaks one rule.
+    "over_the_cap": ",".join(f"10.{i}.0.0/16" for i in range(33)).encode(),
+    "bits_33": b"10.0.0.0/33",
+    "bits_129": b"::/129",
+    "bits_missing": b"10.0.0.0/",
+    "bits_leading_zero": b"10.0.0.0/08",
+    "host_bits_v4": b"10.0.0.1/8",
+    "host_bits_v6": b"fe80::1/10",
+    "space_after_comma": b"10.0.0.0/8, ::1",
+    "empty_entry": b"10.0.0.0/8,,::1",
+    "trailing_comma": b"10.0.0.0/8,",
+    "any_in_list": b"any,::1",
+    "name": b"localhost",
+    "short_v4": b"10.0.0/8",
+    "zone_id": b"fe80::1%eth0",
+    "garbage": b"\xff\x00/\x7f",
+    # Whole command lines: each flag once, in both forms.
+    "argv_every_flag": argv("--host", "::", "--port", "0", "--www", "/tmp/www", "--max-clients",
+                            "16", "--max-message", "1K", "--max-buffer", "64K", "--max-rate", "0",
+                            "--handshake-timeout", "500ms", "--ping-interval", "2s",
+                            "--allow-origin", "https://a.example, http://b.example:8080",
+                            "--metrics-allow", "10.0.0.0/8,::1", "--redis-channel", "room"),
+    "argv_equals": argv("--metrics-allow=any", "--allow-origin=*", "--port=7071", "--quiet"),
+    "argv_redis": argv("--redis", "redis://user:p%40ss@[::1]:6380/2"),
+    "argv_bad_origin": argv("--allow-origin", "evil://a.example"),
+    "argv_buffer_too_small": argv("--max-message", "64K", "--max-buffer", "16K"),
+    "argv_help": argv("--help"),
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -320,3 +377,4 @@ if __name__ == "__main__":
     write("ws", WS)
     write("json", JSON)
     write("cluster", CLUSTER)
+    write("config", CONFIG)

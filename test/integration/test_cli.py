@@ -169,6 +169,96 @@ def test_peer_bytes_cannot_forge_or_break_log_lines(start_server):
     assert not any("\x1b" in line for line in lines), "escape sequence written to the log raw"
 
 
+# ---------------------------------------------------------------------------------------------
+# --verbose, and fields a peer cannot forge
+# ---------------------------------------------------------------------------------------------
+
+_FIELD_RE = re.compile(r'([a-z_]+)=("[^"]*"|[^ "=]+)(?: |$)')
+
+
+def parse_log_line(line):
+    """Splits '<time> <level> key=value ... "phrase"' strictly: each value is bare (no space,
+    quote or '=') or in double quotes (no quote inside); the phrase is the last token. Returns
+    (level, [(key, value), ...], phrase); fails on anything else."""
+    m = re.match(r'^\S+ ([a-z]+) (.*)$', line)
+    assert m, f"no time and level in {line!r}"
+    level, rest = m.groups()
+    fields, pos = [], 0
+    while not rest.startswith('"', pos):
+        f = _FIELD_RE.match(rest, pos)
+        assert f, f"not a key=value field at {rest[pos:]!r} in {line!r}"
+        fields.append((f.group(1), f.group(2)))
+        pos = f.end()
+    assert rest.endswith('"') and '"' not in rest[pos + 1:-1], f"bad phrase in {line!r}"
+    return level, fields, rest[pos + 1:-1]
+
+
+def test_verbose_logs_every_file_served_and_quiet_with_verbose_exits_2(start_server):
+    srv = start_server("--verbose")
+    assert get(srv.port, "/style.css").status == 200
+    line = srv.wait_log(re.compile(r'"file served"$')).string
+    level, fields, _ = parse_log_line(line)
+    assert level == "debug" and dict(fields).get("file") == "style.css", line
+    quiet = start_server()
+    assert get(quiet.port, "/style.css").status == 200
+    quiet.stop()
+    quiet.stopped = True
+    assert not any(" debug " in ln for ln in quiet.lines), quiet.stderr
+    r = run_cli("--quiet", "--verbose")
+    assert r.returncode == 2 and b"--verbose" in r.stderr, r
+
+
+def test_a_decoded_path_cannot_forge_log_fields(start_server, site):
+    # The path decodes to `a b" status=200 x`: unescaped, the debug line would read
+    # file=a b" status=200 x, a second status field and a stray quote.
+    (site.root / 'a b" status=200 x').write_bytes(b"not a forgery\n")
+    srv = start_server("--verbose")
+    resp = get(srv.port, "/a%20b%22%20status=200%20x")
+    assert resp.status == 200 and resp.body == b"not a forgery\n", resp
+    line = srv.wait_log(re.compile(r'"file served"$')).string
+    level, fields, phrase = parse_log_line(line)
+    assert level == "debug" and phrase == "file served", line
+    assert [k for k, _ in fields] == ["conn", "status", "file"], line
+    assert dict(fields)["status"] == "200", line
+    assert dict(fields)["file"] == '"a b\\x22 status\\x3d200 x"', line
+    assert line.count("status=") == 1, line
+
+
+def test_every_verbose_line_parses_as_fields_and_a_phrase(start_server, tmp_path, site):
+    # A www directory with a space in its name (the "listening" line names it), hostile paths
+    # (refused: 400/404 lines; a tab is refused too), four files with awkward names served
+    # (debug lines), a room
+    # session: every line splits into key=value fields and one phrase.
+    www = tmp_path / "my www"
+    www.mkdir()
+    for name in ("plain.txt", "a=b.txt", 'q"uote.txt', "tab\there.txt", "caf\u00e9.txt"):
+        (www / name).write_bytes(b"x\n")
+    srv = start_server("--verbose", www=www)
+    for target in ("/plain.txt", "/a=b.txt", "/q%22uote.txt", "/tab%09here.txt",
+                   "/caf%C3%A9.txt", "/x%0aFAKE%20LINE", '/"quoted"', "/%1b[31mred",
+                   "/" + "A" * 3000, "/missing%20file"):
+        with HttpConn(srv.port) as c:
+            c.send(http_request("GET", target, headers=[("User-Agent", '"x" FAKE y=z')]))
+            c.read_response()
+
+    async def session():
+        ws, _, _ = await join_room(srv.port)
+        await ws.send("not json")
+        await asyncio.wait_for(ws.wait_closed(), TIMEOUT)
+
+    run(session())
+    srv.stop()
+    srv.stopped = True
+    lines = [ln for ln in srv.lines if ln.strip()]
+    assert sum('"file served"' in ln for ln in lines) == 4, "\n".join(lines)
+    for line in lines:
+        _, fields, _ = parse_log_line(line)
+        keys = [k for k, _ in fields]
+        assert len(keys) == len(set(keys)), f"a field twice in {line!r}"
+    listening = next(ln for ln in lines if ln.endswith('"listening"'))
+    assert f'www="{www}"' in listening, listening
+
+
 def test_sigterm_exits_even_if_clients_never_answer_the_close(start_server):
     # A raw client that gets its 1001 but never closes back, and an idle HTTP connection:
     # shutdown must still finish (the wait is generous; it asserts termination, not speed).

@@ -4,6 +4,7 @@ The scrape's own connection is open while it is being answered: connections_open
 and connections_total includes it."""
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -23,6 +24,7 @@ from conftest import (
     recv,
     relayed,
     run,
+    run_cli,
     scrape,
     ws_connect,
 )
@@ -248,3 +250,127 @@ def test_head_has_no_body(server, target):
     resp = get(server.port, target, method="HEAD")
     assert resp.status == 200, resp
     assert resp.body == b""
+
+
+# ---------------------------------------------------------------------------------------------
+# --metrics-allow: who may read the counters (default: this machine, 127.0.0.0/8 and ::1)
+# ---------------------------------------------------------------------------------------------
+
+REFUSAL = b"403 Forbidden: metrics are served to the allowed addresses only (see --metrics-allow)\n"
+
+
+def get_via(host, port, target, method="GET"):
+    """One request from a given local address family ("127.0.0.1" or "::1"), read to EOF:
+    (status, head, body)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        s.connect((host, port))
+        s.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), head, body
+
+
+def assert_refused_without_leaking(resp):
+    assert resp.status == 403, resp
+    assert resp.body == REFUSAL, resp
+    assert b"wsrelay_" not in resp.raw + resp.body, "a refusal leaked a counter"
+    assert (resp.header("Connection") or "").lower() == "close", resp
+
+
+def test_metrics_from_loopback_are_served_by_default(server):
+    m = scrape(server.port)
+    assert m.value("wsrelay_connections_open") == 1, m.text
+
+
+def local_non_loopback_ipv4():
+    """An IPv4 address of this machine outside 127.0.0.0/8, or None. (A UDP "connect" only
+    picks the source address the routing table would use: no packet is sent.)"""
+    candidates = []
+    for probe in ("192.0.2.1", "10.255.255.255", "8.8.8.8"):
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect((probe, 9))
+                candidates.append(s.getsockname()[0])
+        except OSError:
+            pass
+    try:
+        candidates += socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        pass
+    return next((a for a in candidates if not a.startswith("127.") and a != "0.0.0.0"), None)
+
+
+def test_metrics_are_not_served_to_other_machines_by_default(start_server):
+    # The point of the flag: a peer that is not this machine gets no counters unless listed.
+    addr = local_non_loopback_ipv4()
+    if addr is None:
+        pytest.skip("this machine has no IPv4 address outside 127.0.0.0/8")
+    srv = start_server("--host", "0.0.0.0")
+    status, head, body = get_via(addr, srv.port, "/metrics")
+    assert status == 403 and body == REFUSAL, (addr, status, body)
+    assert b"wsrelay_" not in head + body
+    assert get_via(addr, srv.port, "/healthz")[:3:2] == (200, b"ok\n")
+    assert get_via("127.0.0.1", srv.port, "/metrics")[0] == 200  # this machine still is
+    listed = start_server("--host", "0.0.0.0", "--metrics-allow", f"127.0.0.1,{addr}/32")
+    status, _, body = get_via(addr, listed.port, "/metrics")
+    assert status == 200 and b"wsrelay_connections_open" in body, (status, body[:200])
+
+
+def test_metrics_outside_the_allowed_prefixes_get_403_and_healthz_stays_public(start_server):
+    srv = start_server("--metrics-allow", "10.0.0.0/8")
+    with HttpConn(srv.port) as c:
+        c.send(http_request("GET", "/metrics"))
+        assert_refused_without_leaking(c.read_response())
+        assert c.closed_by_peer(), "the connection stayed open after the 403"
+    resp = get(srv.port, "/metrics", method="HEAD")
+    assert resp.status == 403 and resp.body == b"", resp
+    resp = get(srv.port, "/healthz")
+    assert resp.status == 200 and resp.body == b"ok\n", resp
+    resp = get(srv.port, "/metrics?x=1")  # the query does not change the route
+    assert resp.status == 403, resp
+
+
+@pytest.mark.parametrize("allow", ["any", "127.0.0.1", "127.0.0.0/8,10.0.0.0/8", "0.0.0.0/0",
+                                   "::ffff:127.0.0.0/104"])
+def test_metrics_allow_lists_that_hold_loopback_serve_it(start_server, allow):
+    srv = start_server("--metrics-allow", allow)
+    m = scrape(srv.port)
+    assert m.value("wsrelay_connections_open") == 1, m.text
+
+
+def test_ipv4_mapped_peers_match_their_ipv4_form_when_listening_on_both_families(start_server):
+    # --host ::: an IPv4 client arrives as ::ffff:127.0.0.1. It matches 127.0.0.0/8 (its IPv4
+    # form), not ::1; an IPv6 client on ::1 matches ::1, not 127.0.0.0/8.
+    default = start_server("--host", "::")
+    assert get_via("127.0.0.1", default.port, "/metrics")[0] == 200
+    assert get_via("::1", default.port, "/metrics")[0] == 200
+    v4_only = start_server("--host", "::", "--metrics-allow", "127.0.0.0/8")
+    assert get_via("127.0.0.1", v4_only.port, "/metrics")[0] == 200
+    status, _, body = get_via("::1", v4_only.port, "/metrics")
+    assert status == 403 and body == REFUSAL, (status, body)
+    v6_only = start_server("--host", "::", "--metrics-allow", "::1")
+    status, _, body = get_via("127.0.0.1", v6_only.port, "/metrics")
+    assert status == 403 and body == REFUSAL, (status, body)
+    assert get_via("::1", v6_only.port, "/metrics")[0] == 200
+    assert get_via("::1", v6_only.port, "/healthz")[0] == 200
+
+
+@pytest.mark.parametrize("value", [
+    "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.1/8", "10.0.0.0/8,", ",::1", "10.0.0.0/8,,::1",
+    "10.0.0.0/8, ::1", "localhost", "any,::1", "10.0.0/8", "garbage", "10.0.0.0/08",
+    ",".join(f"10.{i}.0.0/16" for i in range(33)),
+])
+def test_bad_metrics_allow_exits_2_with_a_reason(value):
+    r = run_cli("--port", "0", "--metrics-allow", value)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 2, (value, r)
+    first = err.splitlines()[0]
+    assert "--metrics-allow" in first and "unknown option" not in first, err
+    assert "usage" in err.lower(), err

@@ -1,10 +1,12 @@
 """Origin checks on WebSocket handshakes: the defence against cross-site WebSocket hijacking
 (a page on another site opening a socket to us with the visitor's browser; RFC 6455 §10.2).
 
-Without --allow-origin: a handshake with an Origin is accepted only if the origin's authority
-(after "scheme://") equals the Host header, case-insensitively; one without Origin (not a
-browser) is accepted. --allow-origin LIST: only the listed origins (exact, case-insensitive),
-or "*" for any. A refusal is 403 Forbidden, then the connection is closed."""
+Without --allow-origin: a handshake with an Origin is accepted only if the origin's scheme is
+http or https (RFC 6454 §4, case-insensitive) and its authority (after "scheme://") equals the
+Host header, case-insensitively; one without Origin (not a browser) is accepted.
+--allow-origin LIST: only the listed origins (exact, case-insensitive; the flag takes http://
+and https:// origins only), or "*" for any. A refusal is 403 Forbidden, then the connection
+is closed."""
 
 import asyncio
 
@@ -28,6 +30,7 @@ from conftest import (
     recv,
     relayed,
     run,
+    run_cli,
     ws_connect,
 )
 
@@ -79,7 +82,9 @@ def test_same_host_origin_is_accepted(server, path):
 
 
 @pytest.mark.parametrize("origin_fmt, host_fmt", [
-    ("https://127.0.0.1:{port}", "127.0.0.1:{port}"),  # the scheme does not matter
+    ("https://127.0.0.1:{port}", "127.0.0.1:{port}"),  # http or https: TLS may end at a proxy
+    ("HTTPS://127.0.0.1:{port}", "127.0.0.1:{port}"),  # schemes are case-insensitive
+    ("Http://127.0.0.1:{port}", "127.0.0.1:{port}"),
     ("http://LOCALHOST:{port}", "localhost:{port}"),  # case-insensitive
     ("http://localhost:{port}", "LocalHost:{port}"),
     ("http://wsrelay.example", "wsrelay.example"),  # behind a proxy on port 80
@@ -105,6 +110,15 @@ def test_handshake_without_origin_is_accepted(server):
     "null",  # sandboxed iframes, file:// pages
     "127.0.0.1:{port}",  # no scheme
     "",
+    # RFC 6454 §4: our page is served over http(s); another scheme is not our page, even
+    # when its authority matches Host.
+    "evil://127.0.0.1:{port}",
+    "ws://127.0.0.1:{port}",
+    "file://127.0.0.1:{port}",
+    "chrome-extension://127.0.0.1:{port}",
+    "httpx://127.0.0.1:{port}",
+    "://127.0.0.1:{port}",
+    "http:/127.0.0.1:{port}",
 ])
 @pytest.mark.parametrize("path", ["/ws", "/echo"])
 def test_cross_site_origin_gets_403_and_close(server, origin_fmt, path):
@@ -178,11 +192,43 @@ def test_allow_origin_list_replaces_the_same_host_rule(start_server):
     refused(srv.port, "/ws", origin=f"http://{HOST}:{srv.port}")
 
 
-def test_null_origin_is_accepted_only_when_listed(start_server):
-    srv = start_server("--allow-origin", "null,http://a.example")
-    accepted(srv.port, "/ws", origin="null")
+def test_a_listed_origin_with_another_scheme_is_still_refused(start_server):
+    # The list holds http(s) origins; a browser extension or a forged scheme naming the same
+    # host is not one of them.
+    srv = start_server("--allow-origin", "http://a.example")
     accepted(srv.port, "/ws", origin="http://a.example")
-    refused(srv.port, "/ws", origin="http://b.example")
+    for other in ("evil://a.example", "ws://a.example", "chrome-extension://a.example"):
+        refused(srv.port, "/ws", origin=other)
+
+
+def test_null_origin_is_refused_unless_star(start_server):
+    # "null" is what every sandboxed iframe and file:// page sends: any site can produce it.
+    srv = start_server("--allow-origin", "http://a.example")
+    refused(srv.port, "/ws", origin="null")
+    star = start_server("--allow-origin", "*")
+    accepted(star.port, "/ws", origin="null")
+
+
+@pytest.mark.parametrize("value", [
+    "null",  # listing it would let any site in
+    "null,http://a.example",
+    "evil://a.example",
+    "ws://a.example",
+    "a.example",  # no scheme
+    "http://",
+    "http://a.example/",  # an origin has no path: this entry could never match
+    "http://a.example/chat",
+    "http://user@a.example",
+    "http://a.example:x",
+    "*,http://a.example",  # "*" stands alone
+    "http://a.example,,http://b.example",
+    "http://a.example,",
+])
+def test_allow_origin_takes_only_http_and_https_origins_or_star(value):
+    r = run_cli("--port", "0", "--allow-origin", value)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 2, (value, r)
+    assert "--allow-origin" in err and "usage" in err.lower(), err
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "https://anything.example:1234",

@@ -366,6 +366,85 @@ def test_server_pings_with_at_most_125_bytes_and_answering_keeps_the_client(star
         ws.close()
 
 
+def drop_while_sending_blind_pongs(ws, payload, bound):
+    """Never reads: sends a pong carrying `payload` every 100 ms until a send fails (the
+    server closed the connection: our next segment is answered with a reset) or `bound`
+    seconds pass. Returns (dropped, seconds)."""
+    start = time.monotonic()
+    while time.monotonic() - start < bound:
+        try:
+            ws.send_frame(OP_PONG, payload)
+        except (BrokenPipeError, ConnectionResetError):
+            return True, time.monotonic() - start
+        time.sleep(0.1)
+    return False, time.monotonic() - start
+
+
+@pytest.mark.parametrize("payload", [b"", b"not-ours", bytes(8), b"x" * 125],
+                         ids=["empty", "wrong", "zeros", "125-bytes"])
+@pytest.mark.parametrize("path", ["/ws", "/echo"])
+def test_blind_pongs_are_no_answer_and_a_client_that_never_reads_is_dropped(start_server, path,
+                                                                          payload):
+    # RFC 6455 §5.5.3: only a pong carrying the ping's payload answers it. A client that never
+    # reads (so never sees our pings) but sends pongs anyway, unsolicited or with a payload it
+    # made up, must be dropped like a silent one: about two intervals after it connected.
+    srv = start_server("--ping-interval", "300ms")
+    ws = RawWS.connect(srv.port, path)
+    try:
+        dropped, waited = drop_while_sending_blind_pongs(ws, payload, CLOSE_BOUND)
+        assert dropped, (f"a client that never reads but sends pongs ({payload[:16]!r}) every "
+                         f"100 ms is still connected after {CLOSE_BOUND} s")
+        assert waited >= 0.3, f"dropped after {waited:.2f} s, before any ping was due"
+    finally:
+        ws.close()
+
+
+def test_answering_the_ping_keeps_a_client_even_with_blind_pongs_in_between(start_server):
+    # The converse: unsolicited and mismatched pongs are ignored, not punished (§5.5.3 allows
+    # a pong as a unidirectional heartbeat); the right answer keeps the client.
+    srv = start_server("--ping-interval", "300ms")
+    ws = RawWS.connect(srv.port, "/echo")
+    try:
+        answered = 0
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            ws.send_frame(OP_PONG, b"blind")
+            ws.send_frame(OP_PONG, b"")
+            c, frames = frames_until_eof(ws, 0.1)
+            assert not c, f"dropped although it answered {answered} pings"
+            for f in frames:
+                assert f.opcode == OP_PING, f"expected only pings, got {f!r}"
+                ws.send_frame(OP_PONG, f.payload)
+                answered += 1
+        assert answered >= 2, f"{answered} pings answered in 2.5 s with --ping-interval 300ms"
+        ws.send_text("alive")
+        assert ws.recv_text() == "alive"
+    finally:
+        ws.close()
+
+
+def test_ping_payloads_are_random_not_the_clock(start_server):
+    # A payload a client can predict (our monotonic clock in ms, on this very machine) could
+    # be answered without reading the ping. Each ping carries fresh random bytes.
+    srv = start_server("--ping-interval", "300ms")
+    ws = RawWS.connect(srv.port, "/echo")
+    try:
+        payloads = []
+        while len(payloads) < 3:
+            f = ws.recv_frame()
+            assert f.opcode == OP_PING, f"expected only pings, got {f!r}"
+            now_ms = time.monotonic() * 1000
+            ws.send_frame(OP_PONG, f.payload)
+            assert len(f.payload) == 8, f"ping payload of {len(f.payload)} bytes: {f!r}"
+            as_clock = int.from_bytes(f.payload, "big")
+            assert abs(as_clock - now_ms) > 3_600_000, \
+                f"ping payload {f.payload.hex()} is our clock ({as_clock} ms, now {now_ms:.0f})"
+            payloads.append(f.payload)
+        assert len(set(payloads)) == 3, f"ping payloads repeat: {[p.hex() for p in payloads]}"
+    finally:
+        ws.close()
+
+
 def test_ws_client_that_never_answers_pings_is_dropped_and_others_see_leave(start_server):
     srv = start_server("--ping-interval", "300ms")
     mute = None

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -33,6 +34,7 @@ static void defaults_match_the_issue(void **state)
     assert_int_equal(cfg.max_message, 16 * 1024);
     assert_int_equal(cfg.max_buffer, 1024 * 1024);
     assert_false(cfg.quiet);
+    assert_false(cfg.verbose);
     assert_int_equal(cfg.handshake_timeout_ms, 10000);
     assert_int_equal(cfg.ping_interval_ms, 30000);
     assert_int_equal(cfg.max_rate, 200);
@@ -81,6 +83,12 @@ static void every_flag_in_both_forms(void **state)
     assert_int_equal(cfg.max_message, 64 * 1024);
     assert_int_equal(cfg.max_buffer, 2 * 1024 * 1024);
     assert_true(cfg.quiet);
+    char *verbose[] = {"wsrelay", "--verbose"};
+    assert_int_equal(parse(&cfg, ARGC(verbose), verbose), CONFIG_RUN);
+    assert_true(cfg.verbose && !cfg.quiet);
+    char *v[] = {"wsrelay", "-v"};
+    assert_int_equal(parse(&cfg, ARGC(v), v), CONFIG_RUN);
+    assert_true(cfg.verbose);
 }
 
 static void help_and_version(void **state)
@@ -131,6 +139,9 @@ static void refusals(void **state)
         {"--max-buffer", "100", NULL},                   /* under 1 KiB */
         {"--max-buffer", "16K", NULL},                   /* cannot hold one 16 KiB message */
         {"--quiet=yes", NULL},
+        {"--verbose=yes", NULL},
+        {"--quiet", "--verbose", NULL}, /* which one? */
+        {"-v", "-q", NULL},
         {"--handshake-timeout", "0", NULL},  /* 0 would close every connection at once */
         {"--handshake-timeout", "5m", NULL}, /* minutes: not a unit we take */
         {"--ping-interval", "2h", NULL},
@@ -142,6 +153,31 @@ static void refusals(void **state)
         {"--max-connect-rate", "x", NULL},
         {"--max-byte-rate", "-1", NULL},
         {"--allow-origin", NULL},
+        /* --allow-origin lists http(s) origins only (RFC 6454 §4, §6.1), or "*" alone. */
+        {"--allow-origin", "evil://a.example", NULL},
+        {"--allow-origin", "ws://a.example", NULL},
+        {"--allow-origin", "null", NULL}, /* every sandboxed iframe sends it */
+        {"--allow-origin", "http://a.example,null", NULL},
+        {"--allow-origin", "a.example", NULL}, /* no scheme */
+        {"--allow-origin", "http://", NULL},   /* no host */
+        {"--allow-origin", "http://a.example/", NULL},
+        {"--allow-origin", "http://a.example/path", NULL},
+        {"--allow-origin", "http://user@a.example", NULL},
+        {"--allow-origin", "http://a.example:", NULL},
+        {"--allow-origin", "http://a.example:x", NULL},
+        {"--allow-origin", "http://a.example:65536", NULL},
+        {"--allow-origin", "http://[::1", NULL},
+        {"--allow-origin", "http://[::1]x", NULL},
+        {"--allow-origin", "http://a b", NULL},
+        {"--allow-origin", "http:/a.example", NULL},
+        {"--allow-origin", "*,http://a.example", NULL},
+        /* regressions/config/allow_origin_tab_star: config.c trimmed it to "*", upgrade.c
+         * compares the whole value and took it for a list that matches nothing. */
+        {"--allow-origin", "\t*", NULL},
+        {"--allow-origin", " *", NULL},
+        {"--allow-origin", "http://a.example,,http://b.example", NULL},
+        {"--allow-origin", "http://a.example,", NULL},
+        {"--allow-origin", " ", NULL},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char *argv[5] = {"wsrelay"};
@@ -152,6 +188,246 @@ static void refusals(void **state)
         print_message("row %zu: %s %s\n", i, rows[i][0], rows[i][1] ? rows[i][1] : "");
         assert_int_equal(parse(&cfg, argc, argv), CONFIG_ERROR);
     }
+}
+
+static void allow_origin_takes_http_and_https_origins_or_star(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "*",
+        "http://a.example",
+        "https://a.example:8443",
+        "HTTPS://A.Example",
+        "http://[::1]:7071",
+        "http://127.0.0.1:7071,https://b.example",
+        "https://a.example, https://b.example", /* spaces around commas, as http_list_has */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct config cfg;
+        char *argv[] = {"wsrelay", "--allow-origin", (char *)good[i]};
+        print_message("good %zu: %s\n", i, good[i]);
+        assert_int_equal(parse(&cfg, ARGC(argv), argv), CONFIG_RUN);
+        assert_string_equal(cfg.allow_origin, good[i]);
+    }
+    /* The refusal names the entry and what an entry must be. */
+    struct config cfg;
+    char err[256];
+    char *argv[] = {"wsrelay", "--allow-origin", "https://a.example,evil://b.example"};
+    assert_int_equal(config_parse(&cfg, ARGC(argv), argv, err, sizeof err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "'evil://b.example'"));
+    assert_non_null(strstr(err, "http:// or https://"));
+}
+
+/* ---- --metrics-allow ------------------------------------------------------------------- */
+
+struct prefix_row {
+    const char *text;
+    size_t n;       /* entries parsed */
+    bool is_v6;     /* of the first entry */
+    unsigned bits;  /* of the first entry */
+    uint8_t ip[16]; /* of the first entry */
+};
+
+static const struct prefix_row GOOD_PREFIXES[] = {
+    {"127.0.0.0/8", 1, false, 8, {127}},
+    {"10.0.0.0/8,192.168.0.0/16", 2, false, 8, {10}},
+    {"192.168.1.7", 1, false, 32, {192, 168, 1, 7}}, /* a bare address: /32 */
+    {"0.0.0.0/0", 1, false, 0, {0}},
+    {"255.255.255.255/32", 1, false, 32, {255, 255, 255, 255}},
+    {"::1", 1, true, 128, {[15] = 1}}, /* a bare address: /128 */
+    {"::/0", 1, true, 0, {0}},
+    {"fd00::/8", 1, true, 8, {0xfd}},
+    {"2001:DB8::/32", 1, true, 32, {0x20, 0x01, 0x0d, 0xb8}}, /* hex in any case */
+    {"::ffff:10.0.0.0/104", 1, true, 104, {[10] = 0xff, [11] = 0xff, [12] = 10}},
+    {"1.2.3.0/24,::1,fe80::/10", 3, false, 24, {1, 2, 3}},
+    {"10.0.0.0/8,10.0.0.0/8", 2, false, 8, {10}}, /* repeats are harmless */
+};
+
+static const char *const BAD_PREFIXES[] = {
+    "10.0.0.0/33",
+    "::/129",
+    "1.2.3.4/",
+    "/8",
+    "10.0.0.0/08",
+    "10.0.0.0/-1",
+    "10.0.0.0/+8",
+    "10.0.0.0/8/8",
+    "10.0.0.0/8 ",
+    " 10.0.0.0/8",
+    "10.0.0.0/8, ::1",
+    "10.0.0.0/8,",
+    ",10.0.0.0/8",
+    "10.0.0.0/8,,::1",
+    ",",
+    "",
+    "garbage",
+    "localhost",
+    "10.0.0",
+    "10.0.0.0.0",
+    "256.0.0.0/8",
+    "1.2.3.04",
+    "10.0.0.1/8",
+    "192.168.1.0/16",
+    "::1/64",
+    "fe80::1/10",
+    "1:2:3:4:5:6:7:8:9",
+    "fe80::1%eth0",
+    "any,::1",
+    "::1,any",
+    "ANY",
+    "10.0.0.0/8\t",
+    "0x7f.0.0.1",
+    "1.2.3.4/32a",
+    "1.2.3.4/3 2",
+    "1.2.3.4/999999999999999999999",
+};
+
+static void metrics_allow_parses_prefixes(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof GOOD_PREFIXES / sizeof GOOD_PREFIXES[0]; i++) {
+        const struct prefix_row *row = &GOOD_PREFIXES[i];
+        struct config_prefixes set;
+        char err[160] = "";
+        print_message("good %zu: %s\n", i, row->text);
+        assert_int_equal(config_parse_prefixes(row->text, &set, err, sizeof err), 0);
+        assert_false(set.is_any);
+        assert_int_equal(set.n, row->n);
+        assert_int_equal(set.p[0].is_v6, row->is_v6);
+        assert_int_equal(set.p[0].bits, row->bits);
+        assert_memory_equal(set.p[0].ip, row->ip, row->is_v6 ? 16 : 4);
+    }
+    struct config_prefixes set;
+    char err[160];
+    assert_int_equal(config_parse_prefixes("any", &set, err, sizeof err), 0);
+    assert_true(set.is_any);
+    assert_int_equal(set.n, 0);
+}
+
+static void metrics_allow_refusals(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof BAD_PREFIXES / sizeof BAD_PREFIXES[0]; i++) {
+        struct config_prefixes set;
+        memset(&set, 0x5a, sizeof set);
+        char err[160] = "";
+        print_message("bad %zu: '%s'\n", i, BAD_PREFIXES[i]);
+        assert_int_equal(config_parse_prefixes(BAD_PREFIXES[i], &set, err, sizeof err), -1);
+        assert_true(strlen(err) > 0);
+        assert_false(set.is_any); /* zeroed on failure: matches nobody */
+        assert_int_equal(set.n, 0);
+    }
+    /* Host bits set: refused, and the message names the network that was probably meant. */
+    struct config_prefixes set;
+    char err[160];
+    assert_int_equal(config_parse_prefixes("192.168.1.0/16", &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "192.168.0.0/16"));
+    assert_int_equal(config_parse_prefixes("fe80::1/10", &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "fe80::/10"));
+}
+
+static void metrics_allow_caps_the_list(void **state)
+{
+    (void)state;
+    char list[CONFIG_PREFIXES_MAX * 16 + 16] = "";
+    size_t len = 0;
+    for (int i = 0; i < CONFIG_PREFIXES_MAX; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s10.%d.0.0/16", i ? "," : "", i);
+    struct config_prefixes set;
+    char err[160];
+    assert_int_equal(config_parse_prefixes(list, &set, err, sizeof err), 0);
+    assert_int_equal(set.n, CONFIG_PREFIXES_MAX);
+    snprintf(list + len, sizeof list - len, ",10.99.0.0/16"); /* one more */
+    assert_int_equal(config_parse_prefixes(list, &set, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than"));
+    assert_int_equal(set.n, 0);
+}
+
+struct match_row {
+    const char *allow;
+    unsigned version;
+    uint8_t ip[16];
+    bool is_in;
+};
+
+#define V4(a, b, c, d)                                                                             \
+    4,                                                                                             \
+    {                                                                                              \
+        a, b, c, d                                                                                 \
+    }
+#define MAPPED(a, b, c, d)                                                                         \
+    6,                                                                                             \
+    {                                                                                              \
+        [10] = 0xff, [11] = 0xff, [12] = a, [13] = b, [14] = c, [15] = d                           \
+    }
+
+static const struct match_row MATCH_ROWS[] = {
+    {CONFIG_METRICS_ALLOW_DEFAULT, V4(127, 0, 0, 1), true},
+    {CONFIG_METRICS_ALLOW_DEFAULT, V4(127, 255, 255, 254), true},
+    {CONFIG_METRICS_ALLOW_DEFAULT, V4(128, 0, 0, 1), false},
+    {CONFIG_METRICS_ALLOW_DEFAULT, V4(10, 0, 0, 1), false},
+    {CONFIG_METRICS_ALLOW_DEFAULT, 6, {[15] = 1}, true},        /* ::1 */
+    {CONFIG_METRICS_ALLOW_DEFAULT, 6, {[15] = 2}, false},       /* ::2 */
+    {CONFIG_METRICS_ALLOW_DEFAULT, MAPPED(127, 0, 0, 1), true}, /* listening on "::" */
+    {CONFIG_METRICS_ALLOW_DEFAULT, MAPPED(192, 0, 2, 1), false},
+    {CONFIG_METRICS_ALLOW_DEFAULT, 6, {[11] = 0xff, [12] = 127, [15] = 1}, false}, /* not mapped */
+    {"10.0.0.0/8", V4(10, 200, 3, 4), true},
+    {"10.0.0.0/8", V4(11, 0, 0, 0), false},
+    {"10.0.0.0/8", MAPPED(10, 1, 2, 3), true},
+    {"192.168.0.0/23", V4(192, 168, 1, 255), true},
+    {"192.168.0.0/23", V4(192, 168, 2, 0), false},
+    {"172.16.0.0/12", V4(172, 31, 255, 255), true},
+    {"172.16.0.0/12", V4(172, 32, 0, 0), false},
+    {"0.0.0.0/0", V4(203, 0, 113, 9), true},
+    {"0.0.0.0/0", 6, {0x20, 0x01, 0x0d, 0xb8}, false}, /* all of IPv4, no IPv6 */
+    {"::/0", 6, {0x20, 0x01, 0x0d, 0xb8}, true},
+    {"::/0", V4(1, 2, 3, 4), true},                 /* ::ffff:1.2.3.4 is in ::/0 too */
+    {"::ffff:10.0.0.0/104", V4(10, 9, 9, 9), true}, /* an IPv4 peer in its mapped form */
+    {"::ffff:10.0.0.0/104", V4(11, 9, 9, 9), false},
+    {"fd00::/8", 6, {0xfd, 0x12}, true},
+    {"fd00::/8", 6, {0xfc, 0x12}, false},
+    {"fe80::/10", 6, {0xfe, 0xbf}, true},
+    {"fe80::/10", 6, {0xfe, 0xc0}, false},
+    {"1.2.3.4", V4(1, 2, 3, 4), true},
+    {"1.2.3.4", V4(1, 2, 3, 5), false},
+    {"any", V4(1, 2, 3, 4), true},
+    {"any", 0, {0}, true},
+    {"0.0.0.0/0,::/0", 0, {0}, false}, /* unknown family: only "any" lets it in */
+};
+
+static void metrics_allow_matches(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof MATCH_ROWS / sizeof MATCH_ROWS[0]; i++) {
+        const struct match_row *row = &MATCH_ROWS[i];
+        struct config_prefixes set;
+        char err[160];
+        assert_int_equal(config_parse_prefixes(row->allow, &set, err, sizeof err), 0);
+        if (config_prefixes_match(&set, row->version, row->ip) != row->is_in)
+            fail_msg("row %zu (%s): expected %s", i, row->allow, row->is_in ? "in" : "out");
+    }
+}
+
+static void metrics_allow_flag(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *dflt[] = {"wsrelay"};
+    assert_int_equal(parse(&cfg, ARGC(dflt), dflt), CONFIG_RUN);
+    assert_int_equal(cfg.metrics_allow.n, 2); /* 127.0.0.0/8 and ::1 */
+    assert_false(cfg.metrics_allow.is_any);
+    char *any[] = {"wsrelay", "--metrics-allow=any"};
+    assert_int_equal(parse(&cfg, ARGC(any), any), CONFIG_RUN);
+    assert_true(cfg.metrics_allow.is_any);
+    char *list[] = {"wsrelay", "--metrics-allow", "10.0.0.0/8,fd00::/8"};
+    assert_int_equal(parse(&cfg, ARGC(list), list), CONFIG_RUN);
+    assert_int_equal(cfg.metrics_allow.n, 2);
+    char err[256];
+    char *bad[] = {"wsrelay", "--metrics-allow", "10.0.0.0/33"};
+    assert_int_equal(config_parse(&cfg, ARGC(bad), bad, err, sizeof err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "--metrics-allow"));
+    char *none[] = {"wsrelay", "--metrics-allow"};
+    assert_int_equal(parse(&cfg, ARGC(none), none), CONFIG_ERROR);
 }
 
 static void max_buffer_must_hold_a_max_message(void **state)
@@ -173,6 +449,12 @@ int main(void)
         cmocka_unit_test(help_and_version),
         cmocka_unit_test(port_zero_and_bounds),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(allow_origin_takes_http_and_https_origins_or_star),
+        cmocka_unit_test(metrics_allow_parses_prefixes),
+        cmocka_unit_test(metrics_allow_refusals),
+        cmocka_unit_test(metrics_allow_caps_the_list),
+        cmocka_unit_test(metrics_allow_matches),
+        cmocka_unit_test(metrics_allow_flag),
         cmocka_unit_test(max_buffer_must_hold_a_max_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -314,7 +314,25 @@ static const struct origin_row ORIGIN_ROWS[] = {
      "https://c.example,https://b.example", false},
     {"a list replaces the same-host rule", "Host: a.example\r\nOrigin: http://a.example\r\n",
      "https://b.example", false},
-    {"null when listed", "Host: a.example\r\nOrigin: null\r\n", "null", true},
+    /* RFC 6454 §4: our page is served over http or https, so only those schemes are ours. */
+    {"https, upper-case scheme", "Host: a.example\r\nOrigin: HTTPS://a.example\r\n", NULL, true},
+    {"http, mixed-case scheme", "Host: a.example\r\nOrigin: HtTp://a.example\r\n", NULL, true},
+    {"foreign scheme, same authority", "Host: a.example:7071\r\nOrigin: evil://a.example:7071\r\n",
+     NULL, false},
+    {"ws scheme", "Host: a.example\r\nOrigin: ws://a.example\r\n", NULL, false},
+    {"file scheme", "Host: a.example\r\nOrigin: file://a.example\r\n", NULL, false},
+    {"extension scheme", "Host: a.example\r\nOrigin: chrome-extension://a.example\r\n", NULL,
+     false},
+    {"scheme with a suffix", "Host: a.example\r\nOrigin: httpx://a.example\r\n", NULL, false},
+    {"scheme cut short", "Host: a.example\r\nOrigin: htt://a.example\r\n", NULL, false},
+    {"empty scheme", "Host: a.example\r\nOrigin: ://a.example\r\n", NULL, false},
+    {"one slash", "Host: a.example\r\nOrigin: http:/a.example\r\n", NULL, false},
+    {"foreign scheme, listed anyway", "Host: a.example\r\nOrigin: evil://b.example\r\n",
+     "evil://b.example", false},
+    {"foreign scheme under star", "Host: a.example\r\nOrigin: evil://b.example\r\n", "*", true},
+    /* "null" is what any sandboxed iframe sends: config.c refuses to list it; here too. */
+    {"null even when listed", "Host: a.example\r\nOrigin: null\r\n", "null", false},
+    {"null under star", "Host: a.example\r\nOrigin: null\r\n", "*", true},
 };
 
 static void origin_table(void **state)

@@ -37,11 +37,13 @@ struct bcast_result {
  * Conflation: when `sender` is a slot (not BCAST_NO_CONFLATION), the payload is that
  * client's latest state, which presence also holds. A recipient that is behind (is_behind:
  * after its last write, more than t->conflate_mark bytes were still pending, so the kernel
- * would not take them: a slow reader, not merely a big batch) does not get it queued; it is
- * marked as owed that sender's state instead (conn_owe), and the server sends the latest
- * state once the recipient has caught up. A slow reader thus gets fresh positions in bounded
- * memory, and a second update from the same sender replaces the first instead of queueing behind
- * it. */
+ * would not take them: a slow reader, not merely a big batch), or that holds t->burst_mark
+ * bytes not yet written (a burst within one loop pass), or that has no room for this frame,
+ * does not get it queued; it is marked as owed that sender's state instead (conn_owe), and
+ * the server sends the latest state once the recipient has caught up. So a conflatable
+ * message never makes a recipient pass --max-buffer; only server messages can. A slow reader thus
+ * gets fresh positions in bounded memory, and a second update from the same sender replaces the
+ * first instead of queueing behind it. */
 struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
                                const struct conn *except, uint32_t sender);
 

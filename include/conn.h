@@ -76,10 +76,11 @@ struct conn_http {
     uint32_t seen; /* bytes of rbuf the parser already scanned (http_parse_request's last_len) */
     int file_fd;   /* a static file being sent with sendfile() after the head, or -1 */
     uint64_t file_off, file_left;
-    /* Slow readers of responses (server.c's check_http_output): while output is pending, how
-     * long it has been, what the socket took, what the peer really acknowledged, and when
-     * that last grew. out_since_ms 0: no output pending. */
-    uint64_t out_since_ms, out_sent, out_acked, acked_ms;
+    /* Slow readers of responses (server.c's check_http_output): since when responses wait
+     * for their reader (0: none, and the peer has acknowledged all we sent), what the socket
+     * took since, what the kernel still held of earlier ones then (unacked_base), what the
+     * peer has acknowledged since, and when that last grew. */
+    uint64_t out_since_ms, out_sent, unacked_base, out_acked, acked_ms;
 };
 
 /* The keep-alive ping's payload: random (getrandom), so that only a peer that read our ping

@@ -45,13 +45,17 @@ enum json_err {
  * string (the caller guarantees it needs no escaping: a UUID).
  * A top-level "type" whose string value is one the server sends ("welcome", "join", "leave",
  * "error") is JSON_ERR_RESERVED, so no client can forge a server message.
+ * The output has at most JSON_MAX_TOKENS tokens too (else JSON_ERR_TOO_COMPLEX): it is
+ * itself a valid input, and rewriting it again gives the same bytes, which is how another
+ * node checks a relayed message (server.c's check_remote_json) without changing it.
  * Returns 0, or a negative enum json_err; on error out is unchanged. */
 int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color,
                  struct buf *out);
 
 /* Only the check: in[0..len) is exactly one JSON object (RFC 8259) of at most
- * JSON_MAX_TOKENS tokens. Returns 0 or a negative enum json_err. For messages that arrive
- * from other nodes (issue 5), already rewritten, which we relay as they are. */
+ * JSON_MAX_TOKENS tokens. Returns 0 or a negative enum json_err. cluster_decode() uses it
+ * to refuse envelopes that are not ours; the messages it accepts are then checked and
+ * rewritten like a local client's (json_rewrite). */
 int json_check_object(const uint8_t *in, size_t len);
 
 /* The close code (1007, 1008, 1009 or 1011) and a short static reason for an enum json_err. */

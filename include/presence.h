@@ -12,7 +12,8 @@
  * Memory bound: at most max_slots * (last_max + sizeof(struct presence_peer)). A cursor page
  * keeps about 100 bytes per client (0.1 MiB at 1024 clients); only clients whose latest
  * message is large hold more, up to last_max each (16 MiB if all 1024 clients of a default
- * server send 16 KiB messages). A welcome is at most about
+ * server send 16 KiB messages), and remote clients' big ones together at most as much
+ * again (remote_big_budget). A welcome is at most about
  * (max_slots - 1) * (PRESENCE_STATE_MAX + 1) bytes, under the default --max-buffer; with
  * more slots or a smaller buffer it is cut at welcome_max.
  */
@@ -53,6 +54,10 @@ struct presence {
     size_t nfree_remote, remote_used;
     size_t welcome_max; /* the most bytes one welcome may take; SIZE_MAX after init */
     size_t last_max;    /* the largest last message kept: the largest relayed message */
+    /* Remote entries' last messages over PRESENCE_STATE_MAX, in bytes, and their cap:
+     * local_slots * last_max, what local clients may hold, so a hostile publisher inventing
+     * thousands of remote clients with big messages cannot make a node hold more. */
+    size_t remote_big_used, remote_big_budget;
 };
 
 /* Allocates local_slots + remote_slots empty peers (remote_slots is 0 for a single node);
@@ -65,9 +70,10 @@ void presence_free(struct presence *p);
 /* Slot `slot` is now a /ws client with this id and color (its last message is empty). */
 void presence_join(struct presence *p, size_t slot, const char *id, unsigned color);
 
-/* Remembers msg[0..len), the exact text relayed for that slot (already rewritten). A message
- * over last_max is not kept and the slot's last message is emptied (so a stale position
- * never outlives a newer one); so is it when memory runs out. Returns 0, or -ENOMEM. */
+/* Remembers msg[0..len), the exact text relayed for that slot (already rewritten). Returns 0
+ * if kept. If not, the slot's last message is emptied (so a stale position never outlives a
+ * newer one) and the return says why: -EMSGSIZE over last_max; -ENOBUFS for a remote entry
+ * whose message over PRESENCE_STATE_MAX would pass remote_big_budget; -ENOMEM. */
 int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t len);
 
 /* The slot is empty again; its memory is released. */

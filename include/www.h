@@ -12,8 +12,10 @@
 #ifndef WSRELAY_WWW_H
 #define WSRELAY_WWW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Longest path we serve, after decoding. Longer: 404. */
 #define WWW_PATH_MAX 1024
@@ -50,5 +52,23 @@ struct www_file {
  * Returns 0 and fills *f, or -errno: -ENOENT, -EXDEV (escape attempt), -EISDIR / -EACCES
  * (not a regular file), ... The caller answers every failure with 404. Edge: does I/O. */
 int www_open(int root_fd, const char *rel, struct www_file *f);
+
+/* Whether an absolute, resolved path (no symlinks, no "..": realpath's output) is one only
+ * root and `uid` can change: every directory from "/" down to it is owned by root or uid,
+ * and none is writable by group or others, except a sticky one above it (like /tmp: POSIX
+ * lets only an entry's owner rename or remove it there). OpenSSH's StrictModes check, with
+ * that allowance. On false, why_dir[0..why_len) names the first directory that fails.
+ * Edge: stat(2) on each component. */
+bool www_path_is_trusted(const char *resolved, uid_t uid, char *why_dir, size_t why_len);
+
+/* The default www root for the binary at `exe` (its resolved path, /proc/self/exe): the
+ * installed <prefix>/share/wsrelay/www if the binary is <prefix>/bin/wsrelay (make
+ * install's layout), else www/ beside the binary (the source tree). Never a directory
+ * relative to the working directory, and a candidate whose path is not trusted (see above:
+ * /tmp/share planted by another user beside a checkout in /tmp) is skipped, its reason in
+ * skipped[0..skipped_len) for the log. Returns an O_PATH directory descriptor and its
+ * resolved path in path[0..path_len), or -errno (-ENOENT: no trusted candidate). */
+int www_open_default(const char *exe, uid_t uid, char *path, size_t path_len, char *skipped,
+                     size_t skipped_len);
 
 #endif

@@ -25,11 +25,14 @@ CC=${CC:-cc}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 
 missing=""
-need() { missing="$missing $1"; }
+need() { missing="$missing $*"; }
 
-if ! command -v "$CC" >/dev/null 2>&1; then
-    need gcc
-elif ! echo '#include <stdio.h>' | "$CC" -E -x c - >/dev/null 2>&1; then
+# CC may be several words ("ccache gcc"): the first is the program to look for.
+# shellcheck disable=SC2086
+set -- $CC
+if ! command -v "$1" >/dev/null 2>&1; then
+    need gcc libc6-dev # --no-install-recommends: gcc alone would come without <stdio.h>
+elif ! echo '#include <stdio.h>' | $CC -E -x c - >/dev/null 2>&1; then
     need libc6-dev # gcc alone (it only recommends libc6-dev) has no <stdio.h>
 fi
 command -v make >/dev/null 2>&1 || need make
@@ -43,8 +46,8 @@ else
     [ -f /usr/include/hiredis/hiredis.h ] || need libhiredis-dev
 fi
 # jsmn ships no .pc: ask the compiler whether it finds the header (preprocessing only).
-if command -v "$CC" >/dev/null 2>&1; then
-    echo '#include <jsmn.h>' | "$CC" -E -x c - >/dev/null 2>&1 || need libjsmn-dev
+if command -v "$1" >/dev/null 2>&1; then
+    echo '#include <jsmn.h>' | $CC -E -x c - >/dev/null 2>&1 || need libjsmn-dev
 else
     [ -f /usr/include/jsmn.h ] || need libjsmn-dev
 fi

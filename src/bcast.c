@@ -43,9 +43,12 @@ struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const voi
         /* Behind after its last write (a slow reader), or already holding burst_mark bytes
          * that no write has tried yet (a burst of big messages from many senders in one loop
          * pass, which would carry even a fast reader past --max-buffer before the next
-         * flush): either way an update from this sender is owed, not queued. The flush that
-         * drains it below conflate_mark pays the debt (server.c's pay_owed). */
-        bool is_behind = c->is_behind || buf_size(&c->wbuf) >= t->burst_mark;
+         * flush), or simply without room for this one: an update from this sender is then
+         * owed, not queued, and never the reason a reader is dropped. The flush that drains
+         * it below conflate_mark pays the debt (server.c's pay_owed). */
+        size_t pending = buf_size(&c->wbuf);
+        bool is_behind =
+            c->is_behind || pending >= t->burst_mark || pending + hdr_len + len > c->wbuf.limit;
         if (sender != BCAST_NO_CONFLATION && is_behind && conn_owe(t, c, sender)) {
             r.conflated++;
             continue;

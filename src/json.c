@@ -415,16 +415,19 @@ static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const
                    const char *hue, struct buf_writer *e)
 {
     bool first = true;
+    size_t out_tokens = 1 + 4; /* the object, and the server's two members */
     buf_put(e, "{", 1);
     for (size_t k = 1; k < ntoks;) { /* k: a key of the top-level object; k + 1 its value */
         const jsmntok_t *key = &toks[k];
         const jsmntok_t *val = &toks[k + 1];
         size_t after = skip_subtree(toks, ntoks, k + 1);
+        size_t member_tokens = after - k;
         k = after;
         if (string_equals(in, key, "type") && is_reserved_type(in, val))
             return JSON_ERR_RESERVED;
         if (string_equals(in, key, "sender") || string_equals(in, key, "color"))
             continue;
+        out_tokens += member_tokens;
         if (!first)
             buf_put(e, ",", 1);
         first = false;
@@ -432,6 +435,10 @@ static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const
         buf_put(e, ":", 1);
         buf_put(e, in + tok_begin(val), tok_end(val) - tok_begin(val)); /* nested: whole span */
     }
+    /* The output must pass our own check too: other nodes parse it (cluster.c), and a message
+     * of 509..512 tokens without sender and color would grow past JSON_MAX_TOKENS here. */
+    if (out_tokens > JSON_MAX_TOKENS)
+        return JSON_ERR_TOO_COMPLEX;
     if (!first)
         buf_put(e, ",", 1);
     buf_put(e, "\"sender\":\"", 10);

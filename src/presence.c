@@ -116,6 +116,9 @@ int presence_init(struct presence *p, size_t local_slots, size_t remote_slots, s
                            .welcome_max = SIZE_MAX,
                            .last_max =
                                last_max > PRESENCE_STATE_MAX ? last_max : PRESENCE_STATE_MAX};
+    /* Remote clients' big messages together may hold what local ones can: a cluster never
+     * multiplies that memory by the remote places, however much is published on the channel. */
+    p->remote_big_budget = local_slots * p->last_max;
     if (max_slots == 0)
         return 0;
     p->peers = calloc(max_slots, sizeof *p->peers); /* calloc checks the multiplication */
@@ -226,6 +229,13 @@ void presence_remote_remove(struct presence *p, size_t index)
     p->free_remote[p->nfree_remote++] = (uint32_t)index;
 }
 
+/* Bytes of a remote entry's last message that count against remote_big_budget. */
+static size_t remote_big(const struct presence *p, size_t slot)
+{
+    size_t n = buf_size(&p->peers[slot].last);
+    return slot >= p->local_slots && n > PRESENCE_STATE_MAX ? n : 0;
+}
+
 void presence_join(struct presence *p, size_t slot, const char *id, unsigned color)
 {
     assert(slot < p->max_slots); /* slots come from conn.c, never from a peer */
@@ -236,6 +246,7 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     peer->id[n] = '\0';
     peer->color = color;
     peer->is_present = true;
+    p->remote_big_used -= remote_big(p, slot);
     buf_free(&peer->last);
     buf_init(&peer->last, p->last_max); /* a fresh client has said nothing yet */
 }
@@ -245,21 +256,32 @@ int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t 
     assert(slot < p->max_slots);
     struct buf *last = &p->peers[slot].last;
     /* Empty first: if the new message is not kept, the old position must not outlive it. */
+    p->remote_big_used -= remote_big(p, slot);
     buf_reset(last);
-    if (len > p->last_max)
-        return 0;
     /* A sender back to small messages after a big one gives the big storage back: the
      * common case stays a few hundred bytes per client. */
     if (len <= PRESENCE_STATE_MAX)
         buf_shrink(last, PRESENCE_STATE_MAX);
+    if (len > p->last_max)
+        return -EMSGSIZE;
+    bool is_remote_big = slot >= p->local_slots && len > PRESENCE_STATE_MAX;
+    if (is_remote_big && p->remote_big_used + len > p->remote_big_budget) {
+        buf_shrink(last, 0);
+        return -ENOBUFS;
+    }
     /* Within the limit, so only memory can fail here. */
-    return buf_append(last, msg, len) == 0 ? 0 : -ENOMEM;
+    if (buf_append(last, msg, len) != 0)
+        return -ENOMEM;
+    if (is_remote_big)
+        p->remote_big_used += len;
+    return 0;
 }
 
 void presence_leave(struct presence *p, size_t slot)
 {
     assert(slot < p->max_slots);
     struct presence_peer *peer = &p->peers[slot];
+    p->remote_big_used -= remote_big(p, slot);
     buf_free(&peer->last); /* keeps the limit, so the slot is ready for the next join */
     peer->is_present = false;
     peer->id[0] = '\0';

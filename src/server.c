@@ -731,15 +731,14 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
     }
     /* Presence first: it is both the next newcomer's snapshot and the state a client that
      * fell behind is owed (conflation), whatever its size: a reader that keeps up with the
-     * room's cursors is never dropped because one sender's messages are big. Only if presence
-     * could not keep it (out of memory) is the message relayed unconflated. */
+     * room's cursors is never dropped because one sender's messages are big. */
     const uint8_t *msg = buf_head(&srv->scratch);
     size_t msg_len = buf_size(&srv->scratch);
-    uint32_t sender = c->slot;
-    if (presence_update(&srv->presence, c->slot, msg, msg_len) != 0) {
+    if (presence_update(&srv->presence, c->slot, msg, msg_len) == -ENOMEM)
         log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
-        sender = BCAST_NO_CONFLATION;
-    }
+    /* Conflatable even if presence could not keep it: a reader that is behind is then owed
+     * an empty last, which pay_owed() skips. It misses this one update, and is not dropped. */
+    uint32_t sender = c->slot;
     struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, msg, msg_len, NULL, sender);
     srv->metrics.messages_out += r.sent;
     srv->metrics.conflated += r.conflated;
@@ -759,6 +758,10 @@ static void pay_owed(struct server *srv, struct conn *c)
         const struct presence_peer *peer = &srv->presence.peers[slot];
         if (!peer->is_present || buf_size(&peer->last) == 0)
             continue;
+        if (buf_size(&c->wbuf) + FRAME_HDR_MAX + buf_size(&peer->last) > c->wbuf.limit) {
+            conn_owe(&srv->conns, c, (uint32_t)slot); /* its own debt must not drop it */
+            return;
+        }
         if (!bcast_one(&srv->conns, c, FRAME_OP_TEXT, buf_head(&peer->last), buf_size(&peer->last)))
             return; /* over --max-buffer: marked closing */
         srv->metrics.messages_out++;
@@ -844,13 +847,27 @@ static void on_ws_event(struct server *srv, struct conn *c, const struct ws_even
 
 /* ==== 6. Input ========================================================================== */
 
-/* An HTTP connection's responses start waiting for their reader now (see check_http_output). */
+/* An HTTP connection's responses start waiting for their reader now (see check_http_output).
+ * What the kernel still holds of earlier ones is the base: the peer acknowledging it counts. */
 static void start_output_clock(struct conn *c, uint64_t now_ms)
 {
+    long unacked = net_unacked(c->fd);
     c->http.out_since_ms = now_ms;
     c->http.acked_ms = now_ms;
     c->http.out_sent = 0;
     c->http.out_acked = 0;
+    c->http.unacked_base = unacked > 0 ? (uint64_t)unacked : 0;
+}
+
+/* After a request: its response starts a new period of waiting for the reader if nothing of
+ * ours was pending before it (a keep-alive client's next request: one SIOCOUTQ for the
+ * base), or joins the period already running (pipelined requests). */
+static void note_http_output(struct server *srv, struct conn *c, bool was_idle)
+{
+    bool is_http =
+        c->route == CONN_ROUTE_NONE && (c->phase == CONN_HTTP || c->phase == CONN_DRAINING);
+    if (is_http && has_output(c) && (was_idle || c->http.out_since_ms == 0))
+        start_output_clock(c, srv->loop.now_ms);
 }
 
 /* Runs the parser of the connection's phase over in[0..len) until it needs more bytes, the
@@ -872,15 +889,16 @@ static size_t feed(struct server *srv, struct conn *c, uint8_t *in, size_t len)
                 c->http.seen = (uint32_t)n_left; /* < RBUF_LIMIT */
                 break;
             }
+            bool was_idle = !has_output(c);
             if (n < 0) {
                 http_error(srv, c, http_err_status((int)n), false, false, NULL);
+                note_http_output(srv, c, was_idle);
                 break;
             }
             c->http.seen = 0;
             handle_request(srv, c, &req); /* may turn c into a WebSocket: http is gone then */
             used += (size_t)n;
-            if (c->phase == CONN_HTTP && has_output(c) && c->http.out_since_ms == 0)
-                start_output_clock(c, srv->loop.now_ms);
+            note_http_output(srv, c, was_idle);
         } else if (c->phase == CONN_WS) {
             struct ws_event ev;
             ssize_t n = ws_feed(&c->ws.session, p, n_left, &ev);
@@ -1113,9 +1131,10 @@ static void check_http_output(struct server *srv, struct conn *c, uint64_t now)
     /* The check runs a few times per --handshake-timeout (the tick), so one SIOCOUTQ per
      * waiting connection per tick: nothing on the per-message path. */
     long unacked = net_unacked(c->fd);
-    uint64_t acked = unacked < 0                       ? h->out_sent /* no SIOCOUTQ: trust send() */
-                     : (uint64_t)unacked < h->out_sent ? h->out_sent - (uint64_t)unacked
-                                                       : 0;
+    uint64_t queued = h->out_sent + h->unacked_base; /* this period's, and what came before */
+    uint64_t acked = unacked < 0                  ? h->out_sent /* no SIOCOUTQ: trust send() */
+                     : (uint64_t)unacked < queued ? queued - (uint64_t)unacked
+                                                  : 0;
     const char *why =
         conn_http_judge_reader(h, acked, now, srv->cfg->handshake_timeout_ms, HTTP_MIN_SEND_RATE);
     if (why == NULL)
@@ -1126,6 +1145,27 @@ static void check_http_output(struct server *srv, struct conn *c, uint64_t now)
      * very reader long after the slot is free, holding up to SO_SNDBUF of kernel memory. */
     c->is_reset = true;
     conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, why);
+}
+
+/* An HTTP connection's responses (keep-alive, or its last one while draining) still on their
+ * way: in our buffers, or in the kernel's and not yet acknowledged (slowhttptest's answers
+ * all fit in the send buffer). While they are, the clock is the reader's (check_http_output),
+ * and true is returned. When the peer has them all, the connection's own clock (idle
+ * keep-alive, lingering close) restarts now. */
+static bool http_output_pending(struct server *srv, struct conn *c, uint64_t now)
+{
+    if (c->route != CONN_ROUTE_NONE)
+        return false;
+    if (has_output(c) || (c->http.out_since_ms != 0 && net_unacked(c->fd) > 0)) {
+        check_http_output(srv, c, now);
+        return true;
+    }
+    if (c->http.out_since_ms != 0) { /* delivered */
+        c->http.out_since_ms = 0;
+        c->since_ms = now;
+        return true;
+    }
+    return false;
 }
 
 /* Once a second: drop draining connections whose peer will not take their last bytes. */
@@ -1157,18 +1197,8 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             released++; /* an idle connection gave its buffers back */
         switch (c->phase) {
         case CONN_HTTP:
-            /* Responses still on their way: in our buffers, or in the kernel's and not yet
-             * acknowledged (slowhttptest's answers all fit in the send buffer). The clock is
-             * the reader's until the peer has them all. */
-            if (has_output(c) || (c->http.out_since_ms != 0 && net_unacked(c->fd) > 0)) {
-                check_http_output(srv, c, now);
+            if (http_output_pending(srv, c, now))
                 break;
-            }
-            if (c->http.out_since_ms != 0) { /* delivered: now the connection is idle */
-                c->http.out_since_ms = 0;
-                c->since_ms = now;
-                break;
-            }
             /* Slowloris: a request that never completes holds a slot for ever. */
             if (age >= cfg->handshake_timeout_ms) {
                 if (buf_size(&c->rbuf) > 0)
@@ -1202,8 +1232,17 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
             }
             break;
         case CONN_DRAINING:
-            if (age >= DRAIN_TIMEOUT_MS)
+            /* An HTTP response on a closing connection (Connection: close, HTTP/1.0, an
+             * error) is judged like any other while it waits for its reader: a lawful slow
+             * download finishes, a reader that does not read is cut. Then the lingering close
+             * has DRAIN_TIMEOUT_MS to see the peer's FIN; a WebSocket's close frame has it
+             * from the start. Whatever the kernel still holds then goes with a reset. */
+            if (http_output_pending(srv, c, now))
+                break;
+            if (age >= DRAIN_TIMEOUT_MS) {
+                c->is_reset = net_unacked(c->fd) > 0;
                 conn_close_later(&srv->conns, c, CONN_END_TIMEOUT, "timed out while draining");
+            }
             break;
         case CONN_FREE:
         case CONN_CLOSING:
@@ -1218,45 +1257,37 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
         malloc_trim(0);
 }
 
-/* The www directory: --www, else the installed share/wsrelay/www beside the binary's bin/
- * (make install's layout: PREFIX/bin/wsrelay, PREFIX/share/wsrelay/www), else www/ beside
- * the binary (the source tree, where `make` leaves ./wsrelay next to www/). Never ./www of
- * the working directory: whoever can write there (a shared /tmp, a user's checkout) could
- * otherwise plant the page an installed server hands to every visitor. The installed files
- * come first for the same reason: a www/ beside an installed binary is not what was installed.
- * Opened as an O_PATH directory: every file is opened beneath it. Returns the descriptor or
- * -errno; path[] holds the directory opened (resolved, for the log) or the one tried last. */
+/* The www directory: --www as given (the operator's choice), else www_open_default(): the
+ * installed PREFIX/share/wsrelay/www for PREFIX/bin/wsrelay, else www/ beside the binary
+ * (the source tree), and only along a path no other user can change. Never ./www of the
+ * working directory: whoever can write there (a shared /tmp, a user's checkout) could
+ * otherwise plant the page an installed server hands to every visitor. Returns an O_PATH
+ * directory descriptor or -errno; path[] holds the directory opened (resolved, for the log)
+ * or the one tried last. */
 static int open_www(const char *flag, char path[PATH_MAX])
 {
-    int fd = -ENOENT;
     if (flag != NULL) {
         snprintf(path, PATH_MAX, "%s", flag);
-        fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             return -errno;
-    } else {
-        char exe_dir[PATH_MAX / 2] = ".";
-        ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
-        if (n > 0) {
-            exe_dir[n] = '\0';
-            char *slash = strrchr(exe_dir, '/');
-            if (slash != NULL)
-                *slash = '\0';
-        }
-        const char *const suffixes[] = {"/../share/wsrelay/www", "/www"};
-        for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && fd < 0; i++) {
-            snprintf(path, PATH_MAX, "%s%s", exe_dir, suffixes[i]);
-            fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-            if (fd < 0)
-                fd = -errno;
-        }
-        if (fd < 0)
-            return fd;
+        char real[PATH_MAX]; /* the log names the directory served */
+        if (realpath(path, real) != NULL)
+            snprintf(path, PATH_MAX, "%s", real);
+        return fd;
     }
-    /* The log names the directory actually served, without "bin/../" detours. */
-    char real[PATH_MAX];
-    if (realpath(path, real) != NULL)
-        snprintf(path, PATH_MAX, "%s", real);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) { /* no /proc (a bare chroot): no way to know where we are installed */
+        snprintf(path, PATH_MAX, "(the binary's directory: /proc/self/exe unreadable)");
+        return -ENOENT;
+    }
+    exe[n] = '\0';
+    char skipped[PATH_MAX + 128];
+    int fd = www_open_default(exe, geteuid(), path, PATH_MAX, skipped, sizeof skipped);
+    if (skipped[0] != '\0')
+        log_at(LL_WARN, "www=%s \"not serving an untrusted directory; give --www\"",
+               log_value_str(skipped).s);
     return fd;
 }
 
@@ -1452,10 +1483,13 @@ static bool check_remote_json(struct server *srv, size_t index, const char *node
                               const uint8_t *json, size_t len)
 {
     const struct presence_peer *who = &srv->presence.peers[index];
+    size_t limit = srv->cfg->max_message + JSON_REWRITE_GROWTH; /* what a local one can be */
     int rc = -EMSGSIZE;
-    if (len <= srv->cfg->max_message + JSON_REWRITE_GROWTH) {
+    if (len <= limit) {
         buf_reset(&srv->scratch);
         rc = json_rewrite(json, len, who->id, who->color, &srv->scratch);
+        if (rc == 0 && buf_size(&srv->scratch) > limit) /* grew past it in the rewrite */
+            rc = -EMSGSIZE;
     }
     if (rc == 0)
         return true;
@@ -1484,8 +1518,10 @@ static bool remote_update(struct server *srv, long index, const char *node, cons
         return false;
     const uint8_t *msg = buf_head(&srv->scratch);
     size_t msg_len = buf_size(&srv->scratch);
-    bool is_kept = presence_update(&srv->presence, (size_t)index, msg, msg_len) == 0;
-    relay_remote(srv, msg, msg_len, is_kept ? (uint32_t)index : BCAST_NO_CONFLATION);
+    /* Not kept (over remote_big_budget, out of memory): still conflatable, as on_room_text
+     * says. */
+    presence_update(&srv->presence, (size_t)index, msg, msg_len);
+    relay_remote(srv, msg, msg_len, (uint32_t)index);
     return true;
 }
 

@@ -16,8 +16,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -303,4 +306,86 @@ int www_open(int root_fd, const char *rel, struct www_file *f)
     f->fd = fd;
     f->size = (uint64_t)st.st_size;
     return 0;
+}
+
+/* ---- The default root: where the page is, when --www does not say ------------------------- */
+
+bool www_path_is_trusted(const char *resolved, uid_t uid, char *why_dir, size_t why_len)
+{
+    size_t len = strnlen(resolved, PATH_MAX);
+    if (len == 0 || len >= PATH_MAX || resolved[0] != '/') {
+        snprintf(why_dir, why_len, "%s", resolved);
+        return false;
+    }
+    for (size_t end = 1; end <= len; end++) {
+        if (end < len && resolved[end] != '/')
+            continue;
+        char prefix[PATH_MAX];
+        memcpy(prefix, resolved, end);
+        prefix[end] = '\0';
+        struct stat st;
+        bool ok =
+            stat(prefix, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_uid == 0 || st.st_uid == uid);
+        /* A directory others may write to lets them swap what lies below it; a sticky one
+         * does not (only an entry's owner may rename or remove it), so it may stand above
+         * the root, never be the root: files could be added to it. */
+        bool others_write = ok && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+        if (others_write && !((st.st_mode & S_ISVTX) != 0 && end < len))
+            ok = false;
+        if (!ok) {
+            snprintf(why_dir, why_len, "%s", prefix);
+            return false;
+        }
+    }
+    return true;
+}
+
+int www_open_default(const char *exe, uid_t uid, char *path, size_t path_len, char *skipped,
+                     size_t skipped_len)
+{
+    char dir[PATH_MAX];
+    skipped[0] = '\0';
+    snprintf(path, path_len, "%s", exe);
+    if (exe[0] != '/' || strlen(exe) >= sizeof dir)
+        return -ENOENT;
+    snprintf(dir, sizeof dir, "%s", exe);
+    char *slash = strrchr(dir, '/');
+    *slash = '\0'; /* the binary's directory ("" for a binary in /) */
+    const char *base = strrchr(dir, '/');
+    bool in_bin = base != NULL && strcmp(base + 1, "bin") == 0;
+
+    char candidates[2][PATH_MAX + 32];
+    int n = 0;
+    if (in_bin) /* PREFIX/bin/wsrelay -> PREFIX/share/wsrelay/www */
+        snprintf(candidates[n++], sizeof candidates[0], "%.*s/share/wsrelay/www", (int)(base - dir),
+                 dir);
+    snprintf(candidates[n++], sizeof candidates[0], "%s/www", dir);
+
+    int err = -ENOENT;
+    for (int i = 0; i < n; i++) {
+        char real[PATH_MAX];
+        if (realpath(candidates[i], real) == NULL) {
+            err = -errno;
+            snprintf(path, path_len, "%s", candidates[i]);
+            continue;
+        }
+        char why_dir[PATH_MAX];
+        if (!www_path_is_trusted(real, uid, why_dir, sizeof why_dir)) {
+            snprintf(skipped, skipped_len,
+                     "%s (%s is not owned by root or us, or others "
+                     "may write to it)",
+                     real, why_dir);
+            snprintf(path, path_len, "%s", real);
+            err = -EPERM;
+            continue;
+        }
+        int fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            err = -errno;
+            continue;
+        }
+        snprintf(path, path_len, "%s", real);
+        return fd;
+    }
+    return err;
 }

@@ -17,6 +17,7 @@
  * "valid" would send browsers a broken frame (RFC 6455 §8.1: they must fail the connection)
  * or a forged field; a crash would take down a node and every client on it.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,8 +71,12 @@ static void apply(struct presence *p, const struct cluster_msg *m, struct buf *o
         index = presence_remote_add(p, m->sender, m->color, 1);
         FUZZ_CHECK(index >= (long)LOCAL_SLOTS); /* the table starts empty: there is room */
         FUZZ_CHECK(presence_remote_find(p, m->sender) == index);
-        if (m->kind == CLUSTER_MSG)
-            FUZZ_CHECK(presence_update(p, (size_t)index, m->json, m->json_len) == 0);
+        if (m->kind == CLUSTER_MSG) {
+            /* Kept, or refused for its size (over last_max: the slot's last is emptied). */
+            int rc = presence_update(p, (size_t)index, m->json, m->json_len);
+            FUZZ_CHECK(rc == 0 || (rc == -EMSGSIZE && m->json_len > p->last_max));
+            FUZZ_CHECK(rc == 0 || buf_size(&p->peers[index].last) == 0);
+        }
     } else if (m->kind == CLUSTER_STATE) {
         size_t pos = 0;
         struct cluster_peer peer;

@@ -134,12 +134,16 @@ def test_a_refused_handshake_disturbs_nobody(start_server):
     b = RawWS.connect(srv.port, "/ws")
     json.loads(b.recv_text())
     statuses = []
+    t0 = time.monotonic()
     for _ in range(20):
         status, _, s = handshake(srv.port)
         statuses.append(status)
         s.close()
+    elapsed = time.monotonic() - t0
     accepted = statuses.count(101)
-    assert 3 <= accepted <= 5 and statuses.count(429) == 20 - accepted, statuses
+    # 3 tokens left, plus one a second refilled while the loop ran.
+    assert 3 <= accepted <= 3 + int(elapsed) + 1, (statuses, elapsed)
+    assert statuses.count(429) == 20 - accepted, statuses
     a.send_text('{"x":1}')
     before = []
     while True:

@@ -5,6 +5,7 @@ the root and symlinks inside it that point out. Each hostile request must be ref
 or 400 and the secret's bytes (or /etc/passwd's) must never appear on the wire.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -168,3 +169,44 @@ def test_no_www_anywhere_but_the_working_directory_is_an_error(tmp_path):
                        stdin=subprocess.DEVNULL)
     assert r.returncode == 1, r
     assert b"cannot open the www directory" in r.stderr, r.stderr
+
+
+def test_a_source_tree_binary_ignores_a_share_directory_planted_beside_its_checkout(tmp_path):
+    # A checkout in /tmp: /tmp/share/wsrelay/www is anyone's to create. Only a binary in a
+    # bin/ directory looks for ../share/wsrelay/www.
+    checkout = tmp_path / "wsrelay"
+    (checkout / "www").mkdir(parents=True)
+    shutil.copy2(BIN, checkout / "wsrelay")
+    (checkout / "www" / "index.html").write_bytes(b"<p>the checkout's page</p>\n")
+    planted = tmp_path / "share" / "wsrelay" / "www"
+    planted.mkdir(parents=True)
+    (planted / "index.html").write_bytes(b"<p>PLANTED</p>\n")
+    srv, www = _start_without_www(checkout / "wsrelay", checkout)
+    try:
+        assert get(srv.port, "/").body == b"<p>the checkout's page</p>\n"
+        assert www == str((checkout / "www").resolve())
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_an_installed_page_another_user_could_change_is_not_served(tmp_path):
+    # PREFIX/share/wsrelay owned by nobody (uid 65534): whoever that is could swap the page.
+    # The server skips it, says why, and falls back to www/ beside the binary, if trusted.
+    prefix = _install_layout(tmp_path, with_beside=True)
+    os.chown(prefix / "share" / "wsrelay", 65534, 65534)
+    srv, www = _start_without_www(prefix / "bin" / "wsrelay", tmp_path / "cwd")
+    try:
+        assert get(srv.port, "/").body == b"<p>beside the binary</p>\n"
+        assert "not serving an untrusted directory" in srv.stderr, srv.stderr
+        assert str((prefix / "share" / "wsrelay").resolve()) in srv.stderr
+    finally:
+        srv.stop()
+    # A group-writable www directory is refused the same way.
+    os.chown(prefix / "share" / "wsrelay", 0, 0)
+    os.chmod(prefix / "share" / "wsrelay" / "www", 0o775)
+    srv, www = _start_without_www(prefix / "bin" / "wsrelay", tmp_path / "cwd")
+    try:
+        assert get(srv.port, "/").body == b"<p>beside the binary</p>\n"
+    finally:
+        srv.stop()

@@ -10,6 +10,7 @@ import json
 import re
 import select
 import socket
+import subprocess
 import time
 
 import pytest
@@ -584,24 +585,78 @@ def test_pipelining_readers_that_never_read_are_closed_and_free_their_slots(star
             s.close()
 
 
+def server_side_orphans(port):
+    """Server-side TCP sockets on `port` the kernel still holds after close() (FIN-WAIT-1:
+    our FIN queued behind data the peer never took), from ss(8)."""
+    out = subprocess.run(["ss", "-Htn", "state", "fin-wait-1", f"sport = :{port}"],
+                         capture_output=True, text=True, timeout=TIMEOUT).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def expect_reset(s, bound):
+    """Reads (a little at a time, as a slow reader would) until the connection ends; true if
+    it ended with a reset rather than a FIN after the data."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            if not s.recv(65536):
+                return False
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+    return False
+
+
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
 def test_responses_that_fit_the_send_buffer_but_are_never_read_end_in_a_reset(start_server,
-                                                                            site):
+                                                                            site, connection):
     # slowhttptest -X's default shape: 3 pipelined requests, 78 KB of answers, all taken by
     # the kernel's send buffer, so the server has no output left and the connection looks
-    # idle. At the idle timeout the answers are still unacknowledged: a reset, so the kernel
-    # does not go on trickling them to a reader that never reads.
+    # idle (or, with Connection: close, done). The answers are still unacknowledged after
+    # the timeout: a reset, so the kernel does not go on trickling them, behind a FIN, to a
+    # reader that never reads (an orphan in FIN-WAIT-1 holding its send buffer).
     (site.root / "app.js").write_bytes(b"//" + b"x" * (26 * 1024) + b"\n")
     srv = start_server("--handshake-timeout", "1s")
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect((HOST, srv.port))
+    socks = []
     try:
-        s.sendall(http_request("GET", "/app.js") * 3)
-        srv.wait_log(re.compile(r'"closed: response not read within --handshake-timeout"'),
-                     timeout=CLOSE_BOUND)
-        wait_until(lambda: scrape_open(srv.port) <= 1, TIMEOUT, "the slot to be free")
+        for _ in range(5):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((HOST, srv.port))
+            s.sendall(http_request("GET", "/app.js", headers=[("Connection", connection)]) * 3)
+            socks.append(s)
+        wait_until(lambda: srv.stderr.count(
+            '"closed: response not read within --handshake-timeout"') == 5, CLOSE_BOUND * 2,
+            "the five readers to be cut")
+        wait_until(lambda: scrape_open(srv.port) <= 1, TIMEOUT, "the slots to be free")
+        assert server_side_orphans(srv.port) == [], "closed with a FIN behind unread data"
+        assert expect_reset(socks[0], TIMEOUT), "the reader saw a FIN, not a reset"
     finally:
-        s.close()
+        for s in socks:
+            s.close()
+
+
+def test_a_lawful_slow_download_on_a_closing_connection_completes(start_server, site):
+    # Connection: close (Python's urllib, HTTP/1.0 clients): the last response is judged
+    # like any other while it waits for its reader, not cut by the 5 s allowed for a close.
+    # 192 KiB at about 24 KiB/s: some 8 s.
+    data = bytes(range(256)) * 768
+    (site.root / "slow.bin").write_bytes(data)
+    srv = start_server("--handshake-timeout", "1s")
+    with HttpConn(srv.port, rcvbuf=8192, timeout=TIMEOUT * 2) as c:
+        c.send(http_request("GET", "/slow.bin", headers=[("Connection", "close")]))
+        head = c.read_head()
+        assert parse_head(head)[1] == 200
+        body, c.buf = c.buf, b""
+        while len(body) < len(data):
+            chunk = c.sock.recv(2048)
+            assert chunk, f"closed after {len(body)} of {len(data)} bytes"
+            body += chunk
+            time.sleep(2048 / (24 * 1024))
+    assert body == data
+    assert "timed out while draining" not in srv.stderr
 
 
 def test_a_reader_that_trickles_a_response_is_closed(start_server, site):

@@ -196,6 +196,28 @@ static void recipient_at_the_burst_mark_is_owed_before_any_write(void **state)
     conn_table_free(&t);
 }
 
+/* A conflatable message that would not fit is owed, never the reason a reader is dropped;
+ * the same bytes as a server message do drop it (--max-buffer). */
+static void a_conflatable_message_without_room_is_owed_not_dropped(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
+    struct conn *a = open_ws(&t, true), *b = open_ws(&t, true);
+    uint8_t filler[400], big[700];
+    memset(filler, 'f', sizeof filler);
+    memset(big, 'b', sizeof big);
+    assert_int_equal(buf_append(&b->wbuf, filler, sizeof filler), 0); /* under burst_mark */
+    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot);
+    assert_int_equal(r.sent, 0);
+    assert_int_equal(r.conflated, 1); /* 400 + 4 + 700 > 1024 */
+    assert_int_not_equal(b->phase, CONN_CLOSING);
+    r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, BCAST_NO_CONFLATION);
+    assert_int_equal(r.sent, 0);
+    assert_int_equal(b->phase, CONN_CLOSING);
+    conn_table_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +228,7 @@ int main(void)
         cmocka_unit_test(full_table_refuses_and_release_recycles),
         cmocka_unit_test(behind_recipient_is_owed_not_queued),
         cmocka_unit_test(recipient_at_the_burst_mark_is_owed_before_any_write),
+        cmocka_unit_test(a_conflatable_message_without_room_is_owed_not_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -489,21 +489,35 @@ static void refuses_more_than_max_tokens(void **state)
     struct buf out;
     buf_init(&out, 1 << 16);
 
-    /* {"a":[0,0,...]}: the object, the key and the array are 3 tokens, each 0 one more */
-    char *ok = repeat("{\"a\":[", "0", ",", JSON_MAX_TOKENS - 3, "]}");
+    /* {"a":[0,0,...]}: the object, the key and the array are 3 tokens, each 0 one more;
+     * the output gains sender and color, 4 tokens: the most an input without them may have
+     * is JSON_MAX_TOKENS - 4, so that the output is a valid input too (other nodes check
+     * it). One more, and the output would be too complex: refused. */
+    char *ok = repeat("{\"a\":[", "0", ",", JSON_MAX_TOKENS - 3 - 4, "]}");
     assert_int_equal(rewrite_str(ok, &out), 0);
     assert_int_equal(buf_size(&out), strlen(ok) - 1 + strlen("," TAIL));
     assert_memory_equal(buf_head(&out), ok, strlen(ok) - 1);
+    /* The output's own check: rewritten again, the same bytes. */
+    struct buf again;
+    buf_init(&again, 1 << 16);
+    assert_int_equal(json_rewrite(buf_head(&out), buf_size(&out), ID, HUE, &again), 0);
+    assert_int_equal(buf_size(&again), buf_size(&out));
+    assert_memory_equal(buf_head(&again), buf_head(&out), buf_size(&out));
+    buf_free(&again);
     buf_reset(&out);
+    char *grows_over = repeat("{\"a\":[", "0", ",", JSON_MAX_TOKENS - 3 - 3, "]}");
+    assert_int_equal(rewrite_str(grows_over, &out), JSON_ERR_TOO_COMPLEX);
+    assert_int_equal(buf_size(&out), 0);
+    free(grows_over);
     char *over = repeat("{\"a\":[", "0", ",", JSON_MAX_TOKENS - 2, "]}");
     assert_int_equal(rewrite_str(over, &out), JSON_ERR_TOO_COMPLEX);
     assert_int_equal(buf_size(&out), 0);
     free(ok);
     free(over);
 
-    /* depth counts too: {"a":[[[...]]]} */
-    char *deep_ok = repeat("{\"a\":", "[", "", JSON_MAX_TOKENS - 2, "");
-    char *deep_ok_full = repeat(deep_ok, "]", "", JSON_MAX_TOKENS - 2, "}");
+    /* depth counts too: {"a":[[[...]]]}, 2 + depth tokens, 4 more in the output */
+    char *deep_ok = repeat("{\"a\":", "[", "", JSON_MAX_TOKENS - 2 - 4, "");
+    char *deep_ok_full = repeat(deep_ok, "]", "", JSON_MAX_TOKENS - 2 - 4, "}");
     assert_int_equal(rewrite_str(deep_ok_full, &out), 0);
     buf_reset(&out);
     char *deep = repeat("{\"a\":", "[", "", JSON_MAX_TOKENS - 1, "");

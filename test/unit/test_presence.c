@@ -174,7 +174,7 @@ static void update_over_the_bound_empties_the_kept_message(void **state)
     assert_int_equal(presence_update(&p, 0, big, PRESENCE_STATE_MAX), 0);
     assert_int_equal(buf_size(&p.peers[0].last), PRESENCE_STATE_MAX);
 
-    assert_int_equal(presence_update(&p, 0, big, PRESENCE_STATE_MAX + 1), 0); /* not kept */
+    assert_int_equal(presence_update(&p, 0, big, PRESENCE_STATE_MAX + 1), -EMSGSIZE); /* not kept */
     assert_int_equal(buf_size(&p.peers[0].last), 0);
     struct buf out;
     buf_init(&out, 1 << 12);
@@ -209,13 +209,52 @@ static void big_last_is_kept_for_conflation_but_not_in_the_welcome(void **state)
     assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
     assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"peers\":["
                      "{\"sender\":\"" ID_A "\",\"color\":5}]}");
-    assert_int_equal(presence_update(&p, 0, big, BIG + 1), 0); /* past last_max: emptied */
+    assert_int_equal(presence_update(&p, 0, big, BIG + 1), -EMSGSIZE); /* emptied */
     assert_int_equal(buf_size(&p.peers[0].last), 0);
     assert_int_equal(presence_update(&p, 0, big, BIG), 0);
     assert_int_equal(update_str(&p, 0, "{\"x\":1}"), 0);
     assert_true(presence_has_snapshot(&p.peers[0]));
     assert_true(p.peers[0].last.cap <= PRESENCE_STATE_MAX); /* the 16 KiB went back */
     buf_free(&out);
+    presence_free(&p);
+}
+
+/* Remote clients' big last messages share one budget, local_slots * last_max: a publisher
+ * inventing remote clients with big messages cannot make a node hold more than its own
+ * clients could. Small ones never count; leaving and shrinking give bytes back. */
+static void remote_big_lasts_share_one_budget(void **state)
+{
+    (void)state;
+    enum { BIG = 1024 };
+    struct presence p;
+    assert_int_equal(presence_init(&p, 2, 8, BIG), 0);
+    assert_int_equal(p.remote_big_budget, 2 * BIG);
+    static uint8_t big[BIG];
+    memset(big, ' ', sizeof big);
+    big[0] = '{';
+    big[BIG - 1] = '}';
+    static const char *const ids[] = {ID_A, ID_B, ID_C};
+    long r[3];
+    for (int i = 0; i < 3; i++)
+        r[i] = presence_remote_add(&p, ids[i], 1, 1);
+    assert_int_equal(presence_update(&p, (size_t)r[0], big, BIG), 0);
+    assert_int_equal(presence_update(&p, (size_t)r[1], big, BIG), 0);
+    assert_int_equal(p.remote_big_used, 2 * BIG);
+    assert_int_equal(presence_update(&p, (size_t)r[2], big, BIG), -ENOBUFS); /* over budget */
+    assert_int_equal(buf_size(&p.peers[r[2]].last), 0);
+    assert_int_equal(update_str(&p, (size_t)r[2], "{\"x\":1}"), 0);   /* small: always kept */
+    assert_int_equal(presence_update(&p, (size_t)r[0], big, BIG), 0); /* replacing itself */
+    assert_int_equal(update_str(&p, (size_t)r[1], "{\"x\":2}"), 0);   /* gives BIG back */
+    assert_int_equal(p.remote_big_used, BIG);
+    assert_int_equal(presence_update(&p, (size_t)r[2], big, BIG), 0);
+    presence_remote_remove(&p, (size_t)r[0]); /* leaving gives it back too */
+    assert_int_equal(p.remote_big_used, BIG);
+    /* Local slots never count against it. */
+    presence_join(&p, 0, ID_A, 1);
+    presence_join(&p, 1, ID_B, 1);
+    assert_int_equal(presence_update(&p, 0, big, BIG), 0);
+    assert_int_equal(presence_update(&p, 1, big, BIG), 0);
+    assert_int_equal(p.remote_big_used, BIG);
     presence_free(&p);
 }
 
@@ -399,6 +438,7 @@ int main(void)
         cmocka_unit_test(update_keeps_only_the_latest_message),
         cmocka_unit_test(update_over_the_bound_empties_the_kept_message),
         cmocka_unit_test(big_last_is_kept_for_conflation_but_not_in_the_welcome),
+        cmocka_unit_test(remote_big_lasts_share_one_budget),
         cmocka_unit_test(leave_releases_the_slot_memory),
         cmocka_unit_test(join_copies_the_id_with_a_bound),
         cmocka_unit_test(zero_slots_is_an_empty_room),

@@ -551,6 +551,89 @@ static void resolve_then_open(void **state)
     }
 }
 
+/* www_path_is_trusted(): a path only root and we can change. Built under a fresh mkdtemp()
+ * directory (0700, ours) below /tmp (sticky, root's: allowed above the root). */
+static void trusted_paths(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/wsrelay-trust-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char real[PATH_MAX], why[PATH_MAX], a[PATH_MAX + 16], b[PATH_MAX + 32];
+    assert_non_null(realpath(base, real));
+    snprintf(a, sizeof a, "%s/a", real);
+    snprintf(b, sizeof b, "%s/a/b", real);
+    assert_int_equal(mkdir(a, 0755), 0);
+    assert_int_equal(mkdir(b, 0755), 0);
+    uid_t me = geteuid();
+
+    assert_true(www_path_is_trusted(b, me, why, sizeof why));
+    assert_true(www_path_is_trusted("/", me, why, sizeof why));
+    /* Group- or world-writable, not sticky: anyone in it could swap b. */
+    assert_int_equal(chmod(a, 0775), 0);
+    assert_false(www_path_is_trusted(b, me, why, sizeof why));
+    assert_string_equal(why, a);
+    /* Sticky and world-writable (like /tmp) above the root: allowed ... */
+    assert_int_equal(chmod(a, 01777), 0);
+    assert_true(www_path_is_trusted(b, me, why, sizeof why));
+    /* ... but never as the root itself: anyone could add files to it. */
+    assert_false(www_path_is_trusted(a, me, why, sizeof why));
+    assert_int_equal(chmod(a, 0755), 0);
+    /* Owned by someone else (only root can make that happen here). */
+    if (me == 0) {
+        assert_int_equal(chown(b, 65534, 65534), 0);
+        assert_false(www_path_is_trusted(b, me, why, sizeof why));
+        assert_string_equal(why, b);
+        assert_true(www_path_is_trusted(b, 65534, why, sizeof why)); /* ... unless it is us */
+    }
+    /* Not absolute, not there, not a directory. */
+    assert_false(www_path_is_trusted("www", me, why, sizeof why));
+    assert_false(www_path_is_trusted("", me, why, sizeof why));
+    snprintf(b, sizeof b, "%s/a/missing", real);
+    assert_false(www_path_is_trusted(b, me, why, sizeof why));
+
+    snprintf(b, sizeof b, "%s/a/b", real);
+    assert_int_equal(rmdir(b), 0);
+    assert_int_equal(rmdir(a), 0);
+    assert_int_equal(rmdir(real), 0);
+}
+
+/* www_open_default(): bin/ -> ../share/wsrelay/www first; anything else: www/ beside it. */
+static void default_root_by_layout(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/wsrelay-layout-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char real[PATH_MAX], p[PATH_MAX + 64], path[PATH_MAX], skipped[PATH_MAX + 128];
+    assert_non_null(realpath(base, real));
+    const char *dirs[] = {"/bin",  "/bin/www", "/share", "/share/wsrelay", "/share/wsrelay/www",
+                          "/tree", "/tree/www"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(p, sizeof p, "%s%s", real, dirs[i]);
+        assert_int_equal(mkdir(p, 0755), 0);
+    }
+    snprintf(p, sizeof p, "%s/bin/wsrelay", real);
+    int fd = www_open_default(p, geteuid(), path, sizeof path, skipped, sizeof skipped);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(p, sizeof p, "%s/share/wsrelay/www", real);
+    assert_string_equal(path, p); /* installed first, resolved */
+    snprintf(p, sizeof p, "%s/tree/wsrelay", real);
+    fd = www_open_default(p, geteuid(), path, sizeof path, skipped, sizeof skipped);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(p, sizeof p, "%s/tree/www", real);
+    assert_string_equal(path, p); /* not in bin/: ../share is not even looked at */
+    assert_string_equal(skipped, "");
+    assert_int_equal(
+        www_open_default("wsrelay", geteuid(), path, sizeof path, skipped, sizeof skipped),
+        -ENOENT); /* a relative name never means the working directory */
+    for (size_t i = sizeof dirs / sizeof dirs[0]; i-- > 0;) {
+        snprintf(p, sizeof p, "%s%s", real, dirs[i]);
+        assert_int_equal(rmdir(p), 0);
+    }
+    assert_int_equal(rmdir(real), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(open_with_openat2, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(open_with_fallback, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(resolve_then_open, tree_setup, tree_teardown),
+        cmocka_unit_test(trusted_paths),
+        cmocka_unit_test(default_root_by_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

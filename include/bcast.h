@@ -30,6 +30,11 @@ struct bcast_result {
 /* For messages that must reach every recipient as they are (welcome, join, leave). */
 #define BCAST_NO_CONFLATION UINT32_MAX
 
+/* OR'ed into a sender's slot when presence could not keep its message (over a budget, out
+ * of memory): there is then nothing to owe. Recipients with room that are not behind get it
+ * queued as usual; the others skip it (counted as conflated), and none is dropped for it. */
+#define BCAST_UNKEPT UINT32_C(0x80000000)
+
 /* Appends one frame (FIN, opcode op, payload p[0..len)) to the wbuf of every room member
  * except `except` (NULL: everyone) that is still open (CONN_WS). Members that could not take
  * it are marked CLOSING with reason "output over --max-buffer".

@@ -68,6 +68,8 @@ enum conn_end {
 const char *conn_end_name(enum conn_end end);
 
 #define CONN_NOT_IN_ROOM UINT32_MAX
+/* Slot numbers stay below 2^31 (CONFIG_MAX_CLIENTS_MAX, times the remote places, is far
+ * less), which leaves bcast.h's BCAST_UNKEPT bit free. */
 
 /* Per-phase state: a connection is plain HTTP or a WebSocket, never both at once, so the
  * two share their memory (route says which is live). Memory per connection is a goal of

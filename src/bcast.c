@@ -47,9 +47,15 @@ struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const voi
          * owed, not queued, and never the reason a reader is dropped. The flush that drains
          * it below conflate_mark pays the debt (server.c's pay_owed). */
         size_t pending = buf_size(&c->wbuf);
-        bool is_behind =
-            c->is_behind || pending >= t->burst_mark || pending + hdr_len + len > c->wbuf.limit;
-        if (sender != BCAST_NO_CONFLATION && is_behind && conn_owe(t, c, sender)) {
+        bool has_no_room = pending + hdr_len + len > c->wbuf.limit;
+        if (sender != BCAST_NO_CONFLATION && (sender & BCAST_UNKEPT) != 0) {
+            if (c->is_behind || has_no_room) { /* nothing to owe: this update is skipped */
+                r.conflated++;
+                continue;
+            }
+        } else if (sender != BCAST_NO_CONFLATION &&
+                   (c->is_behind || pending >= t->burst_mark || has_no_room) &&
+                   conn_owe(t, c, sender)) {
             r.conflated++;
             continue;
         }

@@ -734,11 +734,12 @@ static void on_room_text(struct server *srv, struct conn *c, const uint8_t *p, s
      * room's cursors is never dropped because one sender's messages are big. */
     const uint8_t *msg = buf_head(&srv->scratch);
     size_t msg_len = buf_size(&srv->scratch);
-    if (presence_update(&srv->presence, c->slot, msg, msg_len) == -ENOMEM)
+    int kept = presence_update(&srv->presence, c->slot, msg, msg_len);
+    if (kept == -ENOMEM)
         log_at(LL_WARN, "conn=%llu \"presence: out of memory\"", (unsigned long long)c->serial);
-    /* Conflatable even if presence could not keep it: a reader that is behind is then owed
-     * an empty last, which pay_owed() skips. It misses this one update, and is not dropped. */
-    uint32_t sender = c->slot;
+    /* Not kept: a reader that is behind skips this one update (there is nothing to owe it),
+     * and is not dropped for it. */
+    uint32_t sender = kept == 0 ? c->slot : c->slot | BCAST_UNKEPT;
     struct bcast_result r = bcast_room(&srv->conns, FRAME_OP_TEXT, msg, msg_len, NULL, sender);
     srv->metrics.messages_out += r.sent;
     srv->metrics.conflated += r.conflated;
@@ -1518,10 +1519,10 @@ static bool remote_update(struct server *srv, long index, const char *node, cons
         return false;
     const uint8_t *msg = buf_head(&srv->scratch);
     size_t msg_len = buf_size(&srv->scratch);
-    /* Not kept (over remote_big_budget, out of memory): still conflatable, as on_room_text
-     * says. */
-    presence_update(&srv->presence, (size_t)index, msg, msg_len);
-    relay_remote(srv, msg, msg_len, (uint32_t)index);
+    /* Not kept (over remote_big_budget, out of memory): skipped by readers that are behind,
+     * as on_room_text says. */
+    bool is_kept = presence_update(&srv->presence, (size_t)index, msg, msg_len) == 0;
+    relay_remote(srv, msg, msg_len, (uint32_t)index | (is_kept ? 0 : BCAST_UNKEPT));
     return true;
 }
 

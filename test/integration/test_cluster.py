@@ -47,6 +47,7 @@ from conftest import (
     get,
     join_room,
     join_text,
+    proc_rss_kib,
     leave_text,
     relayed,
     run,
@@ -1254,6 +1255,52 @@ def test_a_remote_message_must_pass_the_checks_a_local_one_passes(redis, start_s
             await cl.close()
 
     run(go())
+
+
+@pytest.mark.skipif(SANITIZED, reason="ASan's allocator makes RSS meaningless")
+def test_invented_remote_clients_with_big_messages_cannot_grow_a_node(redis, start_server):
+    """A publisher that invents remote clients, each with a big last message, must not make a
+    node keep them all: remote clients' big messages share one budget, what the node's own
+    clients could hold (--max-clients 16 x --max-message 256K: 4 MiB). Its 128 remote places
+    (8 per slot) at 250 KB would be 32 MB kept; the node stays well under that. Messages it
+    cannot keep are still relayed to readers with room (one that is behind skips them: there
+    is nothing to owe it), nobody is dropped, and the room goes on."""
+    r = redis()
+    (n,) = start_nodes(start_server, r, 1, "--max-clients", "16", "--max-message", "256K",
+                       "--max-byte-rate", "0")
+
+    async def go():
+        x = await Client.join(n.port, "x")
+        y = await Client.join(n.port, "y")
+        await x.wait_for([join_text(y.welcome)])
+        rss0 = proc_rss_kib(n.proc.pid)
+        pad = b"p" * (250 * 1000)
+        fake = b"wsr1 " + FAKE_NODE.encode()
+        pub = r.client()
+        try:
+            for i in range(128):
+                if i % 16 == 0:  # the invented node keeps itself alive, as a node would
+                    assert pub.call_ok("PUBLISH", "wsrelay", fake + b" hb") == 1
+                    await asyncio.sleep(0.3)  # Redis cuts a subscriber 8 MB behind
+                sender = f"6a0c1e52-8f3b-4d7a-9c21-{i:012x}".encode()
+                body = b'{"i":%d,"pad":"%s"}' % (i, pad)
+                assert pub.call_ok("PUBLISH", "wsrelay", fake + b" msg " + sender + b" 7 " +
+                                   body) == 1
+        finally:
+            pub.close()
+        await aeventually(lambda: metric(n, "wsrelay_remote_clients") == 128,
+                          lambda: f"{metric(n, 'wsrelay_remote_clients')} remote clients; "
+                                  f"{cluster_log(n)}", READY_BOUND)
+        grown = proc_rss_kib(n.proc.pid) - rss0
+        assert grown < 16 * 1024, f"the node grew by {grown} KiB"
+        assert sum(t.startswith('{"i":') for t in x.msgs) > 0, "nothing was relayed"
+        after = await y.send('"after":"invented"')
+        await x.wait_for([after], READY_BOUND)
+        assert not x.closed and not y.closed
+        await x.close()
+        await y.close()
+
+    run(go(), timeout=120)
 
 
 def test_a_message_too_big_for_another_node_is_dropped_there_and_logged(redis, start_server):

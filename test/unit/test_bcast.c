@@ -218,6 +218,34 @@ static void a_conflatable_message_without_room_is_owed_not_dropped(void **state)
     conn_table_free(&t);
 }
 
+/* A message presence could not keep (BCAST_UNKEPT): nothing can be owed, so a reader that is
+ * behind, or has no room, skips it; one at the burst mark still gets it; none is dropped. */
+static void an_unkept_message_is_skipped_by_readers_behind_and_queued_for_the_rest(void **state)
+{
+    (void)state;
+    struct conn_table t;
+    assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
+    struct conn *a = open_ws(&t, true), *behind = open_ws(&t, true), *busy = open_ws(&t, true);
+    uint8_t filler[600], msg[100];
+    memset(filler, 'f', sizeof filler);
+    memset(msg, 'm', sizeof msg);
+    behind->is_behind = true;
+    assert_int_equal(buf_append(&busy->wbuf, filler, sizeof filler), 0); /* past burst_mark */
+    struct bcast_result r =
+        bcast_room(&t, FRAME_OP_TEXT, msg, sizeof msg, a, a->slot | BCAST_UNKEPT);
+    assert_int_equal(r.sent, 1);      /* busy: room enough */
+    assert_int_equal(r.conflated, 1); /* behind: skipped */
+    assert_false(conn_owes_any(behind));
+    assert_int_equal(buf_size(&busy->wbuf), sizeof filler + 2 + sizeof msg);
+    assert_int_equal(buf_size(&behind->wbuf), 0);
+    uint8_t big[400];
+    memset(big, 'b', sizeof big);
+    r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot | BCAST_UNKEPT);
+    assert_int_equal(r.sent, 0); /* busy has no room for 404 more: skipped, not dropped */
+    assert_int_not_equal(busy->phase, CONN_CLOSING);
+    conn_table_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +257,7 @@ int main(void)
         cmocka_unit_test(behind_recipient_is_owed_not_queued),
         cmocka_unit_test(recipient_at_the_burst_mark_is_owed_before_any_write),
         cmocka_unit_test(a_conflatable_message_without_room_is_owed_not_dropped),
+        cmocka_unit_test(an_unkept_message_is_skipped_by_readers_behind_and_queued_for_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

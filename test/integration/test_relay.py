@@ -288,8 +288,10 @@ def test_fragmented_text_message_is_relayed_as_one(server):
     run(go())
 
 
-def test_message_at_512_tokens_is_relayed(server):
-    zeros = ",".join(["0"] * 509)  # object + key + array + 509 values = 512 tokens
+def test_message_of_512_tokens_once_rewritten_is_relayed(server):
+    # object + key + array + 505 values = 508 tokens, and the server's sender and color make
+    # 512: the most a relayed message may have, since other nodes check it again.
+    zeros = ",".join(["0"] * 505)
 
     async def go():
         a, wa, _ = await join_room(server.port)
@@ -298,6 +300,11 @@ def test_message_at_512_tokens_is_relayed(server):
         await a.close()
 
     run(go())
+
+
+def test_message_of_513_tokens_once_rewritten_closes_1009(server):
+    zeros = ",".join(["0"] * 506)  # 509 tokens, 513 with sender and color
+    run(refused(server.port, f'{{"a":[{zeros}]}}', 1009))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1266,7 +1266,11 @@ def test_a_link_that_stays_open_but_carries_nothing_is_noticed_and_replaced(redi
 
         async def go():
             a = await Client.join(na.port, "a")
+            # b's welcome must list a, so that a's only join at b is the one after the link
+            # is replaced: a's join crosses Redis while b connects, and may lose that race.
+            await wait_remote([(nb, 1)])
             b = await Client.join(nb.port, "b")
+            assert welcome_peers(b.welcome_text) == [bare(a)], b.welcome_text
             await a.wait_for([join_text(b.welcome)])
             hole.swallow_existing()
             await b.wait_for([leave_text(a.welcome)], timeout=GONE_BOUND,

@@ -1569,6 +1569,9 @@ def test_behind_haproxy_a_client_whose_node_dies_reconnects_and_is_seen_again(
             on_n1 = ws_open(n1) == 1
             doomed, survivor = (n1, n2) if on_n1 else (n2, n1)
             assert ws_open(doomed) == 1 and ws_open(survivor) == 0
+            # So that the survivor's welcomes list the browser: its join crosses Redis while
+            # the next client connects, and could lose that race.
+            await wait_remote([(survivor, 1)])
             # Then plain clients through haproxy until one sits on the other node.
             others = []
             while ws_open(survivor) == 0:

@@ -86,9 +86,10 @@ void backplane_free(struct backplane *b);
 /* Connects, retries and times out, as due at now_ms: call from the periodic tick. */
 void backplane_tick(struct backplane *b, uint64_t now_ms);
 
-/* Drops both links and starts again (with backoff), logging `why` once. For the caller's own
- * liveness check: a connection can stay open while nothing passes (a crashed Redis host, a
- * NAT that forgot it), and only a round trip proves it works. */
+/* Drops both links, logging `why` once, and starts again at the next backplane_tick() (a link
+ * that then fails backs off as usual). For the caller's own liveness check: a connection can
+ * stay open while nothing passes (a crashed Redis host, a NAT that forgot it), and only a
+ * round trip proves it works. */
 void backplane_reset(struct backplane *b, uint64_t now_ms, const char *why);
 
 /* Queues one PUBLISH of p[0..len) on the channel. Returns true if queued; false if it was

@@ -96,9 +96,15 @@ struct cluster_nodes {
  * *is_new is set), or -1 when the table is full. */
 int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms, bool *is_new);
 
-/* One node not heard from for timeout_ms or more, or -1 if there is none. The caller removes
- * its clients, then calls cluster_node_forget(). */
+/* One node not heard from for timeout_ms or more before now_ms, or -1 if there is none. The
+ * caller removes its clients, then calls cluster_node_forget(). now_ms may lie in the past
+ * (a node heard after it is not expired): the caller may judge silence only up to the time
+ * its own link was last proven to work. */
 int cluster_node_expired(const struct cluster_nodes *t, uint64_t now_ms, uint64_t timeout_ms);
+
+/* Every node last heard before until_ms counts as heard at until_ms: its silence since then
+ * is excused (our own link was deaf: their silence says nothing about them). */
+void cluster_node_excuse(struct cluster_nodes *t, uint64_t until_ms);
 
 /* Frees a node's entry. */
 void cluster_node_forget(struct cluster_nodes *t, int index);

@@ -357,9 +357,12 @@ void backplane_free(struct backplane *b)
 void backplane_reset(struct backplane *b, uint64_t now_ms, const char *why)
 {
     struct backplane_link *links[] = {&b->sub, &b->pub};
-    for (size_t i = 0; i < 2; i++)
-        if (links[i]->state != BACKPLANE_DOWN)
+    for (size_t i = 0; i < 2; i++) {
+        if (links[i]->state != BACKPLANE_DOWN) {
             drop_link(links[i], now_ms, why);
+            links[i]->retry_ms = now_ms; /* nothing refused it: try again at once */
+        }
+    }
 }
 
 void backplane_tick(struct backplane *b, uint64_t now_ms)

@@ -258,9 +258,16 @@ int cluster_node_seen(struct cluster_nodes *t, const char *id, uint64_t now_ms, 
 int cluster_node_expired(const struct cluster_nodes *t, uint64_t now_ms, uint64_t timeout_ms)
 {
     for (int i = 0; i < CLUSTER_MAX_NODES; i++)
-        if (t->n[i].id[0] != '\0' && now_ms - t->n[i].last_seen_ms >= timeout_ms)
-            return i;
+        if (t->n[i].id[0] != '\0' && now_ms >= t->n[i].last_seen_ms + timeout_ms)
+            return i; /* (now_ms may be earlier than last_seen_ms: see the header) */
     return -1;
+}
+
+void cluster_node_excuse(struct cluster_nodes *t, uint64_t until_ms)
+{
+    for (int i = 0; i < CLUSTER_MAX_NODES; i++)
+        if (t->n[i].id[0] != '\0' && t->n[i].last_seen_ms < until_ms)
+            t->n[i].last_seen_ms = until_ms;
 }
 
 void cluster_node_forget(struct cluster_nodes *t, int index)

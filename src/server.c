@@ -62,6 +62,9 @@ enum {
     MAX_EVENTS = 256,              /* events fetched per epoll_wait() */
     HEARTBEAT_MS = 1000,           /* cluster: how often each node says it is alive ... */
     NODE_TIMEOUT_MS = 3000,        /* ... and how long its silence means it is dead */
+    SELF_TIMEOUT_MS = 2000,        /* our own heartbeats not back this long: our link is
+                                    * dead though open, replace it (see cluster_tick) */
+    CLUSTER_TICK_MS = 250,         /* with --redis the tick runs at least this often */
     REMOTE_PER_LOCAL = 8,          /* cluster: remote client places per local slot */
     TICK_MS = 1000,                /* the periodic timer's longest period (tick_interval_ms) */
     SHUTDOWN_MS = 2000,            /* SIGTERM: close frames get this long to leave, then we exit */
@@ -1303,6 +1306,8 @@ static unsigned tick_interval_ms(const struct config *cfg)
     if (cfg->ping_interval_ms > 0 && cfg->ping_interval_ms < shortest)
         shortest = cfg->ping_interval_ms;
     uint64_t tick = shortest / 4;
+    if (cfg->redis_url != NULL && tick > CLUSTER_TICK_MS)
+        tick = CLUSTER_TICK_MS; /* the cluster's deadlines, see cluster_tick() */
     return tick > TICK_MS ? TICK_MS : tick < 10 ? 10 : (unsigned)tick;
 }
 
@@ -1335,14 +1340,17 @@ static int ensure_fd_limit(size_t max_clients)
  *
  * Staying whole when things fail:
  *   - every node says "hb" each HEARTBEAT_MS; a node silent for NODE_TIMEOUT_MS is dead, and
- *     its clients leave (kill -9 a node: its users vanish elsewhere within about 3-4 s);
+ *     its clients leave (kill -9 a node: its users vanish elsewhere within about 3 s);
  *   - a node that (re)connects to Redis says "hello" and publishes its "state"; every node
  *     that hears a hello answers with its own state, and a state replaces what we knew of that
  *     node: new clients join, missing ones leave, newer positions are sent;
  *   - while Redis is away, the local room goes on: publications are dropped (counted), and
  *     the resync above repairs the view when it comes back;
  *   - a node hears its own heartbeats back through its subscription: when they stop coming
- *     (a link open but dead), it drops both links and reconnects, which resyncs as above;
+ *     for SELF_TIMEOUT_MS (a link open but dead), it drops both links and reconnects at once,
+ *     which resyncs as above; that is sooner than the others' NODE_TIMEOUT_MS, so when the
+ *     reconnect works nobody has taken it for dead, and it has taken nobody for dead: no user
+ *     leaves and comes back, cursors only pause (the timeline is at cluster_tick);
  *   - a node back from the dead (frozen, cut off) is asked for its state by whoever had
  *     forgotten it, and answers.
  */
@@ -1639,23 +1647,45 @@ static void on_cluster_ready(void *ctx)
     cluster_publish_state(srv);
 }
 
+/* Why a cut-off node is whole again before anyone gives up on it. Times from h, when the
+ * last heartbeat of ours that came back arrived (the others heard it at h too, or later):
+ *
+ *   h + SELF_TIMEOUT_MS .. + CLUSTER_TICK_MS    we notice, drop both links, reconnect at once
+ *   a few round trips later                     our hello and state reach the others
+ *   h + NODE_TIMEOUT_MS at the earliest         another node would take us for dead
+ *
+ * so the reconnect has NODE_TIMEOUT_MS - SELF_TIMEOUT_MS - CLUSTER_TICK_MS (750 ms) to spare.
+ * The same must hold the other way round: while our own link is deaf, the others' silence is
+ * ours, not theirs. Their silence counts only as far as our link vouches for it (one heartbeat
+ * past our own last), and when we give up on the link their clocks restart from h. */
+_Static_assert(NODE_TIMEOUT_MS - SELF_TIMEOUT_MS - CLUSTER_TICK_MS >= 500,
+               "a cut-off node must replace its link well before the others give up on it");
+_Static_assert(SELF_TIMEOUT_MS >= 2 * HEARTBEAT_MS,
+               "one late heartbeat must not make a node replace a working link");
+
 static void cluster_tick(struct server *srv, uint64_t now)
 {
+    /* Both links "up" proves nothing: a connection can stay open while nothing passes (the
+     * Redis host crashed, a NAT or firewall forgot the connection). Our own heartbeats come
+     * back to us through the subscription: when they stop, we start both links again (before
+     * backplane_tick, which reconnects at once), which resynchronises the room when they
+     * work. */
+    if (backplane_is_up(&srv->bp) && now - srv->self_heard_ms >= SELF_TIMEOUT_MS) {
+        backplane_reset(&srv->bp, now, "our own heartbeats stopped coming back");
+        cluster_node_excuse(&srv->nodes, srv->self_heard_ms);
+    }
     backplane_tick(&srv->bp, now);
-    /* The tick is about as long as the heartbeat period: a timer that fires a millisecond
-     * early must not skip a beat (two seconds of silence, where three mean death). */
-    if (now + HEARTBEAT_MS / 4 >= srv->next_heartbeat_ms) {
+    /* A timer that fires a millisecond early must not put a beat off by a whole tick: a beat
+     * is due within half a tick. */
+    if (now + tick_interval_ms(srv->cfg) / 2 >= srv->next_heartbeat_ms) {
         srv->next_heartbeat_ms = now + HEARTBEAT_MS;
         cluster_publish(srv, CLUSTER_HB, NULL, 0, NULL, 0);
     }
-    /* Both links "up" proves nothing: a connection can stay open while nothing passes (the
-     * Redis host crashed, a NAT or firewall forgot the connection). Our own heartbeats come
-     * back to us through the subscription: when they stop, the others take us for dead, and
-     * we start both links again, which resynchronises the room when they work. */
-    if (backplane_is_up(&srv->bp) && now - srv->self_heard_ms >= NODE_TIMEOUT_MS)
-        backplane_reset(&srv->bp, now, "our own heartbeats stopped coming back");
+    uint64_t vouched = now; /* how far our own link vouches for the others' silence */
+    if (backplane_is_up(&srv->bp) && now > srv->self_heard_ms + HEARTBEAT_MS)
+        vouched = srv->self_heard_ms + HEARTBEAT_MS;
     int node;
-    while ((node = cluster_node_expired(&srv->nodes, now, NODE_TIMEOUT_MS)) >= 0) {
+    while ((node = cluster_node_expired(&srv->nodes, vouched, NODE_TIMEOUT_MS)) >= 0) {
         drop_node(srv, node);
         srv->is_nodes_full_logged = false;
     }

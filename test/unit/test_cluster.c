@@ -148,6 +148,8 @@ static void nodes_are_remembered_and_expire(void **state)
     /* A forgotten node heard from again is new again (it was frozen, not dead). */
     assert_true(cluster_node_seen(&t, "bbbbbbbbbbbbbbbb", 5000, &is_new) >= 0);
     assert_true(is_new);
+    /* Judged at a time before a node was last heard: not expired (no wrap-around). */
+    assert_int_equal(cluster_node_expired(&t, 4000, 3000), -1);
 
     struct cluster_nodes full = {0};
     char id[CLUSTER_NODE_ID_LEN + 1];
@@ -159,6 +161,21 @@ static void nodes_are_remembered_and_expire(void **state)
     assert_false(is_new);
 }
 
+static void a_silence_our_link_did_not_hear_is_excused(void **state)
+{
+    (void)state;
+    struct cluster_nodes t = {0};
+    bool is_new = false;
+    int a = cluster_node_seen(&t, "aaaaaaaaaaaaaaaa", 1000, &is_new);
+    int b = cluster_node_seen(&t, "bbbbbbbbbbbbbbbb", 2500, &is_new);
+    cluster_node_excuse(&t, 2000); /* our own link was last proven at 2000 */
+    assert_int_equal(cluster_node_expired(&t, 4999, 3000), -1);
+    assert_int_equal(cluster_node_expired(&t, 5000, 3000), a); /* counted from 2000 */
+    cluster_node_forget(&t, a);
+    assert_int_equal(cluster_node_expired(&t, 5499, 3000), -1); /* b: heard later, unchanged */
+    assert_int_equal(cluster_node_expired(&t, 5500, 3000), b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +183,7 @@ int main(void)
         cmocka_unit_test(refusals),
         cmocka_unit_test(state_lists_local_clients_only),
         cmocka_unit_test(nodes_are_remembered_and_expire),
+        cmocka_unit_test(a_silence_our_link_did_not_hear_is_excused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

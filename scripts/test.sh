@@ -10,6 +10,9 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
+SECONDS=0 # bash counts the seconds since; each stage's header says when it began
+
+stage() { echo "== $* (at ${SECONDS} s)"; }
 
 # A cmocka binary prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)...".
 # A binary that dies before its summary (a sanitizer report, a crash) counts as one failure.
@@ -36,7 +39,7 @@ run_unit() {
 
 # Static checks, one test each: formatting (clang-format), every header compiling alone, and
 # the linters (clang-tidy, cppcheck). A failure prints the tool's complaint.
-echo "== static checks"
+stage "static checks"
 for check in fmt-check headers lint; do
     if out=$(make --no-print-directory -s "$check" 2>&1); then
         echo "ok   make $check"
@@ -49,7 +52,7 @@ for check in fmt-check headers lint; do
 done
 
 for variant in release asan; do
-    echo "== unit tests ($variant)"
+    stage "unit tests ($variant)"
     for src in test/unit/test_*.c; do
         run_unit "build/$variant/$(basename "$src" .c)"
     done
@@ -59,7 +62,7 @@ done
 # FUZZ_SMOKE_SECONDS (default 10) on a scratch copy of its seed corpus and counts as one test:
 # passed if it ran clean, failed if it crashed, broke an invariant or could not be built.
 # test/fuzz/run.sh prints one line per target, "ok   fuzz_http (N runs ...)" or "FAIL ...".
-echo "== fuzz smoke (${FUZZ_SMOKE_SECONDS:-10} s per target)"
+stage "fuzz smoke (${FUZZ_SMOKE_SECONDS:-10} s per target)"
 if out=$(make --no-print-directory -s fuzz-build 2>&1); then
     out=$(test/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-10}" 2>&1)
     printf '%s\n' "$out"
@@ -79,7 +82,7 @@ fi
 # pytest's last line reads like "== 40 passed, 2 failed, 1 error in 9.12s ==".
 run_pytest() {
     local label=$1 bin=$2 out p f e
-    echo "== integration tests ($label: $bin)"
+    stage "integration tests ($label: $bin)"
     out=$(WSRELAY_BIN="$PWD/$bin" "$PY" -m pytest -q -p no:cacheprovider test/integration 2>&1)
     printf '%s\n' "$out" | tail -n 40
     p=$(tail -n 1 <<<"$out" | grep -o '[0-9]* passed' | grep -o '[0-9]*')
@@ -105,7 +108,7 @@ fi
 # (a file that cannot even load, e.g. node_modules missing, counts as one failure there).
 run_e2e() {
     local label=$1 bin=$2 out p f c
-    echo "== e2e (browser) ($label: $bin)"
+    stage "e2e (browser) ($label: $bin)"
     out=$(WSRELAY_BIN="$PWD/$bin" node --test --test-reporter=tap test/e2e/page.test.mjs 2>&1)
     p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' <<<"$out")
     f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' <<<"$out")
@@ -129,5 +132,6 @@ if [ -d test/e2e ]; then
     run_e2e asan build/asan/wsrelay
 fi
 
+echo "(tests took ${SECONDS} s)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -911,10 +911,13 @@ def test_redis_killed_mid_stream_local_relay_goes_on_and_presence_heals(redis, s
 
         # Presence is whole: a newcomer on each node lists all four, with their last messages.
         want = sorted([last_a, bare(a2), last_b, bare(b2)])
-        for n in (na, nb):
+        for n, others in ((na, (b1, b2)), (nb, (a1, a2))):
             nc = await Client.join(n.port, "newcomer")
             assert sorted(welcome_peers(nc.welcome_text)) == want, nc.welcome_text
             await nc.close()
+            # Its leave must have crossed before the next newcomer's welcome is judged.
+            for cl in others:
+                await cl.wait_for([leave_text(nc.welcome)], what="the newcomer's leave")
         # One log line per change of state, not one per retry.
         for n in (na, nb):
             assert count_lines(n, LOST) == 1, cluster_log(n)
@@ -923,7 +926,11 @@ def test_redis_killed_mid_stream_local_relay_goes_on_and_presence_heals(redis, s
             await cl.close()
         return healed
 
-    healed = run(go(), timeout=90)
+    try:
+        healed = run(go(), timeout=90)
+    except BaseException:  # the nodes' side of the story, for whoever reads the failure
+        print("node A:\n" + cluster_log(na) + "\nnode B:\n" + cluster_log(nb))
+        raise
     print(f"cross-node relay healed {healed:.2f}s after Redis was restarted")
 
 

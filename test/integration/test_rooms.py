@@ -317,8 +317,8 @@ def test_a_busy_room_sends_not_one_byte_to_a_client_in_another_room(start_server
     expect_rooms(p, open=1)  # only "quiet" is left: every leave of "busy" has been sent
     raw_barrier(watcher, frames)
 
-    data = [f for f in frames if f.opcode not in (OP_PING, OP_PONG)]
-    assert data == [welcome_frame], f"the quiet room's client received {data[1:]!r}"
+    data = [f.raw for f in frames if f.opcode not in (OP_PING, OP_PONG)]
+    assert data == [welcome_frame.raw], f"the quiet room's client received {data[1:]!r}"
     accounted = sum(len(f.raw) for f in frames)
     assert watcher.buf == b"", f"unaccounted bytes: {watcher.buf[:200]!r}"
     pings = [f for f in frames if f.opcode == OP_PING]
@@ -598,6 +598,50 @@ def test_page_for_an_invalid_name_is_400_with_a_reason(page_server, name):
     resp = expect_refused_and_closed(page_server.port, raw_get(("/r/" + name).encode()), 400)
     check_room_refusal(resp, f"/r/{name}")
     assert index_bytes() not in resp.body
+
+
+def test_every_url_in_index_html_is_absolute_and_served(page_server):
+    # The page is served at /r/<room> too: a relative "index.js" there would be looked up as
+    # /r/index.js. Every src/href (and every import specifier of an inline module) must be
+    # absolute, and every local one must be served.
+    html = index_bytes().decode("utf-8")
+    urls = re.findall(r'\b(?:src|href)\s*=\s*["\']([^"\']*)["\']', html)
+    urls += re.findall(r'\bfrom\s*["\']([^"\']*)["\']', html)
+    urls += re.findall(r'\bimport\s*\(?\s*["\']([^"\']*)["\']', html)
+    assert urls, "index.html names no file at all?"
+    for url in urls:
+        assert url.startswith("/") or re.match(r"^[a-z][a-z0-9+.-]*:", url) or \
+            url.startswith("#"), f"relative URL {url!r} in index.html breaks the page at /r/<room>"
+    for url in urls:
+        if url.startswith("/") and not url.startswith("//"):
+            resp = get(page_server.port, url)
+            assert resp.status == 200, f"index.html names {url}, which is not served: {resp!r}"
+
+
+def test_static_files_carry_cors_headers_for_an_allowed_origin(start_server):
+    # cursors.js is an ES module other sites import: a cross-origin module needs
+    # Access-Control-Allow-Origin with the importing page's origin, and Vary: Origin so that
+    # no cache hands one origin's answer to another.
+    srv = start_server("--allow-origin", "http://a.example,https://b.example:8443",
+                       www=REPO / "www")
+    p = srv.port
+    for target in ("/cursors.js", "/index.js", "/style.css"):
+        for origin in ("http://a.example", "https://b.example:8443"):
+            resp = get(p, target, headers=[("Origin", origin)])
+            assert resp.status == 200, f"{target}: {resp!r}"
+            assert resp.header_all("Access-Control-Allow-Origin") == [origin], \
+                f"{target} for Origin {origin}: {resp!r}"
+            vary = ",".join(resp.header_all("Vary")).lower()
+            assert "origin" in [v.strip() for v in vary.split(",")], f"{target}: {resp!r}"
+        for headers in ([("Origin", "http://evil.example")], []):
+            resp = get(p, target, headers=headers)
+            assert resp.status == 200, f"{target}: {resp!r}"
+            assert resp.header("Access-Control-Allow-Origin") is None, \
+                f"{target} for {headers}: {resp!r}"
+    js = get(p, "/cursors.js")
+    assert (js.header("Content-Type") or "").split(";")[0] in (
+        "text/javascript", "application/javascript"), js
+    assert b"shareCursors" in js.body, "cursors.js does not define shareCursors"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config}/.
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config,target}/.
 
 Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
 reaching a different part of the code, so that the first minutes of fuzzing are not spent
 rediscovering what a request or a masked frame looks like. They are generated, not
 hand-edited binaries, so each one is readable here with the reason it exists.
 
-Run it from anywhere: test/fuzz/seeds.py. It rewrites the five directories from scratch
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the six directories from scratch
 (files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
 """
 import os
@@ -395,6 +395,52 @@ CONFIG = {
 }
 
 
+# ---- Target: request targets as http.c hands them to target_parse() (test/fuzz/fuzz_target.c)
+# fuzz_target also parses "/ws/" + input and "/r/" + input, so a bare name is a seed too.
+
+TARGET = {
+    # Each route, as the page and tools ask for it.
+    "ws": b"/ws",
+    "ws_slash": b"/ws/",
+    "ws_room": b"/ws/lobby",
+    "ws_room_query": b"/ws/team-2.a_b~c?v=1",
+    "ws_query": b"/ws?x",
+    "page": b"/r/lobby",
+    "page_query": b"/r/lobby?name=Zo%C3%AB",
+    "echo": b"/echo",
+    "healthz": b"/healthz",
+    "metrics_query": b"/metrics?x",
+    "root": b"/",
+    "file": b"/index.js?v=3",
+    "room_64": b"/ws/" + b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~",
+    "three_dots": b"/r/...",
+    "name_only": b"Room-1",
+    # Near misses that are files.
+    "wsx": b"/wsx",
+    "r_alone": b"/r",
+    "echo_slash": b"/echo/",
+    "upper_ws": b"/WS/x",
+    "ws_fragment": b"/ws#x",
+    # Refused: not origin-form.
+    "empty": b"",
+    "asterisk": b"*",
+    "absolute": b"http://a/ws",
+    # Refused: each breaks one rule of the room name.
+    "room_empty": b"/r/",
+    "room_65": b"/ws/" + b"a" * 65,
+    "room_dot": b"/ws/.",
+    "room_dotdot": b"/r/..",
+    "room_two_segments": b"/ws/a/b",
+    "room_trailing_slash": b"/ws/a/",
+    "room_empty_segment": b"/ws//x",
+    "room_percent": b"/ws/%41",
+    "room_fragment": b"/ws/a#b",
+    "room_nul": b"/ws/a\x00b",
+    "room_utf8": "/r/café".encode(),
+    "room_space": b"/r/a b",
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -411,3 +457,4 @@ if __name__ == "__main__":
     write("json", JSON)
     write("cluster", CLUSTER)
     write("config", CONFIG)
+    write("target", TARGET)

@@ -11,6 +11,7 @@
  *
  *     wsr2 <node> hb                                      I am alive (every second)
  *     wsr2 <node> hello                                   I (re)joined: tell me your state
+ *     wsr2 <node> hello /<room>                           I opened a room: its state, please
  *     wsr2 <node> bye                                     I am stopping: forget my clients
  *     wsr2 <node> join  /<room> <sender> <color> <json>   a client arrived: the join, as sent
  *     wsr2 <node> msg   /<room> <sender> <color> <json>   a client's relayed message, as sent
@@ -63,8 +64,9 @@ enum cluster_kind {
 struct cluster_msg {
     char node[CLUSTER_NODE_ID_LEN + 1];
     enum cluster_kind kind;
-    char room[TARGET_ROOM_MAX + 1]; /* JOIN, MSG, LEAVE, STATE: the room's name, NUL-terminated
-                                     * ("" for the default room); "" for the other kinds */
+    bool has_room;                  /* JOIN, MSG, LEAVE, STATE, and HELLO for one room */
+    char room[TARGET_ROOM_MAX + 1]; /* then: the room's name, NUL-terminated ("" for the
+                                     * default room); "" otherwise */
     char sender[PRESENCE_ID_SIZE];  /* JOIN, MSG, LEAVE */
     unsigned color;                 /* JOIN, MSG, LEAVE */
     const uint8_t *json;            /* JOIN, MSG, LEAVE: a view into the input; STATE: the
@@ -93,8 +95,9 @@ int cluster_decode(const uint8_t *in, size_t len, struct cluster_msg *m);
  * *pos starts at 0. Only call on a STATE that cluster_decode() accepted. */
 bool cluster_next_peer(const struct cluster_msg *m, size_t *pos, struct cluster_peer *peer);
 
-/* Appends one message of a kind without a client (HB, HELLO, BYE: room, sender, color and
- * json are ignored; the pointers may be NULL), or with one (JOIN, MSG, LEAVE: the client's
+/* Appends one message of a kind without a client (HB, HELLO, BYE: sender, color and json
+ * are ignored, the pointers may be NULL; a HELLO with a room other than NULL asks for that
+ * room's state only, and the room is checked as below), or with one (JOIN, MSG, LEAVE: the client's
  * room, "" for the default one, then sender, color and the json bytes, which are not checked
  * here). Returns 0; -EINVAL if room is NULL or neither "" nor a name that
  * target_room_name_check() accepts, or if kind is CLUSTER_STATE (see below) or no kind at

@@ -181,10 +181,17 @@ int cluster_decode(const uint8_t *in, size_t len, struct cluster_msg *m)
         return -1;
     m->kind = KINDS[k].kind;
 
-    if (KINDS[k].has_client)
+    if (KINDS[k].has_client) {
+        m->has_room = true;
         return client_fields(in, len, &pos, m) ? 0 : -1;
+    }
+    if (m->kind == CLUSTER_HELLO && pos < len) { /* a hello for one room */
+        m->has_room = true;
+        return room_field(in, len, &pos, m) && pos == len ? 0 : -1;
+    }
     if (m->kind != CLUSTER_STATE)
         return pos == len ? 0 : -1;
+    m->has_room = true;
 
     uint64_t count;
     if (!room_field(in, len, &pos, m) || !skip_char(in, len, &pos, ' ') ||
@@ -237,8 +244,12 @@ int cluster_encode(struct buf *out, const char *node, enum cluster_kind kind, co
     bool has_client = kind == CLUSTER_JOIN || kind == CLUSTER_MSG || kind == CLUSTER_LEAVE;
     if (name == NULL || kind == CLUSTER_STATE || (has_client && !room_ok(room)))
         return -EINVAL;
+    if (kind == CLUSTER_HELLO && room != NULL && !room_ok(room))
+        return -EINVAL;
     size_t mark = buf_size(out);
     int rc = buf_printf(out, "%s%s %s", MAGIC, node, name);
+    if (rc == 0 && kind == CLUSTER_HELLO && room != NULL)
+        rc = buf_printf(out, " /%s", room);
     if (rc == 0 && has_client) {
         rc = buf_printf(out, " /%s %s %u ", room, sender, color);
         if (rc == 0)

@@ -63,8 +63,10 @@ static bool has_room(enum cluster_kind kind)
 static void check_room(const struct cluster_msg *m)
 {
     size_t n = strnlen(m->room, sizeof m->room);
-    FUZZ_CHECK(n < sizeof m->room); /* NUL-terminated */
-    if (!has_room(m->kind))
+    FUZZ_CHECK(n < sizeof m->room);                /* NUL-terminated */
+    FUZZ_CHECK(!has_room(m->kind) || m->has_room); /* these kinds always name a room */
+    FUZZ_CHECK(m->kind == CLUSTER_HELLO || has_room(m->kind) || !m->has_room); /* hb, bye: never */
+    if (!m->has_room)
         FUZZ_CHECK(n == 0);
     else
         FUZZ_CHECK(n == 0 || target_room_name_check(m->room, n) == NULL);
@@ -122,6 +124,12 @@ static int encode_state_again(const struct cluster_msg *m, struct buf *out)
     return rc;
 }
 
+/* The room to encode m again with: a hello without one is asked with NULL. */
+static const char *room_arg(const struct cluster_msg *m)
+{
+    return m->kind == CLUSTER_HELLO && !m->has_room ? NULL : m->room;
+}
+
 /* Step 2's all-or-nothing check: into a buffer one byte short of the message, an encoder
  * refuses with -ENOBUFS and leaves it empty. */
 static void check_tight(const struct cluster_msg *m, size_t size)
@@ -131,8 +139,8 @@ static void check_tight(const struct cluster_msg *m, size_t size)
     struct buf tight;
     buf_init(&tight, size - 1);
     int rc = m->kind == CLUSTER_STATE ? encode_state_again(m, &tight)
-                                      : cluster_encode(&tight, m->node, m->kind, m->room, m->sender,
-                                                       m->color, m->json, m->json_len);
+                                      : cluster_encode(&tight, m->node, m->kind, room_arg(m),
+                                                       m->sender, m->color, m->json, m->json_len);
     FUZZ_CHECK(rc == -ENOBUFS);
     FUZZ_CHECK(buf_size(&tight) == 0);
     buf_free(&tight);
@@ -166,8 +174,18 @@ static void apply(struct presence *p, const struct cluster_msg *m, struct buf *o
             id = p->peers[i].id;
         }
     }
+    /* The welcome of local slot 0, listing every entry as a room's lists would. */
+    static uint32_t all[LOCAL_SLOTS + REMOTE_SLOTS];
+    for (uint32_t i = 0; i < p->max_slots; i++)
+        all[i] = i;
+    struct presence_roster roster = {
+        .room = m->room,
+        .room_len = strlen(m->room),
+        .members = {all, all + p->local_slots},
+        .count = {p->local_slots, p->max_slots - p->local_slots},
+    };
     size_t mark = buf_size(out);
-    FUZZ_CHECK(presence_write_welcome(p, 0, out) == 0);
+    FUZZ_CHECK(presence_write_welcome(p, 0, &roster, out) == 0);
     check_written(out, mark);
     if (index < 0)
         return;
@@ -199,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_reset(&out);
         FUZZ_CHECK(encode_state_again(&m, &out) == 0);
     } else {
-        FUZZ_CHECK(cluster_encode(&out, m.node, m.kind, m.room, m.sender, m.color, m.json,
+        FUZZ_CHECK(cluster_encode(&out, m.node, m.kind, room_arg(&m), m.sender, m.color, m.json,
                                   m.json_len) == 0);
         if (m.kind == CLUSTER_JOIN || m.kind == CLUSTER_MSG || m.kind == CLUSTER_LEAVE)
             check_relayable(m.json, m.json_len);

@@ -49,24 +49,32 @@ static void round_trips(void **state)
             assert_int_equal(cluster_decode(buf_head(&out), buf_size(&out), &m), 0);
             assert_int_equal(m.kind, kinds[k]);
             assert_string_equal(m.node, NODE);
-            if (has_room(kinds[k])) {
+            if (kinds[k] == CLUSTER_HELLO) { /* a hello for one room */
+                assert_true(m.has_room);
+                assert_string_equal(m.room, rooms[r]);
+            } else if (has_room(kinds[k])) {
+                assert_true(m.has_room);
                 assert_string_equal(m.room, rooms[r]);
                 assert_string_equal(m.sender, ID_A);
                 assert_int_equal(m.color, 42);
                 assert_int_equal(m.json_len, strlen(json));
                 assert_memory_equal(m.json, json, m.json_len); /* byte for byte */
             } else {
+                assert_false(m.has_room);
                 assert_string_equal(m.room, ""); /* not on the wire: ignored */
             }
             buf_free(&out);
         }
     }
-    /* HB, HELLO and BYE carry no room, sender or json: NULL is fine, a bad room ignored. */
+    /* HB and BYE carry no room, sender or json: NULL is fine, a bad room ignored. A HELLO
+     * without a room (NULL) asks for every room's state; with a bad one it is refused. */
     struct buf out;
     buf_init(&out, 4096);
     assert_int_equal(cluster_encode(&out, NODE, CLUSTER_HB, NULL, NULL, 0, NULL, 0), 0);
     assert_int_equal(cluster_encode(&out, NODE, CLUSTER_BYE, "..", NULL, 0, NULL, 0), 0);
-    static const char both[] = "wsr2 " NODE " hbwsr2 " NODE " bye";
+    assert_int_equal(cluster_encode(&out, NODE, CLUSTER_HELLO, NULL, NULL, 0, NULL, 0), 0);
+    assert_int_equal(cluster_encode(&out, NODE, CLUSTER_HELLO, "..", NULL, 0, NULL, 0), -EINVAL);
+    static const char both[] = "wsr2 " NODE " hbwsr2 " NODE " byewsr2 " NODE " hello";
     assert_int_equal(buf_size(&out), strlen(both));
     assert_memory_equal(buf_head(&out), both, strlen(both));
     buf_free(&out);
@@ -147,9 +155,19 @@ static void rooms_in_every_kind(void **state)
     static const char nul[] = "wsr2 " NODE " msg /a\0b " ID_A " 5 {}";
     struct cluster_msg m;
     assert_int_equal(cluster_decode((const uint8_t *)nul, sizeof nul - 1, &m), -1);
-    /* The kinds without a room take none. */
+    /* The kinds without a room take none; a hello takes one or none. */
     assert_int_equal(decode_str("wsr2 " NODE " hb /", &m), -1);
-    assert_int_equal(decode_str("wsr2 " NODE " hello /a", &m), -1);
+    assert_int_equal(decode_str("wsr2 " NODE " bye /a", &m), -1);
+    assert_int_equal(decode_str("wsr2 " NODE " hello", &m), 0);
+    assert_false(m.has_room);
+    assert_int_equal(decode_str("wsr2 " NODE " hello /a", &m), 0);
+    assert_true(m.has_room);
+    assert_string_equal(m.room, "a");
+    assert_int_equal(decode_str("wsr2 " NODE " hello /", &m), 0);
+    assert_string_equal(m.room, "");
+    assert_int_equal(decode_str("wsr2 " NODE " hello /..", &m), -1);
+    assert_int_equal(decode_str("wsr2 " NODE " hello /a ", &m), -1);
+    assert_int_equal(decode_str("wsr2 " NODE " hello a", &m), -1);
 }
 
 static void encode_refuses_a_bad_room(void **state)

@@ -188,7 +188,7 @@ static void enter_room(struct routes *r, struct conn *c, const struct target *t)
         conn_io_ws_fail(r->io, c, WS_CLOSE_INTERNAL, "no randomness for an id");
         return;
     }
-    int rc = room_enter(r->rooms, c, t->room, t->room_len, id, color);
+    int rc = room_enter(r->rooms, c, t->room_len > 0 ? t->room : "", t->room_len, id, color);
     if (rc == ROOM_ERR_FULL)
         conn_io_ws_fail(r->io, c, ROOM_CLOSE_FULL, "room is full");
     else if (rc == ROOM_ERR_TOO_MANY)
@@ -202,8 +202,8 @@ static void enter_room(struct routes *r, struct conn *c, const struct target *t)
     /* The room as in its path ("/" is the default room): unreserved characters only
      * (target.h), nothing to escape. */
     log_at(LL_INFO, "conn=%llu id=%s color=%u room=/%.*s clients=%u \"joined the room\"",
-           (unsigned long long)c->serial, id, color, (int)t->room_len, t->room,
-           rooms_of(r->rooms, c->slot)->nlocal);
+           (unsigned long long)c->serial, id, color, (int)t->room_len,
+           t->room_len > 0 ? t->room : "", rooms_of(r->rooms, c->slot)->nlocal);
 }
 
 /* The opening handshake (RFC 6455 §4.2.2): 101, then the rest of rbuf is WebSocket. */

@@ -300,7 +300,12 @@ static void keep_and_relay(struct rooms *rs, const struct room *r, size_t index,
                            size_t len)
 {
     bool is_kept = presence_update(rs->presence, index, msg, len) == 0;
+    uint64_t before = rs->counters.messages_out;
     send_room(rs, r, msg, len, NULL, (uint32_t)index | (is_kept ? 0 : BCAST_UNKEPT));
+    uint64_t sent = rs->counters.messages_out - before;
+    rs->counters.relayed += sent;
+    if (index >= rs->presence->local_slots)
+        rs->counters.relayed_remote += sent;
 }
 
 int room_message(struct rooms *rs, struct conn *c, const uint8_t *p, size_t len)

@@ -156,6 +156,8 @@ static void serve_metrics(struct routes *r, struct conn *c, bool keep_alive, boo
         .room_refused_too_many = rs->counters.refused_too_many,
         .room_messages_out = rs->counters.messages_out,
         .room_conflated = rs->counters.conflated,
+        .room_relayed = rs->counters.relayed,
+        .room_relayed_remote = rs->counters.relayed_remote,
     };
     if (r->cluster != NULL)
         cluster_sync_gauges(r->cluster, &g);

@@ -321,7 +321,9 @@ async function startTrack(viewer, sender) {
     await viewer.page.evaluate((id) => {
         window.trackedX = [];
         const frame = () => {
-            const arrow = document.querySelector(`[data-sender="${id}"] svg`);
+            // The cursors live in the shadow root of cursors.js's <wsrelay-cursors> element.
+            const layer = document.querySelector('wsrelay-cursors')?.shadowRoot;
+            const arrow = layer?.querySelector(`[data-sender="${id}"] svg`) ?? null;
             if (arrow !== null)
                 window.trackedX.push(arrow.getBoundingClientRect().left);
             window.trackFrame = requestAnimationFrame(frame);

@@ -229,7 +229,18 @@ test('too many rooms: the page says so and does not retry in a tight loop', TEST
 // is not protected from it: margins and pointer events on everything, fonts and spacing
 // inherited. It imports cursors.js from the wsrelay (so the module must find its server
 // from import.meta.url), reports the module's status in #status (the badge the harness
-// reads) and counts clicks on a button under the cursors.
+// reads) and counts clicks on a button under the cursors. It is served with a strict
+// Content-Security-Policy (hostPolicy), as careful sites are: only its own nonce'd <style>
+// and <script>, the module and the WebSocket are allowed, so the test also proves that
+// cursors.js needs no 'unsafe-inline' for its styles (docs/embed.md).
+const NONCE = 'e2e-nonce';
+
+function hostPolicy(wsrelayUrl) {
+    const ws = wsrelayUrl.replace(/^http/, 'ws').replace(/\/$/, '');
+    return `default-src 'none'; img-src data:; style-src 'nonce-${NONCE}'; ` +
+        `script-src 'nonce-${NONCE}' ${wsrelayUrl}cursors.js; connect-src ${ws}/ws/`;
+}
+
 function hostPage(wsrelayUrl) {
     return `<!doctype html>
 <html lang="en">
@@ -237,7 +248,7 @@ function hostPage(wsrelayUrl) {
 <meta charset="utf-8">
 <title>A site that embeds cursors</title>
 <link rel="icon" href="data:,">
-<style>
+<style nonce="${NONCE}">
   * { margin: 9px; padding: 3px; pointer-events: auto !important; }
   div, span, svg, path { all: unset; fill: red; font-size: 40px; }
   body { font: 30px/3 serif; letter-spacing: 5px; transform: none; }
@@ -247,7 +258,7 @@ function hostPage(wsrelayUrl) {
 <body>
 <p id="status" data-state="loading">loading</p>
 <button id="target" type="button">clicked <span id="clicks">0</span> times</button>
-<script type="module">
+<script type="module" nonce="${NONCE}">
   import { shareCursors } from '${wsrelayUrl}cursors.js';
   const params = new URLSearchParams(location.search);
   const status = document.getElementById('status');
@@ -278,7 +289,8 @@ async function startHostSite(t) {
             res.writeHead(404).end();
             return;
         }
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8',
+            'Content-Security-Policy': hostPolicy(site.wsrelayUrl) });
         res.end(hostPage(site.wsrelayUrl));
     });
     http.listen(0, HOST);

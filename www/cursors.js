@@ -573,7 +573,9 @@ export function shareCursors(options = {}) {
             if ('sender' in msg)
                 updatePeer(msg);
         }
-        report({ people: peers.size + 1 }); // everyone the server told us about, and us
+        // A join or a leave changes the count: everyone the server told us about, and us.
+        if (status.people !== peers.size + 1)
+            report({ people: peers.size + 1 });
     }
 
     // {"type":"welcome","id":…,"color":…,"room":…,"peers":[…]}: who we are and who is

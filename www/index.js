@@ -143,17 +143,17 @@ function badgeLabel(status) {
 }
 
 // The longer explanation under the greeting, for the states a person must act on (or at
-// least understand): '' hides it. role="alert" makes screen readers read it out at once.
+// least understand): '' hides it. role="alert" makes screen readers read it out whenever it
+// changes, so it stays the same from one retry to the next (the badge's tooltip has the
+// exact time of the next one).
 function noticeText(status) {
-    const wait = status.retryMs === null ? 'soon'
-        : `in about ${Math.max(1, Math.round(status.retryMs / 1000))} s`;
     switch (status.state) {
     case 'full':
-        return `This room is full: it has as many people as this server allows in one room. ` +
-            `The page will try again ${wait}, or you can start a new room.`;
+        return 'This room is full: it has as many people as this server allows in one room. ' +
+            'The page tries again every 30 to 60 seconds, or you can start a new room.';
     case 'too-many-rooms':
-        return `This server has as many rooms open as it allows, so it cannot open this one. ` +
-            `The page will try again ${wait}.`;
+        return 'This server has as many rooms open as it allows, so it cannot open this one. ' +
+            'The page tries again every 30 to 60 seconds.';
     case 'no-room':
         return 'This link names no room. Room links look like /r/ and a name of letters, ' +
             'digits, "-", ".", "_" or "~". Start a new room, or ask for the link again.';
@@ -170,10 +170,13 @@ function showStatus(status) {
     // The badge's tooltip says who we are, or why we are not connected: the close code and
     // reason (protocol.md, "Errors"; 1006 means the connection dropped without a close
     // frame). A property, not markup: safe with any string.
-    if (status.state === 'connected')
+    if (status.state === 'connected') {
         badge.title = `you are ${status.id}`;
-    else if (status.code !== null)
-        badge.title = `closed: ${status.code}${status.reason ? ' ' + status.reason : ''}`;
+    } else if (status.code !== null) {
+        const retry = status.retryMs === null ? ''
+            : `; next try in ${Math.max(1, Math.round(status.retryMs / 1000))} s`;
+        badge.title = `closed: ${status.code}${status.reason ? ' ' + status.reason : ''}${retry}`;
+    }
     const message = noticeText(status);
     if (notice.textContent !== message) {
         notice.textContent = message;

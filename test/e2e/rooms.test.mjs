@@ -179,7 +179,7 @@ test('"Copy link" puts the room\'s link on the clipboard, or else shows it selec
 // The page shows why, and does not come back in a tight loop: after a drop the normal
 // backoff would retry within 0.5 s, so three seconds with one single socket prove the
 // slow retry.
-async function assertRefused(person, { state, badge, notice }) {
+async function assertRefused(person, { state, code, badge, notice }) {
     await waitForBadge(person, state, badge);
     assert.equal(person.welcome, null, 'a refused page gets no welcome');
     const shown = await person.page.$eval('#notice', (el) => ({
@@ -187,7 +187,10 @@ async function assertRefused(person, { state, badge, notice }) {
     assert.equal(shown.hidden, false, 'the notice is shown');
     assert.equal(shown.role, 'alert', 'and read out by screen readers');
     assert.match(shown.text, notice);
-    const wait = Number(/in about (\d+) s/.exec(shown.text)?.[1]);
+    // The badge's tooltip has the close code and the time until the next try.
+    const title = await person.page.$eval('#status', (el) => el.title);
+    assert.match(title, new RegExp(`^closed: ${code} `), title);
+    const wait = Number(/next try in (\d+) s/.exec(title)?.[1]);
     assert.ok(wait >= 30 && wait <= 60, `the page retries in ${wait} s, not 30-60 s`);
     await person.page.waitForTimeout(3000);
     assert.equal(person.sockets.length, 1, `the page reconnected: ${person.sockets}`);
@@ -200,7 +203,7 @@ test('a full room: the newcomer is told "room is full" and does not retry in a t
     const a = await s.open({ path: '/r/tiny' });
     const b = await s.open({ path: '/r/tiny', until: 'full' });
     await assertRefused(b, {
-        state: 'full', badge: /room is full/, notice: /This room is full/,
+        state: 'full', code: 4001, badge: /room is full/, notice: /This room is full/,
     });
     assert.match(await badgeText(a.page), /only you here/, 'the refused page was never counted');
     // The limit is per room: another room, and the default one, still take people.
@@ -214,7 +217,8 @@ test('too many rooms: the page says so and does not retry in a tight loop', TEST
     const a = await s.open({ path: '/r/one' });
     const b = await s.open({ path: '/r/two', until: 'too-many-rooms' });
     await assertRefused(b, {
-        state: 'too-many-rooms', badge: /too many rooms/, notice: /as many rooms open as it allows/,
+        state: 'too-many-rooms', code: 4002, badge: /too many rooms/,
+        notice: /as many rooms open as it allows/,
     });
     await s.open({ path: '/r/one' }); // the room that is open still takes people
     await waitForBadge(a, 'connected', /2 people here/);

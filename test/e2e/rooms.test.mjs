@@ -240,9 +240,9 @@ test('too many rooms: the page says so and does not retry in a tight loop', TEST
 const NONCE = 'e2e-nonce';
 
 function hostPolicy(wsrelayUrl) {
-    const ws = wsrelayUrl.replace(/^http/, 'ws').replace(/\/$/, '');
+    // Any loopback port for the WebSocket: one test points the module at a second wsrelay.
     return `default-src 'none'; img-src data:; style-src 'nonce-${NONCE}'; ` +
-        `script-src 'nonce-${NONCE}' ${wsrelayUrl}cursors.js; connect-src ${ws}/ws/`;
+        `script-src 'nonce-${NONCE}' ${wsrelayUrl}cursors.js; connect-src ws://${HOST}:*`;
 }
 
 function hostPage(wsrelayUrl) {
@@ -269,6 +269,7 @@ function hostPage(wsrelayUrl) {
   window.cursors = shareCursors({
     room: params.get('room') ?? '',
     name: params.get('name') ?? undefined,
+    server: params.get('server') ?? undefined,
     onStatus(s) {
       status.dataset.state = s.state;
       status.textContent = s.state + ' ' + s.people;
@@ -368,5 +369,46 @@ test('cursors.js on a page of another origin: two such pages see each other, and
     await one.page.waitForTimeout(300);
     assert.equal(one.sent.length, sentBefore);
     assert.equal(one.sockets.length, 1, 'no reconnection after stop()');
+    await assertClean(s);
+});
+
+test('cursors.js: the server option picks another wsrelay than the one it came from; a bad room name throws', TEST_OPTIONS, async (t) => {
+    const site = await startHostSite(t);
+    const s = await scene(t, browser, { args: ['--allow-origin', site.origin] });
+    const origin = s.server;                    // serves cursors.js
+    site.wsrelayUrl = origin.url;
+    const other = await s.startServer();        // a second, separate wsrelay
+    const otherBase = other.url.replace(/\/$/, '');
+
+    const viaOther = `${site.origin}/?room=elsewhere&server=${encodeURIComponent(otherBase)}`;
+    const a = await s.open({ url: viaOther });
+    const b = await s.open({ url: viaOther });
+    const c = await s.open({ url: `${site.origin}/?room=elsewhere` }); // no option: origin's
+    assert.equal(a.sockets[0], `ws://${HOST}:${other.port}/ws/elsewhere`);
+    assert.equal(c.sockets[0], `ws://${HOST}:${origin.port}/ws/elsewhere`);
+    const sent = await moveMouse(a, 200, 100);
+    await waitForCursor(b, expectedCursor(b, a.welcome, sent));
+    // Same room name, other server: c is alone there, and hears nothing of a and b.
+    await moveMouse(c, 300, 300);
+    assert.equal((await c.page.$eval('#status', (el) => el.textContent)), 'connected 1');
+    assert.equal((await b.page.$eval('#status', (el) => el.textContent)), 'connected 2');
+    assert.deepEqual(heardFrom(c, [a, b]), []);
+
+    // Mistakes in the options throw at once instead of connecting to something refused.
+    const thrown = await a.page.evaluate(async (moduleUrl) => {
+        const { shareCursors } = await import(moduleUrl);
+        const attempt = (options) => {
+            try {
+                shareCursors(options).stop();
+                return 'no error';
+            } catch (err) {
+                return err.name;
+            }
+        };
+        return [{ room: 'a/b' }, { room: '..' }, { room: 'x'.repeat(65) }, { room: '%41' },
+            { server: 'ftp://example.com' }].map(attempt);
+    }, `${origin.url}cursors.js`);
+    assert.deepEqual(thrown, Array(5).fill('TypeError'));
+    assert.equal(await a.page.locator('wsrelay-cursors').count(), 1, 'no overlay left behind');
     await assertClean(s);
 });

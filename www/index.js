@@ -9,7 +9,9 @@
 // Chapters: 1. the room from the URL, 2. page elements, 3. the room bar (name, copy link,
 // new room), 4. the status badge and notices, 5. the name field, 6. start.
 
-import { shareCursors, isRoomName, cleanName, defaultName, hueToCss, textColorOn } from '/cursors.js';
+import {
+    shareCursors, isRoomName, cleanName, defaultName, hueToCss, textColorOn,
+} from '/cursors.js';
 
 // ---------------------------------------------------------------------------------------
 // 1. The room from the URL
@@ -100,7 +102,8 @@ async function copyLink() {
         linkField.hidden = false;
         linkField.focus();
         linkField.select();
-        say(/Mac|iPhone|iPad/.test(navigator.platform) ? 'Press ⌘C to copy' : 'Press Ctrl+C to copy');
+        const mac = /Mac|iPhone|iPad/.test(navigator.platform);
+        say(mac ? 'Press ⌘C to copy' : 'Press Ctrl+C to copy');
     }
 }
 

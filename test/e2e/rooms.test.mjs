@@ -110,7 +110,7 @@ test('"New room" opens /r/<a random name>, shows that name, and whoever opens it
     assert.ok(m !== null, `not a new room's path: ${path}`);
     const name = m[1];
     await waitForBadge(first, 'connected', /only you here/);
-    await eventually(() => assert.equal(first.welcome.room, name, 'the server put the page in that room'));
+    await eventually(() => assert.equal(first.welcome.room, name, 'the server chose the room'));
     assert.match(first.sockets.at(-1), new RegExp(`/ws/${name}$`));
     assert.equal(await shownRoom(first), name);
     assert.equal(await first.page.$eval('#room-link', (el) => el.href),

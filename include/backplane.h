@@ -1,12 +1,14 @@
-/* backplane.h: wsrelay's link to Redis pub/sub, for running many nodes as one room (issue 5).
+/* backplane.h: wsrelay's link to Redis pub/sub, for running many nodes as one (issue 5), with
+ * a channel per room (issue 11).
  *
  * Owns: two connections to Redis through hiredis's asynchronous API (one SUBSCRIBEd to the
- * channel, one that PUBLISHes: a subscribed connection can do nothing else), driven by our
+ * control channel and to the room channels the caller asks for, one that PUBLISHes: a
+ * subscribed connection can do nothing else), driven by our
  * own epoll loop through a small adapter (modelled on the adapters hiredis ships, such as
  * adapters/ae.h for redis's own loop); reconnecting with capped exponential backoff; a cap
  * on what may wait to be published; counters; one log line per change of state.
- * Does not own: what the messages say (cluster.c) or do (server.c). The messages are opaque
- * bytes here.
+ * Does not own: what the messages say (cluster.c) or do (cluster_sync.c), or which rooms to
+ * listen to. The messages are opaque bytes here.
  * Edge: sockets, through hiredis. Nothing here blocks: connects are non-blocking, and the
  * host name is resolved once, at start-up.
  */
@@ -48,18 +50,28 @@ struct backplane_link {
 
 /* What the server hears from the backplane. */
 struct backplane_ops {
-    /* A message on the channel (any node's, our own included: the caller filters). */
-    void (*on_message)(void *ctx, const uint8_t *p, size_t len);
+    /* A message on a channel we listen to (any node's, our own included: the caller
+     * filters), with that channel's name (not NUL-terminated). */
+    void (*on_message)(void *ctx, const char *channel, size_t channel_len, const uint8_t *p,
+                       size_t len);
     /* Both links are ready after one of them was (re)connected: what was published while
-     * down is lost and what others published was missed, so it is time to resynchronise. */
+     * down is lost and what others published was missed, so it is time to resynchronise,
+     * and to subscribe again to every room channel (a new link listens to the control
+     * channel only). */
     void (*on_ready)(void *ctx);
+    /* Redis confirmed a backplane_subscribe(): from now on, nothing published on that
+     * channel is missed. May be NULL. */
+    void (*on_subscribed)(void *ctx, const char *channel, size_t channel_len);
+    /* Redis confirmed a backplane_unsubscribe(). A caller that wants the channel again by now
+     * must subscribe again (see backplane_subscribe()). May be NULL. */
+    void (*on_unsubscribed)(void *ctx, const char *channel, size_t channel_len);
 };
 
 struct backplane {
     struct loop *loop;
     struct config_redis target;
-    char ip[64]; /* target.host, resolved once at start-up */
-    const char *channel;
+    char ip[64];         /* target.host, resolved once at start-up */
+    const char *channel; /* the control channel (--redis-channel) */
     struct backplane_link sub, pub;
     const struct backplane_ops *ops;
     void *ctx;
@@ -92,10 +104,16 @@ void backplane_tick(struct backplane *b, uint64_t now_ms);
  * round trip proves it works. */
 void backplane_reset(struct backplane *b, uint64_t now_ms, const char *why);
 
-/* Queues one PUBLISH of p[0..len) on the channel. Returns true if queued; false if it was
- * dropped, because the publishing link is down or BACKPLANE_OUT_MAX is reached (counted in
- * b->dropped). Never blocks. */
-bool backplane_publish(struct backplane *b, const void *p, size_t len);
+/* Queues one PUBLISH of p[0..len) on channel (NULL: the control channel). Returns true if
+ * queued; false if it was dropped, because the publishing link is down or BACKPLANE_OUT_MAX
+ * is reached (counted in b->dropped). Never blocks. */
+bool backplane_publish(struct backplane *b, const char *channel, const void *p, size_t len);
+
+/* Starts or stops listening to a room channel, if the subscriber link is up (if it is not,
+ * on_ready comes when it is, and the caller subscribes then). Confirmed by on_subscribed.
+ * Never blocks. */
+void backplane_subscribe(struct backplane *b, const char *channel);
+void backplane_unsubscribe(struct backplane *b, const char *channel);
 
 /* Both links connected (and subscribed). */
 bool backplane_is_up(const struct backplane *b);

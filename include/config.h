@@ -32,12 +32,14 @@ struct config_prefixes {
 };
 
 struct config {
-    const char *host;   /* numeric IPv4/IPv6 address or name to listen on; "0.0.0.0" */
-    uint16_t port;      /* 7071, the original demo's; 0 lets the kernel pick one */
-    const char *www;    /* directory of static files; NULL: find the default at start-up */
-    size_t max_clients; /* every TCP connection takes one slot, allocated at start-up */
-    size_t max_message; /* largest WebSocket message accepted (RFC 6455 §7.4.1 code 1009) */
-    size_t max_buffer;  /* pending output per connection before a slow reader is dropped */
+    const char *host;        /* numeric IPv4/IPv6 address or name to listen on; "0.0.0.0" */
+    uint16_t port;           /* 7071, the original demo's; 0 lets the kernel pick one */
+    const char *www;         /* directory of static files; NULL: find the default at start-up */
+    size_t max_clients;      /* every TCP connection takes one slot, allocated at start-up */
+    size_t max_rooms;        /* rooms open at once (docs/security.md says why 10000) */
+    size_t max_room_clients; /* local members of one room (docs/security.md: why 400) */
+    size_t max_message;      /* largest WebSocket message accepted (RFC 6455 §7.4.1 code 1009) */
+    size_t max_buffer;       /* pending output per connection before a slow reader is dropped */
     uint64_t handshake_timeout_ms; /* a complete request head must arrive within this */
     uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
     uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */

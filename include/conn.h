@@ -1,11 +1,11 @@
 /* conn.h: the fixed table of connection slots, and each connection's state.
  *
  * Owns: the slot array (allocated once at start-up: --max-clients entries, no allocation per
- * accept), each slot's phase, buffers and WebSocket session, and four index lists that let
- * the server touch only the connections that matter: free slots, connections with output
- * queued this iteration (writers), connections marked for closing, and the room (/ws
- * clients, the broadcast's recipients).
- * Does not own: deciding when to close (server.c) or what goes into the buffers.
+ * accept), each slot's phase, buffers, transport and WebSocket session, and three index
+ * lists that let the server touch only the connections that matter: free slots, connections
+ * with output queued this iteration (writers), and connections marked for closing.
+ * Does not own: deciding when to close (conn_io.c), what goes into the buffers, or rooms
+ * (room.c keeps each room's member list).
  *
  * Lifetime (smallchat's slots, redis's freeClientAsync):
  *
@@ -32,6 +32,7 @@
 #include "net.h"
 #include "presence.h"
 #include "rate.h"
+#include "transport.h"
 #include "ws.h"
 
 enum conn_phase {
@@ -45,9 +46,13 @@ enum conn_phase {
 
 enum conn_route {
     CONN_ROUTE_NONE, /* plain HTTP */
-    CONN_ROUTE_ROOM, /* /ws: the shared-cursors room */
+    CONN_ROUTE_ROOM, /* /ws, /ws/<room>: a shared-cursors room */
     CONN_ROUTE_ECHO, /* /echo */
+    CONN_ROUTE_COUNT
 };
+
+/* "http", "/ws" or "/echo", for logs. */
+const char *conn_route_name(enum conn_route r);
 
 /* Why a connection ended, by kind: the label of wsrelay_disconnects_total in /metrics.
  * The log line carries the detail (a static phrase) beside it. */
@@ -67,7 +72,6 @@ enum conn_end {
 /* The metric label for an end kind ("slow_reader"). */
 const char *conn_end_name(enum conn_end end);
 
-#define CONN_NOT_IN_ROOM UINT32_MAX
 /* Slot numbers stay below 2^31 (CONFIG_MAX_CLIENTS_MAX, times the remote places, is far
  * less), which leaves bcast.h's BCAST_UNKEPT bit free. */
 
@@ -78,7 +82,7 @@ struct conn_http {
     uint32_t seen; /* bytes of rbuf the parser already scanned (http_parse_request's last_len) */
     int file_fd;   /* a static file being sent with sendfile() after the head, or -1 */
     uint64_t file_off, file_left;
-    /* Slow readers of responses (server.c's check_http_output): since when responses wait
+    /* Slow readers of responses (conn_io.c's check_http_output): since when responses wait
      * for their reader (0: none, and the peer has acknowledged all we sent), what the socket
      * took since, what the kernel still held of earlier ones then (unacked_base), what the
      * peer has acknowledged since, and when that last grew. */
@@ -100,8 +104,8 @@ struct conn_ws {
 };
 
 struct conn {
-    struct loop_watch watch; /* registration with the loop; watch.ctx is the server */
-    int fd;                  /* the socket */
+    struct loop_watch watch; /* registration with the loop; watch.ctx is the conn_io */
+    struct transport tp;     /* the socket, and how to read and write it */
     uint32_t slot;           /* index in the table, fixed for the slot's life */
     enum conn_phase phase;
     enum conn_route route;    /* CONN_ROUTE_NONE: `http` below is live; otherwise `ws` */
@@ -112,14 +116,13 @@ struct conn {
     bool is_behind;           /* after its last write, output past conflate_mark was still pending:
                                * a slow reader, so relayed updates are conflated (bcast.h) */
     bool is_reset;            /* close with a TCP reset (SO_LINGER 0), dropping unsent bytes */
-    uint32_t room_index;      /* position in the room list, or CONN_NOT_IN_ROOM */
     uint64_t serial;          /* "conn=N" in logs: never reused, unlike slots and descriptors */
     uint64_t since_ms;        /* monotonic time the current phase began: for timeouts */
     struct net_addr peer;     /* for logs */
     const char *close_reason; /* static phrase: why it is closing (for the log) */
 
     struct buf rbuf; /* bytes read but not parsed yet (a partial request or frame); usually
-                      * empty and unallocated: reads go to the server's shared buffer */
+                      * empty and unallocated: reads go to conn_io's shared buffer */
     struct buf wbuf; /* bytes to send; its limit is --max-buffer */
     /* Conflation (bcast.h): while is_behind, relayed updates are not queued; instead the
      * bit of their sender's slot is set here, and the sender's latest state is sent once
@@ -144,8 +147,6 @@ struct conn_table {
     size_t nwriters;
     uint32_t *closing; /* slots marked CLOSING, reaped after the batch */
     size_t nclosing;
-    uint32_t *room; /* /ws members, dense: the broadcast loop walks exactly these */
-    size_t nroom;
 
     size_t rbuf_limit, wbuf_limit, max_message;
     size_t conflate_mark;   /* pending output after a write from which relayed updates are
@@ -164,7 +165,8 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
 /* Releases every slot still open (closing their descriptors) and the table. */
 void conn_table_free(struct conn_table *t);
 
-/* Takes a free slot for socket fd, in phase CONN_HTTP. Returns NULL if every slot is taken. */
+/* Takes a free slot for socket fd (plain TCP), in phase CONN_HTTP. Returns NULL if every slot is
+ * taken. */
 struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer, uint64_t serial,
                        uint64_t now_ms);
 
@@ -175,14 +177,10 @@ void conn_close_later(struct conn_table *t, struct conn *c, enum conn_end end, c
 /* Queues c to be flushed before the next wait (once, however often it is called). */
 void conn_queue_write(struct conn_table *t, struct conn *c);
 
-/* Adds c to / removes c from the room list. O(1): removal moves the last member into the
- * hole. Leaving twice is harmless. */
-void conn_room_join(struct conn_table *t, struct conn *c);
-void conn_room_leave(struct conn_table *t, struct conn *c);
-
-/* Closes the socket and any file, frees buffers and session, returns the slot to the free
- * list. The caller has already stopped watching the socket (loop_del): closing a descriptor
- * removes it from epoll only when no duplicate of it exists, so we never rely on that. */
+/* Closes the socket (with a reset if is_reset) and any file, frees buffers and session, returns the
+ * slot to the free list. The caller has already stopped watching the socket (loop_del): closing a
+ * descriptor removes it from epoll only when no duplicate of it exists, so we never rely on that.
+ */
 void conn_release(struct conn_table *t, struct conn *c);
 
 /* Conflation bookkeeping: c is owed the latest state of the client in slot `sender`.
@@ -208,6 +206,14 @@ const char *conn_http_judge_reader(struct conn_http *h, uint64_t acked, uint64_t
  * call, so an idle connection holds no heap memory; called from the periodic tick. Returns
  * true if it released something. */
 bool conn_trim(struct conn *c);
+
+/* A connection's peer as text, for one log line: the struct is returned by value, and its
+ * array lives until the end of the full expression that called us (C11 §6.2.4), which is
+ * exactly the log_at() call. */
+struct conn_peer_text {
+    char s[NET_ADDR_STR];
+};
+struct conn_peer_text conn_peer_text(const struct conn *c);
 
 /* The connection that owns a watch (the watch is embedded in struct conn). */
 static inline struct conn *conn_of_watch(struct loop_watch *w)

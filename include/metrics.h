@@ -3,7 +3,8 @@
  * Owns: the counters an operator watches (connections, messages and bytes each way,
  * disconnects by kind, rate-limited messages) and writing them, with the gauges the caller
  * reads off its tables, in the Prometheus text exposition format (version 0.0.4).
- * Does not own: counting (server.c increments; nothing here reads a clock or a socket).
+ * Does not own: counting (the modules that see each event increment; nothing here reads a
+ * clock or a socket).
  * Pure.
  */
 #ifndef WSRELAY_METRICS_H
@@ -39,6 +40,11 @@ struct metrics_gauges {
     size_t ws_open;   /* /ws clients (including those closing) */
     size_t echo_open; /* /echo clients */
     size_t wbuf_high_water;
+    /* Rooms (room.h's counters and table): no per-room label, whose cardinality would be
+     * whatever clients make up. */
+    size_t rooms_open, room_clients_max;
+    uint64_t room_joins, rooms_created, rooms_freed, room_refused_full, room_refused_too_many;
+    uint64_t room_messages_out, room_conflated; /* added to messages_out and conflated */
     /* Cluster (--redis); is_clustered false leaves these out of the page. */
     bool is_clustered;
     bool redis_up;

@@ -1,4 +1,4 @@
-/* presence.h: who is in the room, and the server's own messages about it.
+/* presence.h: who is connected, and the server's own messages about them.
  *
  * Owns: for each connection slot on /ws, its id, its color and a copy of the last message
  * relayed for it (bounded: last_max bytes, the largest relayed message), and the JSON of the
@@ -33,9 +33,14 @@
 /* A UUID in its 36-character text form, plus the NUL. */
 #define PRESENCE_ID_SIZE 37
 
+#define PRESENCE_NO_ROOM UINT32_MAX
+
 struct presence_peer {
     bool is_present;
     uint16_t node; /* 0: a client of this server; n: a client of cluster node n - 1 */
+    /* The room it is in (room.c's room id) and its place in that room's member list, kept
+     * by room.c; PRESENCE_NO_ROOM while it is in none. */
+    uint32_t room, room_pos;
     char id[PRESENCE_ID_SIZE];
     unsigned color;  /* hue, 0..359 */
     struct buf last; /* last relayed message, limit last_max; empty if none */
@@ -98,13 +103,24 @@ bool presence_has_snapshot(const struct presence_peer *peer);
 /* How many slots are present. */
 size_t presence_count(const struct presence *p);
 
-/* Appends {"type":"welcome","id":"<id>","color":<c>,"peers":[...]} for slot `self`, where
- * peers holds, for every other present slot, its last relayed message or, if it has sent
- * none (or its last is over PRESENCE_STATE_MAX), {"sender":"<id>","color":<c>}. Peers that would
+/* The room a welcome describes: its name (unreserved characters only, target.h) and its
+ * members, as two lists of peer indices (this server's clients, and other nodes'). */
+struct presence_roster {
+    const char *room;
+    size_t room_len;
+    const uint32_t *members[2];
+    size_t count[2];
+};
+
+/* Appends {"type":"welcome","id":"<id>","color":<c>,"room":"<name>","peers":[...]} for slot
+ * `self`, where peers holds, for every other present member of the roster, its last relayed
+ * message or, if it has sent none (or its last is over PRESENCE_STATE_MAX),
+ * {"sender":"<id>","color":<c>}. Peers that would
  * take the message past p->welcome_max bytes are left out (the server sets it from --max-buffer, so
  * a welcome always fits the newcomer's buffer). Returns 0, or -ENOBUFS /
  * -ENOMEM (out unchanged). */
-int presence_write_welcome(const struct presence *p, size_t self, struct buf *out);
+int presence_write_welcome(const struct presence *p, size_t self,
+                           const struct presence_roster *roster, struct buf *out);
 
 /* Appends {"type":"join","sender":"<id>","color":<c>} for slot. Same returns. */
 int presence_write_join(const struct presence *p, size_t slot, struct buf *out);

@@ -1,16 +1,14 @@
-/* server.h: the glue. One struct server, made in main() and passed down.
+/* server.h: start-up, signals, the tick and the main loop.
  *
- * Owns: the read/write handlers, routing (static files, /ws, /echo), turning codec results
- * into actions (responses, relays, closes), the reaper, and the main loop.
- * Does not own: any protocol rule. Those live in the pure modules (http, www, upgrade,
- * frame, utf8, ws, json, presence, bcast); this file only calls them and does the I/O.
+ * Owns: the module states (one of each, in struct server, made by server_run()), wiring them
+ * together (conn_io reports to routes, rooms report to the cluster), the signals, the
+ * periodic tick, and the main loop. Nothing else: every rule lives in a module below.
  *
- * One message's path, socket to every client:
- *   on_readable()        read() into conn.rbuf
- *   process_input()      ws_feed()     -> WS_EV_TEXT (unmasked, UTF-8 checked)
- *   on_room_text()       json_rewrite() -> {"x":..,"y":..,"sender":..,"color":..}
- *                        bcast_room()  -> one frame header, appended to every member's wbuf
- *   flush_writers()      write() once per queued connection, before epoll_wait()
+ *   server ─┬─ conn_io ──(conn_io_ops)──▶ routes ─┬─ room ─(room_listener)─▶ cluster_sync
+ *           │     └ transport (the socket calls)  └ target, www, upgrade     └ backplane
+ *           └ loop, signals, tick
+ *
+ * One message's path, socket to every client: docs/architecture.md.
  */
 #ifndef WSRELAY_SERVER_H
 #define WSRELAY_SERVER_H

@@ -131,9 +131,17 @@ bool ws_close_code_valid(uint16_t code);
  * or -ENOBUFS / -ENOMEM, in which case out is unchanged (never half a frame). */
 int ws_write_frame(struct buf *out, enum frame_op op, const void *p, size_t len);
 
-/* Appends a close frame. code 0 sends an empty body (the answer to a close that had none);
- * otherwise the code and the reason, cut to the 123 bytes a control frame leaves for it
- * (cut on a UTF-8 boundary). Same returns as ws_write_frame(). */
+/* The same with a header already encoded (frame_encode_hdr), for a broadcast that encodes
+ * it once for every recipient (bcast.c). Same returns: the one frame writer. */
+int ws_append_frame(struct buf *out, const uint8_t *hdr, size_t hdr_len, const void *p, size_t len);
+
+/* A close frame's payload (§5.5.1) into body: code 0 gives an empty body (the answer to a
+ * close that had none); otherwise the code and the reason, cut to the 123 bytes a control
+ * frame leaves for it (cut on a UTF-8 boundary). Returns its length. */
+size_t ws_close_payload(uint8_t body[FRAME_CONTROL_MAX], uint16_t code, const char *reason);
+
+/* Appends a close frame with ws_close_payload(code, reason). Same returns as
+ * ws_write_frame(). */
 int ws_write_close(struct buf *out, uint16_t code, const char *reason);
 
 #endif

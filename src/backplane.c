@@ -195,7 +195,10 @@ static void on_pub_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
         became_ready(l);
 }
 
-/* Every reply on the subscriber link: the confirmation, then one per message. */
+/* Every reply on the subscriber link: for each channel, its confirmation, then one reply per
+ * message (hiredis routes a channel's replies to the callback of its SUBSCRIBE). The control
+ * channel's confirmation makes the link ready; a room channel's tells the caller it may now
+ * ask for that room's state without missing the answers. */
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)privdata;
@@ -211,14 +214,24 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         return;
     const redisReply *kind = reply->element[0];
+    const redisReply *channel = reply->element[1];
     const redisReply *payload = reply->element[2];
-    if (kind->type != REDIS_REPLY_STRING)
+    if (kind->type != REDIS_REPLY_STRING || channel->type != REDIS_REPLY_STRING)
         return;
+    struct backplane *b = l->bp;
+    bool is_control =
+        strlen(b->channel) == channel->len && memcmp(b->channel, channel->str, channel->len) == 0;
     if (strcmp(kind->str, "subscribe") == 0) {
-        became_ready(l);
+        if (is_control)
+            became_ready(l);
+        else if (b->ops->on_subscribed != NULL)
+            b->ops->on_subscribed(b->ctx, channel->str, channel->len);
+    } else if (strcmp(kind->str, "unsubscribe") == 0 && b->ops->on_unsubscribed != NULL) {
+        b->ops->on_unsubscribed(b->ctx, channel->str, channel->len);
     } else if (strcmp(kind->str, "message") == 0 && payload->type == REDIS_REPLY_STRING) {
-        l->bp->received++;
-        l->bp->ops->on_message(l->bp->ctx, (const uint8_t *)payload->str, payload->len);
+        b->received++;
+        b->ops->on_message(b->ctx, channel->str, channel->len, (const uint8_t *)payload->str,
+                           payload->len);
     }
 }
 
@@ -396,7 +409,7 @@ static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
         refused(l, "PUBLISH", reply);
 }
 
-bool backplane_publish(struct backplane *b, const void *p, size_t len)
+bool backplane_publish(struct backplane *b, const char *channel, const void *p, size_t len)
 {
     struct backplane_link *l = &b->pub;
     if (l->state != BACKPLANE_READY || l->ac == NULL || b->inflight + len > b->out_max) {
@@ -406,11 +419,34 @@ bool backplane_publish(struct backplane *b, const void *p, size_t len)
     /* %b: binary-safe (pointer, length), so a message needs no escaping. */
     /* The command's size rides in hiredis's privdata pointer: no allocation per message. */
     void *size_tag = (void *)(uintptr_t)len; // NOLINT(performance-no-int-to-ptr)
-    if (redisAsyncCommand(l->ac, on_publish_reply, size_tag, "PUBLISH %s %b", b->channel, p, len) !=
-        REDIS_OK) {
+    if (redisAsyncCommand(l->ac, on_publish_reply, size_tag, "PUBLISH %s %b",
+                          channel != NULL ? channel : b->channel, p, len) != REDIS_OK) {
         b->dropped++;
         return false;
     }
     b->inflight += len;
     return true;
+}
+
+/* ==== 4. Room channels =================================================================== */
+
+/* A channel's replies come to on_sub_reply. While the link is down there is nothing to do:
+ * on_ready makes the caller subscribe again.
+ *
+ * One trap: hiredis keeps one callback per channel, set when SUBSCRIBE is sent and deleted
+ * when an "unsubscribe" reply arrives. A room freed and opened again before Redis answered
+ * the UNSUBSCRIBE sends UNSUBSCRIBE, SUBSCRIBE; the unsubscribe reply then deletes the
+ * callback the SUBSCRIBE just set, and the channel's messages would go nowhere. So every
+ * unsubscribe reply is reported (on_unsubscribed), and the caller subscribes again if it
+ * wants the channel after all. */
+void backplane_subscribe(struct backplane *b, const char *channel)
+{
+    if (b->sub.state == BACKPLANE_READY && b->sub.ac != NULL)
+        redisAsyncCommand(b->sub.ac, on_sub_reply, NULL, "SUBSCRIBE %s", channel);
+}
+
+void backplane_unsubscribe(struct backplane *b, const char *channel)
+{
+    if (b->sub.state == BACKPLANE_READY && b->sub.ac != NULL)
+        redisAsyncCommand(b->sub.ac, on_sub_reply, NULL, "UNSUBSCRIBE %s", channel);
 }

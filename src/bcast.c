@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "ws.h"
+
 /* The reason a slow reader is dropped with: it is logged, and sets the close path. */
 static const char over_limit[] = "output over --max-buffer";
 
@@ -11,33 +13,29 @@ static const char over_limit[] = "output over --max-buffer";
 static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hdr, size_t hdr_len,
                          const void *p, size_t len)
 {
-    uint8_t *dst = buf_reserve(&c->wbuf, hdr_len + len);
-    if (dst == NULL) {
+    if (ws_append_frame(&c->wbuf, hdr, hdr_len, p, len) != 0) {
         conn_close_later(t, c, CONN_END_SLOW_READER, over_limit);
         return false;
     }
-    memcpy(dst, hdr, hdr_len);
-    if (len > 0)
-        memcpy(dst + hdr_len, p, len);
-    buf_commit(&c->wbuf, hdr_len + len);
     if (buf_size(&c->wbuf) > t->wbuf_high_water)
         t->wbuf_high_water = buf_size(&c->wbuf);
     conn_queue_write(t, c);
     return true;
 }
 
-struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const void *p, size_t len,
+struct bcast_result bcast_list(struct conn_table *t, const uint32_t *slots, size_t n,
+                               enum frame_op op, const void *p, size_t len,
                                const struct conn *except, uint32_t sender)
 {
     uint8_t hdr[FRAME_HDR_MAX];
     size_t hdr_len = frame_encode_hdr(hdr, true, op, len); /* once, not once per recipient */
     struct bcast_result r = {0, 0};
 
-    /* Walk the dense room list, not every slot: the work is proportional to the recipients.
-     * Marking a member CLOSING does not change this list (the reaper removes it later), so
-     * the loop is safe while it drops slow readers. */
-    for (size_t i = 0; i < t->nroom; i++) {
-        struct conn *c = &t->conns[t->room[i]];
+    /* Walk the dense member list, not every slot: the work is proportional to the
+     * recipients. Marking a member CLOSING does not change the list (room.c removes it when
+     * the connection is reaped), so the loop is safe while it drops slow readers. */
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = &t->conns[slots[i]];
         if (c == except || c->phase != CONN_WS)
             continue;
         /* Behind after its last write (a slow reader), or already holding burst_mark bytes
@@ -45,7 +43,7 @@ struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const voi
          * pass, which would carry even a fast reader past --max-buffer before the next
          * flush), or simply without room for this one: an update from this sender is then
          * owed, not queued, and never the reason a reader is dropped. The flush that drains
-         * it below conflate_mark pays the debt (server.c's pay_owed). */
+         * it below conflate_mark pays the debt (room_pay_owed). */
         size_t pending = buf_size(&c->wbuf);
         bool has_no_room = pending + hdr_len + len > c->wbuf.limit;
         if (sender != BCAST_NO_CONFLATION && (sender & BCAST_UNKEPT) != 0) {

@@ -4,7 +4,9 @@
  * an older wsrelay, an attacker who got at Redis), and what we accept we relay to browsers.
  * So every field is checked against its exact form, and the JSON payload is checked to be
  * one object in valid UTF-8 (RFC 6455 §8.1 would make a browser fail the connection on bad
- * UTF-8 in a text frame) before anything else looks at it.
+ * UTF-8 in a text frame) before anything else looks at it. A room name is checked by the
+ * same rule as in a URL (target_room_name_check()), since it may become a log field or part
+ * of a Redis channel's name.
  */
 #include "cluster.h"
 
@@ -13,14 +15,16 @@
 
 #include "ascii.h"
 #include "json.h"
+#include "target.h"
 #include "utf8.h"
 
-static const char MAGIC[] = "wsr1 ";
+/* "wsr1 " was issue 5's envelope, without rooms: see cluster.h for why it changed. */
+static const char MAGIC[] = "wsr2 ";
 
 static const struct {
     const char *name;
     enum cluster_kind kind;
-    bool has_client; /* sender, color and JSON follow */
+    bool has_client; /* room, sender, color and JSON follow */
 } KINDS[] = {
     {"hb", CLUSTER_HB, false},       {"hello", CLUSTER_HELLO, false},
     {"bye", CLUSTER_BYE, false},     {"join", CLUSTER_JOIN, true},
@@ -79,6 +83,26 @@ static bool uuid(const uint8_t *p, size_t n, char out[PRESENCE_ID_SIZE])
     return true;
 }
 
+/* "/" then a room name, or "/" alone: the default room, "". One spelling per room. */
+static bool room_token(const uint8_t *p, size_t n, char out[TARGET_ROOM_MAX + 1])
+{
+    if (n == 0 || p[0] != '/')
+        return false;
+    if (n > 1 && target_room_name_check((const char *)p + 1, n - 1) != NULL)
+        return false;
+    memcpy(out, p + 1, n - 1); /* n - 1 <= TARGET_ROOM_MAX: the check bounds it */
+    out[n - 1] = '\0';
+    return true;
+}
+
+/* " /<room>" at in[*pos..len). */
+static bool room_field(const uint8_t *in, size_t len, size_t *pos, struct cluster_msg *m)
+{
+    size_t start, n;
+    return skip_char(in, len, pos, ' ') && token(in, len, pos, &start, &n) &&
+           room_token(in + start, n, m->room);
+}
+
 /* A decimal number in [0, max] without leading zeros. */
 static bool number(const uint8_t *p, size_t n, uint64_t max, uint64_t *out)
 {
@@ -102,15 +126,15 @@ static bool relayable(const uint8_t *p, size_t n)
     return utf8_valid(p, n) && json_check_object(p, n) == 0;
 }
 
-/* "<sender> <color> " then the rest of the input is the JSON. */
+/* " /<room> <sender> <color> " then the rest of the input is the JSON. */
 static bool client_fields(const uint8_t *in, size_t len, size_t *pos, struct cluster_msg *m)
 {
     size_t start, n;
     uint64_t color;
-    if (!skip_char(in, len, pos, ' ') || !token(in, len, pos, &start, &n) ||
-        !uuid(in + start, n, m->sender) || !skip_char(in, len, pos, ' ') ||
-        !token(in, len, pos, &start, &n) || !number(in + start, n, 359, &color) ||
-        !skip_char(in, len, pos, ' '))
+    if (!room_field(in, len, pos, m) || !skip_char(in, len, pos, ' ') ||
+        !token(in, len, pos, &start, &n) || !uuid(in + start, n, m->sender) ||
+        !skip_char(in, len, pos, ' ') || !token(in, len, pos, &start, &n) ||
+        !number(in + start, n, 359, &color) || !skip_char(in, len, pos, ' '))
         return false;
     m->color = (unsigned)color;
     m->json = in + *pos;
@@ -157,14 +181,21 @@ int cluster_decode(const uint8_t *in, size_t len, struct cluster_msg *m)
         return -1;
     m->kind = KINDS[k].kind;
 
-    if (KINDS[k].has_client)
+    if (KINDS[k].has_client) {
+        m->has_room = true;
         return client_fields(in, len, &pos, m) ? 0 : -1;
+    }
+    if (m->kind == CLUSTER_HELLO && pos < len) { /* a hello for one room */
+        m->has_room = true;
+        return room_field(in, len, &pos, m) && pos == len ? 0 : -1;
+    }
     if (m->kind != CLUSTER_STATE)
         return pos == len ? 0 : -1;
+    m->has_room = true;
 
     uint64_t count;
-    if (!skip_char(in, len, &pos, ' ') || !token(in, len, &pos, &start, &n) ||
-        !number(in + start, n, UINT32_MAX, &count))
+    if (!room_field(in, len, &pos, m) || !skip_char(in, len, &pos, ' ') ||
+        !token(in, len, &pos, &start, &n) || !number(in + start, n, UINT32_MAX, &count))
         return -1;
     m->count = (size_t)count;
     m->json = in + pos;
@@ -187,21 +218,40 @@ bool cluster_next_peer(const struct cluster_msg *m, size_t *pos, struct cluster_
 
 /* ---- Encoding ------------------------------------------------------------------------------ */
 
+/* The name of a kind, or NULL for a value that is none. */
 static const char *kind_name(enum cluster_kind kind)
 {
     for (size_t k = 0; k < sizeof KINDS / sizeof KINDS[0]; k++)
         if (KINDS[k].kind == kind)
             return KINDS[k].name;
-    return "?";
+    return NULL;
 }
 
-int cluster_encode(struct buf *out, const char *node, enum cluster_kind kind, const char *sender,
-                   unsigned color, const void *json, size_t json_len)
+/* Whether room is one cluster_decode() would accept after its "/": "" or a room name. Reads
+ * at most TARGET_ROOM_MAX + 1 bytes of it, so a long string is refused without a full scan. */
+static bool room_ok(const char *room)
 {
+    if (room == NULL)
+        return false;
+    size_t n = strnlen(room, TARGET_ROOM_MAX + 1);
+    return n == 0 || target_room_name_check(room, n) == NULL;
+}
+
+int cluster_encode(struct buf *out, const char *node, enum cluster_kind kind, const char *room,
+                   const char *sender, unsigned color, const void *json, size_t json_len)
+{
+    const char *name = kind_name(kind);
+    bool has_client = kind == CLUSTER_JOIN || kind == CLUSTER_MSG || kind == CLUSTER_LEAVE;
+    if (name == NULL || kind == CLUSTER_STATE || (has_client && !room_ok(room)))
+        return -EINVAL;
+    if (kind == CLUSTER_HELLO && room != NULL && !room_ok(room))
+        return -EINVAL;
     size_t mark = buf_size(out);
-    int rc = buf_printf(out, "%s%s %s", MAGIC, node, kind_name(kind));
-    if (rc == 0 && (kind == CLUSTER_JOIN || kind == CLUSTER_MSG || kind == CLUSTER_LEAVE)) {
-        rc = buf_printf(out, " %s %u ", sender, color);
+    int rc = buf_printf(out, "%s%s %s", MAGIC, node, name);
+    if (rc == 0 && kind == CLUSTER_HELLO && room != NULL)
+        rc = buf_printf(out, " /%s", room);
+    if (rc == 0 && has_client) {
+        rc = buf_printf(out, " /%s %s %u ", room, sender, color);
         if (rc == 0)
             rc = buf_append(out, json, json_len);
     }
@@ -210,16 +260,29 @@ int cluster_encode(struct buf *out, const char *node, enum cluster_kind kind, co
     return rc;
 }
 
-int cluster_encode_state(struct buf *out, const char *node, const struct presence *p)
+/* The entry at a peer index if cluster_encode_state() lists it (a present client of this
+ * server), else NULL. */
+static const struct presence_peer *state_member(const struct presence *p, uint32_t index)
 {
-    size_t mark = buf_size(out);
+    if (index >= p->max_slots)
+        return NULL;
+    const struct presence_peer *peer = &p->peers[index];
+    return peer->is_present && peer->node == 0 ? peer : NULL;
+}
+
+int cluster_encode_state(struct buf *out, const char *node, const char *room,
+                         const struct presence *p, const uint32_t *members, size_t n)
+{
+    if (!room_ok(room))
+        return -EINVAL;
     size_t count = 0;
-    for (size_t i = 0; i < p->max_slots; i++)
-        count += p->peers[i].is_present && p->peers[i].node == 0;
-    int rc = buf_printf(out, "%s%s state %zu", MAGIC, node, count);
-    for (size_t i = 0; rc == 0 && i < p->max_slots; i++) {
-        const struct presence_peer *peer = &p->peers[i];
-        if (!peer->is_present || peer->node != 0)
+    for (size_t i = 0; i < n; i++)
+        count += state_member(p, members[i]) != NULL;
+    size_t mark = buf_size(out);
+    int rc = buf_printf(out, "%s%s state /%s %zu", MAGIC, node, room, count);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct presence_peer *peer = state_member(p, members[i]);
+        if (peer == NULL)
             continue;
         /* A last message over PRESENCE_STATE_MAX is listed as none, as in a welcome: a state
          * stays bounded, and the next message brings the rest. */

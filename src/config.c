@@ -23,6 +23,10 @@ static const char usage[] =
     "  --www DIR            static files (default: PREFIX/share/wsrelay/www for a binary in\n"
     "                       PREFIX/bin, else www/ beside the binary; never ./www)\n"
     "  --max-clients N      connection slots, allocated at start-up (default 1024)\n"
+    "  --max-rooms N        rooms open at once; a client opening one more is closed with\n"
+    "                       4002 \"too many rooms\" (default 10000)\n"
+    "  --max-room-clients N members of one room on this node; one more is closed with\n"
+    "                       4001 \"room is full\" (default 400)\n"
     "  --max-message BYTES  largest WebSocket message accepted (default 16K)\n"
     "  --max-buffer BYTES   pending output per client before it is dropped (default 1M)\n"
     "  --handshake-timeout TIME  close connections without a complete request (default 10s)\n"
@@ -37,7 +41,7 @@ static const char usage[] =
     "                       http(s)://host[:port], or * (default: same host as the page;\n"
     "                       set it when browsers reach the server by a known name, or on a\n"
     "                       private network or loopback: DNS rebinding, docs/security.md)\n"
-    "  --redis URL          join a cluster of nodes sharing one room over Redis pub/sub:\n"
+    "  --redis URL          join a cluster of nodes sharing rooms over Redis pub/sub:\n"
     "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
     "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
     "  --redis-channel NAME the channel the nodes share (default wsrelay)\n"
@@ -51,7 +55,8 @@ static const char usage[] =
     "  --version            show the version\n"
     "\n"
     "BYTES may end in K or M (KiB, MiB); TIME in ms or s (default s).\n"
-    "Paths: / (the page), /ws (the room), /echo, /metrics, /healthz.\n";
+    "Paths: / and /r/ROOM (the page), /ws and /ws/ROOM (a room), /echo, /metrics, /healthz.\n"
+    "ROOM: 1-64 of A-Z a-z 0-9 - . _ ~ (not . or ..); /ws alone is the default room.\n";
 
 const char *config_usage(void)
 {
@@ -65,6 +70,8 @@ void config_defaults(struct config *cfg)
         .port = 7071,
         .www = NULL,
         .max_clients = 1024,
+        .max_rooms = 10000,
+        .max_room_clients = 400,
         .max_message = (size_t)16 * 1024,
         .max_buffer = (size_t)1024 * 1024,
         .handshake_timeout_ms = 10000,
@@ -266,6 +273,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--metrics-allow", FLAG_STRING, 0, 0},
             {"--port", FLAG_SIZE, 0, 65535},
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
+            {"--max-rooms", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
+            {"--max-room-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
             {"--max-buffer", FLAG_SIZE, 1024, CONFIG_MAX_BUFFER_MAX},
             {"--max-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
@@ -321,6 +330,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             port = (size_t)n;
         else if (strcmp(name, "--max-clients") == 0)
             cfg->max_clients = (size_t)n;
+        else if (strcmp(name, "--max-rooms") == 0)
+            cfg->max_rooms = (size_t)n;
+        else if (strcmp(name, "--max-room-clients") == 0)
+            cfg->max_room_clients = (size_t)n;
         else if (strcmp(name, "--max-message") == 0)
             cfg->max_message = (size_t)n;
         else if (strcmp(name, "--max-buffer") == 0)

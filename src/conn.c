@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bitset.h"
+
 int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t wbuf_limit,
                     size_t max_message)
 {
@@ -27,8 +29,7 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
     t->free_slots = calloc(max, sizeof *t->free_slots);
     t->writers = calloc(max, sizeof *t->writers);
     t->closing = calloc(max, sizeof *t->closing);
-    t->room = calloc(max, sizeof *t->room);
-    if (!t->conns || !t->free_slots || !t->writers || !t->closing || !t->room) {
+    if (!t->conns || !t->free_slots || !t->writers || !t->closing) {
         conn_table_free(t);
         return -ENOMEM;
     }
@@ -44,7 +45,6 @@ void conn_table_free(struct conn_table *t)
     free(t->free_slots);
     free(t->writers);
     free(t->closing);
-    free(t->room);
     *t = (struct conn_table){0};
 }
 
@@ -61,11 +61,10 @@ struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer
     struct conn *c = &t->conns[slot];
     *c = (struct conn){
         .watch = {.fd = -1},
-        .fd = fd,
+        .tp = transport_make(&transport_tcp, fd),
         .slot = slot,
         .phase = CONN_HTTP,
         .route = CONN_ROUTE_NONE,
-        .room_index = CONN_NOT_IN_ROOM,
         .serial = serial,
         .since_ms = now_ms,
         .peer = *peer,
@@ -140,19 +139,17 @@ void conn_queue_write(struct conn_table *t, struct conn *c)
     t->writers[t->nwriters++] = c->slot;
 }
 
-/* The owed set is a bitset over slots: one bit per possible sender, max/8 bytes, allocated
- * only for a client that fell behind. Setting a bit twice is what conflation is: the second
- * update replaces the first, because only the latest state is sent. */
-enum { BITS = 64 };
-
+/* The owed set is a bitset over senders: one bit per possible sender, owed_bits/8 bytes,
+ * allocated only for a client that fell behind. Setting a bit twice is what conflation is:
+ * the second update replaces the first, because only the latest state is sent. */
 bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender)
 {
     if (c->owed == NULL) {
-        c->owed = calloc((t->owed_bits + BITS - 1) / BITS, sizeof *c->owed);
+        c->owed = bitset_new(t->owed_bits);
         if (c->owed == NULL)
             return false;
     }
-    c->owed[sender / BITS] |= UINT64_C(1) << (sender % BITS);
+    bitset_add(c->owed, sender);
     return true;
 }
 
@@ -163,47 +160,17 @@ bool conn_owes_any(const struct conn *c)
 
 long conn_take_owed(struct conn_table *t, struct conn *c)
 {
-    if (c->owed == NULL)
-        return -1;
-    size_t words = (t->owed_bits + BITS - 1) / BITS;
-    for (size_t w = 0; w < words; w++) {
-        if (c->owed[w] != 0) {
-            int bit = __builtin_ctzll(c->owed[w]); /* lowest set bit */
-            c->owed[w] &= c->owed[w] - 1;
-            return (long)(w * BITS + (size_t)bit);
-        }
+    long sender = c->owed != NULL ? bitset_take_lowest(c->owed, t->owed_bits) : -1;
+    if (sender < 0) {
+        free(c->owed); /* paid in full: the next congestion starts afresh */
+        c->owed = NULL;
     }
-    free(c->owed); /* paid in full: the next congestion starts afresh */
-    c->owed = NULL;
-    return -1;
-}
-
-void conn_room_join(struct conn_table *t, struct conn *c)
-{
-    if (c->room_index != CONN_NOT_IN_ROOM)
-        return;
-    c->room_index = (uint32_t)t->nroom;
-    t->room[t->nroom++] = c->slot;
-}
-
-void conn_room_leave(struct conn_table *t, struct conn *c)
-{
-    uint32_t i = c->room_index;
-    if (i == CONN_NOT_IN_ROOM)
-        return;
-    uint32_t last = t->room[--t->nroom];
-    t->room[i] = last;
-    t->conns[last].room_index = i;
-    c->room_index = CONN_NOT_IN_ROOM;
+    return sender;
 }
 
 void conn_release(struct conn_table *t, struct conn *c)
 {
-    conn_room_leave(t, c);
-    if (c->fd >= 0 && c->is_reset)
-        net_set_reset_on_close(c->fd);
-    if (c->fd >= 0)
-        close(c->fd);
+    transport_close(&c->tp, c->is_reset);
     if (c->route == CONN_ROUTE_NONE && c->http.file_fd >= 0)
         close(c->http.file_fd);
     if (c->route != CONN_ROUTE_NONE)
@@ -214,12 +181,23 @@ void conn_release(struct conn_table *t, struct conn *c)
     uint32_t slot = c->slot;
     *c = (struct conn){
         .watch = {.fd = -1},
-        .fd = -1,
+        .tp = {.fd = -1},
         .slot = slot,
         .phase = CONN_FREE,
-        .room_index = CONN_NOT_IN_ROOM,
         .http = {.file_fd = -1},
     };
     t->free_slots[t->nfree++] = slot;
     t->nopen--;
+}
+
+const char *conn_route_name(enum conn_route r)
+{
+    return r == CONN_ROUTE_ROOM ? "/ws" : r == CONN_ROUTE_ECHO ? "/echo" : "http";
+}
+
+struct conn_peer_text conn_peer_text(const struct conn *c)
+{
+    struct conn_peer_text t = {.s = ""};
+    net_addr_format(&c->peer, t.s);
+    return t;
 }

@@ -41,7 +41,8 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
     one(out, &rc, "wsrelay_messages_in_total", "counter", "WebSocket data messages received.",
         m->messages_in);
     one(out, &rc, "wsrelay_messages_out_total", "counter",
-        "WebSocket frames queued to clients (one per recipient).", m->messages_out);
+        "WebSocket frames queued to clients (one per recipient).",
+        m->messages_out + g->room_messages_out);
     one(out, &rc, "wsrelay_bytes_in_total", "counter", "Bytes read from clients.", m->bytes_in);
     one(out, &rc, "wsrelay_bytes_out_total", "counter", "Bytes written to clients.", m->bytes_out);
     one(out, &rc, "wsrelay_rate_limited_total", "counter", "Messages on /ws dropped by --max-rate.",
@@ -51,7 +52,25 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
     one(out, &rc, "wsrelay_connect_rate_limited_total", "counter",
         "Handshakes on /ws refused by --max-connect-rate.", m->connect_limited);
     one(out, &rc, "wsrelay_conflated_total", "counter",
-        "Updates replaced by a newer one for a client that was behind.", m->conflated);
+        "Updates replaced by a newer one for a client that was behind.",
+        m->conflated + g->room_conflated);
+    one(out, &rc, "wsrelay_rooms_open", "gauge", "Rooms with a member on this node.",
+        g->rooms_open);
+    one(out, &rc, "wsrelay_room_clients_max", "gauge", "Members on this node of its largest room.",
+        g->room_clients_max);
+    one(out, &rc, "wsrelay_room_joins_total", "counter", "Clients that entered a room.",
+        g->room_joins);
+    one(out, &rc, "wsrelay_rooms_created_total", "counter", "Rooms opened by a first member.",
+        g->rooms_created);
+    one(out, &rc, "wsrelay_rooms_freed_total", "counter", "Rooms freed as their last member left.",
+        g->rooms_freed);
+    if (rc == 0)
+        rc = buf_printf(out,
+                        "# HELP wsrelay_room_refused_total Clients refused a room, by reason.\n"
+                        "# TYPE wsrelay_room_refused_total counter\n"
+                        "wsrelay_room_refused_total{reason=\"full\"} %" PRIu64 "\n"
+                        "wsrelay_room_refused_total{reason=\"too_many_rooms\"} %" PRIu64 "\n",
+                        g->room_refused_full, g->room_refused_too_many);
     one(out, &rc, "wsrelay_wbuf_high_water_bytes", "gauge",
         "Most output ever pending on one connection.", g->wbuf_high_water);
     if (g->is_clustered) {

@@ -10,8 +10,8 @@
  * (needs no escaping, RFC 8259 §7), an unsigned integer (§6), or a message json.c has
  * already proved to be one JSON object, so plain concatenation is exact.
  *
- * Simplification: the welcome walks every slot, O(max_slots) per newcomer. With 1024 slots
- * that is nothing; a server with many more would keep a list of present slots instead.
+ * A welcome walks the newcomer's room only (the lists room.c keeps): its cost is the room's
+ * size, however many rooms the server holds.
  */
 #include "presence.h"
 
@@ -27,19 +27,21 @@
  * into space reserved in `out` in one piece. So a message is appended whole or not at all (a half
  * welcome would be a corrupt frame), with no rollback and at most one growth of `out`. */
 
-typedef void (*writer_fn)(const struct presence *p, size_t slot, struct buf_writer *e);
+typedef void (*writer_fn)(const struct presence *p, size_t slot, const void *arg,
+                          struct buf_writer *e);
 
 /* Runs w once to measure, once to write. Returns 0, or -ENOBUFS / -ENOMEM with out unchanged
  * (buf_reserve() does not say which; past the limit is the one that can be told apart). */
-static int write_whole(const struct presence *p, size_t slot, writer_fn w, struct buf *out)
+static int write_whole(const struct presence *p, size_t slot, const void *arg, writer_fn w,
+                       struct buf *out)
 {
     struct buf_writer e = {.dst = NULL};
-    w(p, slot, &e);
+    w(p, slot, arg, &e);
     size_t need = e.len;
     e = (struct buf_writer){.dst = buf_reserve(out, need)};
     if (e.dst == NULL)
         return need > buf_room(out) ? -ENOBUFS : -ENOMEM;
-    w(p, slot, &e);
+    w(p, slot, arg, &e);
     assert(e.len == need);
     buf_commit(out, need);
     return 0;
@@ -57,41 +59,55 @@ static void emit_bare_peer(const struct presence_peer *peer, struct buf_writer *
     buf_put_str(e, "}");
 }
 
-static void emit_welcome(const struct presence *p, size_t self, struct buf_writer *e)
+/* One peer of a welcome, unless it would take the welcome past its budget: a room too big
+ * for one message still gets a welcome, and the missing peers appear as they move. The test
+ * depends only on e->len, so the measuring and the writing pass agree. */
+static void emit_peer(const struct presence *p, const struct presence_peer *peer, bool *first,
+                      struct buf_writer *e)
 {
+    struct buf_writer bare = {.dst = NULL};
+    emit_bare_peer(peer, &bare);
+    bool has_state = presence_has_snapshot(peer);
+    size_t peer_len = has_state ? buf_size(&peer->last) : bare.len;
+    if (e->len + (*first ? 0 : 1) + peer_len + 2 > p->welcome_max)
+        return;
+    if (!*first)
+        buf_put_str(e, ",");
+    *first = false;
+    if (has_state) /* exactly what was relayed for it */
+        buf_put(e, buf_head(&peer->last), buf_size(&peer->last));
+    else
+        emit_bare_peer(peer, e);
+}
+
+static void emit_welcome(const struct presence *p, size_t self, const void *arg,
+                         struct buf_writer *e)
+{
+    const struct presence_roster *r = arg;
     const struct presence_peer *me = &p->peers[self];
     buf_put_str(e, "{\"type\":\"welcome\",\"id\":\"");
     buf_put_str(e, me->id);
     buf_put_str(e, "\",\"color\":");
     buf_put_uint(e, me->color);
-    buf_put_str(e, ",\"peers\":[");
+    /* A room name is unreserved characters only (target.h): nothing to escape (RFC 8259 §7). */
+    buf_put_str(e, ",\"room\":\"");
+    buf_put(e, r->room, r->room_len);
+    buf_put_str(e, "\",\"peers\":[");
     bool first = true;
-    for (size_t i = 0; i < p->max_slots; i++) {
-        const struct presence_peer *peer = &p->peers[i];
-        if (i == self || !peer->is_present)
-            continue;
-        /* A peer that would take the welcome past its budget is left out: a room too big
-         * for one message still gets a welcome, and the missing peers appear as they move.
-         * The test depends only on e->len, so the measuring and the writing pass agree. */
-        struct buf_writer bare = {.dst = NULL};
-        emit_bare_peer(peer, &bare);
-        bool has_state = presence_has_snapshot(peer);
-        size_t peer_len = has_state ? buf_size(&peer->last) : bare.len;
-        if (e->len + (first ? 0 : 1) + peer_len + 2 > p->welcome_max)
-            continue;
-        if (!first)
-            buf_put_str(e, ",");
-        first = false;
-        if (has_state) /* exactly what was relayed for it */
-            buf_put(e, buf_head(&peer->last), buf_size(&peer->last));
-        else
-            emit_bare_peer(peer, e);
+    for (int list = 0; list < 2; list++) {
+        for (size_t i = 0; i < r->count[list]; i++) {
+            size_t index = r->members[list][i];
+            const struct presence_peer *peer = &p->peers[index];
+            if (index != self && peer->is_present)
+                emit_peer(p, peer, &first, e);
+        }
     }
     buf_put_str(e, "]}");
 }
 
-static void emit_join(const struct presence *p, size_t slot, struct buf_writer *e)
+static void emit_join(const struct presence *p, size_t slot, const void *arg, struct buf_writer *e)
 {
+    (void)arg;
     buf_put_str(e, "{\"type\":\"join\",\"sender\":\"");
     buf_put_str(e, p->peers[slot].id);
     buf_put_str(e, "\",\"color\":");
@@ -99,8 +115,9 @@ static void emit_join(const struct presence *p, size_t slot, struct buf_writer *
     buf_put_str(e, "}");
 }
 
-static void emit_leave(const struct presence *p, size_t slot, struct buf_writer *e)
+static void emit_leave(const struct presence *p, size_t slot, const void *arg, struct buf_writer *e)
 {
+    (void)arg;
     buf_put_str(e, "{\"type\":\"leave\",\"sender\":\"");
     buf_put_str(e, p->peers[slot].id);
     buf_put_str(e, "\"}");
@@ -246,6 +263,7 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     peer->id[n] = '\0';
     peer->color = color;
     peer->is_present = true;
+    peer->room = PRESENCE_NO_ROOM; /* room.c puts it in one */
     p->remote_big_used -= remote_big(p, slot);
     buf_free(&peer->last);
     buf_init(&peer->last, p->last_max); /* a fresh client has said nothing yet */
@@ -287,6 +305,7 @@ void presence_leave(struct presence *p, size_t slot)
     peer->id[0] = '\0';
     peer->color = 0;
     peer->node = 0;
+    peer->room = PRESENCE_NO_ROOM;
 }
 
 bool presence_has_snapshot(const struct presence_peer *peer)
@@ -303,20 +322,21 @@ size_t presence_count(const struct presence *p)
     return n;
 }
 
-int presence_write_welcome(const struct presence *p, size_t self, struct buf *out)
+int presence_write_welcome(const struct presence *p, size_t self,
+                           const struct presence_roster *roster, struct buf *out)
 {
     assert(self < p->max_slots);
-    return write_whole(p, self, emit_welcome, out);
+    return write_whole(p, self, roster, emit_welcome, out);
 }
 
 int presence_write_join(const struct presence *p, size_t slot, struct buf *out)
 {
     assert(slot < p->max_slots);
-    return write_whole(p, slot, emit_join, out);
+    return write_whole(p, slot, NULL, emit_join, out);
 }
 
 int presence_write_leave(const struct presence *p, size_t slot, struct buf *out)
 {
     assert(slot < p->max_slots);
-    return write_whole(p, slot, emit_leave, out);
+    return write_whole(p, slot, NULL, emit_leave, out);
 }

@@ -335,13 +335,8 @@ ssize_t ws_feed(struct ws_session *s, uint8_t *in, size_t len, struct ws_event *
  * Writing server frames
  * ------------------------------------------------------------------------------------- */
 
-int ws_write_frame(struct buf *out, enum frame_op op, const void *p, size_t len)
+int ws_append_frame(struct buf *out, const uint8_t *hdr, size_t hdr_len, const void *p, size_t len)
 {
-    /* §5.5: control frames carry at most 125 bytes; a longer one would be our bug. */
-    assert(!frame_is_control((uint8_t)op) || len <= FRAME_CONTROL_MAX);
-
-    uint8_t hdr[FRAME_HDR_MAX];
-    size_t hdr_len = frame_encode_hdr(hdr, true, op, len);
     /* Reserve header and payload together, so a full buffer gets no half frame: a peer
      * that received a header without its payload would misread the rest of the stream. */
     if (len > buf_room(out) || hdr_len > buf_room(out) - len)
@@ -356,28 +351,41 @@ int ws_write_frame(struct buf *out, enum frame_op op, const void *p, size_t len)
     return 0;
 }
 
+int ws_write_frame(struct buf *out, enum frame_op op, const void *p, size_t len)
+{
+    /* §5.5: control frames carry at most 125 bytes; a longer one would be our bug. */
+    assert(!frame_is_control((uint8_t)op) || len <= FRAME_CONTROL_MAX);
+
+    uint8_t hdr[FRAME_HDR_MAX];
+    size_t hdr_len = frame_encode_hdr(hdr, true, op, len);
+    return ws_append_frame(out, hdr, hdr_len, p, len);
+}
+
+size_t ws_close_payload(uint8_t body[FRAME_CONTROL_MAX], uint16_t code, const char *reason)
+{
+    if (code == 0)
+        return 0;
+    /* §5.5.1: a 2-byte big-endian code, then a reason in the 123 bytes left. */
+    body[0] = (uint8_t)(code >> 8);
+    body[1] = (uint8_t)code;
+    size_t room = FRAME_CONTROL_MAX - 2;
+    size_t r = 0;
+    while (reason != NULL && r <= room && reason[r] != '\0')
+        r++; /* strlen, but stops one past the room: all we need to know */
+    if (r > room) {
+        /* Cut on a code point boundary: if the first dropped byte is a continuation byte
+         * (10xxxxxx), its sequence started inside the kept part; drop it whole. */
+        r = room;
+        while (r > 0 && ((uint8_t)reason[r] & 0xC0) == 0x80)
+            r--;
+    }
+    if (r > 0)
+        memcpy(body + 2, reason, r);
+    return 2 + r;
+}
+
 int ws_write_close(struct buf *out, uint16_t code, const char *reason)
 {
     uint8_t body[FRAME_CONTROL_MAX];
-    size_t len = 0;
-    if (code != 0) {
-        /* §5.5.1: a 2-byte big-endian code, then a reason in the 123 bytes left. */
-        body[0] = (uint8_t)(code >> 8);
-        body[1] = (uint8_t)code;
-        size_t room = FRAME_CONTROL_MAX - 2;
-        size_t r = 0;
-        while (reason != NULL && r <= room && reason[r] != '\0')
-            r++; /* strlen, but stops one past the room: all we need to know */
-        if (r > room) {
-            /* Cut on a code point boundary: if the first dropped byte is a continuation
-             * byte (10xxxxxx), its sequence started inside the kept part; drop it whole. */
-            r = room;
-            while (r > 0 && ((uint8_t)reason[r] & 0xC0) == 0x80)
-                r--;
-        }
-        if (r > 0)
-            memcpy(body + 2, reason, r);
-        len = 2 + r;
-    }
-    return ws_write_frame(out, FRAME_OP_CLOSE, body, len);
+    return ws_write_frame(out, FRAME_OP_CLOSE, body, ws_close_payload(body, code, reason));
 }

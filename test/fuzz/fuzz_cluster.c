@@ -1,13 +1,18 @@
 /* fuzz_cluster.c: libFuzzer target for cluster.c's decoding of what arrives on the Redis
- * channel (issue 5), and for what the server then does with it in presence.c.
+ * channel (issues 5 and 11), and for what the server then does with it in presence.c.
  *
  * The input is one channel message: anything at all, because anything that can reach Redis
  * can publish on the channel. Each run:
- *   1. decodes it with cluster_decode();
- *   2. if it was accepted, encodes the decoded fields again (cluster_encode(), or the STATE
- *      record format by hand), which must give back the input byte for byte: the envelope
- *      has exactly one spelling, so nothing accepted can carry bytes that decoding did not
- *      look at;
+ *   1. decodes it with cluster_decode(); a room it accepted is "" or passes
+ *      target_room_name_check(), and only the kinds about clients have one;
+ *   2. if it was accepted, encodes the decoded fields again, which must give back the input
+ *      byte for byte: the envelope has exactly one spelling, so nothing accepted can carry
+ *      bytes that decoding did not look at. A message goes through cluster_encode(); a STATE
+ *      both through the record format by hand (what cluster_next_peer() reads) and through
+ *      cluster_encode_state(), from a presence table holding its records, given members to
+ *      skip between them (an empty slot, another node's client, an index past the table).
+ *      Into a buffer one byte too small, either encoder fails with -ENOBUFS and writes
+ *      nothing;
  *   3. every JSON payload it accepted (a message, or each STATE record's) must be valid
  *      UTF-8 and one JSON object: it is about to become a text frame for browsers;
  *   4. applies it to a small presence table the way server.c does (a remote client added,
@@ -21,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -28,6 +34,7 @@
 #include "fuzz.h"
 #include "json.h"
 #include "presence.h"
+#include "target.h"
 #include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,10 +53,30 @@ static void check_written(const struct buf *out, size_t mark)
     check_relayable(buf_head(out) + mark, buf_size(out) - mark);
 }
 
-/* Step 2 for a STATE: the header, then each record as "\n<sender> <color> <len>:<json>". */
+static bool has_room(enum cluster_kind kind)
+{
+    return kind == CLUSTER_JOIN || kind == CLUSTER_MSG || kind == CLUSTER_LEAVE ||
+           kind == CLUSTER_STATE;
+}
+
+/* Step 1's check of the room. */
+static void check_room(const struct cluster_msg *m)
+{
+    size_t n = strnlen(m->room, sizeof m->room);
+    FUZZ_CHECK(n < sizeof m->room);                /* NUL-terminated */
+    FUZZ_CHECK(!has_room(m->kind) || m->has_room); /* these kinds always name a room */
+    FUZZ_CHECK(m->kind == CLUSTER_HELLO || has_room(m->kind) || !m->has_room); /* hb, bye: never */
+    if (!m->has_room)
+        FUZZ_CHECK(n == 0);
+    else
+        FUZZ_CHECK(n == 0 || target_room_name_check(m->room, n) == NULL);
+}
+
+/* Step 2 for a STATE by hand: the header, then each record as
+ * "\n<sender> <color> <len>:<json>". */
 static void reencode_state(const struct cluster_msg *m, struct buf *out)
 {
-    FUZZ_CHECK(buf_printf(out, "wsr1 %s state %zu", m->node, m->count) == 0);
+    FUZZ_CHECK(buf_printf(out, "wsr2 %s state /%s %zu", m->node, m->room, m->count) == 0);
     size_t pos = 0, seen = 0;
     struct cluster_peer peer;
     while (cluster_next_peer(m, &pos, &peer)) {
@@ -60,6 +87,63 @@ static void reencode_state(const struct cluster_msg *m, struct buf *out)
         seen++;
     }
     FUZZ_CHECK(seen == m->count);
+}
+
+/* Step 2 for a STATE through cluster_encode_state(): its records become local slots 1..count
+ * of a presence table (slot 0 stays empty), one remote client is added, and the members
+ * list every record's slot in order with the empty slot, the remote client and an index
+ * past the table mixed in, which must all be skipped. Returns the encoder's answer. */
+static int encode_state_again(const struct cluster_msg *m, struct buf *out)
+{
+    struct presence q;
+    FUZZ_CHECK(presence_init(&q, m->count + 1, 1, 0) == 0);
+    long remote = presence_remote_add(&q, "ffffffff-ffff-4fff-8fff-ffffffffffff", 1, 1);
+    FUZZ_CHECK(remote >= (long)m->count + 1);
+    uint32_t *members = malloc((m->count + 3) * sizeof *members);
+    FUZZ_CHECK(members != NULL);
+    size_t n = 0, pos = 0, slot = 1;
+    members[n++] = 0; /* empty */
+    struct cluster_peer peer;
+    while (cluster_next_peer(m, &pos, &peer)) {
+        presence_join(&q, slot, peer.sender, peer.color);
+        /* Records are at most PRESENCE_STATE_MAX bytes (decode checks), so each is kept and
+         * counts as a snapshot: listed again exactly as it came. */
+        FUZZ_CHECK(presence_update(&q, slot, peer.json, peer.json_len) == 0);
+        members[n++] = (uint32_t)slot++;
+        if (slot == 2)
+            members[n++] = (uint32_t)remote; /* another node's client */
+    }
+    FUZZ_CHECK(slot == m->count + 1);
+    if (m->count == 0)
+        members[n++] = (uint32_t)remote;
+    members[n++] = (uint32_t)q.max_slots; /* past the table */
+    FUZZ_CHECK(n == m->count + 3);
+    int rc = cluster_encode_state(out, m->node, m->room, &q, members, n);
+    free(members);
+    presence_free(&q);
+    return rc;
+}
+
+/* The room to encode m again with: a hello without one is asked with NULL. */
+static const char *room_arg(const struct cluster_msg *m)
+{
+    return m->kind == CLUSTER_HELLO && !m->has_room ? NULL : m->room;
+}
+
+/* Step 2's all-or-nothing check: into a buffer one byte short of the message, an encoder
+ * refuses with -ENOBUFS and leaves it empty. */
+static void check_tight(const struct cluster_msg *m, size_t size)
+{
+    if (size == 0)
+        return;
+    struct buf tight;
+    buf_init(&tight, size - 1);
+    int rc = m->kind == CLUSTER_STATE ? encode_state_again(m, &tight)
+                                      : cluster_encode(&tight, m->node, m->kind, room_arg(m),
+                                                       m->sender, m->color, m->json, m->json_len);
+    FUZZ_CHECK(rc == -ENOBUFS);
+    FUZZ_CHECK(buf_size(&tight) == 0);
+    buf_free(&tight);
 }
 
 /* Step 4: what server.c's on_cluster_message() does to presence, in miniature. */
@@ -90,8 +174,18 @@ static void apply(struct presence *p, const struct cluster_msg *m, struct buf *o
             id = p->peers[i].id;
         }
     }
+    /* The welcome of local slot 0, listing every entry as a room's lists would. */
+    static uint32_t all[LOCAL_SLOTS + REMOTE_SLOTS];
+    for (uint32_t i = 0; i < p->max_slots; i++)
+        all[i] = i;
+    struct presence_roster roster = {
+        .room = m->room,
+        .room_len = strlen(m->room),
+        .members = {all, all + p->local_slots},
+        .count = {p->local_slots, p->max_slots - p->local_slots},
+    };
     size_t mark = buf_size(out);
-    FUZZ_CHECK(presence_write_welcome(p, 0, out) == 0);
+    FUZZ_CHECK(presence_write_welcome(p, 0, &roster, out) == 0);
     check_written(out, mark);
     if (index < 0)
         return;
@@ -113,18 +207,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cluster_decode(data, size, &m) < 0)
         return 0;
     FUZZ_CHECK(strlen(m.node) == CLUSTER_NODE_ID_LEN);
+    check_room(&m);
 
     struct buf out;
     buf_init(&out, 4 * size + 65536);
     if (m.kind == CLUSTER_STATE) {
         reencode_state(&m, &out);
+        FUZZ_CHECK(buf_size(&out) == size && memcmp(buf_head(&out), data, size) == 0);
+        buf_reset(&out);
+        FUZZ_CHECK(encode_state_again(&m, &out) == 0);
     } else {
-        FUZZ_CHECK(cluster_encode(&out, m.node, m.kind, m.sender, m.color, m.json, m.json_len) ==
-                   0);
+        FUZZ_CHECK(cluster_encode(&out, m.node, m.kind, room_arg(&m), m.sender, m.color, m.json,
+                                  m.json_len) == 0);
         if (m.kind == CLUSTER_JOIN || m.kind == CLUSTER_MSG || m.kind == CLUSTER_LEAVE)
             check_relayable(m.json, m.json_len);
     }
     FUZZ_CHECK(buf_size(&out) == size && memcmp(buf_head(&out), data, size) == 0);
+    check_tight(&m, size);
 
     struct presence p;
     FUZZ_CHECK(presence_init(&p, LOCAL_SLOTS, REMOTE_SLOTS, 0) == 0);

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config}/.
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config,target}/.
 
 Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
 reaching a different part of the code, so that the first minutes of fuzzing are not spent
 rediscovering what a request or a masked frame looks like. They are generated, not
 hand-edited binaries, so each one is readable here with the reason it exists.
 
-Run it from anywhere: test/fuzz/seeds.py. It rewrites the five directories from scratch
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the six directories from scratch
 (files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
 """
 import os
@@ -268,45 +268,78 @@ NODE = b"0123456789abcdef"
 UUID_A = b"123e4567-e89b-42d3-a456-426614174000"
 UUID_B = b"9f1c2d3e-4b5a-4c6d-8e7f-001122334455"
 RELAYED = b'{"x":0.5,"y":0.25,"sender":"' + UUID_A + b'","color":210}'
+ROOM_64 = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~"[:64]
 
 
 def env(kind, rest=b""):
-    return b"wsr1 " + NODE + b" " + kind + rest
+    return b"wsr2 " + NODE + b" " + kind + rest
+
+
+def client(kind, room, uuid, color, json):
+    """JOIN, MSG or LEAVE: "<kind> <room> <sender> <color> <json>" (room as on the wire)."""
+    return env(kind, b" " + room + b" " + uuid + b" " + color + b" " + json)
 
 
 def record(uuid, color, json):
     return b"\n" + uuid + b" " + color + b" " + str(len(json)).encode() + b":" + json
 
 
+JOIN_A = b'{"type":"join","sender":"' + UUID_A + b'","color":210}'
+LEAVE_A = b'{"type":"leave","sender":"' + UUID_A + b'"}'
+
 CLUSTER = {
-    # Every kind, as a node publishes it.
+    # Every kind, as a node publishes it, in the default room and in named ones.
     "hb": env(b"hb"),
     "hello": env(b"hello"),
     "bye": env(b"bye"),
-    "join": env(b"join", b" " + UUID_A + b" 210 " + b'{"type":"join","sender":"' + UUID_A +
-                b'","color":210}'),
-    "msg": env(b"msg", b" " + UUID_A + b" 210 " + RELAYED),
-    "leave": env(b"leave", b" " + UUID_A + b" 210 " + b'{"type":"leave","sender":"' + UUID_A +
-                 b'"}'),
-    "state_empty": env(b"state", b" 0"),
-    "state_two": env(b"state", b" 2" + record(UUID_A, b"210", RELAYED) + record(UUID_B, b"0", b"")),
-    "state_same_twice": env(b"state", b" 2" + record(UUID_A, b"1", b"") + record(UUID_A, b"2", b"")),
-    "msg_utf8": env(b"msg", b" " + UUID_B + b" 359 " + '{"name":"Zoë ✓"}'.encode()),
+    "join": client(b"join", b"/", UUID_A, b"210", JOIN_A),
+    "join_room": client(b"join", b"/lobby", UUID_A, b"210", JOIN_A),
+    "msg": client(b"msg", b"/", UUID_A, b"210", RELAYED),
+    "msg_room": client(b"msg", b"/Team-3.b_c~", UUID_A, b"210", RELAYED),
+    "msg_room_64": client(b"msg", b"/" + ROOM_64, UUID_A, b"210", RELAYED),
+    "msg_room_dots": client(b"msg", b"/...", UUID_A, b"210", RELAYED),  # a name: not . or ..
+    "leave": client(b"leave", b"/", UUID_A, b"210", LEAVE_A),
+    "leave_room": client(b"leave", b"/a", UUID_A, b"210", LEAVE_A),
+    "state_empty": env(b"state", b" / 0"),
+    "state_empty_room": env(b"state", b" /lobby 0"),
+    "state_two": env(b"state", b" / 2" + record(UUID_A, b"210", RELAYED) + record(UUID_B, b"0", b"")),
+    "state_room_two": env(b"state", b" /lobby 2" + record(UUID_A, b"210", RELAYED) +
+                          record(UUID_B, b"0", b"")),
+    "state_room_three": env(b"state", b" /" + ROOM_64 + b" 3" + record(UUID_A, b"210", RELAYED) +
+                            record(UUID_B, b"7", b'{"type":"x","n":[1,2,3]}') +
+                            record(b"00000000-0000-4000-8000-000000000001", b"359", b"")),
+    "state_same_twice": env(b"state", b" /x 2" + record(UUID_A, b"1", b"") + record(UUID_A, b"2", b"")),
+    "msg_utf8": client(b"msg", b"/", UUID_B, b"359", '{"name":"Zoë ✓"}'.encode()),
     # Refused: each breaks one rule.
     "foreign_text": b"hello from some other program",
-    "bad_magic": b"wsr2 " + NODE + b" hb",
-    "upper_node": b"wsr1 0123456789ABCDEF hb",
-    "short_node": b"wsr1 0123 hb",
+    "old_magic_hb": b"wsr1 " + NODE + b" hb",  # issue 5's envelope: an old node, ignored
+    "old_magic_msg": b"wsr1 " + NODE + b" msg " + UUID_A + b" 210 " + RELAYED,
+    "bad_magic": b"wsr3 " + NODE + b" hb",
+    "upper_node": b"wsr2 0123456789ABCDEF hb",
+    "short_node": b"wsr2 0123 hb",
     "unknown_kind": env(b"hug"),
     "hb_trailing": env(b"hb", b" "),
-    "color_360": env(b"msg", b" " + UUID_A + b" 360 " + RELAYED),
-    "color_leading_zero": env(b"msg", b" " + UUID_A + b" 07 " + RELAYED),
-    "upper_uuid": env(b"msg", b" " + UUID_A.upper() + b" 210 " + RELAYED),
-    "json_array": env(b"msg", b" " + UUID_A + b" 210 [1,2]"),
-    "json_bad_utf8": env(b"msg", b" " + UUID_A + b" 210 " + b'{"a":"\xc3\x28"}'),
-    "state_count_too_big": env(b"state", b" 3" + record(UUID_A, b"210", RELAYED)),
-    "state_length_past_end": env(b"state", b" 1\n" + UUID_A + b" 210 999:{}"),
-    "state_trailing": env(b"state", b" 1" + record(UUID_A, b"210", b"{}") + b"x"),
+    "hb_room": env(b"hb", b" /"),
+    "room_missing": env(b"msg", b" " + UUID_A + b" 210 " + RELAYED),
+    "room_no_slash": client(b"msg", b"lobby", UUID_A, b"210", RELAYED),
+    "room_65": client(b"msg", b"/" + ROOM_64 + b"x", UUID_A, b"210", RELAYED),
+    "room_dot": client(b"join", b"/.", UUID_A, b"210", JOIN_A),
+    "room_dotdot": client(b"leave", b"/..", UUID_A, b"210", LEAVE_A),
+    "room_two_slashes": client(b"msg", b"//x", UUID_A, b"210", RELAYED),
+    "room_percent": client(b"msg", b"/%41", UUID_A, b"210", RELAYED),
+    "room_space": client(b"msg", b"/a b", UUID_A, b"210", RELAYED),
+    "room_nul": client(b"msg", b"/a\x00b", UUID_A, b"210", RELAYED),
+    "room_utf8": client(b"msg", "/é".encode(), UUID_A, b"210", RELAYED),
+    "state_room_missing": env(b"state", b" 1" + record(UUID_A, b"210", RELAYED)),
+    "state_room_bad": env(b"state", b" /.. 0"),
+    "color_360": client(b"msg", b"/", UUID_A, b"360", RELAYED),
+    "color_leading_zero": client(b"msg", b"/", UUID_A, b"07", RELAYED),
+    "upper_uuid": client(b"msg", b"/", UUID_A.upper(), b"210", RELAYED),
+    "json_array": client(b"msg", b"/", UUID_A, b"210", b"[1,2]"),
+    "json_bad_utf8": client(b"msg", b"/", UUID_A, b"210", b'{"a":"\xc3\x28"}'),
+    "state_count_too_big": env(b"state", b" / 3" + record(UUID_A, b"210", RELAYED)),
+    "state_length_past_end": env(b"state", b" / 1\n" + UUID_A + b" 210 999:{}"),
+    "state_trailing": env(b"state", b" /a 1" + record(UUID_A, b"210", b"{}") + b"x"),
 }
 
 
@@ -362,6 +395,52 @@ CONFIG = {
 }
 
 
+# ---- Target: request targets as http.c hands them to target_parse() (test/fuzz/fuzz_target.c)
+# fuzz_target also parses "/ws/" + input and "/r/" + input, so a bare name is a seed too.
+
+TARGET = {
+    # Each route, as the page and tools ask for it.
+    "ws": b"/ws",
+    "ws_slash": b"/ws/",
+    "ws_room": b"/ws/lobby",
+    "ws_room_query": b"/ws/team-2.a_b~c?v=1",
+    "ws_query": b"/ws?x",
+    "page": b"/r/lobby",
+    "page_query": b"/r/lobby?name=Zo%C3%AB",
+    "echo": b"/echo",
+    "healthz": b"/healthz",
+    "metrics_query": b"/metrics?x",
+    "root": b"/",
+    "file": b"/index.js?v=3",
+    "room_64": b"/ws/" + b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~",
+    "three_dots": b"/r/...",
+    "name_only": b"Room-1",
+    # Near misses that are files.
+    "wsx": b"/wsx",
+    "r_alone": b"/r",
+    "echo_slash": b"/echo/",
+    "upper_ws": b"/WS/x",
+    "ws_fragment": b"/ws#x",
+    # Refused: not origin-form.
+    "empty": b"",
+    "asterisk": b"*",
+    "absolute": b"http://a/ws",
+    # Refused: each breaks one rule of the room name.
+    "room_empty": b"/r/",
+    "room_65": b"/ws/" + b"a" * 65,
+    "room_dot": b"/ws/.",
+    "room_dotdot": b"/r/..",
+    "room_two_segments": b"/ws/a/b",
+    "room_trailing_slash": b"/ws/a/",
+    "room_empty_segment": b"/ws//x",
+    "room_percent": b"/ws/%41",
+    "room_fragment": b"/ws/a#b",
+    "room_nul": b"/ws/a\x00b",
+    "room_utf8": "/r/café".encode(),
+    "room_space": b"/r/a b",
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -378,3 +457,4 @@ if __name__ == "__main__":
     write("json", JSON)
     write("cluster", CLUSTER)
     write("config", CONFIG)
+    write("target", TARGET)

@@ -487,7 +487,7 @@ def welcome_peers(text):
     """The exact text of each entry of a welcome's peers array, checking the rest of the
     welcome byte for byte."""
     w = json.loads(text)
-    head = f'{{"type":"welcome","id":"{w["id"]}","color":{w["color"]},"peers":['
+    head = f'{{"type":"welcome","id":"{w["id"]}","color":{w["color"]},"room":{json.dumps(w["room"])},"peers":['
     assert text.startswith(head), f"welcome head: {text[:120]!r}"
     dec = json.JSONDecoder()
     i, out = len(head), []

@@ -149,7 +149,8 @@ def test_connection_without_upgrade_token_gets_400(server):
     assert resp.status == 400, resp
 
 
-@pytest.mark.parametrize("path", ["/chat", "/ws/x", "/wss", "/index.html", "/"])
+# /ws/x is a room (test_rooms.py); /wss and /r/x are not WebSocket endpoints.
+@pytest.mark.parametrize("path", ["/chat", "/wss", "/index.html", "/", "/r/x", "/echo/x"])
 def test_upgrade_on_other_paths_gets_404(server, path):
     resp = fetch(server.port, handshake_request(path))
     assert resp.status == 404, resp

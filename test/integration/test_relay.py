@@ -44,7 +44,7 @@ def test_welcome_is_first_and_exact_for_the_first_client(server):
     async def go():
         ws, welcome, text = await join_room(server.port)
         check_identity(welcome)
-        expected = f'{{"type":"welcome","id":"{welcome["id"]}","color":{welcome["color"]},"peers":[]}}'
+        expected = f'{{"type":"welcome","id":"{welcome["id"]}","color":{welcome["color"]},"room":"","peers":[]}}'
         assert text == expected
         await ws.close()
 
@@ -70,7 +70,7 @@ def test_newcomer_welcome_lists_silent_peer_as_sender_and_color(server):
         b, wb, text = await join_room(server.port)
         peer = f'{{"sender":"{wa["id"]}","color":{wa["color"]}}}'
         assert text == (f'{{"type":"welcome","id":"{wb["id"]}","color":{wb["color"]},'
-                        f'"peers":[{peer}]}}')
+                        f'"room":"","peers":[{peer}]}}')
         await a.close()
         await b.close()
 
@@ -87,7 +87,7 @@ def test_newcomer_welcome_lists_peer_last_relayed_message(server):
         await expect(a, last)
         b, wb, text = await join_room(server.port)
         assert text == (f'{{"type":"welcome","id":"{wb["id"]}","color":{wb["color"]},'
-                        f'"peers":[{last}]}}')
+                        f'"room":"","peers":[{last}]}}')
         await a.close()
         await b.close()
 
@@ -104,7 +104,7 @@ def test_welcome_lists_every_other_peer_and_not_self(server):
         await expect(b, b_last)
         await expect(a, b_last)
         c, wc, text = await join_room(server.port)
-        prefix = f'{{"type":"welcome","id":"{wc["id"]}","color":{wc["color"]},"peers":['
+        prefix = f'{{"type":"welcome","id":"{wc["id"]}","color":{wc["color"]},"room":"","peers":['
         assert text.startswith(prefix) and text.endswith("]}"), text
         peers = json.loads(text)["peers"]
         expected = [json.loads(f'{{"sender":"{wa["id"]}","color":{wa["color"]}}}'),
@@ -131,7 +131,7 @@ def test_long_last_message_is_snapshotted_as_sender_and_color_only(server):
         b, wb, text = await join_room(server.port)
         peer = f'{{"sender":"{wa["id"]}","color":{wa["color"]}}}'
         assert text == (f'{{"type":"welcome","id":"{wb["id"]}","color":{wb["color"]},'
-                        f'"peers":[{peer}]}}'), "a stale position outlived a newer message"
+                        f'"room":"","peers":[{peer}]}}'), "a stale position outlived a newer message"
         await a.close()
         await b.close()
 

@@ -303,7 +303,7 @@ def test_room_with_fragmented_sends_pings_and_close_with_reason(server):
         c, wc, text = await join_room(server.port)
         first = '{"x":1,"y":2.50,"name":"κόσμε",'
         assert text == (f'{{"type":"welcome","id":"{wc["id"]}","color":{wc["color"]},'
-                        f'"peers":[{relayed(first[1:-1], wa)}]}}')
+                        f'"room":"","peers":[{relayed(first[1:-1], wa)}]}}')
         await expect(a, join_text(wc))
         await c.close()
         await expect(a, leave_text(wc))

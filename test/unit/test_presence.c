@@ -19,6 +19,22 @@
 #define ID_D "00000000-0000-4000-8000-00000000000d"
 
 /* out must hold exactly the NUL-terminated text want. */
+/* A welcome for the default room listing every entry: the room's lists, as room.c keeps
+ * them, are all slots here (presence skips the absent and the newcomer itself). */
+static int welcome(const struct presence *p, size_t self, struct buf *out)
+{
+    static uint32_t all[64];
+    for (uint32_t i = 0; i < 64; i++)
+        all[i] = i;
+    assert_true(p->max_slots <= 64);
+    struct presence_roster roster = {
+        .room = "",
+        .members = {all, all + p->local_slots},
+        .count = {p->local_slots, p->max_slots - p->local_slots},
+    };
+    return presence_write_welcome(p, self, &roster, out);
+}
+
 static void assert_out(const struct buf *out, const char *want)
 {
     if (buf_size(out) != strlen(want) || memcmp(buf_head(out), want, strlen(want)) != 0)
@@ -64,8 +80,9 @@ static void welcome_alone_lists_no_peers(void **state)
     presence_join(&p, 0, ID_A, 0);
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":0,\"peers\":[]}");
+    assert_int_equal(welcome(&p, 0, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":0,\"room\":\"\",\"peers\":[]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -79,9 +96,10 @@ static void welcome_with_one_silent_peer(void **state)
     presence_join(&p, 2, ID_B, 12);
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 2, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":12,\"peers\":["
-                     "{\"sender\":\"" ID_A "\",\"color\":359}]}");
+    assert_int_equal(welcome(&p, 2, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":12,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_A "\",\"color\":359}]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -97,9 +115,10 @@ static void welcome_with_one_peer_that_moved(void **state)
     assert_int_equal(update_str(&p, 0, moved), 0);
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":2,\"peers\":["
-                     "{\"x\":120,\"y\":48.5,\"sender\":\"" ID_A "\",\"color\":1}]}");
+    assert_int_equal(welcome(&p, 1, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":2,\"room\":\"\",\"peers\":["
+               "{\"x\":120,\"y\":48.5,\"sender\":\"" ID_A "\",\"color\":1}]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -120,21 +139,23 @@ static void welcome_lists_every_other_peer_in_slot_order(void **state)
 
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 3, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":20,\"peers\":["
-                     "{\"x\":1},"
-                     "{\"sender\":\"" ID_C "\",\"color\":30},"
-                     "{\"x\":6}]}");
+    assert_int_equal(welcome(&p, 3, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":20,\"room\":\"\",\"peers\":["
+               "{\"x\":1},"
+               "{\"sender\":\"" ID_C "\",\"color\":30},"
+               "{\"x\":6}]}");
 
     /* after C leaves, nobody sees it; after A rejoins slot 1 it has said nothing yet */
     presence_leave(&p, 4);
     presence_leave(&p, 1);
     presence_join(&p, 1, ID_A, 11);
     buf_reset(&out);
-    assert_int_equal(presence_write_welcome(&p, 3, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":20,\"peers\":["
-                     "{\"sender\":\"" ID_A "\",\"color\":11},"
-                     "{\"x\":6}]}");
+    assert_int_equal(welcome(&p, 3, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":20,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_A "\",\"color\":11},"
+               "{\"x\":6}]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -150,9 +171,10 @@ static void update_keeps_only_the_latest_message(void **state)
     assert_int_equal(update_str(&p, 0, "{\"x\":22}"), 0);
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":2,\"peers\":["
-                     "{\"x\":22}]}");
+    assert_int_equal(welcome(&p, 1, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":2,\"room\":\"\",\"peers\":["
+               "{\"x\":22}]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -178,9 +200,10 @@ static void update_over_the_bound_empties_the_kept_message(void **state)
     assert_int_equal(buf_size(&p.peers[0].last), 0);
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"peers\":["
-                     "{\"sender\":\"" ID_A "\",\"color\":5}]}");
+    assert_int_equal(welcome(&p, 1, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_A "\",\"color\":5}]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -206,9 +229,10 @@ static void big_last_is_kept_for_conflation_but_not_in_the_welcome(void **state)
 
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 1, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"peers\":["
-                     "{\"sender\":\"" ID_A "\",\"color\":5}]}");
+    assert_int_equal(welcome(&p, 1, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":6,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_A "\",\"color\":5}]}");
     assert_int_equal(presence_update(&p, 0, big, BIG + 1), -EMSGSIZE); /* emptied */
     assert_int_equal(buf_size(&p.peers[0].last), 0);
     assert_int_equal(presence_update(&p, 0, big, BIG), 0);
@@ -310,8 +334,8 @@ static void writes_are_all_or_nothing(void **state)
     presence_join(&p, 2, ID_C, 300);
     assert_int_equal(update_str(&p, 0, "{\"x\":0}"), 0);
 
-    int (*const writers[])(const struct presence *, size_t, struct buf *) = {
-        presence_write_welcome, presence_write_join, presence_write_leave};
+    int (*const writers[])(const struct presence *, size_t,
+                           struct buf *) = {welcome, presence_write_join, presence_write_leave};
     for (size_t w = 0; w < sizeof writers / sizeof writers[0]; w++) {
         /* measure with room to spare */
         struct buf out;
@@ -363,20 +387,22 @@ static void welcome_is_cut_to_its_budget(void **state)
     presence_join(&p, 2, ID_C, 300);
     struct buf out;
     buf_init(&out, 1 << 12);
-    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    assert_int_equal(welcome(&p, 0, &out), 0);
     size_t whole = buf_size(&out);
     buf_reset(&out);
 
     p.welcome_max = whole - 1; /* one byte short: the last peer cannot be listed */
-    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":100,\"peers\":["
-                     "{\"sender\":\"" ID_B "\",\"color\":200}]}");
+    assert_int_equal(welcome(&p, 0, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":100,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_B "\",\"color\":200}]}");
     assert_true(buf_size(&out) <= p.welcome_max);
     buf_reset(&out);
 
     p.welcome_max = 0; /* nothing fits: the welcome still names the newcomer */
-    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":100,\"peers\":[]}");
+    assert_int_equal(welcome(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A
+                     "\",\"color\":100,\"room\":\"\",\"peers\":[]}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -419,7 +445,7 @@ static void remote_clients_by_id(void **state)
     assert_int_equal(presence_remote_find(&p, ID_A), -1);
     struct buf out;
     buf_init(&out, 1 << 16);
-    assert_int_equal(presence_write_welcome(&p, 0, &out), 0);
+    assert_int_equal(welcome(&p, 0, &out), 0);
     assert_int_equal(buf_append(&out, "", 1), 0);
     assert_non_null(strstr((char *)buf_head(&out), ids[1]));
     assert_null(strstr((char *)buf_head(&out), ids[3]));

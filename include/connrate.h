@@ -5,7 +5,7 @@
  * and then a leave, and the newcomer a welcome listing everyone: one client in a
  * connect/close loop makes the server write to every member at the loop's speed. A bucket per
  * address bounds that cost, whatever one client does.
- * Does not own: what happens to a refused handshake (server.c answers 429), or time.
+ * Does not own: what happens to a refused handshake (routes.c answers 429), or time.
  * Pure: no I/O; time comes in as an argument; the table is allocated once.
  *
  * Keys: an IPv4 address (an IPv4-mapped IPv6 address counts as its IPv4 form), or the first

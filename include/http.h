@@ -2,7 +2,7 @@
  *
  * Owns: RFC 9112 request syntax (request line §3, header fields §5, message framing §6),
  * the 8 KiB cap on a request head, and the text of the responses wsrelay sends.
- * Does not own: what a request means (routing, files, upgrades: server.c, www.c, upgrade.c).
+ * Does not own: what a request means (routing, files, upgrades: routes.c, www.c, upgrade.c).
  * Pure: no I/O, no clock, no logging; the parser allocates nothing.
  *
  * The parser follows picohttpparser's shape: one function over (bytes, length) that either

@@ -47,7 +47,7 @@ enum json_err {
  * "error") is JSON_ERR_RESERVED, so no client can forge a server message.
  * The output has at most JSON_MAX_TOKENS tokens too (else JSON_ERR_TOO_COMPLEX): it is
  * itself a valid input, and rewriting it again gives the same bytes, which is how another
- * node checks a relayed message (server.c's check_remote_json) without changing it.
+ * node checks a relayed message (room.c's check_remote) without changing it.
  * Returns 0, or a negative enum json_err; on error out is unchanged. */
 int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color,
                  struct buf *out);

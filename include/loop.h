@@ -4,7 +4,8 @@
  * (timerfd) and signal delivery (signalfd), so that timers and signals arrive as ordinary
  * events and no handler ever runs in signal context. The only file that includes
  * <sys/epoll.h>.
- * Does not own: what an event means (server.c), or the lifetime of watched objects.
+ * Does not own: what an event means (conn_io.c, server.c, backplane.c), or the lifetime of
+ * watched objects.
  *
  * Each watched descriptor has a struct loop_watch that lives inside its owner (a connection,
  * the listener); epoll hands the watch back with each event. The owner must keep the watch

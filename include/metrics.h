@@ -45,6 +45,7 @@ struct metrics_gauges {
     size_t rooms_open, room_clients_max;
     uint64_t room_joins, rooms_created, rooms_freed, room_refused_full, room_refused_too_many;
     uint64_t room_messages_out, room_conflated; /* added to messages_out and conflated */
+    uint64_t room_relayed, room_relayed_remote; /* members' messages delivered; from elsewhere */
     /* Cluster (--redis); is_clustered false leaves these out of the page. */
     bool is_clustered;
     bool redis_up;

@@ -78,8 +78,10 @@ struct room_counters {
     uint64_t joins;          /* local clients that entered a room */
     uint64_t created, freed; /* rooms opened and freed */
     uint64_t refused_full, refused_too_many;
-    uint64_t messages_out; /* frames queued to members */
-    uint64_t conflated;    /* updates owed instead of queued (bcast.h) */
+    uint64_t messages_out;   /* frames queued to members */
+    uint64_t relayed;        /* of those, members' messages (cursor updates) ... */
+    uint64_t relayed_remote; /* ... and of those, other nodes' members' */
+    uint64_t conflated;      /* updates owed instead of queued (bcast.h) */
 };
 
 struct rooms {

@@ -2,7 +2,7 @@
  *
  * Owns: deciding whether a parsed HTTP request is a valid WebSocket upgrade (§4.2.1) and
  * computing Sec-WebSocket-Accept (§4.2.2 step 5.4) with OpenSSL's SHA-1 and base64.
- * Does not own: routing (which paths upgrade: server.c) or writing the response (http.c).
+ * Does not own: routing (which paths upgrade: routes.c, target.c) or writing the response (http.c).
  * Pure: computation only (OpenSSL here is a hash function, not I/O).
  */
 #ifndef WSRELAY_UPGRADE_H

@@ -4,7 +4,7 @@
  * (via frame.h), unmasking, reassembly of fragmented messages (§5.4), UTF-8 validation of
  * text as it arrives (§8.1), the rules for control frames (§5.5) and close frames (§5.5.1,
  * §7.4), and the --max-message limit. Also the few helpers that write server frames.
- * Does not own: sockets, timers, or what a message means (server.c decides).
+ * Does not own: sockets, timers, or what a message means (routes.c decides).
  * Pure: no I/O; the only allocation is the reassembly buffer, a struct buf with a limit.
  *
  * Sans-I/O, like wsproto: the caller feeds bytes, gets events, and writes whatever answer it

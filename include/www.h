@@ -3,7 +3,7 @@
  * Owns: percent-decoding and normalising the path (pure), the file-extension -> Content-Type
  * table (pure), and opening the file so that nothing outside the root can be reached, even
  * through a symlink (edge: openat2 with RESOLVE_BENEATH, Linux 5.6+).
- * Does not own: HTTP (http.c) or sending the bytes (server.c).
+ * Does not own: HTTP (http.c) or sending the bytes (conn_io.c).
  *
  * Two fences, because either alone has holes: www_resolve() refuses any path that names
  * "..", an encoded "/" or NUL, or anything odd before the filesystem is touched; then

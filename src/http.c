@@ -3,7 +3,7 @@
  * Owns: RFC 9112's request syntax (request line §3, field lines §5, the blank line that ends
  * the head §2.1), the message-framing rules a server must enforce before it trusts a length
  * (§6.1, §6.3), connection persistence (§9.3), and the exact bytes of our response heads.
- * Does not own: what a request means (server.c routes it), request bodies (wsrelay serves
+ * Does not own: what a request means (routes.c routes it), request bodies (wsrelay serves
  * GET and HEAD only; the caller decides what to do when a body is announced), and any I/O.
  * Pure: no syscalls, clock, logging or globals; the parser allocates nothing and the writer
  * allocates only through the caller's struct buf.

@@ -54,6 +54,10 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
     one(out, &rc, "wsrelay_conflated_total", "counter",
         "Updates replaced by a newer one for a client that was behind.",
         m->conflated + g->room_conflated);
+    one(out, &rc, "wsrelay_relayed_total", "counter",
+        "Members' messages queued to members of their room (one per recipient).", g->room_relayed);
+    one(out, &rc, "wsrelay_relayed_remote_total", "counter",
+        "Of those, messages of other nodes' members: what crossed Redis.", g->room_relayed_remote);
     one(out, &rc, "wsrelay_rooms_open", "gauge", "Rooms with a member on this node.",
         g->rooms_open);
     one(out, &rc, "wsrelay_room_clients_max", "gauge", "Members on this node of its largest room.",

@@ -2,7 +2,7 @@
  *
  * Owns: one struct presence_peer per connection slot (id, color, last relayed message) and
  * the exact bytes of welcome, join and leave as docs/protocol.md shows them.
- * Does not own: deciding who joins or leaves (server.c), checking or rewriting client JSON
+ * Does not own: deciding who joins or leaves (room.c), checking or rewriting client JSON
  * (json.c: what we keep here was already rewritten by it), sending (bcast.c).
  * Pure: no I/O, no logging; memory through calloc once at start and struct buf with a limit.
  *

@@ -76,7 +76,7 @@ struct room *rooms_find(const struct rooms *rs, const char *name, size_t len)
     for (uint32_t id = rs->buckets[name_hash(rs, name, len)]; id != ROOM_NONE;
          id = rs->rooms[id].next) {
         const struct room *r = &rs->rooms[id];
-        if (r->name_len == len && memcmp(r->name, name, len) == 0)
+        if (r->name_len == len && (len == 0 || memcmp(r->name, name, len) == 0))
             return &rs->rooms[id];
     }
     return NULL;
@@ -114,7 +114,8 @@ static struct room *room_open(struct rooms *rs, const char *name, size_t len)
         return NULL;
     struct room *r = &rs->rooms[id];
     assert(len <= TARGET_ROOM_MAX && !r->is_open);
-    memcpy(r->name, name, len);
+    if (len > 0) /* the default room's name may come as NULL, 0 */
+        memcpy(r->name, name, len);
     r->name[len] = '\0';
     r->name_len = (uint8_t)len;
     r->is_open = true;
@@ -299,7 +300,12 @@ static void keep_and_relay(struct rooms *rs, const struct room *r, size_t index,
                            size_t len)
 {
     bool is_kept = presence_update(rs->presence, index, msg, len) == 0;
+    uint64_t before = rs->counters.messages_out;
     send_room(rs, r, msg, len, NULL, (uint32_t)index | (is_kept ? 0 : BCAST_UNKEPT));
+    uint64_t sent = rs->counters.messages_out - before;
+    rs->counters.relayed += sent;
+    if (index >= rs->presence->local_slots)
+        rs->counters.relayed_remote += sent;
 }
 
 int room_message(struct rooms *rs, struct conn *c, const uint8_t *p, size_t len)
@@ -430,5 +436,6 @@ bool room_remote_is_known(struct rooms *rs, size_t index, const uint8_t *json, s
         return true; /* refused: nothing new to relay */
     const struct buf *last = &rs->presence->peers[index].last;
     return buf_size(last) == buf_size(&rs->scratch) &&
-           memcmp(buf_head(last), buf_head(&rs->scratch), buf_size(last)) == 0;
+           (buf_size(last) == 0 ||
+            memcmp(buf_head(last), buf_head(&rs->scratch), buf_size(last)) == 0);
 }

@@ -156,6 +156,8 @@ static void serve_metrics(struct routes *r, struct conn *c, bool keep_alive, boo
         .room_refused_too_many = rs->counters.refused_too_many,
         .room_messages_out = rs->counters.messages_out,
         .room_conflated = rs->counters.conflated,
+        .room_relayed = rs->counters.relayed,
+        .room_relayed_remote = rs->counters.relayed_remote,
     };
     if (r->cluster != NULL)
         cluster_sync_gauges(r->cluster, &g);
@@ -188,7 +190,7 @@ static void enter_room(struct routes *r, struct conn *c, const struct target *t)
         conn_io_ws_fail(r->io, c, WS_CLOSE_INTERNAL, "no randomness for an id");
         return;
     }
-    int rc = room_enter(r->rooms, c, t->room, t->room_len, id, color);
+    int rc = room_enter(r->rooms, c, t->room_len > 0 ? t->room : "", t->room_len, id, color);
     if (rc == ROOM_ERR_FULL)
         conn_io_ws_fail(r->io, c, ROOM_CLOSE_FULL, "room is full");
     else if (rc == ROOM_ERR_TOO_MANY)
@@ -202,8 +204,8 @@ static void enter_room(struct routes *r, struct conn *c, const struct target *t)
     /* The room as in its path ("/" is the default room): unreserved characters only
      * (target.h), nothing to escape. */
     log_at(LL_INFO, "conn=%llu id=%s color=%u room=/%.*s clients=%u \"joined the room\"",
-           (unsigned long long)c->serial, id, color, (int)t->room_len, t->room,
-           rooms_of(r->rooms, c->slot)->nlocal);
+           (unsigned long long)c->serial, id, color, (int)t->room_len,
+           t->room_len > 0 ? t->room : "", rooms_of(r->rooms, c->slot)->nlocal);
 }
 
 /* The opening handshake (RFC 6455 §4.2.2): 101, then the rest of rbuf is WebSocket. */

@@ -2,9 +2,9 @@
  *
  * Owns: RFC 6455 §4.2.1 (is this request a valid opening handshake?) and §4.2.2 step 5.4
  * (the Sec-WebSocket-Accept value that proves we read the client's key).
- * Does not own: routing (server.c picks which paths may upgrade), subprotocols and
+ * Does not own: routing (target.c and routes.c pick which paths may upgrade), subprotocols and
  * extensions (we negotiate none: the 101 simply carries neither header, §4.2.2 step 5.5),
- * Origin checks (§10.2: a policy for server.c), and writing the 101 itself (http.c).
+ * Origin checks (§10.2: a policy for routes.c), and writing the 101 itself (http.c).
  * Pure: OpenSSL is used as a hash and an encoder, no I/O.
  *
  * The handshake this module accepts, as a browser sends it:

@@ -5,7 +5,7 @@
  * §7.4), UTF-8 validation of text as it arrives (§8.1), the --max-message limit (§7.4.1
  * code 1009), and the one table that maps every error to its close code and reason.
  * Does not own: the header's bit layout (frame.c), the UTF-8 state machine (utf8.c),
- * sockets, timers, logging, or what a message means (server.c).
+ * sockets, timers, logging, or what a message means (routes.c).
  * Pure: no I/O; the only allocation is the reassembly buffer, through buf.h.
  *
  * Bytes in, events out (wsproto's sans-I/O shape): ws_feed() consumes what it can and

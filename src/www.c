@@ -4,7 +4,7 @@
  * §5.2.4 dot segments), the extension -> media type table (RFC 9110 §8.3), and opening the
  * file so that it cannot lie outside the root (openat2(2), Linux 5.6+).
  * Does not own: HTTP parsing (http.c), conditional or range requests, directory listings,
- * reading or sending the file (server.c).
+ * reading or sending the file (routes.c, conn_io.c).
  * Two halves: www_resolve() and www_mime() are pure; www_open() is the edge and the only
  * function here that makes system calls.
  *

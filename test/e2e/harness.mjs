@@ -8,8 +8,10 @@
 // timeout and nothing asserts speed.
 //
 // Chapters: 1. the server process, 2. the browser, 3. people (pages) and what they send
-// and receive, 4. reading the page, 5. waiting.
+// and receive, 4. reading the page, 5. waiting, 6. scenes: a test's servers and people, and
+// the checks every test ends with.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
@@ -32,9 +34,11 @@ const SANITIZER_MARKERS = [
 
 // Starts wsrelay on 127.0.0.1 (port 0: the kernel picks a free one; or a given port, to
 // restart a server where the pages expect it) and resolves once it logs "listening".
-// The returned object keeps every stderr line, so a test can show the log when it fails.
-export async function startServer({ port = 0 } = {}) {
-    const proc = spawn(BIN, ['--host', HOST, '--port', String(port), '--www', join(REPO, 'www')], {
+// `args` are more flags (['--max-room-clients', '1']). The returned object keeps every
+// stderr line, so a test can show the log when it fails.
+export async function startServer({ port = 0, args = [] } = {}) {
+    const proc = spawn(BIN, ['--host', HOST, '--port', String(port), '--www', join(REPO, 'www'),
+        ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
     });
     const server = {
@@ -141,18 +145,27 @@ export function launchBrowser() {
 // (Playwright reports every frame): tests compute what should be on screen from what was
 // really sent, and learn each person's id and colour from their own `welcome`.
 
+//
+// openPerson resolves once the page's badge (#status, data-state) says "connected" and its
+// welcome has arrived; `until` names another badge state to wait for instead (such as
+// 'full', for a page the server refuses), and then no welcome is expected.
+// `permissions` are granted to the page's origin (['clipboard-read']).
 export async function openPerson(browser, url, { viewport = { width: 1000, height: 700 },
     colorScheme = 'light', hasTouch = false, deviceScaleFactor = 1,
-    reducedMotion = 'no-preference' } = {}) {
+    reducedMotion = 'no-preference', until = 'connected', permissions = [] } = {}) {
     const context = await browser.newContext({ viewport, colorScheme, hasTouch,
         deviceScaleFactor, reducedMotion });
+    if (permissions.length > 0)
+        await context.grantPermissions(permissions, { origin: new URL(url).origin });
     const page = await context.newPage();
     const person = {
         context, page,
+        sockets: [],    // the URL of every WebSocket the page opened, in order
         sent: [],       // every message the page sent, parsed
         received: [],   // every message it received, parsed
         dialogs: [],    // alert()/confirm()/prompt() the page tried to open: should be none
         errors: [],     // uncaught exceptions in the page: should be none
+        failedRequests: [], // "404 http://…" for every response of status 400 or more
         // The latest welcome: { id, color, peers } (a new one after each reconnect).
         get welcome() {
             return this.received.findLast((m) => m.type === 'welcome') ?? null;
@@ -161,6 +174,7 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
         async close() { await context.close(); },
     };
     page.on('websocket', (socket) => {
+        person.sockets.push(socket.url());
         socket.on('framesent', (f) => person.sent.push(JSON.parse(f.payload)));
         socket.on('framereceived', (f) => person.received.push(JSON.parse(f.payload)));
     });
@@ -169,10 +183,15 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
         d.dismiss().catch(() => {});
     });
     page.on('pageerror', (err) => person.errors.push(String(err)));
+    page.on('response', (res) => {
+        if (res.status() >= 400)
+            person.failedRequests.push(`${res.status()} ${res.url()}`);
+    });
     await page.goto(url);
     await eventually(async () => {
-        if ((await badgeState(page)) !== 'connected' || person.welcome === null)
-            throw new Error('the page did not connect');
+        const state = await badgeState(page);
+        if (state !== until || (until === 'connected' && person.welcome === null))
+            throw new Error(`the page's badge says ${state}, expected ${until}`);
     });
     return person;
 }
@@ -182,7 +201,9 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
 // ---------------------------------------------------------------------------------------
 
 // Every cursor drawn on the page: its sender, where its tip is (the arrow's top-left corner,
-// in CSS pixels of the window), the arrow's computed fill and the label's text.
+// in CSS pixels of the window), the arrow's computed fill and the label's text. The cursors
+// are in the shadow root of cursors.js's <wsrelay-cursors>: Playwright's CSS selectors
+// look inside open shadow roots, and so this finds them.
 export function cursors(page) {
     return page.$$eval('[data-sender]', (els) => els.map((el) => {
         const arrow = el.querySelector('svg');
@@ -238,4 +259,128 @@ export async function eventually(check, { timeout = 10_000, interval = 50 } = {}
         }
         await new Promise((resolve) => setTimeout(resolve, interval));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Scenes, and the checks every test ends with
+// ---------------------------------------------------------------------------------------
+
+const TOLERANCE_PX = 1.5; // positions travel with 4 decimals: under half a pixel here
+
+// A scene: a fresh server (started with `serverOptions`, see startServer), open() to let
+// people in, and startServer() to replace the server (a restart). open() takes
+// openPerson's options, plus `path` ('/r/abc': a page of the server other than /) or `url`
+// (a page anywhere, such as another origin's). Everything is closed after the test,
+// whatever happened; then each server's whole log is checked, since a sanitizer build
+// reports leaks only as it exits.
+export async function scene(t, browser, serverOptions = {}) {
+    const r = {
+        server: null,   // the current server
+        servers: [],    // every server this room started
+        people: [],
+        async startServer(options) { // a restart keeps the first server's flags
+            r.server = await startServer({ ...serverOptions, ...options });
+            r.servers.push(r.server);
+            return r.server;
+        },
+        async open({ path = '/', url = new URL(path, r.server.url).href, ...options } = {}) {
+            const person = await openPerson(browser, url, options);
+            r.people.push(person);
+            return person;
+        },
+    };
+    t.after(async () => {
+        for (const p of r.people)
+            await p.close().catch(() => {});
+        for (const s of r.servers) {
+            const signal = await s.stop();
+            assert.deepEqual(s.sanitizerReports(), [], `sanitizer report:\n${s.log}`);
+            if (signal === 'SIGTERM')
+                assert.equal(s.exitCode, 0, `wsrelay did not exit cleanly:\n${s.log}`);
+        }
+    });
+    await r.startServer(serverOptions);
+    return r;
+}
+
+// The checks every test ends with: no page opened a dialog, threw, or got an HTTP error for
+// anything it loaded (a relative URL in index.html would, at /r/<room>); no <img> exists
+// anywhere (the page has none; one would mean a name was parsed as HTML); no page draws a
+// cursor for its own pointer; and the server's log has no sanitizer report.
+export async function assertClean({ server, people }) {
+    for (const p of people) {
+        if (p.page.isClosed())
+            continue;
+        assert.deepEqual(p.dialogs, [], 'a page opened a dialog');
+        assert.deepEqual(p.errors, [], 'a page threw an exception');
+        assert.deepEqual(p.failedRequests, [], 'a page got an HTTP error');
+        assert.equal(await p.page.locator('img').count(), 0, 'an <img> appeared in a page');
+        const own = (await cursors(p.page)).filter((c) => c.sender === p.welcome?.id);
+        assert.deepEqual(own, [], 'a page draws a cursor for its own pointer');
+    }
+    assert.deepEqual(server.sanitizerReports(), [], `sanitizer report:\n${server.log}`);
+}
+
+// The page's coordinates (docs/page.md): a fraction of the window, 4 decimals.
+export function fraction(px, size) {
+    return Math.round((px / size) * 10_000) / 10_000;
+}
+
+// Moves a person's mouse to (x, y) in CSS pixels of their window, in a few steps as a hand
+// would, and waits until the page has sent that final position (as fractions of its
+// window); returns the message.
+export async function moveMouse(person, x, y) {
+    const size = person.page.viewportSize();
+    const want = { x: fraction(x, size.width), y: fraction(y, size.height) };
+    await person.page.mouse.move(x, y, { steps: 4 });
+    return eventually(() => {
+        const last = person.lastSent;
+        assert.ok(last !== null && last.x === want.x && last.y === want.y,
+            `the page last sent ${JSON.stringify(last)}, expected x, y = ${want.x}, ${want.y}`);
+        return last;
+    });
+}
+
+// What a message from `sender` should look like on `viewer`'s screen: the arrow's tip at
+// the same fractions of the viewer's window, painted in the sender's colour.
+export function expectedCursor(viewer, senderWelcome, sent) {
+    const size = viewer.page.viewportSize();
+    return {
+        sender: senderWelcome.id,
+        x: sent.x * size.width,
+        y: sent.y * size.height,
+        rgb: hueToRgb(senderWelcome.color),
+    };
+}
+
+// Waits until `viewer` draws the expected cursor there (it glides, so it may take a few
+// frames), and returns what is drawn.
+export async function waitForCursor(viewer, expected, { timeout } = {}) {
+    return eventually(async () => {
+        const mine = (await cursors(viewer.page)).filter((c) => c.sender === expected.sender);
+        assert.equal(mine.length, 1, `expected one cursor for ${expected.sender}`);
+        const c = mine[0];
+        assert.ok(Math.abs(c.x - expected.x) <= TOLERANCE_PX &&
+                  Math.abs(c.y - expected.y) <= TOLERANCE_PX,
+            `cursor at (${c.x}, ${c.y}), expected (${expected.x}, ${expected.y})`);
+        const rgb = parseRgb(c.fill);
+        assert.ok(rgb !== null && rgb.every((v, i) => Math.abs(v - expected.rgb[i]) <= 1),
+            `cursor fill ${c.fill}, expected rgb(${expected.rgb.join(', ')})`);
+        return c;
+    }, { timeout });
+}
+
+export async function waitForNoCursor(viewer, sender) {
+    await eventually(async () => {
+        const left = (await cursors(viewer.page)).filter((c) => c.sender === sender);
+        assert.deepEqual(left, [], `a cursor for ${sender} is still drawn`);
+    });
+}
+
+export async function waitForBadge(person, state, text) {
+    await eventually(async () => {
+        assert.equal(await badgeState(person.page), state);
+        if (text !== undefined)
+            assert.match(await badgeText(person.page), text);
+    }, { timeout: 30_000 }); // reconnecting after a restart may take a few backoff steps
 }

@@ -16,146 +16,31 @@
 // `welcome`: a hue h is painted hsl(h, 50%, 50%) (docs/protocol.md).
 //
 // Every wait is `eventually(...)` with a generous timeout: these tests prove behaviour,
-// never speed. After each test: no page opened a dialog or threw, no <img> exists anywhere
-// (the page has none; one would mean a name was parsed as HTML), no page draws a cursor
-// for its own pointer, and each server's log has no sanitizer report and it exited with
-// status 0 on SIGTERM.
+// never speed. After each test: no page opened a dialog, threw or got an HTTP error, no
+// <img> exists anywhere (the page has none; one would mean a name was parsed as HTML), no
+// page draws a cursor for its own pointer, and each server's log has no sanitizer report
+// and it exited with status 0 on SIGTERM. The helpers for all this are in harness.mjs
+// (chapter 6), shared with rooms.test.mjs.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    startServer, launchBrowser, openPerson, cursors, badgeState, badgeText, hueToRgb,
-    parseRgb, eventually,
+    launchBrowser, cursors, badgeText, eventually, scene, assertClean, moveMouse,
+    expectedCursor, waitForCursor, waitForNoCursor, waitForBadge,
 } from './harness.mjs';
 
 const TEST_OPTIONS = { timeout: 90_000 };
-const TOLERANCE_PX = 1.5; // positions travel with 4 decimals: under half a pixel here
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
 // ---------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------
-
-// A room: a fresh server, open() to let people in, and startServer() to replace the server
-// (a restart). Everything is closed after the test, whatever happened; then each server's
-// whole log is checked, since a sanitizer build reports leaks only as it exits.
-async function room(t) {
-    const r = {
-        server: null,   // the current server
-        servers: [],    // every server this room started
-        people: [],
-        async startServer(options) {
-            r.server = await startServer(options);
-            r.servers.push(r.server);
-            return r.server;
-        },
-        async open(options) {
-            const person = await openPerson(browser, r.server.url, options);
-            r.people.push(person);
-            return person;
-        },
-    };
-    t.after(async () => {
-        for (const p of r.people)
-            await p.close().catch(() => {});
-        for (const s of r.servers) {
-            const signal = await s.stop();
-            assert.deepEqual(s.sanitizerReports(), [], `sanitizer report:\n${s.log}`);
-            if (signal === 'SIGTERM')
-                assert.equal(s.exitCode, 0, `wsrelay did not exit cleanly:\n${s.log}`);
-        }
-    });
-    await r.startServer();
-    return r;
-}
-
-// The checks every test ends with (see the file comment).
-async function assertCleanRoom({ server, people }) {
-    for (const p of people) {
-        if (p.page.isClosed())
-            continue;
-        assert.deepEqual(p.dialogs, [], 'a page opened a dialog');
-        assert.deepEqual(p.errors, [], 'a page threw an exception');
-        assert.equal(await p.page.locator('img').count(), 0, 'an <img> appeared in a page');
-        const own = (await cursors(p.page)).filter((c) => c.sender === p.welcome?.id);
-        assert.deepEqual(own, [], 'a page draws a cursor for its own pointer');
-    }
-    assert.deepEqual(server.sanitizerReports(), [], `sanitizer report:\n${server.log}`);
-}
-
-// The page's coordinates (docs/page.md): a fraction of the window, 4 decimals.
-function fraction(px, size) {
-    return Math.round((px / size) * 10_000) / 10_000;
-}
-
-// Moves a person's mouse to (x, y) in CSS pixels of their window, in a few steps as a hand
-// would, and waits until the page has sent that final position (as fractions of its
-// window); returns the message.
-async function moveMouse(person, x, y) {
-    const size = person.page.viewportSize();
-    const want = { x: fraction(x, size.width), y: fraction(y, size.height) };
-    await person.page.mouse.move(x, y, { steps: 4 });
-    return eventually(() => {
-        const last = person.lastSent;
-        assert.ok(last !== null && last.x === want.x && last.y === want.y,
-            `the page last sent ${JSON.stringify(last)}, expected x, y = ${want.x}, ${want.y}`);
-        return last;
-    });
-}
-
-// What a message from `sender` should look like on `viewer`'s screen: the arrow's tip at
-// the same fractions of the viewer's window, painted in the sender's colour.
-function expectedCursor(viewer, senderWelcome, sent) {
-    const size = viewer.page.viewportSize();
-    return {
-        sender: senderWelcome.id,
-        x: sent.x * size.width,
-        y: sent.y * size.height,
-        rgb: hueToRgb(senderWelcome.color),
-    };
-}
-
-// Waits until `viewer` draws the expected cursor there (it glides, so it may take a few
-// frames), and returns what is drawn.
-async function waitForCursor(viewer, expected, { timeout } = {}) {
-    return eventually(async () => {
-        const mine = (await cursors(viewer.page)).filter((c) => c.sender === expected.sender);
-        assert.equal(mine.length, 1, `expected one cursor for ${expected.sender}`);
-        const c = mine[0];
-        assert.ok(Math.abs(c.x - expected.x) <= TOLERANCE_PX &&
-                  Math.abs(c.y - expected.y) <= TOLERANCE_PX,
-            `cursor at (${c.x}, ${c.y}), expected (${expected.x}, ${expected.y})`);
-        const rgb = parseRgb(c.fill);
-        assert.ok(rgb !== null && rgb.every((v, i) => Math.abs(v - expected.rgb[i]) <= 1),
-            `cursor fill ${c.fill}, expected rgb(${expected.rgb.join(', ')})`);
-        return c;
-    }, { timeout });
-}
-
-async function waitForNoCursor(viewer, sender) {
-    await eventually(async () => {
-        const left = (await cursors(viewer.page)).filter((c) => c.sender === sender);
-        assert.deepEqual(left, [], `a cursor for ${sender} is still drawn`);
-    });
-}
-
-async function waitForBadge(person, state, text) {
-    await eventually(async () => {
-        assert.equal(await badgeState(person.page), state);
-        if (text !== undefined)
-            assert.match(await badgeText(person.page), text);
-    }, { timeout: 30_000 }); // reconnecting after a restart may take a few backoff steps
-}
-
-// ---------------------------------------------------------------------------------------
 // The tests
 // ---------------------------------------------------------------------------------------
 
 test('a mouse move in A is drawn in B, at the same fractions of B\'s window, in A\'s colour; A draws no cursor of its own', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     // Different window sizes on purpose: positions must scale, not copy pixels.
     const a = await r.open({ viewport: { width: 1000, height: 700 } });
     const b = await r.open({ viewport: { width: 640, height: 800 } });
@@ -172,11 +57,11 @@ test('a mouse move in A is drawn in B, at the same fractions of B\'s window, in 
     const next = await moveMouse(a, 900, 140);
     await waitForCursor(b, expectedCursor(b, a.welcome, next));
     assert.equal((await cursors(b.page)).length, 1);
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 test('a page opened later draws everyone already there at once, before anyone moves again (welcome snapshot)', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const b = await r.open({ viewport: { width: 800, height: 600 } });
     await b.page.fill('#name', 'Bea');
@@ -196,11 +81,11 @@ test('a page opened later draws everyone already there at once, before anyone mo
     assert.equal((await cursors(c.page)).length, 2);
     assert.equal(a.sent.length + b.sent.length, sentSoFar, 'nobody moved again meanwhile');
     await waitForBadge(c, 'connected', /3 people here/);
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 test('a page that closes disappears from the others', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const b = await r.open();
     const c = await r.open({ viewport: { width: 500, height: 900 } });
@@ -215,11 +100,11 @@ test('a page that closes disappears from the others', TEST_OPTIONS, async (t) =>
     await waitForNoCursor(c, idA);
     await waitForBadge(b, 'connected', /2 people here/);
     await waitForBadge(c, 'connected', /2 people here/);
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 test('after a server restart the pages reconnect by themselves and cursors flow again', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const b = await r.open({ viewport: { width: 700, height: 700 } });
     const sent = await moveMouse(a, 300, 200);
@@ -245,12 +130,12 @@ test('after a server restart the pages reconnect by themselves and cursors flow 
     // And cursors flow again.
     const next = await moveMouse(a, 640, 520);
     await waitForCursor(b, expectedCursor(b, a.welcome, next));
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 test('a name is shown as text, never parsed as HTML', TEST_OPTIONS, async (t) => {
     const NAME = '<img src=x onerror=alert(1)>';
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const b = await r.open();
     await a.page.fill('#name', NAME); // typed into the page's own name field
@@ -266,11 +151,11 @@ test('a name is shown as text, never parsed as HTML', TEST_OPTIONS, async (t) =>
     const c = await r.open();
     const late = await waitForCursor(c, expectedCursor(c, a.welcome, sent));
     assert.equal(late.label, NAME);
-    await assertCleanRoom(r); // no <img> anywhere, no alert dialog in any page
+    await assertClean(r); // no <img> anywhere, no alert dialog in any page
 });
 
 test('touch: a tap places the cursor, and it stays when the finger lifts', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const phone = await r.open({ viewport: { width: 390, height: 700 }, hasTouch: true });
     await phone.page.touchscreen.tap(78, 490); // pointer events of type "touch"
@@ -281,22 +166,22 @@ test('touch: a tap places the cursor, and it stays when the finger lifts', TEST_
     assert.deepEqual(sent, { x: 0.2, y: 0.7 });
     await waitForCursor(a, expectedCursor(a, phone.welcome, sent));
     assert.ok('x' in phone.lastSent, 'lifting the finger does not hide the cursor');
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 test('a resized window moves the cursors with it', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const b = await r.open({ viewport: { width: 1000, height: 700 } });
     const sent = await moveMouse(a, 750, 175);
     await waitForCursor(b, expectedCursor(b, a.welcome, sent));
     await b.page.setViewportSize({ width: 480, height: 800 });
     await waitForCursor(b, expectedCursor(b, a.welcome, sent)); // (360, 200) now
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 test('a mouse that leaves the window hides its cursor from the others, until it comes back', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const b = await r.open();
     const sent = await moveMouse(a, 300, 300);
@@ -312,7 +197,7 @@ test('a mouse that leaves the window hides its cursor from the others, until it 
     const back = await moveMouse(a, 100, 650);
     await waitForCursor(b, expectedCursor(b, a.welcome, back));
     await waitForCursor(c, expectedCursor(c, a.welcome, back));
-    await assertCleanRoom(r);
+    await assertClean(r);
 });
 
 // Records, on every animation frame of `viewer`, where the cursor of `sender` is drawn (its
@@ -321,7 +206,9 @@ async function startTrack(viewer, sender) {
     await viewer.page.evaluate((id) => {
         window.trackedX = [];
         const frame = () => {
-            const arrow = document.querySelector(`[data-sender="${id}"] svg`);
+            // The cursors live in the shadow root of cursors.js's <wsrelay-cursors> element.
+            const layer = document.querySelector('wsrelay-cursors')?.shadowRoot;
+            const arrow = layer?.querySelector(`[data-sender="${id}"] svg`) ?? null;
             if (arrow !== null)
                 window.trackedX.push(arrow.getBoundingClientRect().left);
             window.trackFrame = requestAnimationFrame(frame);
@@ -338,7 +225,7 @@ function stopTrack(viewer) {
 }
 
 test('remote cursors glide between updates, and jump for a viewer who prefers reduced motion', TEST_OPTIONS, async (t) => {
-    const r = await room(t);
+    const r = await scene(t, browser);
     const a = await r.open();
     const smooth = await r.open();
     const still = await r.open({ reducedMotion: 'reduce' });
@@ -365,5 +252,5 @@ test('remote cursors glide between updates, and jump for a viewer who prefers re
         `the cursor jumped instead of gliding: ${glided.join(', ')}`);
     const jumped = await stopTrack(still);
     assert.deepEqual(between(jumped), [], 'with reduced motion, no frame in between');
-    await assertCleanRoom(r);
+    await assertClean(r);
 });

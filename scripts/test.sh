@@ -125,14 +125,14 @@ if [ -d test/integration ]; then
     count_pytest asan build/asan/wsrelay
 fi
 
-# Browser tests (test/e2e/page.test.mjs, docs/page.md): the page in Debian's chromium, driven
+# Browser tests (test/e2e/*.test.mjs, docs/page.md): the page in Debian's chromium, driven
 # by playwright-core (scripts/deps.sh installs both), against each build; every test case
 # counts as one. Node's TAP reporter ends with "# pass N", "# fail N", "# cancelled N"
 # (a file that cannot even load, e.g. node_modules missing, counts as one failure there).
 run_e2e() {
     local label=$1 bin=$2 out p f c
     stage "e2e (browser) ($label: $bin)"
-    out=$(WSRELAY_BIN="$PWD/$bin" node --test --test-reporter=tap test/e2e/page.test.mjs 2>&1)
+    out=$(WSRELAY_BIN="$PWD/$bin" node --test --test-reporter=tap test/e2e/*.test.mjs 2>&1)
     p=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' <<<"$out")
     f=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' <<<"$out")
     c=$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' <<<"$out")

@@ -15,7 +15,7 @@
  *      nothing;
  *   3. every JSON payload it accepted (a message, or each STATE record's) must be valid
  *      UTF-8 and one JSON object: it is about to become a text frame for browsers;
- *   4. applies it to a small presence table the way server.c does (a remote client added,
+ *   4. applies it to a small presence table the way room.c and cluster_sync.c do (a remote client added,
  *      its last message remembered, a state's clients added), then writes a welcome, a join
  *      and a leave, each of which must again be one JSON object in valid UTF-8.
  * Why: cluster_decode() is the only gate between Redis and every browser of a node. A wrong
@@ -146,7 +146,7 @@ static void check_tight(const struct cluster_msg *m, size_t size)
     buf_free(&tight);
 }
 
-/* Step 4: what server.c's on_cluster_message() does to presence, in miniature. */
+/* Step 4: what cluster_sync.c's on_cluster_message() does to presence, in miniature. */
 static void apply(struct presence *p, const struct cluster_msg *m, struct buf *out)
 {
     long index = -1;

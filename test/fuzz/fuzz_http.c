@@ -1,12 +1,12 @@
 /* fuzz_http.c: libFuzzer target for everything wsrelay does with the bytes of an HTTP
- * request: http.c's parser, then what server.c asks of a parsed request (http.c's header
+ * request: http.c's parser, then what conn_io.c and routes.c ask of a parsed request (http.c's header
  * helpers, upgrade.c's handshake check, www.c's path resolver).
  *
  * The input is what a client sends on a fresh connection. Each run drives:
  *   1. http_parse_request() over the whole input, as if it came in one read;
- *   2. the same bytes in reads of input-derived sizes, passing last_len as server.c does
- *      (c->http_seen), until the parser answers;
- *   3. pipelining: after each complete head, parse again from where it ended, as server.c
+ *   2. the same bytes in reads of input-derived sizes, passing last_len as conn_io.c does
+ *      (c->http.seen), until the parser answers;
+ *   3. pipelining: after each complete head, parse again from where it ended, as conn_io.c
  *      does after buf_consume();
  *   4. for every head parsed: http_find_header(), http_count_headers(), http_has_token(),
  *      upgrade_check(), upgrade_origin_allowed(), www_resolve() of the target (roomy and
@@ -376,7 +376,7 @@ static void exercise(const struct http_request *req, struct fuzz_rng *r)
     check_resolve(req->target.p, req->target.len, r);
 }
 
-/* The same bytes in several reads, as server.c sees them: call again after each read with
+/* The same bytes in several reads, as conn_io.c sees them: call again after each read with
  * last_len = the bytes seen last time, stop at the first non-zero answer. */
 static void check_incremental(const char *in, size_t len, ssize_t whole,
                               const struct http_request *whole_req, struct fuzz_rng *r)
@@ -422,7 +422,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_incremental(in, size, n, &whole_req, &r);
         }
         if (n <= 0) {
-            if (n < 0) { /* the answer server.c would send must always fit in a write */
+            if (n < 0) { /* the answer conn_io.c would send must always fit in a write */
                 struct buf b;
                 buf_init(&b, 4096);
                 FUZZ_CHECK(

@@ -516,7 +516,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* 3: the output is a valid object of at most JSON_MAX_TOKENS tokens with one sender
      * and one color, and a fixed point: rewriting it again changes nothing. Other nodes
-     * rely on that: they check a relayed message by rewriting it (server.c). */
+     * rely on that: they check a relayed message by rewriting it (room.c). */
     if (rc == 0) {
         FUZZ_CHECK(check_output(res, res_len) <= JSON_MAX_TOKENS);
         struct buf again;

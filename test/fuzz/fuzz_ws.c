@@ -2,7 +2,7 @@
  * control frames, close, limits) and the two modules under it, frame.c and utf8.c.
  *
  * The input is the byte stream a client sends after the 101. Each run drives:
- *   1. ws_feed() over a private copy of the input (it unmasks in place), looping as server.c
+ *   1. ws_feed() over a private copy of the input (it unmasks in place), looping as conn_io.c
  *      does: consume what it returns, wait for more on 0, stop on an error or a close. This
  *      is played three ways: everything at once, in reads of input-derived sizes, and (for
  *      short inputs) one byte at a time. max_message is 4096 for most inputs and 0..200 for
@@ -240,7 +240,7 @@ static void check_event(const struct ws_event *ev, size_t max_message)
     }
 }
 
-/* What server.c does with an event: echo a message, answer a ping, return a close. */
+/* What routes.c does with an event: echo a message, answer a ping, return a close. */
 static void answer(const struct ws_event *ev, struct buf *out)
 {
     switch (ev->type) {

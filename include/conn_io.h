@@ -66,6 +66,7 @@ struct conn_io {
     bool is_stopping;
     uint64_t serial; /* last connection serial handed out */
     uint64_t emfile_logged_ms;
+    size_t reaped_since_tick;         /* connections freed since the last tick (for malloc_trim) */
     size_t ws_open[CONN_ROUTE_COUNT]; /* WebSocket connections by route, for /metrics */
     time_t date_sec;                  /* the second `date` was formatted for */
     char date[40];                    /* IMF-fixdate for the Date header, cached per second */

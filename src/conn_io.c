@@ -240,6 +240,7 @@ static void reap(struct conn_io *io)
             io->ws_open[c->route]--;
         loop_del(io->loop, &c->watch);
         conn_release(t, c);
+        io->reaped_since_tick++; /* its buffers went back to malloc: see conn_io_tick */
     }
 }
 
@@ -698,11 +699,13 @@ void conn_io_tick(struct conn_io *io, uint64_t now)
         }
     }
     /* Freed buffers go back to malloc, not to the kernel: thousands of connections that each
-     * freed a few hundred bytes leave the heap's pages resident. Hand them back (glibc's
-     * malloc_trim also releases free pages in the middle of the heap), at most once a tick
-     * and only when something was released, so a busy server never pays for it. */
-    if (released > 0)
+     * freed a few hundred bytes (idle ones trimmed above, or closed ones reaped since the
+     * last tick, with their rooms' lists) leave the heap's pages resident. Hand them back
+     * (glibc's malloc_trim also releases free pages in the middle of the heap), at most once
+     * a tick and only when something was released, so a busy server never pays for it. */
+    if (released > 0 || io->reaped_since_tick > 0)
         malloc_trim(0);
+    io->reaped_since_tick = 0;
 }
 
 void conn_io_stop(struct conn_io *io)

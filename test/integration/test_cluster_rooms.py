@@ -612,7 +612,9 @@ def flip_rounds(r, na, nb, mon):
     b_text, bw = _welcome(b)
     assert welcome_peers(b_text) == []
     old = RawWS.connect(na.port, "/ws/flip")
-    _, ow = _welcome(old)
+    o_text, ow = _welcome(old)
+    assert welcome_peers(o_text) == [], o_text  # the room's first on A: b follows as a join
+    assert old.recv_text(JOIN_BOUND) == join_text(bw)
     assert b.recv_text(JOIN_BOUND) == join_text(ow)
     freed = 0
     b_last = None

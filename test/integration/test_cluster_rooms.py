@@ -456,9 +456,10 @@ def test_kill_9_a_node_its_users_leave_every_room_and_only_their_rooms(redis, st
 def test_redis_restart_with_several_rooms_resubscribes_and_heals_each(redis, start_server):
     """Redis killed and restarted with rooms on both nodes, on one node only, and the default
     room: while it is down each node drops the other's members from every room; once it is
-    back every room is subscribed again (PUBSUB CHANNELS and NUMSUB as before the outage),
-    each room is whole again (its members rejoin, within the bound test_cluster uses), and
-    the rooms stay apart."""
+    back every room is subscribed again (PUBSUB CHANNELS and NUMSUB as before the outage, less
+    a room that emptied meanwhile, plus one that opened meanwhile on both nodes), each room is
+    whole again (its members rejoin, within the bound test_cluster uses), and the rooms stay
+    apart."""
     r = redis()
     na, nb = start_nodes(start_server, r, 2)
 
@@ -490,9 +491,20 @@ def test_redis_restart_with_several_rooms_resubscribes_and_heals_each(redis, sta
         for n in (na, nb):
             await aeventually(lambda n=n: metric(n, "wsrelay_remote_clients") == 0,
                               "no remote clients while Redis is down", TIMEOUT)
+        # While Redis is down, r3 (on A only) empties and room "fresh" opens on both nodes:
+        # after the restart, fresh is subscribed on both and whole, r3 on neither.
+        gone = cl.pop("a3")
+        await gone.close()
+        del rooms["r3"]
+        for label, srv in (("af", na), ("bf", nb)):
+            c = await Client.join(srv.port, label, room="fresh")
+            assert welcome_peers(c.welcome_text) == [], c.welcome_text
+            cl[label], joins[label] = c, []
+            rooms["fresh"].append(c)
+        want_channels = {"": 2, "r1": 2, "r2": 2, "r4": 1, "fresh": 2}
         r.start()  # same port
         wait_channels(r, want_channels, RESYNC_BOUND, "every room subscribed again")
-        expect_subscriptions(r, [(na, 4), (nb, 4)], RESYNC_BOUND)
+        expect_subscriptions(r, [(na, 4), (nb, 5)], RESYNC_BOUND)
         for c in cl.values():
             # The other node's members join again (a second time for those that had come as
             # joins before), b1 with its last message.
@@ -501,14 +513,14 @@ def test_redis_restart_with_several_rooms_resubscribes_and_heals_each(redis, sta
             await aeventually(lambda c=c, want=want: all(c.count(t) >= k for t, k in want.items()),
                               lambda c=c: f"{c.label}: the others rejoin: {c.msgs}",
                               RESYNC_BOUND)
-        await wait_remote([(na, 3), (nb, 4)], timeout=RESYNC_BOUND)
+        await wait_remote([(na, 4), (nb, 5)], timeout=RESYNC_BOUND)
         # Relay across nodes in each shared room, and nothing crosses rooms.
         marks = {room: await fence(members) for room, members in rooms.items()}
         for c in cl.values():
             ids = {o.id for o in rooms[c.room]}
             for t in c.msgs:
                 assert json.loads(t)["sender"] in ids, f"{c.label} got another room's {t}"
-            leaves = [leave_text(o.welcome) for o in others(c)]
+            leaves = [leave_text(o.welcome) for o in others(c)] if c.room != "fresh" else []
             rejoins = [join_text(o.welcome) for o in others(c)]
             want = joins[c.label] + leaves + rejoins + marks[c.room]
             if c.label == "a1":

@@ -11,9 +11,9 @@ What the tests hold the nodes to:
     subscriber connection holds the control channel plus one channel per room it serves;
   - a node that serves no member of a room is not subscribed to it and receives none of its
     traffic (its received counter grows by the heartbeats of the control channel only);
-  - a node killed with -9 and a Redis restart, with several rooms: presence is cleaned up or
-    restored in every room within the bounds test_cluster.py uses, and after the restart every
-    room is subscribed again;
+  - a node killed with -9, a node stopped with SIGTERM (one bye) and a Redis restart, with
+    several rooms: presence is cleaned up or restored in every room within the bounds
+    test_cluster.py uses, and after the restart every current room is subscribed again;
   - a room freed and opened again on a node within a few ms (its last member leaves, a new
     one enters), several times: the node still hears the room (the UNSUBSCRIBE/SUBSCRIBE race
     with hiredis's per-channel callbacks that backplane.c handles).
@@ -34,6 +34,7 @@ import time
 
 from conftest import HttpConn, RawWS, accept_for, handshake_request, new_key, run
 from test_cluster import (  # noqa: F401 - redis is a fixture
+    BYE_BOUND,
     CONTROL,
     GONE_BOUND,
     JOIN_BOUND,
@@ -41,6 +42,7 @@ from test_cluster import (  # noqa: F401 - redis is a fixture
     RESYNC_BOUND,
     TIMEOUT,
     Client,
+    Spy,
     aeventually,
     bare,
     cluster_log,
@@ -51,6 +53,7 @@ from test_cluster import (  # noqa: F401 - redis is a fixture
     kill_node,
     leave_text,
     metric,
+    node_id,
     redis,
     relayed,
     scrape,
@@ -451,6 +454,51 @@ def test_kill_9_a_node_its_users_leave_every_room_and_only_their_rooms(redis, st
             await c.close()
 
     run(go(), timeout=90)
+
+
+def test_sigterm_says_bye_once_and_its_users_leave_every_room_at_once(redis, start_server):
+    """One bye, on the control channel, removes the stopping node's clients from every room
+    at once (sooner than the heartbeat timeout could), each leave reaching its own room only."""
+    r = redis()
+    spy = Spy(r)
+    na, nb = start_nodes(start_server, r, 2)
+    b_id = node_id(nb)
+
+    async def go():
+        cl = await join_rooms([
+            (na, "a0", ""), (nb, "b0", ""),
+            (na, "a1", "r1"), (nb, "b1", "r1"), (nb, "b1x", "r1"),
+            (na, "a2", "r2"), (nb, "b2", "r2"),
+            (na, "a3", "r3"),
+        ])
+        rooms = by_room(cl)
+        joins = {c.label: unlisted_joins(c, rooms[c.room]) for c in cl.values()}
+        for c in cl.values():
+            await c.wait_for(joins[c.label], JOIN_BOUND, "its room's joins")
+        nb.stopped = True
+        nb.proc.terminate()
+        survivors = [c for c in cl.values() if c.label.startswith("a")]
+        for c in survivors:
+            await c.wait_for([leave_text(o.welcome) for o in rooms[c.room]
+                              if o.label.startswith("b")], BYE_BOUND, "leaves after the bye")
+        assert nb.proc.wait(TIMEOUT) == 0, nb.stderr
+        await aeventually(lambda: spy.envelopes("bye") == [(b_id, b"")],
+                          lambda: f"one bye: {spy.envelopes('bye')}", TIMEOUT)
+        assert spy.channels_of("bye") == {CONTROL}
+        marks = {room: await fence([c for c in members if c in survivors])
+                 for room, members in rooms.items()}
+        for c in survivors:
+            check_exactly(c, joins[c.label] + marks[c.room] + [
+                leave_text(o.welcome) for o in rooms[c.room] if o.label.startswith("b")])
+        assert metric(na, "wsrelay_remote_clients") == 0
+        wait_channels(r, {"": 1, "r1": 1, "r2": 1, "r3": 1}, JOIN_BOUND, "after the bye")
+        for c in survivors:
+            await c.close()
+
+    try:
+        run(go(), timeout=90)
+    finally:
+        spy.close()
 
 
 def test_redis_restart_with_several_rooms_resubscribes_and_heals_each(redis, start_server):

@@ -1,15 +1,20 @@
-"""Many nodes as one room over Redis pub/sub (issue 5), judged from the outside.
+"""Many nodes as one room over Redis pub/sub (issue 5), judged from the outside. Rooms across
+nodes (issue 11) have their own tests in test_cluster_rooms.py; these use the default room.
 
 Every test starts its own redis-server from Debian on a free loopback port (no persistence)
 and stops it by PID; nodes are ordinary wsrelay processes started with `--redis`. Redis is
 spoken to through a tiny RESP client written here (RESP2: the protocol redis-cli speaks), to
-publish foreign messages on the channel, to count subscribers, and to watch what the nodes
-publish (a "spy" subscriber). The envelope the spy reads is include/cluster.h's.
+publish foreign messages on the channels, to count subscribers, and to watch what the nodes
+publish (a "spy" pattern subscriber on every wsrelay* channel). The envelope the spy reads is
+include/cluster.h's (wsr2): hb, bye and hello-to-every-room on the control channel
+("wsrelay"), everything about a room on that room's channel ("wsrelay/" for the default room).
 
-What the tests hold the nodes to (issue 5, docs/scaling.md):
+What the tests hold the nodes to (issues 5 and 11, docs/scaling.md, spec/rooms.md):
   - clients on different nodes see each other's cursors, sender and color intact, byte for
     byte; each message reaches every client exactly once (its sender included, never a second
-    time from Redis); a welcome lists the clients of every node; a leave crosses nodes;
+    time from Redis); a node keeps remote members only for rooms it serves, so the room's
+    first client on a node is welcomed alone and gets the other nodes' members as joins right
+    after; a later newcomer's welcome lists the clients of every node; a leave crosses nodes;
   - a node killed with -9 (or frozen) is dead after 3 s of silence: its users leave
     elsewhere; a node stopped with SIGTERM says "bye", and its users leave at once;
   - Redis down: each node's own clients still relay to each other without a pause; Redis
@@ -53,10 +58,12 @@ from conftest import (
     join_text,
     proc_rss_kib,
     leave_text,
+    recv,
     relayed,
     run,
     run_cli,
     scrape,
+    ws_connect,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -68,10 +75,16 @@ READY_BOUND = 10.0 * SLOW  # nodes connected to Redis and heard from each other
 GONE_BOUND = 8.0 * SLOW  # a silent node's clients leave elsewhere (documented: 3-3.25 s)
 RESYNC_BOUND = 10.0 * SLOW  # after Redis accepts again: presence whole, relay across nodes
 BYE_BOUND = 1.5  # SIGTERM -> leave elsewhere; the heartbeat timeout could not do it this soon
+# The first client of a room on a node is welcomed with that node's members only (none); the
+# other nodes' members follow as joins once the room's subscription is confirmed and their
+# states answer its hello: a couple of Redis round trips (docs: tens of ms on loopback).
+JOIN_BOUND = TIMEOUT * SLOW
 QUIET = 0.5  # extra wait for a duplicate that would follow a fence (see Fence below)
 
 NODE_RE = re.compile(r'\bnode=([0-9a-f]{16})\b.*"cluster: joining"')
 CONNECTED = '"redis: connected"'
+CONTROL = "wsrelay"  # --redis-channel's default: hb, bye, hello to every room
+DEFAULT_ROOM = "wsrelay/"  # the default room's channel: its join, msg, leave, state, hello /
 LOST = '"redis: connection lost'
 
 
@@ -275,16 +288,16 @@ def redis(tmp_path):
 
 
 class Spy:
-    """A raw subscriber on a channel, in a thread: every payload published there, in order,
-    and when it arrived (time.monotonic())."""
+    """A raw pattern subscriber (PSUBSCRIBE, by default to every channel whose name starts
+    with "wsrelay": the control channel and every room's), in a thread: every payload
+    published there, in order, with its channel and when it arrived (time.monotonic())."""
 
-    def __init__(self, r, channel="wsrelay"):
+    def __init__(self, r, pattern="wsrelay*"):
         self.conn = r.client()
-        self.conn.send("SUBSCRIBE", channel)
+        self.conn.send("PSUBSCRIBE", pattern)
         reply = self.conn.read()
-        assert reply[:2] == [b"subscribe", channel.encode()], reply
-        self.payloads = []
-        self.times = []
+        assert reply[:2] == [b"psubscribe", pattern.encode()], reply
+        self.records = []  # (channel, payload, time)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -299,27 +312,36 @@ class Spy:
                 continue
             except OSError:
                 return
-            if isinstance(msg, list) and len(msg) == 3 and msg[0] == b"message":
+            if isinstance(msg, list) and len(msg) == 4 and msg[0] == b"pmessage":
                 with self._lock:
-                    self.payloads.append(msg[2])
-                    self.times.append(time.monotonic())
+                    self.records.append((msg[2].decode(), msg[3], time.monotonic()))
 
-    def envelopes(self, kind):
-        """[(node, rest)] for every "wsr1 <node> <kind>[ <rest>]" seen so far."""
+    def envelopes(self, kind, channel=None):
+        """[(node, rest)] for every "wsr2 <node> <kind>[ <rest>]" seen so far (on `channel`
+        only, if given)."""
         out = []
         with self._lock:
-            payloads = list(self.payloads)
-        for p in payloads:
+            records = list(self.records)
+        for ch, p, _ in records:
+            if channel is not None and ch != channel:
+                continue
             parts = p.split(b" ", 3)
-            if len(parts) >= 3 and parts[0] == b"wsr1" and parts[2] == kind.encode():
+            if len(parts) >= 3 and parts[0] == b"wsr2" and parts[2] == kind.encode():
                 out.append((parts[1].decode(), parts[3] if len(parts) > 3 else b""))
         return out
 
+    def channels_of(self, kind):
+        """{channel} on which any "wsr2 <node> <kind>" was seen."""
+        with self._lock:
+            records = list(self.records)
+        return {ch for ch, p, _ in records
+                if p.split(b" ", 3)[2:3] == [kind.encode()] and p.startswith(b"wsr2 ")}
+
     def arrivals(self, node):
         """When each message a node published arrived (time.monotonic()), in order."""
-        prefix = f"wsr1 {node} ".encode()
+        prefix = f"wsr2 {node} ".encode()
         with self._lock:
-            return [t for t, p in zip(self.times, self.payloads) if p.startswith(prefix)]
+            return [t for _, p, t in self.records if p.startswith(prefix)]
 
     def close(self):
         self._stop.set()
@@ -332,14 +354,15 @@ class Spy:
 # ---------------------------------------------------------------------------------------------
 
 
-def publish_raw(r, payloads, subscribers, channel="wsrelay"):
-    """PUBLISHes each payload as it is (what any Redis client could send), checking that
-    `subscribers` nodes got each."""
+def publish_raw(r, payloads, subscribers, channel=DEFAULT_ROOM):
+    """PUBLISHes each payload as it is (what any Redis client could send) on `channel`,
+    checking that `subscribers` nodes got each. A payload may be a (channel, payload) pair."""
     pub = r.client()
     try:
         for payload in payloads:
-            got = pub.call_ok("PUBLISH", channel, payload)
-            assert got == subscribers, f"{got} subscribers, not {subscribers}"
+            ch, payload = payload if isinstance(payload, tuple) else (channel, payload)
+            got = pub.call_ok("PUBLISH", ch, payload)
+            assert got == subscribers, f"{got} subscribers of {ch}, not {subscribers}"
     finally:
         pub.close()
 
@@ -444,9 +467,19 @@ class Client:
         self.task = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def join(cls, port, label="?"):
-        ws, welcome, text = await join_room(port, max_queue=None)
-        return cls(ws, welcome, text, label)
+    async def join(cls, port, label="?", room=""):
+        """Connects to /ws (room "") or /ws/<room>; the welcome must name that room."""
+        if room == "":
+            ws, welcome, text = await join_room(port, max_queue=None)
+        else:
+            ws = await ws_connect(port, f"/ws/{room}", max_queue=None)
+            text = await recv(ws)
+            welcome = json.loads(text)
+            assert welcome.get("type") == "welcome", f"first message is not a welcome: {text}"
+        assert welcome.get("room") == room, f"welcome for room {room!r}: {text}"
+        c = cls(ws, welcome, text, label)
+        c.room = room
+        return c
 
     async def _read(self):
         try:
@@ -501,6 +534,26 @@ def welcome_peers(text):
     return out
 
 
+async def first_on_its_node(cl, remote, what=None, then=()):
+    """cl is its room's first client on its node: its welcome lists nobody (the node knew no
+    remote member of a room it did not serve), and each client in `remote` (on other nodes)
+    arrives as a join right after the welcome, before anything else, within JOIN_BOUND; a
+    remote member's last message (`then`: their exact texts) may follow its join, from its
+    node's state."""
+    assert welcome_peers(cl.welcome_text) == [], \
+        f"{cl.label}: first of its room on its node, yet its welcome lists peers: " \
+        f"{cl.welcome_text}"
+    joins = [join_text(o.welcome) for o in remote]
+    await cl.wait_for(joins + list(then), JOIN_BOUND, what or "the other nodes' members")
+    head = cl.msgs[:len(joins) + len(then)]
+    assert collections.Counter(head) == collections.Counter(joins + list(then)), \
+        f"{cl.label}: right after its welcome: {cl.msgs}"
+    for t in then:  # a member's join comes before its last message
+        sender = json.loads(t)["sender"]
+        assert head.index(join_text({"id": sender, "color": json.loads(t)["color"]})) < \
+            head.index(t), head
+
+
 async def fence(clients, timeout=TIMEOUT):
     """Each client sends a marker; every client then waits for every marker. A marker from a
     client on another node travels through Redis after everything that node received before
@@ -524,10 +577,10 @@ def test_two_nodes_see_each_others_cursors_with_sender_and_color(redis, start_se
 
     async def go():
         a = await Client.join(a_node.port, "a")
-        await wait_remote([(b_node, 1)])
         b = await Client.join(b_node.port, "b")
-        # b's welcome lists a, who sits on the other node and has not moved yet.
-        assert welcome_peers(b.welcome_text) == [bare(a)]
+        # b is the room's first client on its node: welcomed alone, then a (on the other
+        # node, not moved yet) arrives as a join.
+        await first_on_its_node(b, [a])
         await a.wait_for([join_text(b.welcome)], what="b's join from the other node")
 
         ea = await a.send('"x":10,"y":20.50,"name":"\\u00e9t\\u00e9"')
@@ -539,8 +592,8 @@ def test_two_nodes_see_each_others_cursors_with_sender_and_color(redis, start_se
         marks = await fence([a, b])
         # Exactly these, in this order, each once: own messages once, nothing from Redis twice.
         assert a.msgs[:3] == [join_text(b.welcome), ea, eb], a.msgs
-        assert b.msgs[:2] == [ea, eb], b.msgs
-        assert sorted(a.msgs[3:]) == sorted(marks) and sorted(b.msgs[2:]) == sorted(marks), \
+        assert b.msgs[:3] == [join_text(a.welcome), ea, eb], b.msgs
+        assert sorted(a.msgs[3:]) == sorted(marks) and sorted(b.msgs[3:]) == sorted(marks), \
             (a.msgs, b.msgs)
         await a.close()
         await b.close()
@@ -556,6 +609,9 @@ def test_welcome_lists_the_clients_of_every_node(redis, start_server):
         a = await Client.join(na.port, "a")
         b = await Client.join(nb.port, "b")
         c = await Client.join(nc.port, "c")
+        # Each is its room's first client on its node: welcomed alone, the others follow.
+        for cl in (b, c):
+            assert welcome_peers(cl.welcome_text) == [], cl.welcome_text
         await wait_remote([(na, 2), (nb, 2), (nc, 2)])
         ea = await a.send('"x":1,"y":1')
         ec1 = await c.send('"x":5,"y":5')
@@ -603,10 +659,14 @@ def test_three_nodes_every_message_arrives_exactly_once_everywhere(redis, start_
             listed = {json.loads(p)["sender"] for p in welcome_peers(cl.welcome_text)}
             return [join_text(o.welcome) for o in clients if o is not cl and o.id not in listed]
 
-        for cl in clients:
+        for k, cl in enumerate(clients):
             listed = [json.loads(p)["sender"] for p in welcome_peers(cl.welcome_text)]
             assert len(set(listed)) == len(listed), cl.welcome_text
             assert set(listed) <= {o.id for o in clients if o is not cl}, cl.welcome_text
+            if k % 2 == 0:  # the room's first client on its node: welcomed alone
+                assert listed == [], cl.welcome_text
+            else:  # the second lists the first, its neighbour
+                assert clients[k - 1].id in listed, cl.welcome_text
             await cl.wait_for(joins_for(cl), what="joins")
 
         async def burst(cl):
@@ -628,12 +688,15 @@ def test_three_nodes_every_message_arrives_exactly_once_everywhere(redis, start_
                 assert order == s, f"{cl.label} got a sender's messages out of order: {order}"
 
         # On the channel: each message published once, by its sender's node, same bytes.
-        def published():
-            return [(node, rest.split(b" ", 2)[2].decode()) for node, rest in spy.envelopes("msg")]
+        def published():  # "/ <sender> <color> <json>": the default room's
+            return [(node, rest.split(b" ", 3)[3].decode())
+                    for node, rest in spy.envelopes("msg")]
 
         await aeventually(lambda: len(published()) >= len(everything) + len(marks),
                           "every message on the channel", TIMEOUT)
         pubs = published()
+        assert spy.channels_of("msg") == {DEFAULT_ROOM}, spy.channels_of("msg")
+        assert all(rest.startswith(b"/ ") for _, rest in spy.envelopes("msg")), pubs
         assert collections.Counter(j for _, j in pubs) == \
             collections.Counter(everything + marks), pubs
         for k, cl in enumerate(clients):
@@ -655,19 +718,21 @@ def test_leave_crosses_nodes(redis, start_server):
     async def go():
         a = await Client.join(na.port, "a")
         b1 = await Client.join(nb.port, "b1")
-        b2 = await Client.join(nb.port, "b2")
+        await first_on_its_node(b1, [a])
+        b2 = await Client.join(nb.port, "b2")  # B serves the room now: a full welcome
+        assert sorted(welcome_peers(b2.welcome_text)) == sorted([bare(a), bare(b1)]), \
+            b2.welcome_text
         await a.wait_for([join_text(b1.welcome), join_text(b2.welcome)])
         await b1.close()  # a polite close
         await a.wait_for([leave_text(b1.welcome)], what="b1's leave")
         b2.ws.transport.abort()  # a dropped TCP connection, no close frame
         await a.wait_for([leave_text(b2.welcome)], what="b2's leave")
-        await wait_remote([(na, 0)])
+        # B's last member left: B forgets the room's remote members (a), silently.
+        await wait_remote([(na, 0), (nb, 0)])
         n = await Client.join(na.port, "n")
         assert welcome_peers(n.welcome_text) == [bare(a)], n.welcome_text
-        await wait_remote([(nb, 2)])
-        m = await Client.join(nb.port, "m")
-        assert sorted(welcome_peers(m.welcome_text)) == sorted([bare(a), bare(n)]), \
-            m.welcome_text
+        m = await Client.join(nb.port, "m")  # the room's first on B again
+        await first_on_its_node(m, [a, n])
         await fence([a, n, m])
         assert a.count(leave_text(b1.welcome)) == 1 and a.count(leave_text(b2.welcome)) == 1
         for cl in (a, n, m):
@@ -685,13 +750,14 @@ def test_metrics_and_heartbeats_keep_an_idle_cluster_whole(redis, start_server):
 
     async def go():
         a = await Client.join(na.port, "a")
-        await wait_remote([(nb, 1)])  # so b's welcome lists a, and b gets no join for it
         b = await Client.join(nb.port, "b")
+        await first_on_its_node(b, [a])
         await a.wait_for([join_text(b.welcome)])
         before = scrape(na.port)
         await asyncio.sleep(4.5)  # > 3 s: a node heard from by its heartbeats only
         after = scrape(na.port)
-        assert a.msgs == [join_text(b.welcome)] and b.msgs == [], (a.msgs, b.msgs)
+        assert a.msgs == [join_text(b.welcome)] and b.msgs == [join_text(a.welcome)], \
+            (a.msgs, b.msgs)
         for n in (na, nb):
             assert count_lines(n, "node gone") == 0, cluster_log(n)
         for name, kind in (("wsrelay_redis_up", "gauge"), ("wsrelay_cluster_nodes", "gauge"),
@@ -786,7 +852,7 @@ def test_sigterm_on_a_node_says_bye_and_its_users_leave_at_once(redis, start_ser
         elapsed = time.monotonic() - t0
         await asyncio.wait_for(b.task, TIMEOUT)
         assert b.ws.close_code == 1001, b.ws.close_code
-        await aeventually(lambda: (b_id, b"") in spy.envelopes("bye"),
+        await aeventually(lambda: (b_id, b"") in spy.envelopes("bye", CONTROL),
                           "the bye on the channel", TIMEOUT)
         assert nb.proc.wait(TIMEOUT) == 0, nb.stderr
         await asyncio.sleep(QUIET)
@@ -866,6 +932,12 @@ def test_redis_killed_mid_stream_local_relay_goes_on_and_presence_heals(redis, s
         streams = [asyncio.create_task(stream(a1)), asyncio.create_task(stream(b1))]
         await a2.wait_for([relayed('"seq":3,"from":"b1"', b1.welcome)], what="b1's stream")
         dropped_before = metric(na, "wsrelay_redis_dropped_total")
+        pairs = ((a1, (b1, b2)), (a2, (b1, b2)), (b1, (a1, a2)), (b2, (a1, a2)))
+        # How often each already has the other node's joins (a first client of the room on
+        # its node got them as messages, a later one may have had them in its welcome): the
+        # rejoins after Redis is back come on top.
+        joins_before = {(cl.label, g.label): cl.count(join_text(g.welcome))
+                        for cl, gone in pairs for g in gone}
         r.kill()
 
         for n in (na, nb):
@@ -886,9 +958,13 @@ def test_redis_killed_mid_stream_local_relay_goes_on_and_presence_heals(redis, s
 
         r.start()  # same port
         t_back = time.monotonic()
-        for cl, back in ((a1, (b1, b2)), (a2, (b1, b2)), (b1, (a1, a2)), (b2, (a1, a2))):
-            await cl.wait_for([join_text(g.welcome) for g in back], timeout=RESYNC_BOUND,
-                              what="the other node's users rejoin after Redis is back")
+        for cl, back in pairs:
+            await aeventually(
+                lambda cl=cl, back=back: all(
+                    cl.count(join_text(g.welcome)) == joins_before[cl.label, g.label] + 1
+                    for g in back),
+                lambda cl=cl: f"{cl.label}: the other node's users rejoin after Redis is "
+                              f"back: {cl.msgs[-12:]}", RESYNC_BOUND)
         # Cross-node relay resumes: something b1 streams from now on reaches a2.
         k = len(sent["b1"]) + 2
         await a2.wait_for([relayed(f'"seq":{k},"from":"b1"', b1.welcome)],
@@ -974,17 +1050,23 @@ def test_a_client_that_joins_while_redis_is_down_is_seen_after_it_returns(redis,
 
     async def go():
         a = await Client.join(na.port, "a")
-        await wait_remote([(nb, 1)])
         r.kill()
         await aeventually(lambda: metric(na, "wsrelay_redis_up") == 0, "redis down", TIMEOUT)
         late = await Client.join(na.port, "late")  # its join cannot be published
         el = await late.send('"x":42,"y":43')
         await a.wait_for([join_text(late.welcome), el])  # local relay without Redis
         r.start()
-        await wait_remote([(nb, 2), (na, 0)], timeout=RESYNC_BOUND)
+        wait_cluster([na, nb], timeout=RESYNC_BOUND)
+        # B serves no room: it keeps nobody. Its first client of the room is welcomed alone,
+        # then gets a and late, who joined while Redis was down, with late's last message.
+        assert metric(nb, "wsrelay_remote_clients") == 0
         b = await Client.join(nb.port, "b")
-        assert sorted(welcome_peers(b.welcome_text)) == sorted([bare(a), el]), b.welcome_text
-        for cl in (a, late, b):
+        await first_on_its_node(b, [a, late], then=[el])
+        await wait_remote([(nb, 2), (na, 1)], timeout=RESYNC_BOUND)
+        b2 = await Client.join(nb.port, "b2")  # B serves the room now: a full welcome
+        assert sorted(welcome_peers(b2.welcome_text)) == sorted([bare(a), el, bare(b)]), \
+            b2.welcome_text
+        for cl in (a, late, b, b2):
             await cl.close()
 
     run(go())
@@ -997,53 +1079,120 @@ def test_a_client_that_joins_while_redis_is_down_is_seen_after_it_returns(redis,
 FAKE_NODE = "0123456789abcdef"
 FAKE_ID = "3f2b8c1e-9d4a-4f6b-8e2a-7c5d1b0a9e34"
 
+OTHER_ROOM = "wsrelay/other"  # the channel of room "other", which both nodes serve below
+_F = b"wsr2 " + FAKE_NODE.encode()
+_ID = FAKE_ID.encode()
+
+# (channel, payload): each is published where it would be believed if it were well formed, or
+# is well formed and published where it does not belong. Every node that hears it must ignore
+# it and count it.
 FOREIGN = [
-    b"hello world",
-    b"",
-    b"\x00\xff\xfe binary \x80",
-    b"wsr1",
-    b"wsr1 ",
-    b"wsr2 " + FAKE_NODE.encode() + b" hb",
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b" 5 not-json",
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b" 5 [1,2]",
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b' 5 {"x":1} trailing',
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b' 5 {"x":"\xff"}',
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b' 360 {"x":1}',
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b' 05 {"x":1}',
-    b"wsr1 " + FAKE_NODE.encode() + b" msg NOT-A-UUID 5 {\"x\":1}",
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.upper().encode() + b' 5 {"x":1}',
-    b"wsr1 " + FAKE_NODE.encode() + b" join " + FAKE_ID.encode() + b" 5",
-    b"wsr1 " + FAKE_NODE.encode() + b" teleport",
-    b"wsr1 " + FAKE_NODE.encode() + b" hb extra",
-    b"wsr1 0123456789ABCDEF hb",
-    b"wsr1 0123456789abcde hb",
-    b"wsr1 " + FAKE_NODE.encode() + b" state 2\n" + FAKE_ID.encode() + b" 5 7:{\"x\":1}",
-    b"wsr1 " + FAKE_NODE.encode() + b" state 1\n" + FAKE_ID.encode() + b" 5 99:{\"x\":1}",
-    b"wsr1 " + FAKE_NODE.encode() + b" state 1\n" + FAKE_ID.encode() + b" 5 3:[1]",
-    b"wsr1 " + FAKE_NODE.encode() + b" msg " + FAKE_ID.encode() + b" 5 " +
-    b'{"a":' * 5000 + b"1" + b"}" * 5000,
-    b"x" * (1 << 20),
+    (CONTROL, b"hello world"),
+    (DEFAULT_ROOM, b"hello world"),
+    (CONTROL, b""),
+    (DEFAULT_ROOM, b""),
+    (DEFAULT_ROOM, b"\x00\xff\xfe binary \x80"),
+    (CONTROL, b"wsr2"),
+    (DEFAULT_ROOM, b"wsr2 "),
+    # The envelope before rooms (wsr1), each on the channel an old node would use.
+    (CONTROL, b"wsr1 " + FAKE_NODE.encode() + b" hb"),
+    (CONTROL, b"wsr1 " + FAKE_NODE.encode() + b" msg " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, b"wsr1 " + FAKE_NODE.encode() + b" msg " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, b"wsr1 " + FAKE_NODE.encode() + b" msg / " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, b"wsr3 " + FAKE_NODE.encode() + b" msg / " + _ID + b' 5 {"x":1}'),
+    # Malformed room messages, on the room's channel.
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b" 5 not-json"),
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b" 5 [1,2]"),
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b' 5 {"x":1} trailing'),
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b' 5 {"x":"\xff"}'),
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b' 360 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b' 05 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg / NOT-A-UUID 5 {\"x\":1}"),
+    (DEFAULT_ROOM, _F + b" msg / " + FAKE_ID.upper().encode() + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" join / " + _ID + b" 5"),
+    # A room message without its room, or with a room no URL could name.
+    (DEFAULT_ROOM, _F + b" msg " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" join " + _ID + b' 5 {"type":"join"}'),
+    (DEFAULT_ROOM, _F + b" msg  " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg // " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg /%41 " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg /a/b " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg /. " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg /.. " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg /" + b"r" * 65 + b" " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg /caf\xc3\xa9 " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" msg other " + _ID + b' 5 {"x":1}'),
+    # Malformed control messages, on the control channel.
+    (CONTROL, _F + b" teleport"),
+    (CONTROL, _F + b" hb extra"),
+    (CONTROL, _F + b" hb /"),
+    (CONTROL, _F + b" bye /"),
+    (CONTROL, b"wsr2 0123456789ABCDEF hb"),
+    (CONTROL, b"wsr2 0123456789abcde hb"),
+    (DEFAULT_ROOM, _F + b" hello / extra"),
+    (DEFAULT_ROOM, _F + b" hello /%41"),
+    # States that do not add up, or name no room.
+    (DEFAULT_ROOM, _F + b" state / 2\n" + _ID + b" 5 7:{\"x\":1}"),
+    (DEFAULT_ROOM, _F + b" state / 1\n" + _ID + b" 5 99:{\"x\":1}"),
+    (DEFAULT_ROOM, _F + b" state / 1\n" + _ID + b" 5 3:[1]"),
+    (DEFAULT_ROOM, _F + b" state 1\n" + _ID + b" 5 7:{\"x\":1}"),
+    (DEFAULT_ROOM, _F + b" msg / " + _ID + b" 5 " + b'{"a":' * 5000 + b"1" + b"}" * 5000),
+    (DEFAULT_ROOM, b"x" * (1 << 20)),
+    # Well formed, on the wrong channel: a room's message on the control channel or on
+    # another room's channel, a hello for one room on the control channel, a hello for every
+    # room, a heartbeat or a bye on a room's channel.
+    (CONTROL, _F + b" msg / " + _ID + b' 5 {"x":1}'),
+    (CONTROL, _F + b" join / " + _ID + b' 5 {"type":"join"}'),
+    (CONTROL, _F + b" leave / " + _ID + b' 5 {"type":"leave"}'),
+    (CONTROL, _F + b" state / 1\n" + _ID + b" 5 0:"),
+    (CONTROL, _F + b" hello /"),
+    (CONTROL, _F + b" hello /other"),
+    (OTHER_ROOM, _F + b" msg / " + _ID + b' 5 {"x":1}'),
+    (OTHER_ROOM, _F + b" state / 1\n" + _ID + b" 5 0:"),
+    (OTHER_ROOM, _F + b" hello /"),
+    (DEFAULT_ROOM, _F + b" msg /other " + _ID + b' 5 {"x":1}'),
+    (DEFAULT_ROOM, _F + b" join /other " + _ID + b' 5 {"type":"join"}'),
+    (DEFAULT_ROOM, _F + b" hello /other"),
+    (DEFAULT_ROOM, _F + b" hello"),
+    (OTHER_ROOM, _F + b" hello"),
+    (DEFAULT_ROOM, _F + b" hb"),
+    (OTHER_ROOM, _F + b" hb"),
+    (DEFAULT_ROOM, _F + b" bye"),
 ]
 
 
 def test_foreign_and_malformed_channel_messages_are_ignored_and_counted(redis, start_server):
+    """Garbage, old (wsr1) envelopes, malformed wsr2 ones on the channel where they would
+    be believed, and well-formed ones on a channel where they do not belong: each node that
+    hears one ignores it (no client gets a byte of it, no fake node or client is believed)
+    and counts it. Both nodes serve the default room and room "other", so each of the three
+    channels has two subscribers."""
     r = redis()
     na, nb = start_nodes(start_server, r, 2)
 
     async def go():
         a = await Client.join(na.port, "a")
-        await wait_remote([(nb, 1)])  # so b's welcome lists a, and b gets no join for it
         b = await Client.join(nb.port, "b")
+        await first_on_its_node(b, [a])
         await a.wait_for([join_text(b.welcome)])
+        oa = await Client.join(na.port, "oa", room="other")
+        ob = await Client.join(nb.port, "ob", room="other")
+        await first_on_its_node(ob, [oa])
+        await oa.wait_for([join_text(ob.welcome)])
         before = {n.port: scrape(n.port) for n in (na, nb)}
         publish_raw(r, FOREIGN, subscribers=2)
-        # Published before this message: had anything been relayed, it would come first.
+        # Published before these messages: had anything been relayed, it would come first.
         ea = await a.send('"after":"garbage"')
+        eo = await oa.send('"after":"garbage"')
         await b.wait_for([ea])
+        await ob.wait_for([eo])
         await fence([a, b])
+        await fence([oa, ob])
         assert a.msgs[:2] == [join_text(b.welcome), ea], a.msgs
-        assert b.msgs[0] == ea, b.msgs
-        assert not any(FAKE_ID in t for t in a.msgs + b.msgs)
+        assert b.msgs[:2] == [join_text(a.welcome), ea], b.msgs
+        assert oa.msgs[:2] == [join_text(ob.welcome), eo], oa.msgs
+        assert ob.msgs[:2] == [join_text(oa.welcome), eo], ob.msgs
+        assert not any(FAKE_ID in t for t in a.msgs + b.msgs + oa.msgs + ob.msgs)
         for n in (na, nb):
             m, m0 = scrape(n.port), before[n.port]
             invalid = m.value("wsrelay_cluster_invalid_total") - \
@@ -1052,9 +1201,9 @@ def test_foreign_and_malformed_channel_messages_are_ignored_and_counted(redis, s
             assert m.value("wsrelay_redis_received_total") - \
                 m0.value("wsrelay_redis_received_total") >= len(FOREIGN)
             assert m.value("wsrelay_cluster_nodes") == 1, "a fake node was believed"
-            assert m.value("wsrelay_remote_clients") == 1, "a fake client was believed"
-        await a.close()
-        await b.close()
+            assert m.value("wsrelay_remote_clients") == 2, "a fake client was believed"
+        for cl in (a, b, oa, ob):
+            await cl.close()
 
     run(go())
 
@@ -1183,15 +1332,17 @@ def test_a_forged_envelope_cannot_make_a_local_client_leave_or_appear_twice(redi
         x = await Client.join(n.port, "x")
         y = await Client.join(n.port, "y")
         await x.wait_for([join_text(y.welcome)])
-        fake = b"wsr1 " + FAKE_NODE.encode()
+        # Each on the channel where it would be believed: the room's, or the control channel.
+        fake = b"wsr2 " + FAKE_NODE.encode()
         forged = [
-            fake + b" join " + x.id.encode() + b" 5 " +
-            f'{{"type":"join","sender":"{x.id}","color":5}}'.encode(),
-            fake + b" msg " + x.id.encode() + b" 5 " + f'{{"x":9,"sender":"{x.id}"}}'.encode(),
-            fake + b" state 1\n" + x.id.encode() + b" 5 0:",
-            fake + b" leave " + x.id.encode() + b" 5 " +
-            f'{{"type":"leave","sender":"{x.id}"}}'.encode(),
-            fake + b" bye",
+            (DEFAULT_ROOM, fake + b" join / " + x.id.encode() + b" 5 " +
+             f'{{"type":"join","sender":"{x.id}","color":5}}'.encode()),
+            (DEFAULT_ROOM, fake + b" msg / " + x.id.encode() + b" 5 " +
+             f'{{"x":9,"sender":"{x.id}"}}'.encode()),
+            (DEFAULT_ROOM, fake + b" state / 1\n" + x.id.encode() + b" 5 0:"),
+            (DEFAULT_ROOM, fake + b" leave / " + x.id.encode() + b" 5 " +
+             f'{{"type":"leave","sender":"{x.id}"}}'.encode()),
+            (CONTROL, fake + b" bye"),
         ]
         publish_raw(r, forged, subscribers=1)
         ex = await x.send('"after":"forgery"')
@@ -1232,27 +1383,27 @@ def test_a_remote_message_must_pass_the_checks_a_local_one_passes(redis, start_s
         y = await Client.join(n.port, "y")
         await x.wait_for([join_text(y.welcome)])
         before = metric(n, "wsrelay_cluster_invalid_total")
-        fake = b"wsr1 " + FAKE_NODE.encode()
+        fake = b"wsr2 " + FAKE_NODE.encode()
         s1, s2 = FAKE_SENDER.encode(), FAKE_SENDER2.encode()
         huge = b'{"x":1,"pad":"' + b"p" * (2 << 20) + b'"}'
         forged = [
             # A join whose json is not a join: the node builds its own.
-            fake + b" join " + s1 + b" 7 " + b'{"type":"welcome","id":"' + s1 + b'","peers":[]}',
+            fake + b" join / " + s1 + b" 7 " + b'{"type":"welcome","id":"' + s1 + b'","peers":[]}',
             # A reserved type in a message: refused (a local client gets close 1008 for it).
-            fake + b" msg " + s1 + b" 7 " + b'{"type":"welcome","id":"' + s1 + b'","color":7,'
+            fake + b" msg / " + s1 + b" 7 " + b'{"type":"welcome","id":"' + s1 + b'","color":7,'
             b'"peers":[]}',
             # Too big for this node's --max-message (16 KiB): refused, nobody disconnected.
-            fake + b" msg " + s1 + b" 7 " + huge,
+            fake + b" msg / " + s1 + b" 7 " + huge,
             # Speaking for a local client inside the json: rewritten to the envelope's sender.
-            fake + b" msg " + s1 + b" 7 " + b'{"x":3,"sender":"' + x.id.encode() + b'","color":1}',
+            fake + b" msg / " + s1 + b" 7 " + b'{"x":3,"sender":"' + x.id.encode() + b'","color":1}',
             # A second fake client, and a leave whose json names x: the node builds s2's.
-            fake + b" msg " + s2 + b" 9 " + b'{"x":4}',
-            fake + b" leave " + s2 + b" 9 " + b'{"type":"leave","sender":"' + x.id.encode() +
+            fake + b" msg / " + s2 + b" 9 " + b'{"x":4}',
+            fake + b" leave / " + s2 + b" 9 " + b'{"type":"leave","sender":"' + x.id.encode() +
             b'"}',
             # The end: Redis delivers in order, so once this arrives the rest has been judged.
-            fake + b" msg " + s1 + b" 7 " + b'{"x":5}',
+            fake + b" msg / " + s1 + b" 7 " + b'{"x":5}',
         ]
-        publish_raw(r, forged, subscribers=1)
+        publish_raw(r, forged, subscribers=1, channel=DEFAULT_ROOM)
         end = f'{{"x":5,"sender":"{FAKE_SENDER}","color":7}}'
         for cl in (x, y):
             await cl.wait_for([end], READY_BOUND)
@@ -1295,17 +1446,17 @@ def test_invented_remote_clients_with_big_messages_cannot_grow_a_node(redis, sta
         await x.wait_for([join_text(y.welcome)])
         rss0 = proc_rss_kib(n.proc.pid)
         pad = b"p" * (250 * 1000)
-        fake = b"wsr1 " + FAKE_NODE.encode()
+        fake = b"wsr2 " + FAKE_NODE.encode()
         pub = r.client()
         try:
             for i in range(128):
                 if i % 16 == 0:  # the invented node keeps itself alive, as a node would
-                    assert pub.call_ok("PUBLISH", "wsrelay", fake + b" hb") == 1
+                    assert pub.call_ok("PUBLISH", CONTROL, fake + b" hb") == 1
                     await asyncio.sleep(0.3)  # Redis cuts a subscriber 8 MB behind
                 sender = f"6a0c1e52-8f3b-4d7a-9c21-{i:012x}".encode()
                 body = b'{"i":%d,"pad":"%s"}' % (i, pad)
-                assert pub.call_ok("PUBLISH", "wsrelay", fake + b" msg " + sender + b" 7 " +
-                                   body) == 1
+                assert pub.call_ok("PUBLISH", DEFAULT_ROOM, fake + b" msg / " + sender +
+                                   b" 7 " + body) == 1
         finally:
             pub.close()
         await aeventually(lambda: metric(n, "wsrelay_remote_clients") == 128,
@@ -1447,11 +1598,8 @@ def test_a_link_that_stays_open_but_carries_nothing_is_noticed_and_replaced(redi
 
         async def go():
             a = await Client.join(na.port, "a")
-            # So that b's welcome lists a: a's join crosses Redis while b connects, and may
-            # lose that race (then b would get a's join as a message).
-            await wait_remote([(nb, 1)])
             b = await Client.join(nb.port, "b")
-            assert welcome_peers(b.welcome_text) == [bare(a)], b.welcome_text
+            await first_on_its_node(b, [a])
             await a.wait_for([join_text(b.welcome)])
             hole.swallow_existing()
             t_cut = time.monotonic()
@@ -1474,7 +1622,8 @@ def test_a_link_that_stays_open_but_carries_nothing_is_noticed_and_replaced(redi
             assert a.msgs[0] == join_text(b.welcome), a.msgs
             assert collections.Counter(a.msgs[1:]) == \
                 collections.Counter([ea, eb, ea2, eb2] + marks), a.msgs
-            assert collections.Counter(b.msgs) == \
+            assert b.msgs[0] == join_text(a.welcome), b.msgs
+            assert collections.Counter(b.msgs[1:]) == \
                 collections.Counter([eb, ea, ea2, eb2] + marks), b.msgs
             for cl in (a, b):
                 assert cl.msgs.index(ea) < cl.msgs.index(ea2), cl.msgs
@@ -1517,11 +1666,19 @@ def test_redis_channel_isolates_two_clusters_on_one_redis(redis, start_server):
     async def go():
         cx1 = await Client.join(x1.port, "x1")
         cy1 = await Client.join(y1.port, "y1")
-        await wait_remote([(x2, 1), (y2, 1)])  # their joins went through Redis
         cx2 = await Client.join(x2.port, "x2")
         cy2 = await Client.join(y2.port, "y2")
-        assert welcome_peers(cx2.welcome_text) == [bare(cx1)], cx2.welcome_text
-        assert welcome_peers(cy2.welcome_text) == [bare(cy1)], cy2.welcome_text
+        await first_on_its_node(cx2, [cx1])
+        await first_on_its_node(cy2, [cy1])
+        # The default room's channel is each cluster's own prefix plus "/".
+        c = r.client()
+        try:
+            assert sorted(c.call_ok("PUBSUB", "CHANNELS", "*")) == \
+                sorted([b"room-x", b"room.y:2", b"room-x/", b"room.y:2/"])
+            assert c.call_ok("PUBSUB", "NUMSUB", "room-x/", "room.y:2/", "wsrelay/") == \
+                [b"room-x/", 2, b"room.y:2/", 2, b"wsrelay/", 0]
+        finally:
+            c.close()
         ex = await cx1.send('"room":"x"')
         ey = await cy2.send('"room":"y"')
         await cx2.wait_for([ex])
@@ -1732,17 +1889,15 @@ def test_behind_haproxy_a_client_whose_node_dies_reconnects_and_is_seen_again(
             on_n1 = ws_open(n1) == 1
             doomed, survivor = (n1, n2) if on_n1 else (n2, n1)
             assert ws_open(doomed) == 1 and ws_open(survivor) == 0
-            # So that the survivor's welcomes list the browser: its join crosses Redis while
-            # the next client connects, and could lose that race.
-            await wait_remote([(survivor, 1)])
             # Then plain clients through haproxy until one sits on the other node.
             others = []
             while ws_open(survivor) == 0:
                 others.append(await Client.join(lb.port, f"o{len(others)}"))
                 assert len(others) <= 4, "haproxy never balanced to the other node"
             s = others[-1]
-            # Everyone sees everyone, through haproxy, across the two nodes.
-            assert bare(first) in welcome_peers(s.welcome_text), s.welcome_text
+            # Everyone sees everyone, through haproxy, across the two nodes: s, the room's
+            # first client on the survivor, is welcomed alone, then gets the others' joins.
+            await first_on_its_node(s, [first] + others[:-1])
             await first.wait_for([join_text(o.welcome) for o in others])
             ef = await first.send('"x":1,"y":2')
             await s.wait_for([ef])

@@ -2227,6 +2227,11 @@ static void report(struct bench *b)
         json_num(&j, "send_lag_p99_ms", ms(hist_percentile(&b->lag, 99)), 3, b->lag.count > 0);
         json_num(&j, "send_lag_max_ms", ms(b->lag.max), 3, b->lag.count > 0);
     }
+    /* The wall time between the CPU marks that bracket the measured period: --duration when
+     * we kept up; far from it when one pass of our loop overran the period's start or end
+     * (then the CPU shares above are over that span, not over the period). */
+    if (o->mode != MODE_CHURN)
+        json_num(&j, "measured_wall_s", wall, 3, has_cpu);
     if (o->mode == MODE_CHURN) {
         json_u64(&j, "cycles", b->st.cycles);
         json_num(&j, "cycles_per_s", cycles_per_s, 1, true);

@@ -31,7 +31,6 @@ import base64
 import http.client
 import json
 import os
-import random
 import socket
 import statistics
 import struct

@@ -1110,7 +1110,7 @@ def rooms_section(pts, cfg, w, out_dir, runs):
           f"measured after {cfg['warmup']} s of warm-up; the medians are shown.")
         w("")
         w("```sh")
-        w(f"BENCH_UPDATE=1 BENCH_SERVERS=wsrelay,uws-demo BENCH_SCENARIOS=rooms make bench")
+        w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay,uws-demo BENCH_SCENARIOS=rooms make bench")
         w(f"# each run: taskset -c {cfg['client_cpu']} bench/wsbench cursor --rooms N/{size} "
           f"--clients N --rate {RATE_HZ} --warmup {cfg['warmup']} --duration "
           f"{cfg.get('rooms_duration', cfg['duration'])} --drain {cfg['drain']} --port P "

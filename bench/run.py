@@ -21,8 +21,17 @@ Scenarios (wsbench modes):
           /ws at 1,000, where each newcomer gets a welcome and everyone a join): server RSS.
   churn   connect + handshake + close, 100 at a time, as many per second as the server
           takes (wsrelay on /echo and on /ws, where each one also causes a join and a leave).
+  rooms   many small rooms (issue 11): BENCH_ROOMS_N clients [5000] in rooms of
+          BENCH_ROOM_SIZE [10] (wsbench cursor --rooms N/size: connection i on /ws/r<i mod
+          rooms>), every client at 30 Hz, so 30*N messages/s in and 30*N*size deliveries/s
+          out. wsrelay and uWebSockets.js (one topic per room) take turns run by run, so a
+          busy neighbour hurts both alike; the Node demo has no rooms and is not run.
 wsrelay-2node runs cursor and fanout only; its cursor runs also report cross-node latency
-(sender and receiver on different nodes: through Redis) and Redis's CPU.
+(sender and receiver on different nodes: through Redis) and Redis's CPU. Rooms across
+nodes (subscribe/unsubscribe round trips, the share of deliveries that cross nodes with and
+without haproxy's room hashing) are bench/rooms_cluster.py's, and what a room costs in
+memory is bench/room_cost.py's: the report shows their saved output (docs/bench-rooms-*.json,
+docs/bench-room-cost.txt) when it is there.
 
 Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke set):
   BENCH_REPEAT [3]          runs per point; the median is reported
@@ -37,6 +46,14 @@ Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke 
   BENCH_IDLE_HOLD [3]       seconds the idle connections are held before RSS is read
   BENCH_FANOUT_N [100]      fan-out receivers
   BENCH_CHURN_N [100]       churn cycles in flight at once
+  BENCH_ROOMS_N [500,1000,5000]  rooms: clients in all, one point each (5,000 is the
+                            issue's; the smaller ones show where the load generator, one
+                            thread on one core, still keeps up)
+  BENCH_ROOMS_DURATION [5]  rooms: seconds measured per run
+  BENCH_ROOM_SIZE [10]      rooms: clients per room
+  BENCH_ROOMS_QUIET_WAIT [20], BENCH_ROOMS_ATTEMPTS [2]   rooms: the quiet wait before each
+                            run and the attempts per run (shorter than the others', to keep
+                            the scenario within a few minutes on a shared machine)
   BENCH_MAX_BUFFER [8M]     wsrelay --max-buffer, and uWS maxBackpressure (bytes)
   BENCH_MAX_OTHER_CPU [0.15]  a run during which other processes used more CPU than this
                             (in cores, from /proc) is discarded and done again (3 times at
@@ -78,7 +95,8 @@ WSRELAY = os.path.join(ROOT, "wsrelay")
 WORK = os.path.join(ROOT, "build", "bench")  # logs and the in-progress results (ignored)
 
 SERVERS = ["wsrelay", "wsrelay-2node", "node-ws-demo", "uws-demo"]
-SCENARIOS = ["cursor", "fanout", "idle", "churn"]
+SCENARIOS = ["cursor", "fanout", "idle", "churn", "rooms"]
+ROOMS_SERVERS = ("wsrelay", "uws-demo")  # the Node demo has no rooms
 LABEL = {
     "wsrelay": "wsrelay",
     "wsrelay-2node": "wsrelay, 2 nodes + Redis",
@@ -156,6 +174,12 @@ def load_config():
         "idle_hold": env_num("BENCH_IDLE_HOLD", 2 if quick else 3),
         "fanout_n": env_num("BENCH_FANOUT_N", 100, int),
         "churn_n": env_num("BENCH_CHURN_N", 100, int),
+        "rooms_n": [int(x) for x in env_list("BENCH_ROOMS_N", ["1000"] if quick else
+                                                ["500", "1000", "5000"])],
+        "rooms_duration": env_num("BENCH_ROOMS_DURATION", 3 if quick else 5),
+        "room_size": env_num("BENCH_ROOM_SIZE", 10, int),
+        "rooms_quiet_wait": env_num("BENCH_ROOMS_QUIET_WAIT", 20),
+        "rooms_attempts": env_num("BENCH_ROOMS_ATTEMPTS", 2, int),
         "max_buffer": parse_size(os.environ.get("BENCH_MAX_BUFFER") or "8M"),
         "max_other": env_num("BENCH_MAX_OTHER_CPU", 0.15),
         "quiet_wait": env_num("BENCH_QUIET_WAIT", 30 if quick else 120),
@@ -329,6 +353,12 @@ def server_argv(cfg, server, scenario, port, n, redis_port=None):
 
 def wsbench_argv(cfg, scenario, ports, n, path):
     """ports: one per node; wsbench spreads the clients over them (connection i: i mod k)."""
+    if scenario == "rooms":  # cursor mode, N clients in rooms of room_size: /ws/r<i mod rooms>
+        rooms = max(1, n // cfg["room_size"])
+        return [WSBENCH, "cursor", "--host", "127.0.0.1", "--port", ",".join(map(str, ports)),
+                "--path", "/ws", "--rooms", str(rooms), "--clients", str(n),
+                "--rate", str(cfg["rate"]), "--duration", str(cfg["rooms_duration"]),
+                "--warmup", str(cfg["warmup"]), "--drain", str(cfg["drain"]), "--progress", "0"]
     argv = [WSBENCH, scenario, "--host", "127.0.0.1", "--port", ",".join(map(str, ports)),
             "--path", path, "--clients", str(n)]
     if scenario == "cursor":
@@ -512,7 +542,8 @@ def run_passes(rec):
     if rec.get("error") or not r:
         return False
     return (num(r, "p99_ms", math.inf) < P99_LIMIT_MS and num(r, "loss", 1.0) < LOSS_LIMIT
-            and num(r, "connect_failures", 0) == 0 and num(r, "bad_frames", 0) == 0)
+            and num(r, "connect_failures", 0) == 0 and num(r, "bad_frames", 0) == 0
+            and num(r, "foreign", 0) == 0)
 
 
 def median_of(recs, key, failed=None):
@@ -539,7 +570,10 @@ def point_summary(recs):
             # several nodes (wsbench with a list of ports) and Redis
             "local_p50_ms", "local_p99_ms", "cross_p50_ms", "cross_p99_ms", "cross_p999_ms",
             "cross_max_ms", "local_received", "cross_received", "cross_expected", "redis_cpu",
-            "redis_rss_kb"]
+            "redis_rss_kb",
+            # rooms (wsbench --rooms)
+            "rooms", "rooms_joined", "rooms_with_loss", "room_loss_max", "room_p99_ms_median",
+            "room_p99_ms_max", "foreign", "send_lag_p99_ms", "measured_wall_s"]
     s = {k: median_of(recs, k) for k in keys}
     others = [r["other_cpu"] for r in recs if r.get("other_cpu") is not None]
     s["other_cpu"] = statistics.median(others) if others else None
@@ -556,7 +590,9 @@ def point_summary(recs):
     s["runs_pass"] = sum(1 for r in recs if run_passes(r))
     s["errors"] = [r["error"] for r in recs if r.get("error")]
     s["passes"] = (s["runs_ok"] > 0 and s["p99_judged"] < P99_LIMIT_MS and s["loss"] < LOSS_LIMIT
-                   and (s["connect_failures"] or 0) == 0 and (s["bad_frames"] or 0) == 0)
+                   and (s["connect_failures"] or 0) == 0 and (s["bad_frames"] or 0) == 0
+                   and (s["foreign"] or 0) == 0)
+    s["load_before"] = [r.get("load_before") for r in recs]
     return s
 
 
@@ -578,6 +614,7 @@ def describe(rec):
                    ("cross_p50_ms", "cross_p50={:.2f}ms"), ("cross_p99_ms", "cross_p99={:.2f}ms"),
                    ("loss", "loss={:.4f}"), ("deliveries_per_s", "deliv/s={:,.0f}"),
                    ("cycles_per_s", "cycles/s={:,.0f}"), ("rss_per_conn_bytes", "B/conn={:,.0f}"),
+                   ("room_p99_ms_max", "worst_room_p99={:.2f}ms"), ("foreign", "foreign={:.0f}"),
                    ("server_rss_kb", "rss={:,.0f}KB"), ("server_cpu", "srv_cpu={:.2f}"),
                    ("redis_cpu", "redis_cpu={:.2f}"), ("client_cpu", "cli_cpu={:.2f}")]:
         v = num(r, k)
@@ -585,7 +622,7 @@ def describe(rec):
             bits.append(fmt.format(v))
     if rec.get("other_cpu") is not None:
         bits.append(f"other_cpu={rec['other_cpu']:.2f}")
-    if rec["scenario"] == "cursor":
+    if rec["scenario"] in ("cursor", "rooms"):
         verdict = "PASS" if run_passes(rec) else "FAIL"
     else:
         verdict = "ok" if rec.get("result") and not rec.get("error") else "FAILED"
@@ -608,15 +645,15 @@ def run_all(cfg, meta, kept):
     partial = os.path.join(WORK, "results-partial.json")
     t0 = time.monotonic()
 
-    def point(server, scenario, n, path, tag):
-        recs = []
-        for rep in range(1, cfg["repeat"] + 1):
+    def one(server, scenario, n, path, tag, rep, run_cfg=cfg, max_attempts=MAX_ATTEMPTS):
+        """One run of a point, done again (up to max_attempts) while others disturb it."""
+        if True:
             el = time.monotonic() - t0
             print(f"[{el/60:5.1f} min] {server:13s} {scenario:6s} {path:5s} N={n:<5d} "
                   f"run {rep}/{cfg['repeat']} ...", flush=True)
             attempts = []
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                rec = run_once(cfg, server, scenario, n, path, rep, tag)
+            for attempt in range(1, max_attempts + 1):
+                rec = run_once(run_cfg, server, scenario, n, path, rep, tag)
                 rec["invocation"] = meta["started"]
                 runs.append(rec)
                 attempts.append(rec)
@@ -627,7 +664,7 @@ def run_all(cfg, meta, kept):
                 if other <= cfg["max_other"] or scenario == "idle":
                     break
                 rec["discarded"] = f"other processes used {other:.2f} cores during the run"
-                if attempt < MAX_ATTEMPTS:
+                if attempt < max_attempts:
                     print(f"    discarded: {rec['discarded']}; again", flush=True)
             else:
                 # Disturbed every time: keep the least disturbed attempt (it shows a †).
@@ -636,10 +673,35 @@ def run_all(cfg, meta, kept):
                 print(f"    every attempt disturbed: keeping the least disturbed "
                       f"(other processes {rec.get('other_cpu') or 0.0:.2f} cores)", flush=True)
             save_json(partial, {"meta": meta, "runs": kept + runs})
-            recs.append(rec)
+            return rec
+
+    def point(server, scenario, n, path, tag):
+        recs = [one(server, scenario, n, path, tag, rep) for rep in range(1, cfg["repeat"] + 1)]
         return point_summary(recs)
 
     for scenario in cfg["scenarios"]:
+        if scenario == "rooms":
+            # wsrelay and uWS take turns, run by run: a neighbour's burst of load lands on
+            # both, not on one server's three runs.
+            rs = [s for s in cfg["servers"] if s in ROOMS_SERVERS]
+            for s in cfg["servers"]:
+                if s not in ROOMS_SERVERS:
+                    print(f"  => {s} rooms: not run (" + ("the Node demo has no rooms"
+                          if s == "node-ws-demo" else "rooms across nodes: "
+                          "bench/rooms_cluster.py") + ")", flush=True)
+            rcfg = dict(cfg, quiet_wait=cfg["rooms_quiet_wait"])
+            for n in cfg["rooms_n"]:
+                recs = {s: [] for s in rs}
+                for rep in range(1, cfg["repeat"] + 1):
+                    for s in rs:
+                        recs[s].append(one(s, "rooms", n, "/ws/r*", "rooms", rep, rcfg,
+                                           cfg["rooms_attempts"]))
+                for s in rs:
+                    p = point_summary(recs[s])
+                    print(f"  => {s} rooms N={n}: {'pass' if p['passes'] else 'FAIL'} (median "
+                          f"p99 {fmt_ms(p['p99_judged'])}, loss {fmt_pct(p['loss'])})",
+                          flush=True)
+            continue
         for server in cfg["servers"]:
             if server in CLUSTER_NODES and scenario not in CLUSTER_SCENARIOS:
                 print(f"  => {server} {scenario}: not run (a cluster runs "
@@ -991,6 +1053,247 @@ def cluster_section(pts, cfg, w):
             w("")
 
 
+ROOMS_GOAL_MS = 50.0  # issue 11: p99 under 50 ms with the server on one core
+
+
+def load_side_file(out_dir, name, is_json=True):
+    """A saved output of bench/rooms_cluster.py or bench/room_cost.py, or None."""
+    try:
+        with open(os.path.join(out_dir, name)) as f:
+            return json.load(f) if is_json else f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if a is not None and b else "—"
+
+
+def generator_behind(rec, duration):
+    """True if wsbench's loop overran the measured period (its CPU marks, which bracket the
+    period, are more than 10 % off its length): then it could not produce the load, and its
+    latency is its own backlog, its CPU shares are over the wrong span."""
+    wall = num(rec.get("result"), "measured_wall_s")
+    return wall is not None and abs(wall - duration) > 0.1 * duration
+
+
+def rooms_section(pts, cfg, w, out_dir, runs):
+    """Issue 11's figures: many small rooms on one core, beside uWS.js with a topic per room;
+    then what bench/room_cost.py and bench/rooms_cluster.py saved."""
+    keys = sorted([k for k in pts if k[1] == "rooms"], key=lambda k: (SERVERS.index(k[0]), k[3]))
+    cost = load_side_file(out_dir, "bench-room-cost.txt", is_json=False)
+    cl = load_side_file(out_dir, "bench-rooms-cluster.json")
+    if not keys and cost is None and cl is None:
+        return
+    w("## Rooms")
+    w("")
+    if keys:
+        size = cfg.get("room_size", 10)
+        sizes = sorted({k[3] for k in keys})
+        n = max(sizes)
+        nrooms = max(1, n // size)
+        pin = "unpinned" if cfg["server_cpu"] is None else \
+            f"the server on core {cfg['server_cpu']} (`taskset -c {cfg['server_cpu']}`) and " \
+            f"wsbench on core {cfg['client_cpu']}"
+        w(f"Issue 11's many-rooms scenario: {n:,} clients in {nrooms:,} rooms of {size}, every "
+          f"client moving at {RATE_HZ} Hz ({RATE_HZ * n:,} messages/s in, "
+          f"{RATE_HZ * n * size:,} deliveries/s out), " + (f"{pin}; and the same with "
+          f"{' and '.join(f'{x:,}' for x in sizes if x != n)} clients in rooms of {size}. "
+          if len(sizes) > 1 else f"{pin}. ") +
+          "Each client "
+          "is on `/ws/r<i mod rooms>` and is owed exactly its own room's messages (its own "
+          "included): loss is counted room by room, and a delivery from another room would be "
+          "an error (`foreign`). uWebSockets.js runs bench/peers/uws-demo.js with one topic per "
+          "room (the client on `/ws/<room>` subscribes to `<room>` and publishes there). The "
+          "Node ws demo has no rooms and is not run. The two servers take turns, run by run, "
+          f"{cfg['repeat']} runs each per point, {cfg.get('rooms_duration', cfg['duration'])} s "
+          f"measured after {cfg['warmup']} s of warm-up; the medians are shown.")
+        w("")
+        w("```sh")
+        w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay,uws-demo BENCH_SCENARIOS=rooms make bench")
+        w(f"# each run: taskset -c {cfg['client_cpu']} bench/wsbench cursor --rooms N/{size} "
+          f"--clients N --rate {RATE_HZ} --warmup {cfg['warmup']} --duration "
+          f"{cfg.get('rooms_duration', cfg['duration'])} --drain {cfg['drain']} --port P "
+          "--server-pid PID")
+        w("```")
+        w("")
+        w("| clients (rooms) | server | deliveries/s | demanded | p50 | p99 | p99.9 | max "
+          "| worst room's p99 | loss | rooms with loss | foreign | server CPU | server RSS "
+          "| wsbench CPU | wsbench send lag p99 | other CPU | runs passing |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:"
+          "|---|")
+        summ = {}
+        mo = cfg.get("max_other", 0.15)
+        dur = cfg.get("rooms_duration", cfg["duration"])
+        keys.sort(key=lambda k: (k[3], SERVERS.index(k[0])))
+        for i, k in enumerate(keys):
+            p = point_summary(pts[k])
+            p["behind"] = sum(1 for r in pts[k] if generator_behind(r, dur))
+            summ[(k[0], k[3])] = p
+            behind_note = f" (wsbench behind in {p['behind']}) ‡" if p["behind"] else ""
+            w(f"| {k[3]:,} ({k[3] // size:,}) | {LABEL[k[0]]} | {fmt_rate(p['deliveries_per_s'])} | "
+              f"{fmt_rate(RATE_HZ * k[3] * size)} | {fmt_ms(p['p50_ms'])} | "
+              f"{fmt_ms(p['p99_ms'])} | {fmt_ms(p['p999_ms'])} | {fmt_ms(p['max_ms'])} | "
+              f"{fmt_ms(p['room_p99_ms_max'])} | {fmt_pct(p['loss'])} | "
+              f"{p['rooms_with_loss'] if p['rooms_with_loss'] is not None else '—':} | "
+              f"{p['foreign'] if p['foreign'] is not None else '—'} | "
+              f"{fmt_cpu(p['server_cpu'])} | {fmt_kib(p['server_rss_kb'])} | "
+              f"{fmt_cpu(p['client_cpu'], True)} | {fmt_ms(p['send_lag_p99_ms'])} | "
+              f"{fmt_other(p['other_cpu'], mo)} | {p['runs_pass']}/{p['runs']}"
+              f"{behind_note} |")
+            if i + 1 < len(keys) and keys[i + 1][3] == k[3]:
+                continue
+            wr, uw = summ.get(("wsrelay", k[3])), summ.get(("uws-demo", k[3]))
+            if not (wr and uw):
+                continue
+            w(f"| {k[3]:,} | *wsrelay ÷ uWebSockets.js* | "
+              f"{ratio(wr['deliveries_per_s'], uw['deliveries_per_s'])} "
+              f"| | {ratio(wr['p50_ms'], uw['p50_ms'])} | {ratio(wr['p99_ms'], uw['p99_ms'])} | "
+              f"{ratio(wr['p999_ms'], uw['p999_ms'])} | {ratio(wr['max_ms'], uw['max_ms'])} | "
+              f"{ratio(wr['room_p99_ms_max'], uw['room_p99_ms_max'])} | | | | "
+              f"{ratio(wr['server_cpu'], uw['server_cpu'])} | "
+              f"{ratio(wr['server_rss_kb'], uw['server_rss_kb'])} | "
+              f"{ratio(wr['client_cpu'], uw['client_cpu'])} | | | |")
+        w("")
+        if any(p["behind"] for p in summ.values()):
+            w("‡ In these runs the load generator could not produce the load: its loop overran "
+              "the measured period (the wall time between the CPU readings that bracket the "
+              f"period, {dur} s, is far off; see *measured period's wall time* below). Its "
+              "latencies are then its own backlog of unread messages, the deliveries/s are the "
+              "period's messages received in a burst, and the CPU shares are over the wrong "
+              "span (0 % where the span was nil): none of these figures measures the server.")
+            w("")
+        # every run, since the machine is shared: the spread is part of the result
+        w("Every run, in the order they ran (other CPU: what other processes used meanwhile, "
+          "in cores; the machine was shared):")
+        w("")
+        w("| run | clients | server | p99 | worst room's p99 | loss | deliveries/s | server CPU "
+          "| wsbench CPU | wsbench send lag p99 | measured period's wall time | other CPU "
+          "| kept |")
+        w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        rr = [r for r in runs if r["scenario"] == "rooms"]
+        rr.sort(key=lambda r: r.get("started") or "")
+        for i, r in enumerate(rr, 1):
+            x = r.get("result") or {}
+            kept = "discarded (disturbed)" if r.get("discarded") else \
+                ("error: " + r["error"][:60] if r.get("error") else "yes")
+            w(f"| {i} | {r['n']:,} | {LABEL[r['server']]} | {fmt_ms(num(x, 'p99_ms'))} | "
+              f"{fmt_ms(num(x, 'room_p99_ms_max'))} | {fmt_pct(num(x, 'loss'))} | "
+              f"{fmt_rate(num(x, 'deliveries_per_s'))} | {fmt_cpu(num(x, 'server_cpu'))} | "
+              f"{fmt_cpu(num(x, 'client_cpu'))} | {fmt_ms(num(x, 'send_lag_p99_ms'))} | "
+              f"{(str(num(x, 'measured_wall_s')) + ' s') if num(x, 'measured_wall_s') is not None else '—'}"
+              f"{' ‡' if generator_behind(r, dur) else ''} | "
+              f"{r['other_cpu'] if r.get('other_cpu') is not None else '—'} | {kept} |")
+        w("")
+        w(f"**Goal: p99 under {ROOMS_GOAL_MS:.0f} ms with the server on one core** (medians):")
+        w("")
+        for x in sizes:
+            wr, uw = summ.get(("wsrelay", x)), summ.get(("uws-demo", x))
+            if not wr or wr["p99_ms"] is None:
+                continue
+            met = wr["p99_ms"] < ROOMS_GOAL_MS and wr["loss"] < LOSS_LIMIT
+            vs = ""
+            if uw and uw["p99_ms"] is not None:
+                umet = uw["p99_ms"] < ROOMS_GOAL_MS and uw["loss"] < LOSS_LIMIT
+                vs = (f"; uWebSockets.js on the same core: p99 {fmt_ms(uw['p99_ms'])}, server "
+                      f"CPU {fmt_cpu(uw['server_cpu'])}, loss {fmt_pct(uw['loss'])} (goal "
+                      f"{'met' if umet else 'not met'})")
+            if wr["behind"] == wr["runs"]:
+                w(f"- {x:,} clients{' (the issue’s point)' if x == 5000 else ''}: **not "
+                  "measurable here**: the load generator could not produce this load in any "
+                  f"run (‡); p99 as measured {fmt_ms(wr['p99_ms'])} for wsrelay"
+                  + (f", {fmt_ms(uw['p99_ms'])} for uWebSockets.js" if uw else "") + ".")
+                continue
+            w(f"- {x:,} clients{' (the issue’s point)' if x == 5000 else ''}: wsrelay "
+              f"{fmt_ms(wr['p99_ms'])} (loss {fmt_pct(wr['loss'])}, server CPU "
+              f"{fmt_cpu(wr['server_cpu'])}): **{'met' if met else 'not met'}**{vs}.")
+        w("")
+    if cost:
+        w("### Memory per room")
+        w("")
+        w("`bench/room_cost.py` (one wsrelay, N clients in one room, then in N rooms of one, "
+          "then in N/2 rooms of two; RSS growth, median of its runs; saved in "
+          "[bench-room-cost.txt](bench-room-cost.txt)):")
+        w("")
+        w("```")
+        w(cost.strip())
+        w("```")
+        w("")
+        w("`bench/room_cost.py > docs/bench-room-cost.txt` rewrites it (then `bench/run.py "
+          "--report-only`).")
+        w("")
+    if cl:
+        rooms_cluster_section(cl, w)
+    w("<!-- rooms: analysis -->")
+    w("*Analysis of the rooms figures: to be written from the numbers above.*")
+    w("<!-- /rooms: analysis -->")
+    w("")
+
+
+def rooms_cluster_section(cl, w):
+    m = cl.get("meta", {})
+    w("### Rooms across nodes")
+    w("")
+    w(f"`bench/rooms_cluster.py` ({m.get('started', '?')[:16].replace('T', ' ')} UTC, wsrelay "
+      f"commit {m.get('commit', '?')}; saved in "
+      "[bench-rooms-cluster.json](bench-rooms-cluster.json)): a fresh Debian redis-server and "
+      "two wsrelay nodes (`--redis`), everything on 127.0.0.1 and free ports, unpinned"
+      f"{(', ' + m['note']) if m.get('note') else ''}; "
+      f"{m.get('redis', 'redis-server')}; {m.get('haproxy', 'haproxy')}.")
+    w("")
+    w("```sh")
+    w(f"bench/rooms_cluster.py {' '.join(m.get('argv') or [])}   # writes "
+      "docs/bench-rooms-cluster.json; then bench/run.py --report-only")
+    w("```")
+    w("")
+    rt = cl.get("roundtrip")
+    if rt:
+        w(f"**A room's first and last member on a node** ({rt.get('repetitions', '?')} "
+          "repetitions, each in a fresh room):")
+        w("")
+        w("| what | median | p99 | min | max |")
+        w("|---|---:|---:|---:|---:|")
+        for key, what in [("first_member", "first member on node B of a room node A serves: "
+                           "B's upgrade sent → B's client has A's member's `join` (SUBSCRIBE, "
+                           "state + hello, A's state back)"),
+                          ("first_member_welcome", "… of which: upgrade sent → welcome"),
+                          ("last_member", "last member on node B leaves: close sent → "
+                           "`PUBSUB NUMSUB wsrelay/<room>` drops from 2 to 1 (UNSUBSCRIBE)")]:
+            x = rt.get(key)
+            if x:
+                w(f"| {what} | {fmt_ms(x['median_ms'])} | {fmt_ms(x['p99_ms'])} | "
+                  f"{fmt_ms(x['min_ms'])} | {fmt_ms(x['max_ms'])} |")
+        w("")
+        if rt.get("method"):
+            w(rt["method"])
+            w("")
+    sh_ = cl.get("share")
+    if sh_:
+        w("**What share of deliveries crossed nodes**, the same rooms workload through Debian's "
+          "haproxy in front of both nodes, with docs/scaling.md's room hashing and with "
+          "`balance leastconn` for everything: share = Σ `wsrelay_relayed_remote_total` / Σ "
+          "`wsrelay_relayed_total` over both nodes (their growth during the run), and where "
+          "the rooms landed (a room is *split* when it has members on both nodes, from each "
+          "node's `wsrelay_rooms_open`).")
+        w("")
+        w("| haproxy | clients | rooms | deliveries (both nodes) | of them from the other "
+          "node | **share crossed** | rooms open on A + B | split rooms | clients A / B | p99 "
+          "| loss | foreign |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in sh_:
+            r = x.get("wsbench") or {}
+            w(f"| {x['label']} | {x['clients']:,} | {x['rooms']:,} | {x['relayed']:,} | "
+              f"{x['relayed_remote']:,} | **{x['share'] * 100:.1f} %** | "
+              f"{x['rooms_open'][0]} + {x['rooms_open'][1]} | {x['split_rooms']} | "
+              f"{x['clients_by_node'][0]} / {x['clients_by_node'][1]} | "
+              f"{fmt_ms(num(r, 'p99_ms'))} | {fmt_pct(num(r, 'loss'))} | "
+              f"{num(r, 'foreign', '—')} |")
+        w("")
+        if cl.get("share_method"):
+            w(cl["share_method"])
+            w("")
+
+
 def write_report(data, out_dir):
     meta, runs = data["meta"], data["runs"]
     cfg = meta["config"]
@@ -1118,6 +1421,7 @@ def write_report(data, out_dir):
         w("")
 
     cluster_section(pts, cfg, w)
+    rooms_section(pts, cfg, w, out_dir, runs)
 
     # -- analysis placeholder
     w("## Where we stand and why")
@@ -1342,10 +1646,13 @@ def write_report(data, out_dir):
     if os.path.exists(md_path):
         with open(md_path) as f:
             old = f.read()
-        m = re.search(r"<!-- lead: analysis -->\n(.*?)<!-- /lead: analysis -->", old, re.S)
-        if m and not m.group(1).startswith("*To be written by the lead"):
-            text = re.sub(r"(<!-- lead: analysis -->\n).*?(<!-- /lead: analysis -->)",
-                          lambda mm: mm.group(1) + m.group(1) + mm.group(2), text, flags=re.S)
+        for tag in ("lead: analysis", "rooms: analysis"):
+            m = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", old, re.S)
+            if m and not m.group(1).startswith("*To be written by the lead") and \
+                    not m.group(1).startswith("*Analysis of the rooms figures: to be written"):
+                text = re.sub(rf"(<!-- {tag} -->\n).*?(<!-- /{tag} -->)",
+                              lambda mm, g=m.group(1): mm.group(1) + g + mm.group(2), text,
+                              flags=re.S)
     with open(md_path + ".tmp", "w") as f:
         f.write(text)
     os.replace(md_path + ".tmp", md_path)

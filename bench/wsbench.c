@@ -35,6 +35,20 @@
  * and --redis-pid names one more process whose CPU and RSS are reported apart. With one
  * port nothing of this shows: the messages and the report are what they were.
  *
+ * Rooms (issue 11). --rooms N puts connection i in room r = i mod N: it opens
+ * <path>/r<r> (wsrelay's /ws/<room>) instead of <path>. Each cursor and fanout message then
+ * also carries its sender's room as "r", and a client expects exactly the messages of its
+ * own room's members: expected, received and loss are counted room by room (and summed),
+ * each room keeps a small latency histogram of its own (the report gives the worst room's
+ * loss and p99 beside the overall figures), and a delivery that names another room, or
+ * none, is not a delivery at all but an error, counted as "foreign". Two more things change
+ * with rooms, both so that nothing lines a room up with a node by accident: connections open
+ * in a random order (a balancer that assigns by arrival, round robin or leastconn, would
+ * otherwise put every member of a room on one node whenever the node count divides N), and
+ * with several ports the k-th member of a room (k = i div N) uses port k mod count, so every
+ * room is spread over the nodes as evenly as its size allows. --rooms 0, the default, is
+ * the single room at <path>, exactly as before.
+ *
  * Does not own: starting servers, repeating runs, tables and plots (`make bench` does that
  * and reads our last line), nor judging results: a completed run exits 0 however bad its
  * numbers; only a usage error (2) or a run that could not happen at all (1) does not.
@@ -96,7 +110,11 @@
 /* Our cursor message: {"x":X,"y":Y,"t":T} is 16 bytes plus three integers of at most 20
  * digits, and with several ports ,"n":K adds 5 bytes and one digit: at most 82 bytes, always
  * under 126, so its frame uses the 7-bit length (§5.2). */
-#define MSG_MAX 88
+/* With --rooms, ,"r":R adds 5 bytes and up to 6 digits: still under 126. */
+#define MSG_MAX 100
+/* --rooms: each room keeps its own counters and a coarse histogram (1 KiB), so a fleet of
+ * small rooms stays within a few hundred MiB at the most. */
+#define ROOMS_MAX 100000
 /* --port and --server-pid lists: a few nodes on one machine, not a fleet. One digit of "n". */
 #define LIST_MAX 8
 
@@ -142,6 +160,7 @@ struct options {
     struct uint_list ports;                       /* at least one */
     struct uint_list server_pids;                 /* n 0: not given */
     uint64_t clients, senders, window, redis_pid; /* redis_pid 0: not given */
+    uint64_t rooms;                               /* 0: everyone at path, one room */
     double rate, duration, warmup, drain, progress, connect_rate;
 };
 
@@ -160,6 +179,11 @@ static const char USAGE[] =
     "                      sender's port index as \"n\", and deliveries are also reported\n"
     "                      apart as same-node (local_*) and cross-node (cross_*)\n"
     "  --path P            WebSocket path (/ws)\n"
+    "  --rooms N           connection i joins <path>/r<i mod N> (0: everyone at <path>);\n"
+    "                      messages carry their room as \"r\", loss and latency are counted\n"
+    "                      per room, a delivery from another room is an error (\"foreign\");\n"
+    "                      connections open in random order, and with several ports each\n"
+    "                      room is spread over them (member k of a room: port k mod count)\n"
     "  --clients N         cursor: clients; fanout: receivers; idle: connections;\n"
     "                      churn: concurrency (100)\n"
     "  --rate HZ           cursor: each client's send rate (30)\n"
@@ -269,6 +293,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"--window", FLAG_UINT, &o->window, 1, 10000000},
         {"--server-pid", FLAG_UINTS, &o->server_pids, 1, 4194304}, /* PID_MAX_LIMIT */
         {"--redis-pid", FLAG_UINT, &o->redis_pid, 1, 4194304},
+        {"--rooms", FLAG_UINT, &o->rooms, 0, ROOMS_MAX},
         {"--rate", FLAG_SECS, &o->rate, 0.001, 1e6},
         {"--duration", FLAG_SECS, &o->duration, 0.001, 1e6},
         {"--warmup", FLAG_SECS, &o->warmup, 0, 1e6},
@@ -322,6 +347,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->path[0] != '/')
         return usage_error("--path must start with /", o->path);
+    if (o->rooms > o->clients + (o->mode == MODE_FANOUT ? o->senders : 0))
+        return usage_error("--rooms must not exceed the connections (--clients)", NULL);
     return 0;
 }
 
@@ -379,25 +406,80 @@ struct hist {
     uint64_t bucket[HIST_BUCKETS];
 };
 
-static size_t hist_index(uint64_t v)
+/* The same scheme with 2^sub_bits buckets per power of two; the main histograms use
+ * HIST_SUB_BITS, the per-room ones ROOM_SUB_BITS. */
+static size_t lhist_index(uint64_t v, unsigned sub_bits)
 {
+    const uint64_t sub = UINT64_C(1) << sub_bits;
     if (v >= (UINT64_C(1) << HIST_MAX_BITS))
         v = (UINT64_C(1) << HIST_MAX_BITS) - 1;
-    if (v < 2 * HIST_SUB)
+    if (v < 2 * sub)
         return (size_t)v;
-    unsigned e = 63u - (unsigned)__builtin_clzll(v) - HIST_SUB_BITS;
-    return (size_t)HIST_SUB * e + (size_t)(v >> e);
+    unsigned e = 63u - (unsigned)__builtin_clzll(v) - sub_bits;
+    return (size_t)(sub * e + (v >> e));
 }
 
 /* The largest value that lands in bucket i (HdrHistogram's "highest equivalent value"):
  * percentiles err on the pessimistic side, by less than one bucket width. */
+static uint64_t lhist_bucket_top(size_t i, unsigned sub_bits)
+{
+    const uint64_t sub = UINT64_C(1) << sub_bits;
+    if (i < 2 * sub)
+        return i;
+    unsigned e = (unsigned)(i / sub) - 1;
+    uint64_t m = i - sub * e; /* in [sub, 2 sub) */
+    return ((m + 1) << e) - 1;
+}
+
+static size_t hist_index(uint64_t v)
+{
+    return lhist_index(v, HIST_SUB_BITS);
+}
+
 static uint64_t hist_bucket_top(size_t i)
 {
-    if (i < 2 * HIST_SUB)
-        return i;
-    unsigned e = (unsigned)(i / HIST_SUB) - 1;
-    uint64_t m = i - (size_t)HIST_SUB * e; /* in [128, 256) */
-    return ((m + 1) << e) - 1;
+    return lhist_bucket_top(i, HIST_SUB_BITS);
+}
+
+/* A room's latency histogram (--rooms): 8 buckets per power of two, so a bucket is at most
+ * 1/8 of its values wide (12 %): enough to tell a room at 5 ms from one at 500 ms, in
+ * 1 KiB of 32-bit counters (a room of 10 at 30 Hz counts 3,000 deliveries a second). */
+#define ROOM_SUB_BITS 3
+#define ROOM_BUCKETS  (((size_t)1 << ROOM_SUB_BITS) * (HIST_MAX_BITS - ROOM_SUB_BITS + 1))
+
+struct room_stat {
+    uint32_t receivers; /* its members open when the measured period began */
+    uint32_t bucket[ROOM_BUCKETS];
+    uint64_t count, max;
+};
+
+static void room_hist_record(struct room_stat *r, uint64_t v)
+{
+    size_t i = lhist_index(v, ROOM_SUB_BITS);
+    if (r->bucket[i] < UINT32_MAX)
+        r->bucket[i]++;
+    r->count++;
+    if (v > r->max)
+        r->max = v;
+}
+
+/* As hist_percentile(), for a room's histogram. */
+static uint64_t room_hist_percentile(const struct room_stat *r, double p)
+{
+    if (r->count == 0)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)r->count);
+    if (rank < 1)
+        rank = 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < ROOM_BUCKETS; i++) {
+        seen += r->bucket[i];
+        if (seen >= rank) {
+            uint64_t top = lhist_bucket_top(i, ROOM_SUB_BITS);
+            return top < r->max ? top : r->max;
+        }
+    }
+    return r->max;
 }
 
 static void hist_record(struct hist *h, uint64_t v)
@@ -547,6 +629,7 @@ struct conn {
     uint32_t slot;   /* index in bench.conns; also the epoll tag */
     uint32_t events; /* epoll interest currently registered */
     uint32_t node;   /* which --port (slot mod the number of ports): its messages' "n" */
+    uint32_t room;   /* --rooms: slot mod N, its messages' "r"; 0 without rooms */
     bool is_sender;  /* fanout: sends, and counts its own messages back */
     bool is_queued;  /* listed in bench.writers for this pass */
     bool is_counted; /* handshake done: counted in bench.nopen */
@@ -603,6 +686,9 @@ struct stats {
     uint64_t local_received; /* sender and receiver on one node */
     uint64_t cross_received; /* through the backplane */
     uint64_t cross_expected; /* sum over nodes k: sent_by_node[k] x receivers not on k */
+    /* --rooms: deliveries that named another room than the receiver's, or none: errors,
+     * never counted as received. */
+    uint64_t foreign;
 };
 
 struct bench {
@@ -622,6 +708,16 @@ struct bench {
     uint32_t nfree;
     uint32_t *active; /* cursor: the clients that send, in schedule order */
     uint32_t nactive;
+    uint32_t *order; /* ramp: the order in which slots connect (--rooms: shuffled) */
+
+    /* Rooms (--rooms; without it one room, index 0, holds everyone). Per room and node,
+     * [room * nports + node]: measured messages sent, deliveries received, receivers open
+     * when the measured period began. */
+    uint32_t nrooms;
+    struct room_stat *room;
+    uint64_t *room_sent, *room_received;
+    uint32_t *room_receivers;
+    size_t path_len; /* --path without a trailing '/', which "/r<k>" then follows */
 
     uint8_t *rbuf; /* CARRY_MAX + READ_CHUNK, shared by every connection */
     uint64_t rng;
@@ -833,8 +929,9 @@ static size_t put_str(uint8_t *out, const char *s)
 }
 
 /* Appends {"x":X,"y":Y,"t":T} as one masked text frame, written in place in c's output (no
- * intermediate buffer, no snprintf). With several ports, {"x":X,"y":Y,"t":T,"n":K}: K is c's
- * node, so a receiver can tell a same-node delivery from a cross-node one. */
+ * intermediate buffer, no snprintf). With --rooms, ,"r":R follows: R is c's room, so a
+ * receiver can tell a delivery from another room. With several ports, ,"n":K ends it: K is
+ * c's node, so a receiver can tell a same-node delivery from a cross-node one. */
 static bool send_cursor(struct bench *b, struct conn *c, uint64_t x, uint64_t y, uint64_t t_us)
 {
     uint8_t *out = out_reserve(c, 6 + MSG_MAX);
@@ -849,6 +946,10 @@ static bool send_cursor(struct bench *b, struct conn *c, uint64_t x, uint64_t y,
     n += put_u64(p + n, y);
     n += put_str(p + n, ",\"t\":");
     n += put_u64(p + n, t_us);
+    if (b->opt.rooms > 0) {
+        n += put_str(p + n, ",\"r\":");
+        n += put_u64(p + n, c->room);
+    }
     if (b->nports > 1) {
         n += put_str(p + n, ",\"n\":");
         n += put_u64(p + n, c->node);
@@ -981,7 +1082,14 @@ static void on_connected(struct bench *b, struct conn *c)
     EVP_EncodeBlock((unsigned char *)key, nonce, 16);
     upgrade_accept_key(key, 24, c->accept);
 
-    char req[512 + 300];
+    /* --rooms: <path>/r<room>, e.g. /ws/r17; otherwise <path> itself. */
+    char path[320];
+    if (b->opt.rooms > 0)
+        snprintf(path, sizeof path, "%.*s/r%" PRIu32, (int)b->path_len, b->opt.path, c->room);
+    else
+        snprintf(path, sizeof path, "%s", b->opt.path);
+
+    char req[512 + 300 + 320];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\n"
                      "Host: %s\r\n"
@@ -990,7 +1098,7 @@ static void on_connected(struct bench *b, struct conn *c)
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
                      "\r\n",
-                     b->opt.path, b->host_header[c->node], key);
+                     path, b->host_header[c->node], key);
     uint8_t *out = n > 0 && (size_t)n < sizeof req ? out_reserve(c, (size_t)n) : NULL;
     if (out == NULL) {
         conn_end(b, c, false, "handshake request too long (--path?)", 0);
@@ -1144,6 +1252,16 @@ static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
         b->st.other++;
         return;
     }
+    uint64_t room = 0;
+    if (b->opt.rooms > 0 && (!find_member(p, n, 'r', &room) || room != c->room)) {
+        b->st.foreign++; /* another room's message, or one that names none: never ours */
+        if (b->st.foreign == 1)
+            fprintf(stderr,
+                    "wsbench: conn %" PRIu32 " (room r%" PRIu32 ") got another room's "
+                    "message: %.*s\n",
+                    c->slot, c->room, (int)(n < 120 ? n : 120), (const char *)p);
+        return;
+    }
     b->st.deliveries++;
     uint64_t now_us = (b->now_ns - b->t0_ns) / NS_PER_US;
     uint64_t lat = now_us > t_us ? now_us - t_us : 0;
@@ -1151,6 +1269,8 @@ static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
     if (is_measured(b, t_us)) {
         b->st.received++;
         hist_record(&b->lat, lat);
+        b->room_received[(size_t)c->room * b->nports + c->node]++;
+        room_hist_record(&b->room[c->room], lat);
         uint64_t node;
         if (b->nports > 1 && find_member(p, n, 'n', &node)) {
             if (node == c->node) {
@@ -1419,7 +1539,7 @@ static uint64_t tick_ramp(struct bench *b)
     double allowed = elapsed * b->opt.connect_rate + 1;
     while (b->started < b->nconns && (double)b->started < allowed &&
            b->started - b->opened - b->st.connect_failures < MAX_PENDING_HANDSHAKES)
-        conn_start(b, &b->conns[b->started++]);
+        conn_start(b, &b->conns[b->order[b->started++]]);
     if (b->started == b->nconns ||
         b->started - b->opened - b->st.connect_failures >= MAX_PENDING_HANDSHAKES)
         return UINT64_MAX; /* nothing to do until a handshake ends */
@@ -1459,6 +1579,7 @@ static uint64_t tick_cursor(struct bench *b)
         if (send_cursor(b, c, x, y, t_us) && is_measured(b, t_us)) {
             b->st.sent++;
             b->st.sent_by_node[c->node]++;
+            b->room_sent[(size_t)c->room * b->nports + c->node]++;
             /* Our own lateness is part of every latency we report (by design, see above):
              * measured apart, it shows when the generator, not the server, is behind. */
             hist_record(&b->lag, (b->now_ns - due) / NS_PER_US);
@@ -1482,6 +1603,7 @@ static void tick_fanout(struct bench *b)
             if (measured) {
                 b->st.sent++;
                 b->st.sent_by_node[c->node]++;
+                b->room_sent[(size_t)c->room * b->nports + c->node]++;
             }
         }
     }
@@ -1679,8 +1801,12 @@ static void measure_begin(struct bench *b)
     b->phase = PH_MEASURE;
     b->receivers = b->nopen;
     for (uint32_t i = 0; i < b->nconns; i++)
-        if (b->conns[i].is_counted)
-            b->receivers_by_node[b->conns[i].node]++;
+        if (b->conns[i].is_counted) {
+            const struct conn *c = &b->conns[i];
+            b->receivers_by_node[c->node]++;
+            b->room_receivers[(size_t)c->room * b->nports + c->node]++;
+            b->room[c->room].receivers++;
+        }
     cpu_mark(&b->opt, &b->cpu_start);
 }
 
@@ -1745,11 +1871,17 @@ static int run_traffic(struct bench *b)
     run_until(b, b->measure_end_ns, NULL);
     measure_end(b);
     b->next_send_ns = UINT64_MAX; /* sending is over */
-    /* Every open connection receives every message, its own included; with several ports,
-     * those on other nodes than the sender's through the backplane. */
-    b->st.expected = b->st.sent * b->receivers;
-    for (uint32_t k = 0; k < b->nports; k++)
-        b->st.cross_expected += b->st.sent_by_node[k] * (b->receivers - b->receivers_by_node[k]);
+    /* Every open connection of a room receives every message of that room, its own
+     * included (without --rooms: everyone receives everything); with several ports, those
+     * on other nodes than the sender's through the backplane. */
+    for (uint32_t r = 0; r < b->nrooms; r++) {
+        const size_t base = (size_t)r * b->nports;
+        for (uint32_t k = 0; k < b->nports; k++) {
+            uint64_t sent = b->room_sent[base + k];
+            b->st.expected += sent * b->room[r].receivers;
+            b->st.cross_expected += sent * (b->room[r].receivers - b->room_receivers[base + k]);
+        }
+    }
     b->phase = PH_DRAIN;
     run_until(b, mono_ns() + secs_to_ns(b->opt.drain), all_received);
     close_all(b);
@@ -1884,6 +2016,58 @@ static void json_latencies(struct json *j, const char *prefix, const struct hist
     }
 }
 
+/* --rooms: the rooms seen one by one, for the report. */
+struct rooms_summary {
+    uint32_t joined;                  /* rooms with at least one receiver */
+    uint32_t size_min, size_max;      /* receivers of the smallest and the largest of those */
+    uint32_t with_loss;               /* rooms that received less than they were owed */
+    double loss_max;                  /* the worst room's loss */
+    double p99_max_ms, p99_median_ms; /* the worst room's p99, and the median room's */
+    bool has_p99;
+};
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+    return a < c ? -1 : a > c;
+}
+
+static void summarize_rooms(const struct bench *b, struct rooms_summary *rs)
+{
+    *rs = (struct rooms_summary){.size_min = UINT32_MAX};
+    uint64_t *p99 = calloc(b->nrooms, sizeof *p99);
+    size_t np99 = 0;
+    for (uint32_t r = 0; r < b->nrooms; r++) {
+        const struct room_stat *st = &b->room[r];
+        if (st->receivers == 0)
+            continue;
+        rs->joined++;
+        rs->size_min = st->receivers < rs->size_min ? st->receivers : rs->size_min;
+        rs->size_max = st->receivers > rs->size_max ? st->receivers : rs->size_max;
+        uint64_t expected = 0, received = 0;
+        for (uint32_t k = 0; k < b->nports; k++) {
+            expected += b->room_sent[(size_t)r * b->nports + k] * st->receivers;
+            received += b->room_received[(size_t)r * b->nports + k];
+        }
+        if (received < expected) {
+            rs->with_loss++;
+            double loss = 1.0 - (double)received / (double)expected;
+            rs->loss_max = loss > rs->loss_max ? loss : rs->loss_max;
+        }
+        if (st->count > 0 && p99 != NULL)
+            p99[np99++] = room_hist_percentile(st, 99);
+    }
+    if (rs->joined == 0)
+        rs->size_min = 0;
+    if (np99 > 0) {
+        qsort(p99, np99, sizeof *p99, cmp_u64);
+        rs->has_p99 = true;
+        rs->p99_max_ms = ms(p99[np99 - 1]);
+        rs->p99_median_ms = ms(p99[np99 / 2]);
+    }
+    free(p99);
+}
+
 static void report(struct bench *b)
 {
     const struct options *o = &b->opt;
@@ -1948,6 +2132,17 @@ static void report(struct bench *b)
                 b->st.received, b->st.expected, isfinite(loss) ? loss * 100 : 0.0, per_s / 1e6,
                 ms(p50), ms(p99), ms(p999), ms(b->lat.max), srv, client_cpu, rss, b->st.bad_frames,
                 b->st.connect_failures, b->st.disconnects);
+        if (o->rooms > 0) {
+            struct rooms_summary rs;
+            summarize_rooms(b, &rs);
+            fprintf(stderr,
+                    "wsbench %s: %" PRIu64 " rooms (%" PRIu32 " with members, %" PRIu32 "-%" PRIu32
+                    " each): %" PRIu32 " with loss (worst %.4f%%), room p99 median %.2f ms, "
+                    "worst %.2f ms; %" PRIu64 " foreign deliveries\n",
+                    MODE_NAMES[o->mode], o->rooms, rs.joined, rs.size_min, rs.size_max,
+                    rs.with_loss, rs.loss_max * 100, rs.p99_median_ms, rs.p99_max_ms,
+                    b->st.foreign);
+        }
         if (is_multi)
             fprintf(stderr,
                     "wsbench %s: %" PRIu32 " nodes: same-node %" PRIu64
@@ -2014,11 +2209,29 @@ static void report(struct bench *b)
         }
         if (o->mode == MODE_FANOUT)
             json_num(&j, "frames_per_s", per_s, 0, true);
+        if (o->rooms > 0) { /* each room owed only its own members' messages */
+            struct rooms_summary rs;
+            summarize_rooms(b, &rs);
+            json_u64(&j, "rooms", o->rooms);
+            json_u64(&j, "rooms_joined", rs.joined);
+            json_u64(&j, "room_size_min", rs.size_min);
+            json_u64(&j, "room_size_max", rs.size_max);
+            json_u64(&j, "rooms_with_loss", rs.with_loss);
+            json_ratio(&j, "room_loss_max", rs.loss_max, true);
+            json_num(&j, "room_p99_ms_median", rs.p99_median_ms, 3, rs.has_p99);
+            json_num(&j, "room_p99_ms_max", rs.p99_max_ms, 3, rs.has_p99);
+            json_u64(&j, "foreign", b->st.foreign);
+        }
     }
     if (o->mode == MODE_CURSOR) {
         json_num(&j, "send_lag_p99_ms", ms(hist_percentile(&b->lag, 99)), 3, b->lag.count > 0);
         json_num(&j, "send_lag_max_ms", ms(b->lag.max), 3, b->lag.count > 0);
     }
+    /* The wall time between the CPU marks that bracket the measured period: --duration when
+     * we kept up; far from it when one pass of our loop overran the period's start or end
+     * (then the CPU shares above are over that span, not over the period). */
+    if (o->mode != MODE_CHURN)
+        json_num(&j, "measured_wall_s", wall, 3, has_cpu);
     if (o->mode == MODE_CHURN) {
         json_u64(&j, "cycles", b->st.cycles);
         json_num(&j, "cycles_per_s", cycles_per_s, 1, true);
@@ -2125,23 +2338,47 @@ static bool setup(struct bench *b)
     b->writers = calloc(b->nconns, sizeof *b->writers);
     b->free_slots = calloc(b->nconns, sizeof *b->free_slots);
     b->active = calloc(b->nconns, sizeof *b->active);
+    b->order = calloc(b->nconns, sizeof *b->order);
+    b->nrooms = o->rooms > 0 ? (uint32_t)o->rooms : 1;
+    b->room = calloc(b->nrooms, sizeof *b->room);
+    b->room_sent = calloc((size_t)b->nrooms * b->nports, sizeof *b->room_sent);
+    b->room_received = calloc((size_t)b->nrooms * b->nports, sizeof *b->room_received);
+    b->room_receivers = calloc((size_t)b->nrooms * b->nports, sizeof *b->room_receivers);
     b->rbuf = malloc(CARRY_MAX + READ_CHUNK);
     b->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!b->conns || !b->writers || !b->free_slots || !b->active || !b->rbuf || b->epfd < 0) {
+    if (!b->conns || !b->writers || !b->free_slots || !b->active || !b->order || !b->room ||
+        !b->room_sent || !b->room_received || !b->room_receivers || !b->rbuf || b->epfd < 0) {
         fprintf(stderr, "wsbench: out of memory or epoll_create1 failed\n");
         return false;
     }
+    b->path_len = strlen(o->path);
+    while (b->path_len > 1 && o->path[b->path_len - 1] == '/') /* "/ws/" + "/r3": no "//" */
+        b->path_len--;
+    if (b->path_len == 1) /* --path /: rooms at /r<k> */
+        b->path_len = 0;
+    if (getrandom(&b->rng, sizeof b->rng, 0) != sizeof b->rng)
+        b->rng = mono_ns();
     for (uint32_t i = 0; i < b->nconns; i++) {
         struct conn *c = &b->conns[i];
         c->fd = -1;
         c->slot = i;
-        c->node = i % b->nports; /* clients spread evenly over the nodes */
+        c->room = (uint32_t)(i % b->nrooms);
+        /* Clients spread evenly over the nodes: by slot, or with rooms by their rank in the
+         * room, so that each room is spread too (by slot, a room of slots r, r + N, ...
+         * would sit on one node whenever the node count divides N). */
+        c->node = (o->rooms > 0 ? i / b->nrooms : i) % b->nports;
+        b->order[i] = i;
         /* fanout: the first S connections are the senders; their x is their number */
         c->is_sender = o->mode == MODE_FANOUT && i < o->senders;
         c->sender_id = i;
     }
-    if (getrandom(&b->rng, sizeof b->rng, 0) != sizeof b->rng)
-        b->rng = mono_ns();
+    /* With rooms, connections open in a random order (Fisher-Yates), as real visitors would
+     * arrive: a balancer that assigns by arrival must not line rooms up with nodes. */
+    for (uint32_t i = b->nconns; o->rooms > 0 && i > 1; i--) {
+        uint32_t j = (uint32_t)(rng_next(&b->rng) % i), t = b->order[i - 1];
+        b->order[i - 1] = b->order[j];
+        b->order[j] = t;
+    }
     b->t0_ns = b->now_ns = b->prog_prev_ns = mono_ns();
     b->next_progress_ns = b->t0_ns + secs_to_ns(o->progress);
     b->measure_from_us = UINT64_MAX; /* nothing is measured until a window is set */
@@ -2159,6 +2396,11 @@ static void teardown(struct bench *b)
     free(b->writers);
     free(b->free_slots);
     free(b->active);
+    free(b->order);
+    free(b->room);
+    free(b->room_sent);
+    free(b->room_received);
+    free(b->room_receivers);
     free(b->rbuf);
     if (b->epfd >= 0)
         close(b->epfd);

@@ -1,6 +1,13 @@
 // The shared-cursors protocol of node-ws-demo.js on uWebSockets.js, the fastest WebSocket
-// server for Node we know: one pub/sub topic holds every client, and each message is parsed,
-// stamped with its sender's id and color, stringified and published once to the topic.
+// server for Node we know: one pub/sub topic per room holds the room's clients, and each
+// message is parsed, stamped with its sender's id and color, stringified and published once
+// to its sender's topic.
+//
+// Rooms (wsrelay's issue 11, as uWS would do them): a client on /ws/<room> subscribes to the
+// topic <room> and publishes there; any other path (/ws, /) is the default room, topic "/"
+// (no room name holds a "/", so it cannot clash). The room is read from the URL in the
+// upgrade handler, the only place uWS shows the request; no name check, no welcome, no
+// limits: only what the benchmark exercises.
 //
 //   node uws-demo.js PORT [MAX_BACKPRESSURE_BYTES]
 //
@@ -35,8 +42,14 @@ try {
 
 const port = Number(process.argv[2] || process.env.PORT || 7071);
 const maxBackpressure = Number(process.argv[3] || 64 * 1024);
-const TOPIC = 'room';
+const DEFAULT_TOPIC = '/';
 const decoder = new TextDecoder();
+
+// "/ws/doc" -> "doc"; "/ws", "/ws/", "/" and anything else -> the default room.
+function topicOf(url) {
+  const m = /^\/ws\/([^/?]+)/.exec(url);
+  return m ? m[1] : DEFAULT_TOPIC;
+}
 
 const app = uWS.App().ws('/*', {
   compression: uWS.DISABLED,
@@ -45,11 +58,18 @@ const app = uWS.App().ws('/*', {
   maxBackpressure,
   closeOnBackpressureLimit: false,
 
+  // The default upgrade, plus the topic taken from the URL (req dies when this returns).
+  upgrade: (res, req, context) => {
+    res.upgrade({ topic: topicOf(req.getUrl()) },
+      req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'), context);
+  },
+
   open: (ws) => {
     const data = ws.getUserData();
     data.id = crypto.randomUUID();
     data.color = Math.floor(Math.random() * 360);
-    ws.subscribe(TOPIC);
+    ws.subscribe(data.topic);
   },
 
   message: (ws, buffer, isBinary) => {
@@ -66,7 +86,7 @@ const app = uWS.App().ws('/*', {
     message.sender = data.id;
     message.color = data.color;
     // app.publish reaches every subscriber, the sender included (ws.publish would skip it).
-    app.publish(TOPIC, JSON.stringify(message), false);
+    app.publish(data.topic, JSON.stringify(message), false);
   },
 });
 

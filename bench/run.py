@@ -1472,7 +1472,8 @@ def write_report(data, out_dir):
                        if any(s == "wsrelay" or s in CLUSTER_NODES for s in v["servers"])}) \
         or [meta["commit"]]
     w(f"- **Versions**: wsrelay {ver} at commit "
-      f"{', '.join(wcommits)}; load generator bench/wsbench.c at {meta['wsbench_commit']}; "
+      f"{', '.join(wcommits)}; load generator bench/wsbench.c at "
+      f"{', '.join(sorted({v.get('wsbench_commit') or '?' for v in invs.values()}) or [meta['wsbench_commit']])}; "
       f"Node {meta['node']}; `ws` {meta['ws']}; `@trufflesuite/uws-js-unofficial` "
       f"{meta['uws']}; {meta.get('gnuplot') or 'gnuplot'}"
       f"{'; ' + meta['redis'] if meta.get('redis') else ''}.")

@@ -40,13 +40,13 @@ Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke 
   BENCH_DRAIN [2]           seconds to wait for late messages after the last send
   BENCH_STEPS [20,40,...]   client counts for the cursor scenario
   BENCH_SERVERS             comma list out of wsrelay,wsrelay-2node,node-ws-demo,uws-demo
-  BENCH_SCENARIOS           comma list out of cursor,fanout,idle,churn
+  BENCH_SCENARIOS           comma list out of cursor,fanout,idle,churn,rooms
   BENCH_IDLE_N [10000]      idle connections (wsrelay /echo and the peers)
   BENCH_IDLE_WS_N [1000]    idle connections on wsrelay's /ws
   BENCH_IDLE_HOLD [3]       seconds the idle connections are held before RSS is read
   BENCH_FANOUT_N [100]      fan-out receivers
   BENCH_CHURN_N [100]       churn cycles in flight at once
-  BENCH_ROOMS_N [500,1000,5000]  rooms: clients in all, one point each (5,000 is the
+  BENCH_ROOMS_N [500,1000,2000,5000]  rooms: clients in all, one point each (5,000 is the
                             issue's; the smaller ones show where the load generator, one
                             thread on one core, still keeps up)
   BENCH_ROOMS_DURATION [5]  rooms: seconds measured per run
@@ -175,7 +175,7 @@ def load_config():
         "fanout_n": env_num("BENCH_FANOUT_N", 100, int),
         "churn_n": env_num("BENCH_CHURN_N", 100, int),
         "rooms_n": [int(x) for x in env_list("BENCH_ROOMS_N", ["1000"] if quick else
-                                                ["500", "1000", "5000"])],
+                                                ["500", "1000", "2000", "5000"])],
         "rooms_duration": env_num("BENCH_ROOMS_DURATION", 3 if quick else 5),
         "room_size": env_num("BENCH_ROOM_SIZE", 10, int),
         "rooms_quiet_wait": env_num("BENCH_ROOMS_QUIET_WAIT", 20),
@@ -573,7 +573,8 @@ def point_summary(recs):
             "redis_rss_kb",
             # rooms (wsbench --rooms)
             "rooms", "rooms_joined", "rooms_with_loss", "room_loss_max", "room_p99_ms_median",
-            "room_p99_ms_max", "foreign", "send_lag_p99_ms", "measured_wall_s"]
+            "room_p99_ms_max", "foreign", "send_lag_p99_ms", "measured_wall_s",
+            "loop_busy_max_ms"]
     s = {k: median_of(recs, k) for k in keys}
     others = [r["other_cpu"] for r in recs if r.get("other_cpu") is not None]
     s["other_cpu"] = statistics.median(others) if others else None
@@ -1069,12 +1070,18 @@ def ratio(a, b):
     return f"{a / b:.2f}×" if a is not None and b else "—"
 
 
+GENERATOR_STALL_MS = 100.0  # wsbench's loop busy this long at once: it delayed its reading
+
+
 def generator_behind(rec, duration):
-    """True if wsbench's loop overran the measured period (its CPU marks, which bracket the
-    period, are more than 10 % off its length): then it could not produce the load, and its
-    latency is its own backlog, its CPU shares are over the wrong span."""
-    wall = num(rec.get("result"), "measured_wall_s")
-    return wall is not None and abs(wall - duration) > 0.1 * duration
+    """True if wsbench could not keep up: its loop went more than GENERATOR_STALL_MS without
+    looking at its sockets (then its latencies include its own lateness in reading), or it
+    overran the measured period (its CPU marks, which bracket the period, are more than 10 %
+    off its length: then its CPU shares are over the wrong span too)."""
+    r = rec.get("result")
+    wall, busy = num(r, "measured_wall_s"), num(r, "loop_busy_max_ms")
+    return (wall is not None and abs(wall - duration) > 0.1 * duration) or \
+        (busy is not None and busy > GENERATOR_STALL_MS)
 
 
 def rooms_section(pts, cfg, w, out_dir, runs):
@@ -1156,21 +1163,23 @@ def rooms_section(pts, cfg, w, out_dir, runs):
               f"{ratio(wr['client_cpu'], uw['client_cpu'])} | | | |")
         w("")
         if any(p["behind"] for p in summ.values()):
-            w("‡ In these runs the load generator could not produce the load: its loop overran "
-              "the measured period (the wall time between the CPU readings that bracket the "
-              f"period, {dur} s, is far off; see *measured period's wall time* below). Its "
-              "latencies are then its own backlog of unread messages, the deliveries/s are the "
-              "period's messages received in a burst, and the CPU shares are over the wrong "
-              "span (0 % where the span was nil): none of these figures measures the server.")
+            w("‡ In these runs the load generator could not keep up: its loop went more than "
+              f"{GENERATOR_STALL_MS:.0f} ms at once without reading its sockets (*wsbench's "
+              "longest busy stretch* below), or overran the measured period (the wall time "
+              f"between the CPU readings that bracket the period, {dur} s, is far off). Its "
+              "latencies then include its own backlog of unread messages; where the period was "
+              "overrun, the deliveries/s are the period's messages received in a burst and "
+              "the CPU shares are over the wrong span (0 % where the span was nil). Those "
+              "figures do not measure the server.")
             w("")
         # every run, since the machine is shared: the spread is part of the result
         w("Every run, in the order they ran (other CPU: what other processes used meanwhile, "
           "in cores; the machine was shared):")
         w("")
         w("| run | clients | server | p99 | worst room's p99 | loss | deliveries/s | server CPU "
-          "| wsbench CPU | wsbench send lag p99 | measured period's wall time | other CPU "
-          "| kept |")
-        w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| wsbench CPU | wsbench send lag p99 | wsbench's longest busy stretch "
+          "| measured period's wall time | other CPU | kept |")
+        w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         rr = [r for r in runs if r["scenario"] == "rooms"]
         rr.sort(key=lambda r: r.get("started") or "")
         for i, r in enumerate(rr, 1):
@@ -1181,6 +1190,7 @@ def rooms_section(pts, cfg, w, out_dir, runs):
               f"{fmt_ms(num(x, 'room_p99_ms_max'))} | {fmt_pct(num(x, 'loss'))} | "
               f"{fmt_rate(num(x, 'deliveries_per_s'))} | {fmt_cpu(num(x, 'server_cpu'))} | "
               f"{fmt_cpu(num(x, 'client_cpu'))} | {fmt_ms(num(x, 'send_lag_p99_ms'))} | "
+              f"{fmt_ms(num(x, 'loop_busy_max_ms'))} | "
               f"{(str(num(x, 'measured_wall_s')) + ' s') if num(x, 'measured_wall_s') is not None else '—'}"
               f"{' ‡' if generator_behind(r, dur) else ''} | "
               f"{r['other_cpu'] if r.get('other_cpu') is not None else '—'} | {kept} |")
@@ -1462,7 +1472,8 @@ def write_report(data, out_dir):
                        if any(s == "wsrelay" or s in CLUSTER_NODES for s in v["servers"])}) \
         or [meta["commit"]]
     w(f"- **Versions**: wsrelay {ver} at commit "
-      f"{', '.join(wcommits)}; load generator bench/wsbench.c at {meta['wsbench_commit']}; "
+      f"{', '.join(wcommits)}; load generator bench/wsbench.c at "
+      f"{', '.join(sorted({v.get('wsbench_commit') or '?' for v in invs.values()}) or [meta['wsbench_commit']])}; "
       f"Node {meta['node']}; `ws` {meta['ws']}; `@trufflesuite/uws-js-unofficial` "
       f"{meta['uws']}; {meta.get('gnuplot') or 'gnuplot'}"
       f"{'; ' + meta['redis'] if meta.get('redis') else ''}.")
@@ -1633,6 +1644,10 @@ def write_report(data, out_dir):
     w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay make bench   # re-run wsrelay, keep the peers' runs")
     w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay-2node BENCH_SCENARIOS=cursor make bench"
       "   # only the two-node cursor runs")
+    w("BENCH_UPDATE=1 BENCH_SERVERS=wsrelay,uws-demo BENCH_SCENARIOS=rooms make bench"
+      "   # the rooms points (BENCH_ROOMS_N=2000: one more size, the others kept)")
+    w("bench/room_cost.py > docs/bench-room-cost.txt    # memory per room")
+    w("bench/rooms_cluster.py          # rooms across two nodes: docs/bench-rooms-cluster.json")
     w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
     w("```")
     w("")
@@ -1724,8 +1739,10 @@ def main():
             old = json.load(f)
         old_started = old["meta"]["started"]
         invocations = old.get("invocations") or {old_started: invocation_summary(old["meta"])}
+        # Rooms points are kept per size: BENCH_ROOMS_N=2000 adds a point, the others stay.
         kept = [r for r in old["runs"]
-                if not (r["server"] in cfg["servers"] and r["scenario"] in cfg["scenarios"])]
+                if not (r["server"] in cfg["servers"] and r["scenario"] in cfg["scenarios"]
+                        and (r["scenario"] != "rooms" or r["n"] in cfg["rooms_n"]))]
         for r in kept:
             r.setdefault("invocation", old_started)
         invocations = {k: v for k, v in invocations.items()

@@ -742,6 +742,10 @@ struct bench {
     double step_ns;        /* cursor: time between two consecutive sends (of any client) */
     uint64_t send_j;       /* cursor: sends scheduled so far */
     uint64_t next_send_ns; /* cursor: when send_j is due; UINT64_MAX when not sending */
+    /* Our own stalls: the longest stretch, while sending or draining, between getting events
+     * and asking for more (a pass's dispatch, sends and flushes). Over a few ms, the
+     * latencies we report include that much of our own lateness in reading. */
+    uint64_t busy_from_ns, busy_max_ns;
 
     /* idle: the server's RSS while settling (the sum over --server-pid); each, at the end */
     uint64_t rss_before_kb, rss_after_kb, rss_last_kb, rss_stable_since_ns, next_rss_ns;
@@ -1678,6 +1682,7 @@ static void progress(struct bench *b);
 static void run_until(struct bench *b, uint64_t until_ns, bool (*done)(const struct bench *))
 {
     struct epoll_event ev[MAX_EVENTS];
+    b->busy_from_ns = mono_ns();
     for (;;) {
         b->now_ns = mono_ns();
         uint64_t wake = tick(b);
@@ -1693,7 +1698,12 @@ static void run_until(struct bench *b, uint64_t until_ns, bool (*done)(const str
         uint64_t wait = wake > b->now_ns ? wake - b->now_ns : 0;
         struct timespec ts = {.tv_sec = (time_t)(wait / NS_PER_S),
                               .tv_nsec = (long)(wait % NS_PER_S)};
+        uint64_t busy = mono_ns() - b->busy_from_ns;
+        if ((b->phase == PH_WARMUP || b->phase == PH_MEASURE || b->phase == PH_DRAIN) &&
+            busy > b->busy_max_ns)
+            b->busy_max_ns = busy;
         int n = epoll_pwait2(b->epfd, ev, MAX_EVENTS, &ts, NULL);
+        b->busy_from_ns = mono_ns();
         if (n < 0 && errno != EINTR) {
             perror("wsbench: epoll_pwait2");
             exit(EXIT_FAIL);
@@ -2232,6 +2242,8 @@ static void report(struct bench *b)
      * (then the CPU shares above are over that span, not over the period). */
     if (o->mode != MODE_CHURN)
         json_num(&j, "measured_wall_s", wall, 3, has_cpu);
+    if (o->mode == MODE_CURSOR || o->mode == MODE_FANOUT)
+        json_num(&j, "loop_busy_max_ms", (double)b->busy_max_ns / 1e6, 3, true);
     if (o->mode == MODE_CHURN) {
         json_u64(&j, "cycles", b->st.cycles);
         json_num(&j, "cycles_per_s", cycles_per_s, 1, true);

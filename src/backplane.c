@@ -433,12 +433,12 @@ bool backplane_publish(struct backplane *b, const char *channel, const void *p, 
 /* A channel's replies come to on_sub_reply. While the link is down there is nothing to do:
  * on_ready makes the caller subscribe again.
  *
- * One trap: hiredis keeps one callback per channel, set when SUBSCRIBE is sent and deleted
- * when an "unsubscribe" reply arrives. A room freed and opened again before Redis answered
- * the UNSUBSCRIBE sends UNSUBSCRIBE, SUBSCRIBE; the unsubscribe reply then deletes the
- * callback the SUBSCRIBE just set, and the channel's messages would go nowhere. So every
- * unsubscribe reply is reported (on_unsubscribed), and the caller subscribes again if it
- * wants the channel after all. */
+ * A room freed and opened again before Redis answered its UNSUBSCRIBE sends UNSUBSCRIBE,
+ * SUBSCRIBE; Redis ends subscribed, and Debian 12's hiredis (0.14.1) keeps the channel's
+ * callback through the unsubscribe reply (checked with a small program). Other hiredis
+ * versions have handled that reply differently, so every unsubscribe reply is reported
+ * (on_unsubscribed) and the caller subscribes again if it wants the channel after all: one
+ * more SUBSCRIBE, which Redis takes as a no-op, against a room that would hear nothing. */
 void backplane_subscribe(struct backplane *b, const char *channel)
 {
     if (b->sub.state == BACKPLANE_READY && b->sub.ac != NULL)

@@ -54,11 +54,13 @@ static void log_dropped(struct cluster_sync *cs, const char *why, size_t len)
 static void publish(struct cluster_sync *cs, const char *room)
 {
     char channel[CHANNEL_MAX];
-    if (room != NULL)
+    const char *to = NULL; /* the control channel */
+    if (room != NULL) {
         room_channel(cs, room, channel);
+        to = channel;
+    }
     size_t len = buf_size(&cs->out);
-    if (!backplane_publish(&cs->bp, room != NULL ? channel : NULL, buf_head(&cs->out), len) &&
-        backplane_is_up(&cs->bp))
+    if (!backplane_publish(&cs->bp, to, buf_head(&cs->out), len) && backplane_is_up(&cs->bp))
         log_dropped(cs, "the queue to Redis is full (Redis slow or stalled)", len);
 }
 
@@ -337,9 +339,10 @@ static void on_cluster_message(void *ctx, const char *channel, size_t channel_le
         if (index >= 0)
             remote_message(cs, index, m.node, m.json, m.json_len);
         return;
-    case CLUSTER_LEAVE:
+    case CLUSTER_LEAVE: /* only the node that has the client, in the room it names */
         index = presence_remote_find(cs->rooms->presence, m.sender);
-        if (index >= 0)
+        if (index >= 0 && r != NULL && rooms_of(cs->rooms, (size_t)index) == r &&
+            cs->rooms->presence->peers[index].node == tag)
             room_remote_leave(cs->rooms, (size_t)index);
         return;
     case CLUSTER_STATE:

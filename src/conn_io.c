@@ -397,10 +397,13 @@ static void process_input(struct conn_io *io, struct conn *c)
 static void on_readable(struct conn_io *io, struct conn *c)
 {
     bool has_leftovers = buf_size(&c->rbuf) > 0;
-    uint8_t *dst = has_leftovers ? buf_reserve(&c->rbuf, CONN_IO_READ_CHUNK) : io->rx;
-    if (dst == NULL) {
-        conn_close_later(io->conns, c, CONN_END_PROTOCOL, "input over limit");
-        return;
+    uint8_t *dst = io->rx;
+    if (has_leftovers) {
+        dst = buf_reserve(&c->rbuf, CONN_IO_READ_CHUNK);
+        if (dst == NULL) {
+            conn_close_later(io->conns, c, CONN_END_PROTOCOL, "input over limit");
+            return;
+        }
     }
     ssize_t n = transport_recv(&c->tp, dst, CONN_IO_READ_CHUNK);
     if (n == -EAGAIN || n == -EINTR)

@@ -56,8 +56,6 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
         m->conflated + g->room_conflated);
     one(out, &rc, "wsrelay_relayed_total", "counter",
         "Members' messages queued to members of their room (one per recipient).", g->room_relayed);
-    one(out, &rc, "wsrelay_relayed_remote_total", "counter",
-        "Of those, messages of other nodes' members: what crossed Redis.", g->room_relayed_remote);
     one(out, &rc, "wsrelay_rooms_open", "gauge", "Rooms with a member on this node.",
         g->rooms_open);
     one(out, &rc, "wsrelay_room_clients_max", "gauge", "Members on this node of its largest room.",
@@ -78,6 +76,9 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
     one(out, &rc, "wsrelay_wbuf_high_water_bytes", "gauge",
         "Most output ever pending on one connection.", g->wbuf_high_water);
     if (g->is_clustered) {
+        one(out, &rc, "wsrelay_relayed_remote_total", "counter",
+            "Of wsrelay_relayed_total, other nodes' members' messages: what crossed Redis.",
+            g->room_relayed_remote);
         one(out, &rc, "wsrelay_redis_up", "gauge", "1 if both Redis links are connected.",
             g->redis_up);
         one(out, &rc, "wsrelay_cluster_nodes", "gauge", "Other nodes heard from.",

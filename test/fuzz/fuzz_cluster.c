@@ -15,12 +15,12 @@
  *      nothing;
  *   3. every JSON payload it accepted (a message, or each STATE record's) must be valid
  *      UTF-8 and one JSON object: it is about to become a text frame for browsers;
- *   4. applies it to a small presence table the way room.c and cluster_sync.c do (a remote client added,
- *      its last message remembered, a state's clients added), then writes a welcome, a join
- *      and a leave, each of which must again be one JSON object in valid UTF-8.
- * Why: cluster_decode() is the only gate between Redis and every browser of a node. A wrong
- * "valid" would send browsers a broken frame (RFC 6455 §8.1: they must fail the connection)
- * or a forged field; a crash would take down a node and every client on it.
+ *   4. applies it to a small presence table the way room.c and cluster_sync.c do (a remote client
+ * added, its last message remembered, a state's clients added), then writes a welcome, a join and a
+ * leave, each of which must again be one JSON object in valid UTF-8. Why: cluster_decode() is the
+ * only gate between Redis and every browser of a node. A wrong "valid" would send browsers a broken
+ * frame (RFC 6455 §8.1: they must fail the connection) or a forged field; a crash would take down a
+ * node and every client on it.
  */
 #include <errno.h>
 #include <stdbool.h>

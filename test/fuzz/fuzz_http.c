@@ -1,6 +1,6 @@
 /* fuzz_http.c: libFuzzer target for everything wsrelay does with the bytes of an HTTP
- * request: http.c's parser, then what conn_io.c and routes.c ask of a parsed request (http.c's header
- * helpers, upgrade.c's handshake check, www.c's path resolver).
+ * request: http.c's parser, then what conn_io.c and routes.c ask of a parsed request (http.c's
+ * header helpers, upgrade.c's handshake check, www.c's path resolver).
  *
  * The input is what a client sends on a fresh connection. Each run drives:
  *   1. http_parse_request() over the whole input, as if it came in one read;

@@ -1360,6 +1360,40 @@ def test_a_forged_envelope_cannot_make_a_local_client_leave_or_appear_twice(redi
     run(go())
 
 
+def test_a_leave_counts_only_from_the_clients_node_and_in_its_room(redis, start_server):
+    """A leave names a client; only the node that has it, speaking in the room it is in, may
+    take it away: a leave for it from another node, or in another room the node serves, is
+    ignored."""
+    r = redis()
+    (n,) = start_nodes(start_server, r, 1)
+    other_node = "fedcba9876543210"
+
+    async def go():
+        x = await Client.join(n.port, "x")            # the default room
+        w = await Client.join(n.port, "w", "doc")  # so that n also hears room doc
+        fake = b"wsr2 " + FAKE_NODE.encode()
+        publish_raw(r, [fake + b" join / " + FAKE_ID.encode() + b" 5 {}"], subscribers=1)
+        await x.wait_for([f'{{"type":"join","sender":"{FAKE_ID}","color":5}}'])
+        wrong = [
+            ("wsrelay/doc", fake + b" leave /doc " + FAKE_ID.encode() + b" 5 {}"),  # other room
+            (DEFAULT_ROOM, b"wsr2 " + other_node.encode() + b" leave / " + FAKE_ID.encode() +
+             b" 5 {}"),                                                            # other node
+        ]
+        publish_raw(r, wrong, subscribers=1)
+        ex = await x.send('"after":"wrong leaves"')
+        await x.wait_for([ex])
+        assert not any(t.startswith('{"type":"leave"') for t in x.msgs + w.msgs), \
+            (x.msgs, w.msgs)
+        assert metric(n, "wsrelay_remote_clients") == 1
+        publish_raw(r, [fake + b" leave / " + FAKE_ID.encode() + b" 5 {}"], subscribers=1)
+        await x.wait_for([f'{{"type":"leave","sender":"{FAKE_ID}"}}'])
+        assert metric(n, "wsrelay_remote_clients") == 0
+        for cl in (x, w):
+            await cl.close()
+
+    run(go())
+
+
 # ---------------------------------------------------------------------------------------------
 # Remote messages pass the local rules (issue 10 §2.3)
 # ---------------------------------------------------------------------------------------------

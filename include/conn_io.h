@@ -12,7 +12,7 @@
  *    accept ─▶ conn_open ─▶ on_readable ─▶ feed ─▶ http_parse_request ─▶ ops.on_request
  *                                             └──▶ ws_feed ─────────────▶ ops.on_ws_event
  *    routes/room queue output ─▶ conn_io_flush (one send each) ─▶ EPOLLOUT for the rest
- *    conn_close_later ─▶ conn_io_reap (ops.on_end, then the slot is free)
+ *    conn_close_later ─▶ conn_io_flush reaps it (ops.on_end, then the slot is free)
  */
 #ifndef WSRELAY_CONN_IO_H
 #define WSRELAY_CONN_IO_H
@@ -46,8 +46,9 @@ struct conn_io_ops {
     void (*on_ws_event)(void *ctx, struct conn *c, const struct ws_event *ev);
     /* A /ws reader that was behind and is owed updates has caught up (see bcast.h). */
     void (*on_caught_up)(void *ctx, struct conn *c);
-    /* c stops being a live WebSocket (it starts draining, or is reaped): the last moment to
-     * take it out of its room. Called at most once per connection that was CONN_WS. */
+    /* c stops being a live WebSocket: called when it starts draining and again when it is
+     * reaped (every /ws and /echo connection), so it must be idempotent (routes.c's is:
+     * room_leave() leaves a client in no room alone). */
     void (*on_end)(void *ctx, struct conn *c);
 };
 

@@ -20,7 +20,8 @@
  *
  * Memory: the table takes max_rooms * sizeof(struct room) of address space at start, touched
  * only as rooms open; a room's member lists grow by doubling, so a room costs about
- * sizeof(struct room) plus 8 bytes per member at most twice over (docs/security.md has the
+ * sizeof(struct room) plus 4 bytes per member, in lists that double when full and halve
+ * at a quarter full (so at most 4 times that) (docs/security.md has the
  * measured figure).
  */
 #ifndef WSRELAY_ROOM_H
@@ -148,9 +149,10 @@ void room_pay_owed(struct rooms *rs, struct conn *c);
 /* ---- Other nodes' clients (cluster_sync.c) ----------------------------------------------- */
 
 /* A client of node `tag` (cluster.h's node index + 1) in room r: made present (a new one's
- * join, built here, goes to r's local members; one already known in another room moves).
- * Returns its presence index, -1 if every remote place is taken or if the id is one of our
- * own clients (a forged envelope; *is_forged is then set). */
+ * join, built here, goes to r's local members; one its own node now places in another room
+ * moves, and has left the old one even if -1 follows). Returns its presence index; -1 if
+ * every remote place is taken or a list cannot grow; -1 with *is_forged set if the id is one
+ * of our own clients or a client another node has. */
 long room_remote_join(struct rooms *rs, struct room *r, const char *id, unsigned color,
                       uint16_t tag, bool *is_forged);
 

@@ -372,11 +372,16 @@ long room_remote_join(struct rooms *rs, struct room *r, const char *id, unsigned
     struct presence *p = rs->presence;
     *is_forged = false;
     long index = presence_remote_find(p, id);
-    if (index >= 0 && rooms_of(rs, (size_t)index) == r) {
-        p->peers[index].node = tag; /* it may have moved to another node */
-        return index;
+    /* Ids are per connection: a client never changes node. Only its own node may speak for
+     * it; another node's claim is a forgery (or a bug) and changes nothing, so that no room
+     * hears a leave caused by a message in another room. */
+    if (index >= 0 && p->peers[index].node != tag) {
+        *is_forged = true;
+        return -1;
     }
-    if (index >= 0) /* known in another room: ids are per connection, so it moved */
+    if (index >= 0 && rooms_of(rs, (size_t)index) == r)
+        return index;
+    if (index >= 0) /* its own node now places it in another room: believe the latest */
         room_remote_leave(rs, (size_t)index);
     /* Ids are random (122 bits): another node never names one of our clients, unless the
      * envelope is forged. Believing it would show our own client twice, or make it "leave". */

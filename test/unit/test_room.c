@@ -379,6 +379,20 @@ static void remote_members_join_leave_and_go_with_their_room(void **state)
     const char *welcome = "{\"type\":\"welcome\",\"id\":\"x\"}";
     assert_true(
         room_remote_message(&fx.rooms, (size_t)x, (const uint8_t *)welcome, strlen(welcome)) < 0);
+    /* Another node's claim to this client (ids are per connection: it never changes node)
+     * is refused and changes nothing, in this room or any other. */
+    struct conn *other_member = enter("other");
+    received(other_member);
+    assert_int_equal(room_remote_join(&fx.rooms, rooms_find(&fx.rooms, "other", 5), id_of(100), 9,
+                                      2, &is_forged),
+                     -1);
+    assert_true(is_forged);
+    assert_int_equal(room_remote_join(&fx.rooms, r, id_of(100), 9, 2, &is_forged), -1);
+    assert_true(is_forged);
+    assert_int_equal(buf_size(&a->wbuf), 0); /* no leave, no join */
+    assert_int_equal(buf_size(&other_member->wbuf), 0);
+    assert_ptr_equal(rooms_of(&fx.rooms, (size_t)x), r);
+    assert_int_equal(fx.presence.peers[x].node, 1);
     /* A claim to one of our own ids is refused. */
     assert_int_equal(room_remote_join(&fx.rooms, r, id_of(a->slot), 1, 1, &is_forged), -1);
     assert_true(is_forged);

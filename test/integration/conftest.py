@@ -1228,3 +1228,14 @@ class Bystanders:
             await asyncio.sleep(self.pause)
         await a.close()
         await b.close()
+
+
+def scrape_until(port, check, timeout=TIMEOUT):
+    """Scrapes /metrics until check(metrics) is true (closes are reaped asynchronously);
+    returns the last scrape, which the caller asserts on with a full message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = scrape(port)
+        if check(m) or time.monotonic() > deadline:
+            return m
+        time.sleep(0.05)

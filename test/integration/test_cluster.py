@@ -1819,34 +1819,40 @@ listen stats
 
 
 class Haproxy:
-    def __init__(self, workdir, p1, p2):
+    """Debian's haproxy with a configuration `cfg` (placeholders host, port, sport, p1, p2:
+    the frontend, the stats listener and the two nodes), on free loopback ports; stopped by
+    PID. test_haproxy_rooms.py uses it with docs/scaling.md's room hashing."""
+
+    def __init__(self, workdir, p1, p2, cfg=HAPROXY_CFG, name="haproxy"):
         self.port, self.stats_port = free_port(), free_port()
-        cfg = workdir / "haproxy.cfg"
-        cfg.write_text(HAPROXY_CFG.format(host=HOST, port=self.port, sport=self.stats_port,
-                                          p1=p1, p2=p2))
-        self.log = workdir / "haproxy.log"
+        path = workdir / f"{name}.cfg"
+        path.write_text(cfg.format(host=HOST, port=self.port, sport=self.stats_port,
+                                   p1=p1, p2=p2))
+        self.log = workdir / f"{name}.log"
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"],
+            self.proc = subprocess.Popen(["haproxy", "-f", str(path), "-db"],
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT)
 
-    def status(self):
-        """{server name: status} from the stats page's CSV (chunked: urllib reads it)."""
+    def statuses(self):
+        """{(backend, server): status} from the stats page's CSV (chunked: urllib reads it);
+        fails the test if haproxy has exited."""
+        if self.proc.poll() is not None:
+            pytest.fail(f"haproxy exited: {self.log.read_text(errors='replace')}")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(f"http://{HOST}:{self.stats_port}/stats;csv", timeout=TIMEOUT) as resp:
             lines = resp.read().decode().splitlines()
         cols = lines[0].lstrip("# ").split(",")
-        out = {}
-        for line in lines[1:]:
-            row = dict(zip(cols, line.split(",")))
-            if row.get("pxname") == "wsrelay" and row.get("svname") in ("n1", "n2"):
-                out[row["svname"]] = row["status"]
-        return out
+        rows = [dict(zip(cols, line.split(","))) for line in lines[1:]]
+        return {(r["pxname"], r["svname"]): r["status"] for r in rows
+                if r.get("svname") not in (None, "FRONTEND", "BACKEND")}
+
+    def status(self):
+        """{server name: status} of the backend "wsrelay"."""
+        return {sv: st for (px, sv), st in self.statuses().items() if px == "wsrelay"}
 
     def wait_status(self, want, timeout=READY_BOUND):
         def check():
-            if self.proc.poll() is not None:
-                pytest.fail(f"haproxy exited: {self.log.read_text(errors='replace')}")
             try:
                 return self.status() == want
             except OSError:

@@ -25,13 +25,13 @@ import asyncio
 import json
 import os
 import subprocess
-import urllib.request
 
 import pytest
 import websockets
 
-from conftest import HOST, REPO, TIMEOUT, free_port, relayed, run, scrape
-from test_cluster import READY_BOUND, eventually, redis, start_nodes  # noqa: F401 (fixture)
+from conftest import HOST, REPO, TIMEOUT, relayed, run, scrape
+from test_cluster import (  # noqa: F401 (redis: the fixture)
+    READY_BOUND, Haproxy, eventually, redis, start_nodes)
 
 WSBENCH = os.environ.get("WSBENCH_BIN") or str(REPO / "bench" / "wsbench")
 
@@ -79,42 +79,14 @@ listen stats
 """
 
 
-class Haproxy:
-    def __init__(self, workdir, p1, p2):
-        self.port, self.stats_port = free_port(), free_port()
-        cfg = workdir / "haproxy-rooms.cfg"
-        cfg.write_text(HAPROXY_CFG.format(host=HOST, port=self.port, sport=self.stats_port,
-                                          p1=p1, p2=p2))
-        self.log = workdir / "haproxy-rooms.log"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"],
-                                         stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
-
-    def servers_up(self):
-        """True when every server of both backends is UP (the stats page's CSV)."""
-        if self.proc.poll() is not None:
-            pytest.fail(f"haproxy exited: {self.log.read_text(errors='replace')}")
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(f"http://{HOST}:{self.stats_port}/stats;csv",
-                             timeout=TIMEOUT) as resp:
-                lines = resp.read().decode().splitlines()
-        except OSError:
-            return False
-        cols = lines[0].lstrip("# ").split(",")
-        rows = [dict(zip(cols, ln.split(","))) for ln in lines[1:]]
-        st = [(r["pxname"], r["status"]) for r in rows if r.get("svname") in ("a", "b")]
-        return len(st) == 4 and all(s == "UP" for _, s in st)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(TIMEOUT)
+def servers_up(hap):
+    """True when every server of both backends is UP."""
+    try:
+        st = hap.statuses()
+    except OSError:
+        return False
+    st = {k: v for k, v in st.items() if k[0] in ("rooms", "files")}
+    return len(st) == 4 and all(v == "UP" for v in st.values())
 
 
 @pytest.fixture
@@ -122,9 +94,10 @@ def cluster(redis, start_server, tmp_path):  # noqa: F811 (redis: the fixture)
     """(haproxy, [node a, node b]): two nodes over one Redis behind the room-hashing haproxy."""
     r = redis()
     nodes = start_nodes(start_server, r, 2, "--max-connect-rate", "0")
-    hap = Haproxy(tmp_path, nodes[0].port, nodes[1].port)
+    hap = Haproxy(tmp_path, nodes[0].port, nodes[1].port, HAPROXY_CFG, "haproxy-rooms")
     try:
-        eventually(hap.servers_up, "haproxy: both servers UP in both backends", READY_BOUND * 2)
+        eventually(lambda: servers_up(hap), "haproxy: both servers UP in both backends",
+                   READY_BOUND * 2)
         yield hap, nodes
     finally:
         hap.stop()

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import (
+    scrape_until,
     OP_TEXT,
     TIMEOUT,
     HttpConn,
@@ -44,15 +45,6 @@ REQUIRED = {
 }
 
 
-def eventually(port, check, timeout=TIMEOUT):
-    """Scrapes until check(metrics) is true (closes are reaped asynchronously); returns the
-    last scrape, which the caller asserts on."""
-    deadline = time.monotonic() + timeout
-    while True:
-        m = scrape(port)
-        if check(m) or time.monotonic() > deadline:
-            return m
-        time.sleep(0.05)
 
 
 def test_metrics_is_200_with_prometheus_content_type(server):
@@ -101,7 +93,7 @@ def test_gauges_follow_connections_and_websockets(server):
         e = await ws_connect(p, "/echo")
         idle = HttpConn(p)  # an HTTP connection that has sent nothing yet
         try:
-            m = eventually(p, lambda m: m.value("wsrelay_connections_open") == 5)
+            m = scrape_until(p, lambda m: m.value("wsrelay_connections_open") == 5)
             assert m.value("wsrelay_connections_open") == 5, m.text  # a, b, e, idle, scrape
             assert m.value("wsrelay_websockets_open", route="ws") == 2, m.text
             assert m.value("wsrelay_websockets_open", route="echo") == 1, m.text
@@ -110,12 +102,12 @@ def test_gauges_follow_connections_and_websockets(server):
         await b.close()
         await expect(a, leave_text(wb))
         await e.close()
-        m = eventually(p, lambda m: m.value("wsrelay_connections_open") == 2)
+        m = scrape_until(p, lambda m: m.value("wsrelay_connections_open") == 2)
         assert m.value("wsrelay_connections_open") == 2, m.text  # a and the scrape
         assert m.value("wsrelay_websockets_open", route="ws") == 1, m.text
         assert m.value("wsrelay_websockets_open", route="echo") == 0, m.text
         await a.close()
-        m = eventually(p, lambda m: m.value("wsrelay_connections_open") == 1)
+        m = scrape_until(p, lambda m: m.value("wsrelay_connections_open") == 1)
         assert m.value("wsrelay_connections_open") == 1, m.text
         assert m.value("wsrelay_websockets_open", route="ws") == 0, m.text
 
@@ -208,7 +200,7 @@ def test_disconnects_are_counted_with_a_reason_label(server):
         ws.abort()
 
     run(go())
-    m = eventually(p, lambda m: m.total("wsrelay_disconnects_total") >= before + 2)
+    m = scrape_until(p, lambda m: m.total("wsrelay_disconnects_total") >= before + 2)
     assert m.total("wsrelay_disconnects_total") >= before + 2, m.text
     for (name, labels), _v in m.samples.items():
         if name == "wsrelay_disconnects_total":
@@ -223,7 +215,7 @@ def test_rate_limited_total_counts_dropped_messages(start_server):
         f.recv_text()
         time.sleep(1.2)
         f.send_raw(b"".join(build_frame(OP_TEXT, f'{{"n":{i}}}') for i in range(30)))
-        m = eventually(srv.port, lambda m: (m.value("wsrelay_rate_limited_total") or 0) >= 15)
+        m = scrape_until(srv.port, lambda m: (m.value("wsrelay_rate_limited_total") or 0) >= 15)
         assert (m.value("wsrelay_rate_limited_total") or 0) >= 15, m.text
     finally:
         f.close()

@@ -53,6 +53,7 @@ import time
 import pytest
 
 from conftest import (
+    scrape_until,
     HOST,
     OP_CLOSE,
     OP_PING,
@@ -222,15 +223,6 @@ def close_handshake(ws):
     ws.close()
 
 
-def eventually(port, check, timeout=TIMEOUT):
-    """Scrapes until check(metrics) holds (closes are reaped asynchronously); returns the last
-    scrape, for the caller to assert on with a full message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        m = scrape(port)
-        if check(m) or time.monotonic() > deadline:
-            return m
-        time.sleep(0.05)
 
 
 def room_values(m):
@@ -248,7 +240,7 @@ def room_values(m):
 
 def expect_rooms(port, **want):
     """The room metrics reach exactly `want` (keys of room_values) within TIMEOUT."""
-    m = eventually(port, lambda m: all(room_values(m)[k] == v for k, v in want.items()))
+    m = scrape_until(port, lambda m: all(room_values(m)[k] == v for k, v in want.items()))
     got = room_values(m)
     assert all(got[k] == v for k, v in want.items()), \
         f"room metrics {got}, want {want}\n{room_lines(m)}"
@@ -995,7 +987,7 @@ def test_5000_rooms_open_and_close_and_leave_no_memory_or_rooms_behind(start_ser
         rss_peak, got_open = run(churn_round(port, rnd, pid), timeout=240)
         got = expect_rooms(port, open=0, clients_max=0, created=CHURN_ROOMS * rnd,
                            freed=CHURN_ROOMS * rnd, full=0, too_many=0)
-        m = eventually(port, lambda m: m.value("wsrelay_websockets_open", route="ws") == 0)
+        m = scrape_until(port, lambda m: m.value("wsrelay_websockets_open", route="ws") == 0)
         assert m.value("wsrelay_websockets_open", route="ws") == 0, m.text
         after.append(settled_memory_kib(pid))
         print(f"\nround {rnd}: {got_open} with all open, VmRSS {rss_peak} KiB; "
@@ -1155,5 +1147,5 @@ def test_many_clients_cycling_through_many_rooms_leave_nothing_behind(start_serv
     assert got["joins"] + got["full"] == workers * cycles, (got, counts)
     assert got["joins"] >= counts["welcome"] and got["full"] >= counts["full"], (got, counts)
     assert got["too_many"] == 0, got
-    m = eventually(port, lambda m: m.value("wsrelay_websockets_open", route="ws") == 0)
+    m = scrape_until(port, lambda m: m.value("wsrelay_websockets_open", route="ws") == 0)
     assert m.value("wsrelay_websockets_open", route="ws") == 0, m.text

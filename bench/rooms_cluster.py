@@ -336,6 +336,8 @@ listen stats
     stats uri /stats
 """
 
+# The routing part of docs/scaling.md's configuration. test_haproxy_rooms.py reads the
+# whole of it out of the doc; keep this copy the same when the doc changes.
 HAPROXY_HASH = """
 frontend cursors
     bind {host}:{port}

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "buf.h"
 #include "loop.h"
 #include "net.h"
@@ -101,6 +102,14 @@ struct conn_ws {
     uint8_t ping_payload[CONN_PING_LEN]; /* the last ping's payload: its pong must echo it */
     struct rate rate;                    /* /ws: the --max-rate token bucket (messages) */
     struct rate byte_rate;               /* /ws: the --max-byte-rate token bucket (bytes) */
+    /* Delivery in a room (room.c, "latest position wins"): cursor messages are not queued as
+     * they arrive; the room's activity list holds each member's latest, and a member takes
+     * every entry newer than seen_seq when it can (docs/architecture.md). */
+    uint64_t seen_seq;  /* the room's activity count this client has been given up to */
+    uint32_t count_sent; /* the room size this client was last told (wsrelay.batch) */
+    bool is_owed;        /* entries newer than seen_seq wait for it: pay once it catches up */
+    bool is_batch;       /* negotiated wsrelay.batch: text goes out as JSON-array frames */
+    struct batch batch;  /* the open batch at the tail of wbuf (batch.h) */
 };
 
 struct conn {
@@ -114,7 +123,7 @@ struct conn {
     bool is_lingering;        /* DRAINING, output sent and our FIN too: reading until the peer's */
     bool is_busy;             /* wrote since the last tick: keep its buffers (see conn_trim) */
     bool is_behind;           /* after its last write, output past conflate_mark was still pending:
-                               * a slow reader, so relayed updates are conflated (bcast.h) */
+                               * a slow reader, so cursor messages wait for it (room.c) */
     bool is_reset;            /* close with a TCP reset (SO_LINGER 0), dropping unsent bytes */
     uint64_t serial;          /* "conn=N" in logs: never reused, unlike slots and descriptors */
     uint64_t since_ms;        /* monotonic time the current phase began: for timeouts */
@@ -124,10 +133,6 @@ struct conn {
     struct buf rbuf; /* bytes read but not parsed yet (a partial request or frame); usually
                       * empty and unallocated: reads go to conn_io's shared buffer */
     struct buf wbuf; /* bytes to send; its limit is --max-buffer */
-    /* Conflation (bcast.h): while is_behind, relayed updates are not queued; instead the
-     * bit of their sender's slot is set here, and the sender's latest state is sent once
-     * the client catches up. NULL until first needed. */
-    uint64_t *owed;
 
     union {
         struct conn_http http;
@@ -149,12 +154,11 @@ struct conn_table {
     size_t nclosing;
 
     size_t rbuf_limit, wbuf_limit, max_message;
-    size_t conflate_mark;   /* pending output after a write from which relayed updates are
-                             * conflated (the reader is behind) */
-    size_t burst_mark;      /* pending output, written or not, from which they are conflated
-                             * anyway: half of --max-buffer, so a burst never reaches it */
-    size_t owed_bits;       /* senders a client can be owed: every presence entry, local and
-                             * remote (max by default; the server widens it in a cluster) */
+    size_t conflate_mark;   /* pending output after a write from which the reader is behind:
+                             * cursor messages wait until it catches up */
+    size_t burst_mark;      /* pending output, written or not, past which no more cursor
+                             * messages are added: half of --max-buffer, so server messages
+                             * always find room */
     size_t wbuf_high_water; /* the most output ever pending on one connection */
 };
 
@@ -183,14 +187,6 @@ void conn_queue_write(struct conn_table *t, struct conn *c);
  */
 void conn_release(struct conn_table *t, struct conn *c);
 
-/* Conflation bookkeeping: c is owed the latest state of the client in slot `sender`.
- * Returns false if the bitset could not be allocated (the caller then queues the update
- * normally). conn_owes_any() says whether anything is owed; conn_take_owed() returns the
- * lowest owed slot and clears it, or -1 when nothing is owed (and frees the bitset). */
-bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender);
-bool conn_owes_any(const struct conn *c);
-long conn_take_owed(struct conn_table *t, struct conn *c);
-
 /* The slow-reader rules for an HTTP connection whose responses wait for their reader, given
  * how many bytes the peer has acknowledged so far (`acked`, which only grows). Updates
  * h->out_acked and h->acked_ms. Returns NULL while the reader keeps up, else a static reason:
@@ -214,6 +210,12 @@ struct conn_peer_text {
     char s[NET_ADDR_STR];
 };
 struct conn_peer_text conn_peer_text(const struct conn *c);
+
+/* Whether c speaks wsrelay.batch (only a room's WebSocket can: the field lives in `ws`). */
+static inline bool conn_is_batch(const struct conn *c)
+{
+    return c->route == CONN_ROUTE_ROOM && c->ws.is_batch;
+}
 
 /* The connection that owns a watch (the watch is embedded in struct conn). */
 static inline struct conn *conn_of_watch(struct loop_watch *w)

@@ -95,6 +95,10 @@ bool http_has_token(struct http_view value, const char *token);
  * (case-insensitive, whitespace around elements ignored). */
 bool http_list_has(struct http_view list, struct http_view item);
 
+/* The same, but the element must equal item byte for byte (a subprotocol name: RFC 6455
+ * §4.1 compares them exactly). */
+bool http_list_has_exact(struct http_view list, const char *item);
+
 /* A response head. extra_headers, if not NULL, is zero or more complete header lines each
  * ending in "\r\n" (e.g. "Allow: GET, HEAD\r\n"). */
 struct http_response {

@@ -41,6 +41,12 @@ struct presence_peer {
     /* The room it is in (room.c's room id) and its place in that room's member list, kept
      * by room.c; PRESENCE_NO_ROOM while it is in none. */
     uint32_t room, room_pos;
+    /* Its place in its room's activity list (room.c keeps it): the members announced to the
+     * room (docs/protocol.md, "Big rooms"), least recently active first. act_seq is the
+     * room's activity count when it last moved or was announced. */
+    bool is_announced;
+    uint32_t act_prev, act_next; /* presence indices, or PRESENCE_NO_ROOM at either end */
+    uint64_t act_seq;
     char id[PRESENCE_ID_SIZE];
     unsigned color;  /* hue, 0..359 */
     struct buf last; /* last relayed message, limit last_max; empty if none */
@@ -103,24 +109,34 @@ bool presence_has_snapshot(const struct presence_peer *peer);
 /* How many slots are present. */
 size_t presence_count(const struct presence *p);
 
-/* The room a welcome describes: its name (unreserved characters only, target.h) and its
- * members, as two lists of peer indices (this server's clients, and other nodes'). */
+/* The room a welcome describes: its name (unreserved characters only, target.h), its size,
+ * and whom to list. Either every member, from the room's two member lists (this server's
+ * clients and other nodes'), in their order: when `recent` is PRESENCE_NO_ROOM. Or the
+ * announced members from `recent`, the most recently active, backwards along act_prev:
+ * the summary of a room above --roster-max. At most max_peers either way. */
 struct presence_roster {
     const char *room;
     size_t room_len;
     const uint32_t *members[2];
     size_t count[2];
+    uint32_t recent;  /* PRESENCE_NO_ROOM: list members[]; else the newest of the activity list */
+    size_t max_peers; /* list at most this many peers */
+    size_t total;     /* members of the room, the newcomer included: the "count" */
+    bool with_count;  /* say "count" even when every other member is listed (wsrelay.batch) */
 };
 
 /* Appends {"type":"welcome","id":"<id>","color":<c>,"room":"<name>","peers":[...]} for slot
- * `self`, where peers holds, for every other present member of the roster, its last relayed
- * message or, if it has sent none (or its last is over PRESENCE_STATE_MAX),
- * {"sender":"<id>","color":<c>}. Peers that would
- * take the message past p->welcome_max bytes are left out (the server sets it from --max-buffer, so
- * a welcome always fits the newcomer's buffer). Returns 0, or -ENOBUFS /
- * -ENOMEM (out unchanged). */
+ * `self`, where peers holds, for each other present member the roster lists, its last
+ * relayed message or, if it has sent none (or its last is over PRESENCE_STATE_MAX),
+ * {"sender":"<id>","color":<c>}. Peers that would take the message past p->welcome_max bytes
+ * are left out (the server sets it from --max-buffer, so a welcome always fits the
+ * newcomer's buffer). When fewer than total - 1 peers are listed, or with_count, ,"count":N
+ * follows the peers. Returns 0, or -ENOBUFS / -ENOMEM (out unchanged). */
 int presence_write_welcome(const struct presence *p, size_t self,
                            const struct presence_roster *roster, struct buf *out);
+
+/* Appends {"type":"count","count":<n>}. Same returns. */
+int presence_write_count(size_t n, struct buf *out);
 
 /* Appends {"type":"join","sender":"<id>","color":<c>} for slot. Same returns. */
 int presence_write_join(const struct presence *p, size_t slot, struct buf *out);

@@ -56,9 +56,17 @@ struct room {
     char name[TARGET_ROOM_MAX + 1]; /* "" is the default room */
     uint8_t name_len;
     bool is_open;
+    bool is_dirty;            /* in rs->dirty: something to hand its members at the next flush */
     uint32_t next;            /* the next room in its hash bucket, or ROOM_NONE */
     uint32_t *local, *remote; /* presence indices (local ones are also conn slots) */
     uint32_t nlocal, nremote, cap_local, cap_remote;
+    /* The activity list (presence_peer's act_*): announced members, least recently active
+     * first, each holding its latest message in presence. */
+    uint32_t act_head, act_tail, nannounced;
+    uint64_t act_seq;     /* activity count: one more per message kept or member announced */
+    uint64_t flushed_seq; /* entries up to here were handed to every member keeping up */
+    uint64_t min_seen;    /* the least seen_seq of its members at the last flush */
+    uint64_t flushed_ms;  /* when that flush was: --send-interval counts from it */
 };
 
 /* What a room reports to whoever listens (the cluster). Every callback may be NULL. The
@@ -82,7 +90,7 @@ struct room_counters {
     uint64_t messages_out;   /* frames queued to members */
     uint64_t relayed;        /* of those, members' messages (cursor updates) ... */
     uint64_t relayed_remote; /* ... and of those, other nodes' members' */
-    uint64_t conflated;      /* updates owed instead of queued (bcast.h) */
+    uint64_t conflated;      /* messages that replaced one some member had not been given */
 };
 
 struct rooms {
@@ -102,6 +110,16 @@ struct rooms {
     const struct room_listener *listener;
     void *listener_ctx;
     bool is_muted; /* the server is stopping: leaves are not announced */
+    /* Set after rooms_init (defaults: no summary, no pacing): --roster-max and
+     * --send-interval. */
+    size_t roster_max;
+    uint64_t send_interval_ms;
+    uint32_t *dirty; /* ids of rooms with is_dirty set */
+    size_t ndirty;
+    /* A room's new entries in both wire forms, built once per flush for every member that
+     * keeps up: complete frames (seed clients), and JSON values joined by commas
+     * (wsrelay.batch clients). */
+    struct buf run_frames, run_elems;
     struct room_counters counters;
 };
 
@@ -137,14 +155,35 @@ int room_enter(struct rooms *rs, struct conn *c, const char *name, size_t len, c
 void room_leave(struct rooms *rs, struct conn *c);
 
 /* A text message from a local member: rewritten with its sender and color (json.h), kept in
- * presence, relayed to every member of its room (the sender included). Returns 0, or the
+ * presence as its latest, to be delivered to every member of its room (the sender included)
+ * and published by the next rooms_flush(). Returns 0, or the
  * negative json.h error that refused it (the caller fails the connection with
  * json_err_close_code()). */
 int room_message(struct rooms *rs, struct conn *c, const uint8_t *p, size_t len);
 
-/* A reader that fell behind has caught up below the conflation mark: queue the latest state
- * of every sender it is owed, until it is behind again. */
-void room_pay_owed(struct rooms *rs, struct conn *c);
+/* ---- Delivery: latest position wins (docs/protocol.md) ------------------------------------
+ *
+ * A member's message is not queued to anyone when it arrives: it replaces the member's
+ * latest in presence and moves the member to the tail of its room's activity list. Before
+ * the loop sleeps, rooms_flush() hands each member of each room with news every entry newer
+ * than what it was given (its seen_seq), oldest first, and publishes the room's local news
+ * to the cluster: so between two writes a client is owed at most one message per sender,
+ * always the latest, and several messages read in one pass cost one delivery. Server
+ * messages (welcome, join, leave) are queued at once, never skipped; a member's message
+ * never precedes its join nor follows its leave (the leave removes its entry). */
+
+/* Hands out what each room with news owes its members (rooms whose --send-interval has not
+ * passed since their last flush wait). Members that are behind, or whose buffer reaches its
+ * burst mark, keep the rest owed (room_catch_up). */
+void rooms_flush(struct rooms *rs, uint64_t now_ms);
+
+/* How long the loop may sleep before rooms_flush() has work: -1 (nothing waits), 0 (now),
+ * or the milliseconds until the next paced room is due. */
+int rooms_next_flush_ms(const struct rooms *rs, uint64_t now_ms);
+
+/* A reader that fell behind has caught up below the conflation mark: queue every entry it
+ * is owed, oldest first, until it is behind again. */
+void room_catch_up(struct rooms *rs, struct conn *c);
 
 /* ---- Other nodes' clients (cluster_sync.c) ----------------------------------------------- */
 

@@ -20,6 +20,9 @@
 #include "metrics.h"
 #include "room.h"
 
+/* The subprotocol of batched frames (docs/protocol.md). */
+#define ROUTES_BATCH_PROTOCOL "wsrelay.batch"
+
 struct routes {
     const struct config *cfg;
     struct conn_io *io;

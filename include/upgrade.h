@@ -46,6 +46,11 @@ int upgrade_check(const struct http_request *req, char accept[UPGRADE_ACCEPT_LEN
  * false with 403 (RFC 6455 §4.2.2 step 4 leaves the status to us; 403 says "not you"). */
 bool upgrade_origin_allowed(const struct http_request *req, const char *allow);
 
+/* RFC 6455 §4.1, §11.3.4: does the handshake offer this subprotocol? Sec-WebSocket-Protocol
+ * is a comma-separated list and may come as several fields (one list); names are compared
+ * exactly. Choosing among the offers, and echoing the choice, is the caller's. */
+bool upgrade_offers_protocol(const struct http_request *req, const char *name);
+
 /* The status to answer an enum upgrade_err with (405, 400 or 426). */
 int upgrade_err_status(int err);
 

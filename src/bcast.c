@@ -1,36 +1,38 @@
-/* bcast.c: one frame, many buffers (see bcast.h). */
+/* bcast.c: messages into buffers (see bcast.h). */
 #include "bcast.h"
 
 #include <string.h>
 
+#include "batch.h"
 #include "ws.h"
 
 /* The reason a slow reader is dropped with: it is logged, and sets the close path. */
 static const char over_limit[] = "output over --max-buffer";
 
-/* Appends the already-encoded header and the payload as one unit: either both fit under the
- * buffer's limit or neither is written, so a recipient never holds half a frame. */
-static bool append_frame(struct conn_table *t, struct conn *c, const uint8_t *hdr, size_t hdr_len,
-                         const void *p, size_t len)
+static void note_queued(struct conn_table *t, struct conn *c)
 {
-    if (ws_append_frame(&c->wbuf, hdr, hdr_len, p, len) != 0) {
-        conn_close_later(t, c, CONN_END_SLOW_READER, over_limit);
-        return false;
-    }
     if (buf_size(&c->wbuf) > t->wbuf_high_water)
         t->wbuf_high_water = buf_size(&c->wbuf);
     conn_queue_write(t, c);
-    return true;
 }
 
-struct bcast_result bcast_list(struct conn_table *t, const uint32_t *slots, size_t n,
-                               enum frame_op op, const void *p, size_t len,
-                               const struct conn *except, uint32_t sender)
+/* Appends a text message to c in its wire form: an element of its batch, or a frame whose
+ * header the caller encoded (once for many recipients). Whole or not at all. Returns 0 or
+ * the buffer's negative errno. */
+static int append_text(struct conn *c, const uint8_t *hdr, size_t hdr_len, const void *p,
+                       size_t len)
+{
+    if (conn_is_batch(c))
+        return batch_add(&c->wbuf, &c->ws.batch, p, len);
+    return ws_append_frame(&c->wbuf, hdr, hdr_len, p, len);
+}
+
+size_t bcast_list(struct conn_table *t, const uint32_t *slots, size_t n, const void *p, size_t len,
+                  const struct conn *except)
 {
     uint8_t hdr[FRAME_HDR_MAX];
-    size_t hdr_len = frame_encode_hdr(hdr, true, op, len); /* once, not once per recipient */
-    struct bcast_result r = {0, 0};
-
+    size_t hdr_len = frame_encode_hdr(hdr, true, FRAME_OP_TEXT, len); /* once, not per member */
+    size_t sent = 0;
     /* Walk the dense member list, not every slot: the work is proportional to the
      * recipients. Marking a member CLOSING does not change the list (room.c removes it when
      * the connection is reaped), so the loop is safe while it drops slow readers. */
@@ -38,34 +40,72 @@ struct bcast_result bcast_list(struct conn_table *t, const uint32_t *slots, size
         struct conn *c = &t->conns[slots[i]];
         if (c == except || c->phase != CONN_WS)
             continue;
-        /* Behind after its last write (a slow reader), or already holding burst_mark bytes
-         * that no write has tried yet (a burst of big messages from many senders in one loop
-         * pass, which would carry even a fast reader past --max-buffer before the next
-         * flush), or simply without room for this one: an update from this sender is then
-         * owed, not queued, and never the reason a reader is dropped. The flush that drains
-         * it below conflate_mark pays the debt (room_pay_owed). */
-        size_t pending = buf_size(&c->wbuf);
-        bool has_no_room = pending + hdr_len + len > c->wbuf.limit;
-        if (sender != BCAST_NO_CONFLATION && (sender & BCAST_UNKEPT) != 0) {
-            if (c->is_behind || has_no_room) { /* nothing to owe: this update is skipped */
-                r.conflated++;
-                continue;
-            }
-        } else if (sender != BCAST_NO_CONFLATION &&
-                   (c->is_behind || pending >= t->burst_mark || has_no_room) &&
-                   conn_owe(t, c, sender)) {
-            r.conflated++;
+        if (append_text(c, hdr, hdr_len, p, len) != 0) {
+            conn_close_later(t, c, CONN_END_SLOW_READER, over_limit);
             continue;
         }
-        if (append_frame(t, c, hdr, hdr_len, p, len))
-            r.sent++;
+        note_queued(t, c);
+        sent++;
     }
-    return r;
+    return sent;
+}
+
+bool bcast_seal(struct conn_table *t, struct conn *c)
+{
+    if (!conn_is_batch(c) || !batch_is_open(&c->ws.batch))
+        return true;
+    if (batch_seal(&c->wbuf, &c->ws.batch) != 0) {
+        conn_close_later(t, c, CONN_END_ERROR, "out of memory for a batch");
+        return false;
+    }
+    return true;
 }
 
 bool bcast_one(struct conn_table *t, struct conn *c, enum frame_op op, const void *p, size_t len)
 {
     uint8_t hdr[FRAME_HDR_MAX];
     size_t hdr_len = frame_encode_hdr(hdr, true, op, len);
-    return append_frame(t, c, hdr, hdr_len, p, len);
+    int rc;
+    if (op == FRAME_OP_TEXT) {
+        rc = append_text(c, hdr, hdr_len, p, len);
+    } else {
+        if (!bcast_seal(t, c))
+            return false;
+        rc = ws_append_frame(&c->wbuf, hdr, hdr_len, p, len);
+    }
+    if (rc != 0) {
+        conn_close_later(t, c, CONN_END_SLOW_READER, over_limit);
+        return false;
+    }
+    note_queued(t, c);
+    return true;
+}
+
+bool bcast_try(struct conn_table *t, struct conn *c, const void *p, size_t len)
+{
+    if (buf_size(&c->wbuf) >= t->burst_mark)
+        return false;
+    uint8_t hdr[FRAME_HDR_MAX];
+    size_t hdr_len = frame_encode_hdr(hdr, true, FRAME_OP_TEXT, len);
+    if (append_text(c, hdr, hdr_len, p, len) != 0)
+        return false; /* no room: owed, not dropped */
+    note_queued(t, c);
+    return true;
+}
+
+bool bcast_try_run(struct conn_table *t, struct conn *c, const void *frames, size_t frames_len,
+                   const void *elems, size_t elems_len)
+{
+    bool is_batch = conn_is_batch(c);
+    size_t len = is_batch ? elems_len : frames_len;
+    if (len == 0)
+        return true;
+    if (buf_size(&c->wbuf) + len > t->burst_mark)
+        return false;
+    int rc = is_batch ? batch_add(&c->wbuf, &c->ws.batch, elems, elems_len)
+                      : buf_append(&c->wbuf, frames, frames_len);
+    if (rc != 0)
+        return false;
+    note_queued(t, c);
+    return true;
 }

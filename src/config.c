@@ -27,6 +27,10 @@ static const char usage[] =
     "                       4002 \"too many rooms\" (default 10000)\n"
     "  --max-room-clients N members of one room on this node; one more is closed with\n"
     "                       4001 \"room is full\" (default 400)\n"
+    "  --roster-max N       in a room of more members, a welcome lists the N most recently\n"
+    "                       active and arrivals are announced when they move (default 1000)\n"
+    "  --send-interval TIME write cursor messages to a room at most this often (default 0:\n"
+    "                       as soon as the loop can)\n"
     "  --max-message BYTES  largest WebSocket message accepted (default 16K)\n"
     "  --max-buffer BYTES   pending output per client before it is dropped (default 1M)\n"
     "  --handshake-timeout TIME  close connections without a complete request (default 10s)\n"
@@ -72,6 +76,8 @@ void config_defaults(struct config *cfg)
         .max_clients = 1024,
         .max_rooms = 10000,
         .max_room_clients = 400,
+        .roster_max = 1000,
+        .send_interval_ms = 0,
         .max_message = (size_t)16 * 1024,
         .max_buffer = (size_t)1024 * 1024,
         .handshake_timeout_ms = 10000,
@@ -275,6 +281,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-rooms", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-room-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
+            {"--roster-max", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
+            {"--send-interval", FLAG_DURATION, 0, CONFIG_SEND_INTERVAL_MAX_MS},
             {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
             {"--max-buffer", FLAG_SIZE, 1024, CONFIG_MAX_BUFFER_MAX},
             {"--max-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
@@ -334,6 +342,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->max_rooms = (size_t)n;
         else if (strcmp(name, "--max-room-clients") == 0)
             cfg->max_room_clients = (size_t)n;
+        else if (strcmp(name, "--roster-max") == 0)
+            cfg->roster_max = (size_t)n;
+        else if (strcmp(name, "--send-interval") == 0)
+            cfg->send_interval_ms = n;
         else if (strcmp(name, "--max-message") == 0)
             cfg->max_message = (size_t)n;
         else if (strcmp(name, "--max-buffer") == 0)

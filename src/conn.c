@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bitset.h"
 
 int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t wbuf_limit,
                     size_t max_message)
@@ -20,7 +19,6 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
          * ever has pending, far enough below the limit that server messages still fit. */
         .conflate_mark = wbuf_limit / 16,
         .burst_mark = wbuf_limit / 2,
-        .owed_bits = max,
     };
     /* calloc hands back zeroed pages the kernel maps only when first written: slots that
      * were never used cost address space, not memory. So nothing here writes to them; a
@@ -139,35 +137,6 @@ void conn_queue_write(struct conn_table *t, struct conn *c)
     t->writers[t->nwriters++] = c->slot;
 }
 
-/* The owed set is a bitset over senders: one bit per possible sender, owed_bits/8 bytes,
- * allocated only for a client that fell behind. Setting a bit twice is what conflation is:
- * the second update replaces the first, because only the latest state is sent. */
-bool conn_owe(struct conn_table *t, struct conn *c, uint32_t sender)
-{
-    if (c->owed == NULL) {
-        c->owed = bitset_new(t->owed_bits);
-        if (c->owed == NULL)
-            return false;
-    }
-    bitset_add(c->owed, sender);
-    return true;
-}
-
-bool conn_owes_any(const struct conn *c)
-{
-    return c->owed != NULL;
-}
-
-long conn_take_owed(struct conn_table *t, struct conn *c)
-{
-    long sender = c->owed != NULL ? bitset_take_lowest(c->owed, t->owed_bits) : -1;
-    if (sender < 0) {
-        free(c->owed); /* paid in full: the next congestion starts afresh */
-        c->owed = NULL;
-    }
-    return sender;
-}
-
 void conn_release(struct conn_table *t, struct conn *c)
 {
     transport_close(&c->tp, c->is_reset);
@@ -177,7 +146,6 @@ void conn_release(struct conn_table *t, struct conn *c)
         ws_free(&c->ws.session);
     buf_free(&c->rbuf);
     buf_free(&c->wbuf);
-    free(c->owed);
     uint32_t slot = c->slot;
     *c = (struct conn){
         .watch = {.fd = -1},

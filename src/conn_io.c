@@ -123,6 +123,9 @@ static void flush_conn(struct conn_io *io, struct conn *c)
     if (c->phase == CONN_CLOSING || c->phase == CONN_FREE)
         return;
     bool was_blocked = c->phase == CONN_HTTP && http_is_blocked(c);
+    /* A wsrelay.batch client's messages since the last write become one frame now. */
+    if (!bcast_seal(io->conns, c))
+        return;
 
     if (buf_size(&c->wbuf) > 0) {
         ssize_t n = transport_send(&c->tp, buf_head(&c->wbuf), buf_size(&c->wbuf));
@@ -141,7 +144,7 @@ static void flush_conn(struct conn_io *io, struct conn *c)
     /* Judged after the write, not when output is queued: a big batch for a fast reader goes
      * straight into its socket; only output the kernel would not take makes a reader slow. */
     c->is_behind = buf_size(&c->wbuf) >= io->conns->conflate_mark;
-    if (c->route == CONN_ROUTE_ROOM && !c->is_behind && conn_owes_any(c))
+    if (c->route == CONN_ROUTE_ROOM && !c->is_behind && c->ws.is_owed)
         io->ops->on_caught_up(io->ctx, c); /* queued now, written on the next writable event */
     if (buf_size(&c->wbuf) == 0 && file_left(c) > 0 && !send_file_chunk(io, c))
         return;

@@ -116,7 +116,9 @@ size_t http_count_headers(const struct http_request *req, const char *name)
 
 /* RFC 9110 §5.6.1: #element lists are comma-separated with optional whitespace around each
  * comma, and a recipient must accept (and ignore) empty elements: " , ,a" is the list "a". */
-bool http_list_has(struct http_view list, struct http_view item)
+/* The one list walker: every element, compared case-insensitively (tokens, RFC 9110 §5.6.2)
+ * or exactly. */
+static bool list_has(struct http_view list, struct http_view item, bool is_exact)
 {
     size_t i = 0;
     while (i < list.len) {
@@ -128,10 +130,22 @@ bool http_list_has(struct http_view list, struct http_view item)
         size_t end = i;
         while (end > start && is_ows(list.p[end - 1]))
             end--;
-        if (end > start && http_views_eq((struct http_view){list.p + start, end - start}, item))
+        struct http_view e = {list.p + start, end - start};
+        if (end > start && (is_exact ? e.len == item.len && memcmp(e.p, item.p, e.len) == 0
+                                     : http_views_eq(e, item)))
             return true;
     }
     return false;
+}
+
+bool http_list_has(struct http_view list, struct http_view item)
+{
+    return list_has(list, item, false);
+}
+
+bool http_list_has_exact(struct http_view list, const char *item)
+{
+    return list_has(list, (struct http_view){item, strlen(item)}, true);
 }
 
 bool http_has_token(struct http_view value, const char *token)

@@ -61,23 +61,25 @@ static void emit_bare_peer(const struct presence_peer *peer, struct buf_writer *
 
 /* One peer of a welcome, unless it would take the welcome past its budget: a room too big
  * for one message still gets a welcome, and the missing peers appear as they move. The test
- * depends only on e->len, so the measuring and the writing pass agree. */
-static void emit_peer(const struct presence *p, const struct presence_peer *peer, bool *first,
+ * depends only on e->len, so the measuring and the writing pass agree. Returns whether it
+ * was listed. */
+static bool emit_peer(const struct presence *p, const struct presence_peer *peer, size_t listed,
                       struct buf_writer *e)
 {
     struct buf_writer bare = {.dst = NULL};
     emit_bare_peer(peer, &bare);
     bool has_state = presence_has_snapshot(peer);
     size_t peer_len = has_state ? buf_size(&peer->last) : bare.len;
-    if (e->len + (*first ? 0 : 1) + peer_len + 2 > p->welcome_max)
-        return;
-    if (!*first)
+    /* Room kept for the closing "]}" and a ,"count":N (at most 30 bytes). */
+    if (e->len + (listed == 0 ? 0 : 1) + peer_len + 2 + 30 > p->welcome_max)
+        return false;
+    if (listed > 0)
         buf_put_str(e, ",");
-    *first = false;
     if (has_state) /* exactly what was relayed for it */
         buf_put(e, buf_head(&peer->last), buf_size(&peer->last));
     else
         emit_bare_peer(peer, e);
+    return true;
 }
 
 static void emit_welcome(const struct presence *p, size_t self, const void *arg,
@@ -93,16 +95,31 @@ static void emit_welcome(const struct presence *p, size_t self, const void *arg,
     buf_put_str(e, ",\"room\":\"");
     buf_put(e, r->room, r->room_len);
     buf_put_str(e, "\",\"peers\":[");
-    bool first = true;
-    for (int list = 0; list < 2; list++) {
-        for (size_t i = 0; i < r->count[list]; i++) {
-            size_t index = r->members[list][i];
+    size_t listed = 0;
+    if (r->recent == PRESENCE_NO_ROOM) {
+        for (int list = 0; list < 2; list++) {
+            for (size_t i = 0; i < r->count[list] && listed < r->max_peers; i++) {
+                size_t index = r->members[list][i];
+                const struct presence_peer *peer = &p->peers[index];
+                if (index != self && peer->is_present)
+                    listed += emit_peer(p, peer, listed, e);
+            }
+        }
+    } else {
+        /* Newest first: the most recently active are the ones a page most wants to draw. */
+        for (uint32_t index = r->recent; index != PRESENCE_NO_ROOM && listed < r->max_peers;
+             index = p->peers[index].act_prev) {
             const struct presence_peer *peer = &p->peers[index];
             if (index != self && peer->is_present)
-                emit_peer(p, peer, &first, e);
+                listed += emit_peer(p, peer, listed, e);
         }
     }
-    buf_put_str(e, "]}");
+    buf_put_str(e, "]");
+    if (r->with_count || listed + 1 < r->total) {
+        buf_put_str(e, ",\"count\":");
+        buf_put_uint(e, (unsigned)r->total);
+    }
+    buf_put_str(e, "}");
 }
 
 static void emit_join(const struct presence *p, size_t slot, const void *arg, struct buf_writer *e)
@@ -264,6 +281,9 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     peer->color = color;
     peer->is_present = true;
     peer->room = PRESENCE_NO_ROOM; /* room.c puts it in one */
+    peer->is_announced = false;
+    peer->act_prev = peer->act_next = PRESENCE_NO_ROOM;
+    peer->act_seq = 0;
     p->remote_big_used -= remote_big(p, slot);
     buf_free(&peer->last);
     buf_init(&peer->last, p->last_max); /* a fresh client has said nothing yet */
@@ -306,6 +326,8 @@ void presence_leave(struct presence *p, size_t slot)
     peer->color = 0;
     peer->node = 0;
     peer->room = PRESENCE_NO_ROOM;
+    peer->is_announced = false;
+    peer->act_prev = peer->act_next = PRESENCE_NO_ROOM;
 }
 
 bool presence_has_snapshot(const struct presence_peer *peer)
@@ -327,6 +349,20 @@ int presence_write_welcome(const struct presence *p, size_t self,
 {
     assert(self < p->max_slots);
     return write_whole(p, self, roster, emit_welcome, out);
+}
+
+static void emit_count(const struct presence *p, size_t n, const void *arg, struct buf_writer *e)
+{
+    (void)p;
+    (void)arg;
+    buf_put_str(e, "{\"type\":\"count\",\"count\":");
+    buf_put_uint(e, (unsigned)n);
+    buf_put_str(e, "}");
+}
+
+int presence_write_count(size_t n, struct buf *out)
+{
+    return write_whole(NULL, n, NULL, emit_count, out);
 }
 
 int presence_write_join(const struct presence *p, size_t slot, struct buf *out)

@@ -241,11 +241,17 @@ static void upgrade(struct routes *r, struct conn *c, const struct http_request 
         conn_io_http_error(r->io, c, 429, false, false, "Retry-After: 1\r\n");
         return;
     }
-    char extra[128];
+    /* RFC 6455 §4.2.2 step 5.4: echo the one subprotocol we picked, or none at all. A room
+     * speaks wsrelay.batch to a client that offers it; anything else offered is ignored, and
+     * the client gets the seed protocol (a browser accepts a 101 without the field). */
+    bool is_batch = route == CONN_ROUTE_ROOM && upgrade_offers_protocol(req, ROUTES_BATCH_PROTOCOL);
+    char extra[192];
     snprintf(extra, sizeof extra,
-             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n", accept);
+             "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s", accept,
+             is_batch ? "Sec-WebSocket-Protocol: " ROUTES_BATCH_PROTOCOL "\r\n" : "");
     if (!conn_io_upgrade(r->io, c, route, extra))
         return;
+    c->ws.is_batch = is_batch;
     rate_init(&c->ws.rate, r->cfg->max_rate, r->io->loop->now_ms);
     rate_init(&c->ws.byte_rate, byte_burst(r->cfg), r->io->loop->now_ms);
     if (route == CONN_ROUTE_ROOM)
@@ -414,7 +420,7 @@ static void on_request(void *ctx, struct conn *c, const struct http_request *req
 static void on_caught_up(void *ctx, struct conn *c)
 {
     struct routes *r = ctx;
-    room_pay_owed(r->rooms, c);
+    room_catch_up(r->rooms, c);
 }
 
 static void on_end(void *ctx, struct conn *c)

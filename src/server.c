@@ -176,7 +176,8 @@ static int make_tables(struct server *srv)
     }
     /* A welcome goes into a buffer that already holds the 101 response: leave it room. */
     srv->presence.welcome_max = cfg->max_buffer - 1024;
-    srv->conns.owed_bits = srv->presence.max_slots; /* a client may owe remote senders too */
+    srv->rooms.roster_max = cfg->roster_max;
+    srv->rooms.send_interval_ms = cfg->send_interval_ms;
     return 0;
 }
 
@@ -243,15 +244,20 @@ int server_run(const struct config *cfg)
 
     /* The loop: flush before sleeping, so epoll waits only for what could not be written. */
     for (;;) {
+        /* What rooms owe their members first (latest position wins, room.h), then one write
+         * to every connection with output. */
+        rooms_flush(&srv->rooms, srv->loop.now_ms);
         conn_io_flush(&srv->io);
-        int timeout = -1;
+        /* Leaves queued while reaping changed room sizes; a paced room waits its turn. */
+        int timeout = rooms_next_flush_ms(&srv->rooms, srv->loop.now_ms);
         if (srv->is_stopping) {
             /* Done when every client is gone and our "bye" has reached Redis; or at the
              * deadline, whatever is left. */
             bool is_flushed = !srv->has_cluster || cluster_sync_is_flushed(&srv->cluster);
             if ((srv->conns.nopen == 0 && is_flushed) || srv->loop.now_ms >= srv->stop_deadline_ms)
                 break;
-            timeout = (int)(srv->stop_deadline_ms - srv->loop.now_ms);
+            int left = (int)(srv->stop_deadline_ms - srv->loop.now_ms);
+            timeout = timeout >= 0 && timeout < left ? timeout : left;
         }
         rc = loop_wait(&srv->loop, timeout);
         if (rc < 0) {

@@ -1,9 +1,11 @@
 /* upgrade.c: the server side of the WebSocket opening handshake, as upgrade.h describes.
  *
  * Owns: RFC 6455 §4.2.1 (is this request a valid opening handshake?) and §4.2.2 step 5.4
- * (the Sec-WebSocket-Accept value that proves we read the client's key).
- * Does not own: routing (target.c and routes.c pick which paths may upgrade), subprotocols and
- * extensions (we negotiate none: the 101 simply carries neither header, §4.2.2 step 5.5),
+ * (the Sec-WebSocket-Accept value that proves we read the client's key), and reading the
+ * subprotocols a client offers (§4.1).
+ * Does not own: routing (target.c and routes.c pick which paths may upgrade), choosing a
+ * subprotocol (routes.c: wsrelay.batch on a room) and extensions (we negotiate none: the
+ * 101 carries no Sec-WebSocket-Extensions, §4.2.2 step 5.5),
  * Origin checks (§10.2: a policy for routes.c), and writing the 101 itself (http.c).
  * Pure: OpenSSL is used as a hash and an encoder, no I/O.
  *
@@ -159,6 +161,16 @@ bool upgrade_origin_allowed(const struct http_request *req, const char *allow)
     struct http_view authority = {sep + 3, o.len - (size_t)(sep + 3 - o.p)};
     const struct http_header *host = http_find_header(req, "Host");
     return host != NULL && authority.len > 0 && http_views_eq(authority, host->value);
+}
+
+bool upgrade_offers_protocol(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (http_view_eq(h->name, "Sec-WebSocket-Protocol") && http_list_has_exact(h->value, name))
+            return true;
+    }
+    return false;
 }
 
 int upgrade_err_status(int err)

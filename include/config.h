@@ -32,17 +32,17 @@ struct config_prefixes {
 };
 
 struct config {
-    const char *host;        /* numeric IPv4/IPv6 address or name to listen on; "0.0.0.0" */
-    uint16_t port;           /* 7071, the original demo's; 0 lets the kernel pick one */
-    const char *www;         /* directory of static files; NULL: find the default at start-up */
-    size_t max_clients;      /* every TCP connection takes one slot, allocated at start-up */
-    size_t max_rooms;        /* rooms open at once (docs/security.md says why 10000) */
-    size_t max_room_clients; /* local members of one room (docs/security.md: why 400) */
-    size_t roster_max;       /* above this many members a room's presence is summarised
-                              * (docs/protocol.md, "Big rooms") */
+    const char *host;          /* numeric IPv4/IPv6 address or name to listen on; "0.0.0.0" */
+    uint16_t port;             /* 7071, the original demo's; 0 lets the kernel pick one */
+    const char *www;           /* directory of static files; NULL: find the default at start-up */
+    size_t max_clients;        /* every TCP connection takes one slot, allocated at start-up */
+    size_t max_rooms;          /* rooms open at once (docs/security.md says why 10000) */
+    size_t max_room_clients;   /* local members of one room (docs/security.md: why 400) */
+    size_t roster_max;         /* above this many members a room's presence is summarised
+                                * (docs/protocol.md, "Big rooms") */
     uint64_t send_interval_ms; /* cursor messages reach a room at most this often; 0: at once */
-    size_t max_message;      /* largest WebSocket message accepted (RFC 6455 §7.4.1 code 1009) */
-    size_t max_buffer;       /* pending output per connection before a slow reader is dropped */
+    size_t max_message;        /* largest WebSocket message accepted (RFC 6455 §7.4.1 code 1009) */
+    size_t max_buffer;         /* pending output per connection before a slow reader is dropped */
     uint64_t handshake_timeout_ms; /* a complete request head must arrive within this */
     uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
     uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */
@@ -92,14 +92,14 @@ bool config_prefixes_match(const struct config_prefixes *set, unsigned version,
                            const uint8_t ip[16]);
 
 /* Bounds. Each exists so that a typo cannot make the server allocate absurd amounts. */
-#define CONFIG_MAX_CLIENTS_MAX   1000000
-#define CONFIG_MAX_MESSAGE_MAX   (64u << 20) /* 64 MiB */
-#define CONFIG_MAX_BUFFER_MAX    (1u << 30)  /* 1 GiB */
-#define CONFIG_DURATION_MAX_MS   3600000u    /* 1 hour */
+#define CONFIG_MAX_CLIENTS_MAX 1000000
+#define CONFIG_MAX_MESSAGE_MAX (64u << 20) /* 64 MiB */
+#define CONFIG_MAX_BUFFER_MAX  (1u << 30)  /* 1 GiB */
+#define CONFIG_DURATION_MAX_MS 3600000u    /* 1 hour */
 /* --send-interval: a second between writes is already useless for cursors. */
 #define CONFIG_SEND_INTERVAL_MAX_MS 1000u
-#define CONFIG_MAX_RATE_MAX      1000000u
-#define CONFIG_MAX_BYTE_RATE_MAX (1u << 30) /* 1 GiB/s */
+#define CONFIG_MAX_RATE_MAX         1000000u
+#define CONFIG_MAX_BYTE_RATE_MAX    (1u << 30) /* 1 GiB/s */
 /* --max-connect-rate's bucket holds this many seconds' worth: a page reloaded a few times,
  * or a NAT of a hundred users all reconnecting after a restart, passes at once. */
 #define CONFIG_CONNECT_BURST_S 5

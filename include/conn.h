@@ -105,7 +105,7 @@ struct conn_ws {
     /* Delivery in a room (room.c, "latest position wins"): cursor messages are not queued as
      * they arrive; the room's activity list holds each member's latest, and a member takes
      * every entry newer than seen_seq when it can (docs/architecture.md). */
-    uint64_t seen_seq;  /* the room's activity count this client has been given up to */
+    uint64_t seen_seq;   /* the room's activity count this client has been given up to */
     uint32_t count_sent; /* the room size this client was last told (wsrelay.batch) */
     bool is_owed;        /* entries newer than seen_seq wait for it: pay once it catches up */
     bool is_batch;       /* negotiated wsrelay.batch: text goes out as JSON-array frames */

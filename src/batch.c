@@ -41,7 +41,7 @@ int batch_seal(struct buf *out, struct batch *b)
     uint8_t hdr[FRAME_HDR_MAX];
     size_t hdr_len = frame_encode_hdr(hdr, true, FRAME_OP_TEXT, payload);
     size_t grow = hdr_len > BATCH_HDR_GUESS ? hdr_len - BATCH_HDR_GUESS : 0;
-    if (grow > 0) { /* over 65535 bytes: the 64-bit length form */
+    if (grow > 0) {                         /* over 65535 bytes: the 64-bit length form */
         if (buf_reserve(out, grow) == NULL) /* within the slack, so only memory can fail */
             return -ENOMEM;
         buf_commit(out, grow);

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t wbuf_limit,
                     size_t max_message)
 {

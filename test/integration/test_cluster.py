@@ -566,6 +566,12 @@ async def fence(clients, timeout=TIMEOUT):
     return marks
 
 
+def is_subsequence(short, long):
+    """Whether every item of short appears in long, in the same order."""
+    it = iter(long)
+    return all(any(x == y for y in it) for x in short)
+
+
 # ---------------------------------------------------------------------------------------------
 # Two and three nodes: relay, presence, exactly once
 # ---------------------------------------------------------------------------------------------
@@ -615,9 +621,11 @@ def test_welcome_lists_the_clients_of_every_node(redis, start_server):
         await wait_remote([(na, 2), (nb, 2), (nc, 2)])
         ea = await a.send('"x":1,"y":1')
         ec1 = await c.send('"x":5,"y":5')
+        for cl in (a, b, c):  # one at a time: two in one pass would be relayed as the last
+            await cl.wait_for([ea, ec1])
         ec2 = await c.send('"x":6,"y":7.0')
         for cl in (a, b, c):
-            await cl.wait_for([ea, ec1, ec2])  # so every node has relayed them
+            await cl.wait_for([ec2])  # so every node has relayed them
 
         # A newcomer on B: a and c (other nodes) with their last message, b (its own) bare.
         n1 = await Client.join(nb.port, "n1")
@@ -669,13 +677,18 @@ def test_three_nodes_every_message_arrives_exactly_once_everywhere(redis, start_
                 assert clients[k - 1].id in listed, cl.welcome_text
             await cl.wait_for(joins_for(cl), what="joins")
 
-        async def burst(cl):
-            return [await cl.send(f'"x":{i},"y":{i * 2},"from":"{cl.label}"') for i in range(5)]
-
-        sent = await asyncio.gather(*(burst(cl) for cl in clients))
+        # Five rounds: every client sends one message, and the next round starts once
+        # everyone has every message of this one. Two messages of one sender read in one
+        # pass (by its node, or by another node from Redis) are relayed as the later one
+        # (latest position wins); one at a time, each must arrive everywhere exactly once.
+        rounds = []
+        for i in range(5):
+            rounds.append(await asyncio.gather(
+                *(cl.send(f'"x":{i},"y":{i * 2},"from":"{cl.label}"') for cl in clients)))
+            for cl in clients:
+                await cl.wait_for(rounds[-1], timeout=TIMEOUT * SLOW)
+        sent = [[r[k] for r in rounds] for k in range(len(clients))]
         everything = [t for s in sent for t in s]
-        for cl in clients:
-            await cl.wait_for(everything, timeout=TIMEOUT * SLOW)
         marks = await fence(clients)
 
         for cl in clients:
@@ -1450,11 +1463,17 @@ def test_a_remote_message_must_pass_the_checks_a_local_one_passes(redis, start_s
             f'{{"type":"leave","sender":"{FAKE_SENDER2}"}}',
             end,
         ]
+        # Latest position wins: messages read in one pass are relayed as each sender's last,
+        # and a member that left before the flush has nothing relayed after its leave; so
+        # x:3 and x:4 may be absent, but the joins, the leave and the end never are, and what
+        # arrives is in this order.
+        required = [w for w in want if '"x":3' not in w and '"x":4' not in w]
         for cl in (x, y):
             assert not cl.closed, f"{cl.label} was disconnected"
             got = [t for t in cl.msgs if "fence" not in t and "type\":\"join\",\"sender\":\""
                    + y.id not in t]
-            assert got == want, f"{cl.label}: {got}"
+            assert is_subsequence(got, want) and is_subsequence(required, got), \
+                f"{cl.label}: {got}"
         assert metric(n, "wsrelay_cluster_invalid_total") - before == 2  # welcome, 2 MiB
         for cl in (x, y):
             await cl.close()

@@ -234,14 +234,19 @@ def test_rooms_across_three_nodes_see_each_other_and_nothing_of_other_rooms(redi
         for srv, want in ((na, 1 + 3 + 1), (nb, 2 + 1), (nc, 1 + 3 + 1 + 1)):
             await wait_remote([(srv, want)])
 
-        sent = {}
-        for c in cl.values():
-            sent[c.label] = [await c.send(f'"x":{i},"room":{json.dumps(c.room)},'
-                                          f'"from":"{c.label}"') for i in range(3)]
+        # Three rounds, each waited for everywhere: two messages of one sender read in one
+        # pass would be relayed as the later one (latest position wins), and this test is
+        # about where each one goes, exactly once.
+        sent = {c.label: [] for c in cl.values()}
+        for i in range(3):
+            for c in cl.values():
+                sent[c.label].append(await c.send(f'"x":{i},"room":{json.dumps(c.room)},'
+                                                  f'"from":"{c.label}"'))
+            for c in cl.values():
+                await c.wait_for([t for o in rooms[c.room] for t in sent[o.label]], JOIN_BOUND,
+                                 "its room's messages")
         everything = {room: [t for o in members for t in sent[o.label]]
                       for room, members in rooms.items()}
-        for c in cl.values():
-            await c.wait_for(everything[c.room], JOIN_BOUND, "its room's messages")
         marks = {room: await fence(members) for room, members in rooms.items()}
         for c in cl.values():
             check_exactly(c, joins[c.label] + everything[c.room] + marks[c.room])

@@ -100,11 +100,14 @@ def test_stalled_reader_among_100_is_conflated_bounded_and_harmless(start_server
     assert bench.returncode == 0, err.decode()[-2000:]
     res = json.loads(out.decode().strip().splitlines()[-1])
 
-    # Nobody else waited for it: every update reached every wsbench client, with a p99 far
-    # below what queueing behind a stalled socket would cost (a generous behaviour bound;
-    # docs/benchmarks.md measures latency properly).
+    # Nobody else waited for it: the wsbench clients got their updates with a p99 far below
+    # what queueing behind a stalled socket would cost (a generous behaviour bound;
+    # docs/benchmarks.md measures latency properly). Not every update: two from one sender
+    # read in one pass are relayed as the later one (latest position wins), which happens
+    # whenever wsbench, sharing two cores with the server, sends a little late.
     assert res["bad_frames"] == 0 and res["connect_failures"] == 0
-    assert res["received"] == res["expected"] > 0, res
+    assert 0 < res["received"] <= res["expected"], res
+    assert res["received"] > 0.5 * res["expected"], res
     assert res["p99_ms"] < 1000, res
     assert not errors, errors
     assert scrape(srv.port).value("wsrelay_disconnects_total", reason="slow_reader") == 0

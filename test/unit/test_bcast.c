@@ -1,5 +1,6 @@
 /* Unit tests for bcast.c (and the conn table lists it relies on): one frame, many buffers,
- * the --max-buffer rule, the writers queue. No sockets: connections are opened with fd -1.
+ * the --max-buffer rule, the writers queue, cursor messages that go only where they fit,
+ * and wsrelay.batch members' arrays. No sockets: connections are opened with fd -1.
  * The recipients are a member list, as room.c keeps one per room: here one list, `room`. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,11 +31,10 @@ static struct conn *open_ws(struct conn_table *t, bool in_room)
     return c;
 }
 
-/* The broadcast to the room's members. */
-static struct bcast_result bcast_room(struct conn_table *t, enum frame_op op, const void *p,
-                                      size_t len, const struct conn *except, uint32_t sender)
+/* A server message to the room's members. */
+static size_t bcast_room(struct conn_table *t, const void *p, size_t len, const struct conn *except)
 {
-    return bcast_list(t, room, nroom, op, p, len, except, sender);
+    return bcast_list(t, room, nroom, p, len, except);
 }
 
 /* Every test starts with an empty room. */
@@ -53,7 +53,7 @@ static void room_gets_one_frame_each_except_the_excluded(void **state)
     struct conn *a = open_ws(&t, true), *b = open_ws(&t, true), *c = open_ws(&t, true);
     struct conn *outsider = open_ws(&t, false); /* an /echo client, say: not in the room */
 
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "hi", 2, b, BCAST_NO_CONFLATION).sent, 2);
+    assert_int_equal(bcast_room(&t, "hi", 2, b), 2);
     const uint8_t frame[] = {0x81, 0x02, 'h', 'i'}; /* FIN+text, unmasked, length 2 */
     assert_int_equal(buf_size(&a->wbuf), sizeof frame);
     assert_memory_equal(buf_head(&a->wbuf), frame, sizeof frame);
@@ -62,7 +62,7 @@ static void room_gets_one_frame_each_except_the_excluded(void **state)
     assert_int_equal(buf_size(&outsider->wbuf), 0);
 
     /* Each recipient is queued for writing exactly once, however many frames it gets. */
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "yo", 2, NULL, BCAST_NO_CONFLATION).sent, 3);
+    assert_int_equal(bcast_room(&t, "yo", 2, NULL), 3);
     assert_int_equal(t.nwriters, 3);
     assert_true(a->is_queued && b->is_queued && c->is_queued && !outsider->is_queued);
     conn_table_free(&t);
@@ -77,12 +77,10 @@ static void slow_reader_is_marked_and_others_still_receive(void **state)
     uint8_t payload[40];
     memset(payload, 'x', sizeof payload);
 
-    assert_int_equal(
-        bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL, BCAST_NO_CONFLATION).sent, 2);
+    assert_int_equal(bcast_room(&t, payload, sizeof payload, NULL), 2);
     buf_consume(&fast->wbuf, buf_size(&fast->wbuf)); /* fast one wrote its bytes out */
     /* 42 + 42 > 64: the slow one cannot take a second frame, not even part of it. */
-    assert_int_equal(
-        bcast_room(&t, FRAME_OP_TEXT, payload, sizeof payload, NULL, BCAST_NO_CONFLATION).sent, 1);
+    assert_int_equal(bcast_room(&t, payload, sizeof payload, NULL), 1);
     assert_int_equal(slow->phase, CONN_CLOSING);
     assert_string_equal(slow->close_reason, "output over --max-buffer");
     assert_int_equal(buf_size(&slow->wbuf), 42); /* the first frame, whole; no half frame */
@@ -90,7 +88,7 @@ static void slow_reader_is_marked_and_others_still_receive(void **state)
     assert_int_equal(buf_size(&fast->wbuf), 42);
 
     /* A marked member gets nothing more and is not marked twice. */
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "z", 1, NULL, BCAST_NO_CONFLATION).sent, 1);
+    assert_int_equal(bcast_room(&t, "z", 1, NULL), 1);
     assert_int_equal(t.nclosing, 1);
     conn_table_free(&t);
 }
@@ -130,120 +128,78 @@ static void full_table_refuses_and_release_recycles(void **state)
     conn_table_free(&t);
 }
 
-/* A recipient that is behind is owed the sender's state instead of being queued
- * the update; a second update from the same sender adds nothing; server messages are still
- * queued; paying the debt yields each owed sender once, then frees the set. */
-static void behind_recipient_is_owed_not_queued(void **state)
-{
-    (void)state;
-    struct conn_table t;
-    assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
-    assert_int_equal(t.conflate_mark, 1024 / 16);
-    struct conn *fast = open_ws(&t, true), *slow = open_ws(&t, true);
-    uint8_t filler[70];
-    memset(filler, 'f', sizeof filler);
-    assert_int_equal(buf_append(&slow->wbuf, filler, sizeof filler), 0);
-    /* A big batch alone does not make a reader slow: fast is not behind with 70 bytes. */
-    assert_int_equal(buf_append(&fast->wbuf, filler, sizeof filler), 0);
-    buf_consume(&fast->wbuf, sizeof filler);
-    slow->is_behind = true; /* what flush_conn() sets when the kernel would not take it all */
-
-    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, "a1", 2, NULL, fast->slot);
-    assert_int_equal(r.sent, 1);
-    assert_int_equal(r.conflated, 1);
-    r = bcast_room(&t, FRAME_OP_TEXT, "a2", 2, NULL, fast->slot); /* replaces a1 */
-    assert_int_equal(r.conflated, 1);
-    assert_int_equal(buf_size(&slow->wbuf), sizeof filler); /* nothing queued behind */
-    assert_true(conn_owes_any(slow));
-
-    /* A server message (a leave, say) is never conflated. */
-    r = bcast_room(&t, FRAME_OP_TEXT, "bye", 3, NULL, BCAST_NO_CONFLATION);
-    assert_int_equal(r.sent, 2);
-    assert_int_equal(buf_size(&slow->wbuf), sizeof filler + 5);
-
-    assert_int_equal(conn_take_owed(&t, slow), fast->slot); /* once, however often updated */
-    assert_int_equal(conn_take_owed(&t, slow), -1);
-    assert_false(conn_owes_any(slow));                              /* paid: the set is freed */
-    assert_int_equal(buf_size(&fast->wbuf), 2 + 2 + 2 + 2 + 2 + 3); /* fast got everything */
-    conn_table_free(&t);
-}
-
-/* A burst within one loop pass: a recipient that no write has judged yet, but whose pending
- * output already reached half of --max-buffer (burst_mark), is owed further updates instead
- * of being queued them, so a burst of big messages from many senders cannot carry a reader
- * that keeps up past --max-buffer before the next flush. Below it (past conflate_mark, even)
- * a reader no write has found slow is queued everything: a fast reader misses nothing. */
-static void recipient_at_the_burst_mark_is_owed_before_any_write(void **state)
+/* A cursor message goes only where it fits: below the burst mark before it and under the
+ * limit with it. Where it does not, nothing changes and nobody is marked: the room keeps it
+ * owed. */
+static void a_cursor_message_is_added_only_where_it_fits(void **state)
 {
     (void)state;
     struct conn_table t;
     assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
     assert_int_equal(t.burst_mark, 512);
-    struct conn *a = open_ws(&t, true), *b = open_ws(&t, true);
-    uint8_t filler[450], msg[60];
-    memset(filler, 'f', sizeof filler);
-    memset(msg, 'm', sizeof msg);
-    assert_int_equal(buf_append(&b->wbuf, filler, sizeof filler), 0); /* past conflate_mark */
-    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, msg, sizeof msg, a, a->slot);
-    assert_int_equal(r.sent, 1); /* 450 < 512: queued, now 512 */
-    assert_int_equal(r.conflated, 0);
-    r = bcast_room(&t, FRAME_OP_TEXT, msg, sizeof msg, a, a->slot);
-    assert_int_equal(r.sent, 0);
-    assert_int_equal(r.conflated, 1);
-    assert_int_equal(buf_size(&b->wbuf), sizeof filler + 2 + sizeof msg);
-    assert_int_equal(conn_take_owed(&t, b), a->slot);
-    /* A server message still goes in. */
-    assert_int_equal(bcast_room(&t, FRAME_OP_TEXT, "j", 1, a, BCAST_NO_CONFLATION).sent, 1);
+    struct conn *c = open_ws(&t, false);
+    uint8_t filler[511];
+    memset(filler, 0, sizeof filler);
+    assert_int_equal(buf_append(&c->wbuf, filler, sizeof filler), 0);
+    assert_true(bcast_try(&t, c, "{}", 2)); /* 511 < 512: one more */
+    assert_int_equal(buf_size(&c->wbuf), sizeof filler + 4);
+    assert_false(bcast_try(&t, c, "{}", 2)); /* at the mark: no more */
+    assert_int_equal(buf_size(&c->wbuf), sizeof filler + 4);
+    buf_reset(&c->wbuf);
+    uint8_t big[1100];
+    memset(big, 'b', sizeof big);
+    assert_false(bcast_try(&t, c, big, sizeof big)); /* over the limit: owed, never dropped */
+    assert_int_not_equal(c->phase, CONN_CLOSING);
+    assert_int_equal(t.nclosing, 0);
     conn_table_free(&t);
 }
 
-/* A conflatable message that would not fit is owed, never the reason a reader is dropped;
- * the same bytes as a server message do drop it (--max-buffer). */
-static void a_conflatable_message_without_room_is_owed_not_dropped(void **state)
+/* A room's run goes to a seed member as frames and to a batch member as elements of its
+ * open batch; either only if it keeps the member under the burst mark. */
+static void a_run_goes_in_each_members_wire_form(void **state)
 {
     (void)state;
     struct conn_table t;
     assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
-    struct conn *a = open_ws(&t, true), *b = open_ws(&t, true);
-    uint8_t filler[400], big[700];
-    memset(filler, 'f', sizeof filler);
-    memset(big, 'b', sizeof big);
-    assert_int_equal(buf_append(&b->wbuf, filler, sizeof filler), 0); /* under burst_mark */
-    struct bcast_result r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot);
-    assert_int_equal(r.sent, 0);
-    assert_int_equal(r.conflated, 1); /* 400 + 4 + 700 > 1024 */
-    assert_int_not_equal(b->phase, CONN_CLOSING);
-    r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, BCAST_NO_CONFLATION);
-    assert_int_equal(r.sent, 0);
-    assert_int_equal(b->phase, CONN_CLOSING);
+    struct conn *seed = open_ws(&t, false), *bt = open_ws(&t, false);
+    bt->ws.is_batch = true;
+    const uint8_t frames[] = "\x81\x03{a}\x81\x03{b}";
+    const char elems[] = "{a},{b}";
+    assert_true(bcast_try_run(&t, seed, frames, sizeof frames - 1, elems, sizeof elems - 1));
+    assert_true(bcast_one(&t, bt, FRAME_OP_TEXT, "{w}", 3));
+    assert_true(bcast_try_run(&t, bt, frames, sizeof frames - 1, elems, sizeof elems - 1));
+    assert_true(bcast_seal(&t, bt));
+    assert_int_equal(buf_size(&seed->wbuf), sizeof frames - 1);
+    assert_memory_equal(buf_head(&seed->wbuf), frames, sizeof frames - 1);
+    const char want[] = "\x81\x0d[{w},{a},{b}]";
+    assert_int_equal(buf_size(&bt->wbuf), sizeof want - 1);
+    assert_memory_equal(buf_head(&bt->wbuf), want, sizeof want - 1);
+    /* Past the burst mark: refused whole. */
+    uint8_t filler[510];
+    memset(filler, 0, sizeof filler);
+    assert_int_equal(buf_append(&seed->wbuf, filler, sizeof filler), 0);
+    size_t before = buf_size(&seed->wbuf);
+    assert_false(bcast_try_run(&t, seed, frames, sizeof frames - 1, elems, sizeof elems - 1));
+    assert_int_equal(buf_size(&seed->wbuf), before);
     conn_table_free(&t);
 }
 
-/* A message presence could not keep (BCAST_UNKEPT): nothing can be owed, so a reader that is
- * behind, or has no room, skips it; one at the burst mark still gets it; none is dropped. */
-static void an_unkept_message_is_skipped_by_readers_behind_and_queued_for_the_rest(void **state)
+/* A batch member's server messages join its open batch; any other frame (a pong, a close)
+ * seals the batch first, so the wire keeps the order of the calls. */
+static void a_control_frame_seals_the_batch_before_it(void **state)
 {
     (void)state;
     struct conn_table t;
     assert_int_equal(conn_table_init(&t, SLOTS, 1024, 1024, 1024), 0);
-    struct conn *a = open_ws(&t, true), *behind = open_ws(&t, true), *busy = open_ws(&t, true);
-    uint8_t filler[600], msg[100];
-    memset(filler, 'f', sizeof filler);
-    memset(msg, 'm', sizeof msg);
-    behind->is_behind = true;
-    assert_int_equal(buf_append(&busy->wbuf, filler, sizeof filler), 0); /* past burst_mark */
-    struct bcast_result r =
-        bcast_room(&t, FRAME_OP_TEXT, msg, sizeof msg, a, a->slot | BCAST_UNKEPT);
-    assert_int_equal(r.sent, 1);      /* busy: room enough */
-    assert_int_equal(r.conflated, 1); /* behind: skipped */
-    assert_false(conn_owes_any(behind));
-    assert_int_equal(buf_size(&busy->wbuf), sizeof filler + 2 + sizeof msg);
-    assert_int_equal(buf_size(&behind->wbuf), 0);
-    uint8_t big[400];
-    memset(big, 'b', sizeof big);
-    r = bcast_room(&t, FRAME_OP_TEXT, big, sizeof big, a, a->slot | BCAST_UNKEPT);
-    assert_int_equal(r.sent, 0); /* busy has no room for 404 more: skipped, not dropped */
-    assert_int_not_equal(busy->phase, CONN_CLOSING);
+    struct conn *bt = open_ws(&t, true);
+    bt->ws.is_batch = true;
+    assert_int_equal(bcast_room(&t, "{j}", 3, NULL), 1);
+    assert_true(bcast_one(&t, bt, FRAME_OP_PONG, "", 0));
+    assert_true(bcast_one(&t, bt, FRAME_OP_TEXT, "{l}", 3));
+    assert_true(bcast_seal(&t, bt));
+    const char want[] = "\x81\x05[{j}]\x8a\x00\x81\x05[{l}]";
+    assert_int_equal(buf_size(&bt->wbuf), sizeof want - 1);
+    assert_memory_equal(buf_head(&bt->wbuf), want, sizeof want - 1);
     conn_table_free(&t);
 }
 
@@ -254,11 +210,9 @@ int main(void)
         cmocka_unit_test_setup(slow_reader_is_marked_and_others_still_receive, empty_room),
         cmocka_unit_test_setup(one_connection_frames_and_limit, empty_room),
         cmocka_unit_test_setup(full_table_refuses_and_release_recycles, empty_room),
-        cmocka_unit_test_setup(behind_recipient_is_owed_not_queued, empty_room),
-        cmocka_unit_test_setup(recipient_at_the_burst_mark_is_owed_before_any_write, empty_room),
-        cmocka_unit_test_setup(a_conflatable_message_without_room_is_owed_not_dropped, empty_room),
-        cmocka_unit_test_setup(
-            an_unkept_message_is_skipped_by_readers_behind_and_queued_for_the_rest, empty_room),
+        cmocka_unit_test_setup(a_cursor_message_is_added_only_where_it_fits, empty_room),
+        cmocka_unit_test_setup(a_run_goes_in_each_members_wire_form, empty_room),
+        cmocka_unit_test_setup(a_control_frame_seals_the_batch_before_it, empty_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

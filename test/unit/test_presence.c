@@ -31,6 +31,9 @@ static int welcome(const struct presence *p, size_t self, struct buf *out)
         .room = "",
         .members = {all, all + p->local_slots},
         .count = {p->local_slots, p->max_slots - p->local_slots},
+        .recent = PRESENCE_NO_ROOM,
+        .max_peers = SIZE_MAX,
+        .total = presence_count(p),
     };
     return presence_write_welcome(p, self, &roster, out);
 }
@@ -395,14 +398,53 @@ static void welcome_is_cut_to_its_budget(void **state)
     assert_int_equal(welcome(&p, 0, &out), 0);
     assert_out(&out,
                "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":100,\"room\":\"\",\"peers\":["
-               "{\"sender\":\"" ID_B "\",\"color\":200}]}");
+               "{\"sender\":\"" ID_B "\",\"color\":200}],\"count\":3}");
     assert_true(buf_size(&out) <= p.welcome_max);
     buf_reset(&out);
 
     p.welcome_max = 0; /* nothing fits: the welcome still names the newcomer */
     assert_int_equal(welcome(&p, 0, &out), 0);
     assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A
-                     "\",\"color\":100,\"room\":\"\",\"peers\":[]}");
+                     "\",\"color\":100,\"room\":\"\",\"peers\":[],\"count\":3}");
+    buf_free(&out);
+    presence_free(&p);
+}
+
+/* A summarised welcome (a room above --roster-max): the announced members from the newest
+ * along the activity list, at most max_peers, then the room's count. And the count message. */
+static void welcome_of_a_big_room_lists_the_most_recent_with_the_count(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 4, 0, 0), 0);
+    presence_join(&p, 0, ID_A, 100);
+    presence_join(&p, 1, ID_B, 200);
+    presence_join(&p, 2, ID_C, 300);
+    presence_join(&p, 3, ID_D, 400);
+    /* Activity list, oldest first: C, A, B (D never announced; room.c links them). */
+    p.peers[2].act_next = 0;
+    p.peers[0].act_prev = 2;
+    p.peers[0].act_next = 1;
+    p.peers[1].act_prev = 0;
+    const char *b_last = "{\"x\":1,\"sender\":\"" ID_B "\",\"color\":200}";
+    assert_int_equal(presence_update(&p, 1, (const uint8_t *)b_last, strlen(b_last)), 0);
+    struct presence_roster roster = {
+        .room = "big", .room_len = 3, .recent = 1, .max_peers = 2, .total = 4};
+    struct buf out;
+    buf_init(&out, 1 << 12);
+    assert_int_equal(presence_write_welcome(&p, 3, &roster, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_D "\",\"color\":400,\"room\":\"big\","
+                     "\"peers\":[{\"x\":1,\"sender\":\"" ID_B "\",\"color\":200},"
+                     "{\"sender\":\"" ID_A "\",\"color\":100}],\"count\":4}");
+    /* The newcomer itself is skipped, and does not use up a place. */
+    buf_reset(&out);
+    assert_int_equal(presence_write_welcome(&p, 1, &roster, &out), 0);
+    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":200,\"room\":\"big\","
+                     "\"peers\":[{\"sender\":\"" ID_A "\",\"color\":100},"
+                     "{\"sender\":\"" ID_C "\",\"color\":300}],\"count\":4}");
+    buf_reset(&out);
+    assert_int_equal(presence_write_count(12345, &out), 0);
+    assert_out(&out, "{\"type\":\"count\",\"count\":12345}");
     buf_free(&out);
     presence_free(&p);
 }
@@ -470,6 +512,7 @@ int main(void)
         cmocka_unit_test(zero_slots_is_an_empty_room),
         cmocka_unit_test(writes_are_all_or_nothing),
         cmocka_unit_test(welcome_is_cut_to_its_budget),
+        cmocka_unit_test(welcome_of_a_big_room_lists_the_most_recent_with_the_count),
         cmocka_unit_test(remote_clients_by_id),
         cmocka_unit_test(appends_after_existing_output),
     };

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "bcast.h"
 #include "room.h"
 
 enum { SLOTS = 64, REMOTE = 16, BUFFER = 1 << 16 };
@@ -23,6 +24,7 @@ struct fixture {
     struct presence presence;
     struct rooms rooms;
     char events[4096]; /* what the listener heard, one line per call */
+    uint64_t now_ms;   /* the clock rooms_flush() is given */
 };
 
 static struct fixture fx;
@@ -69,7 +71,6 @@ static int setup_limits(size_t max_rooms, size_t max_room_clients)
     memset(&fx, 0, sizeof fx);
     assert_int_equal(conn_table_init(&fx.conns, SLOTS, 1024, BUFFER, 4096), 0);
     assert_int_equal(presence_init(&fx.presence, SLOTS, REMOTE, 4096 + 64), 0);
-    fx.conns.owed_bits = fx.presence.max_slots;
     assert_int_equal(rooms_init(&fx.rooms, max_rooms, max_room_clients, 4096, BUFFER, 42, &fx.conns,
                                 &fx.presence),
                      0);
@@ -125,10 +126,22 @@ static struct conn *enter(const char *room)
     return c;
 }
 
-/* The payloads of the text frames in c's output (short frames only: < 126 bytes, or 16-bit
- * lengths), as one string with a newline after each; the output is then emptied. */
+/* What the server does before each wait: the rooms hand out what they owe (latest position
+ * wins), then conn_io seals each batch client's open batch before its write. */
+static void flush(void)
+{
+    rooms_flush(&fx.rooms, fx.now_ms);
+    for (size_t i = 0; i < fx.conns.max; i++)
+        if (fx.conns.conns[i].phase == CONN_WS)
+            assert_true(bcast_seal(&fx.conns, &fx.conns.conns[i]));
+}
+
+/* The payloads of the text frames in c's output once flushed (short frames only: < 126
+ * bytes, or 16-bit lengths), as one string with a newline after each; the output is then
+ * emptied. */
 static const char *received(struct conn *c)
 {
+    flush();
     static char text[BUFFER];
     size_t used = 0;
     const uint8_t *p = buf_head(&c->wbuf);
@@ -294,9 +307,11 @@ static void rooms_are_isolated_byte_for_byte(void **state)
     send_text(a1, "{\"x\":0.5,\"y\":0.5}");
     struct conn *a3 = enter("A");
     room_leave(&fx.rooms, a2);
+    flush();
     assert_int_equal(buf_size(&b1->wbuf), 0); /* not one byte from room A */
     assert_true(strlen(received(a1)) > 0);
     send_text(b1, "{\"x\":1}");
+    flush();
     assert_int_equal(buf_size(&a1->wbuf), 0);
     assert_int_equal(buf_size(&a3->wbuf) > 0, true); /* its welcome */
     received(a3);
@@ -309,6 +324,7 @@ static void listener_hears_every_event_in_order(void **state)
     struct conn *a = enter("doc");
     struct conn *b = enter("doc");
     send_text(a, "{\"x\":1}");
+    flush(); /* a's message is published at the flush, once however often it moved */
     room_leave(&fx.rooms, b);
     room_leave(&fx.rooms, a);
     char want[2048];
@@ -345,6 +361,7 @@ static void bad_json_is_refused_and_not_relayed(void **state)
     received(b);
     fx.events[0] = '\0';
     assert_true(room_message(&fx.rooms, a, (const uint8_t *)"[1]", 3) < 0);
+    flush();
     assert_int_equal(buf_size(&b->wbuf), 0);
     assert_string_equal(fx.events, "");
 }
@@ -367,6 +384,7 @@ static void remote_members_join_leave_and_go_with_their_room(void **state)
     assert_int_equal(buf_size(&other->wbuf), 0);
     /* Known already: no second join. */
     assert_int_equal(room_remote_join(&fx.rooms, r, id_of(100), 9, 1, &is_forged), x);
+    flush();
     assert_int_equal(buf_size(&a->wbuf), 0);
     /* Its messages are checked and rewritten with what we hold for it. */
     const char *forged = "{\"x\":1,\"sender\":\"someone-else\",\"color\":1}";
@@ -389,6 +407,7 @@ static void remote_members_join_leave_and_go_with_their_room(void **state)
     assert_true(is_forged);
     assert_int_equal(room_remote_join(&fx.rooms, r, id_of(100), 9, 2, &is_forged), -1);
     assert_true(is_forged);
+    flush();
     assert_int_equal(buf_size(&a->wbuf), 0); /* no leave, no join */
     assert_int_equal(buf_size(&other_member->wbuf), 0);
     assert_ptr_equal(rooms_of(&fx.rooms, (size_t)x), r);
@@ -420,7 +439,131 @@ static void remote_leave_reaches_only_its_room(void **state)
     assert_int_equal(rooms_find(&fx.rooms, "doc", 3)->nremote, 0);
 }
 
-/* ---- Conflation ----------------------------------------------------------------------- */
+/* ---- Latest position wins ---------------------------------------------------------- */
+
+/* The text a member would see relayed from c: {"x":<x>,"sender":...,"color":...}. */
+static const char *relayed(const struct conn *c, const char *body)
+{
+    static char text[8][256];
+    static unsigned next;
+    char *t = text[next++ % 8];
+    snprintf(t, sizeof text[0], "{%s,\"sender\":\"%s\",\"color\":%u}", body, id_of(c->slot),
+             c->slot);
+    return t;
+}
+
+/* Several messages from one sender in one pass: each is checked, the last alone relayed,
+ * once to every member (the sender too), and published once. */
+static void several_messages_in_one_pass_relay_the_last(void **state)
+{
+    (void)state;
+    struct conn *a = enter("doc"), *b = enter("doc");
+    received(a);
+    received(b);
+    fx.events[0] = '\0';
+    send_text(a, "{\"x\":1}");
+    send_text(a, "{\"x\":2}");
+    assert_true(room_message(&fx.rooms, a, (const uint8_t *)"nope", 4) < 0); /* still checked */
+    send_text(a, "{\"x\":3}");
+    char want[512];
+    snprintf(want, sizeof want, "%s\n", relayed(a, "\"x\":3"));
+    assert_string_equal(received(b), want);
+    assert_string_equal(received(a), want);
+    char heard_want[512];
+    snprintf(heard_want, sizeof heard_want, "msg /doc %s %s\n", id_of(a->slot),
+             relayed(a, "\"x\":3"));
+    assert_string_equal(fx.events, heard_want);
+    assert_string_equal(received(b), ""); /* nothing more to hand out */
+    assert_int_equal(fx.rooms.counters.relayed, 2);
+}
+
+/* A reader that is behind gets server messages at once and in order, and cursor messages
+ * only once it catches up: then each sender's latest, once, oldest change first. */
+static void a_reader_behind_gets_server_messages_in_order_and_each_latest_once(void **state)
+{
+    (void)state;
+    struct conn *reader = enter("doc"), *s1 = enter("doc"), *s2 = enter("doc");
+    received(reader);
+    received(s1);
+    received(s2);
+    reader->is_behind = true;
+    send_text(s1, "{\"x\":1}");
+    send_text(s2, "{\"x\":10}");
+    flush();
+    send_text(s1, "{\"x\":2}"); /* replaces s1's first, for the reader too */
+    struct conn *s3 = enter("doc");
+    flush();
+    assert_true(reader->ws.is_owed);
+    /* Only the join was queued while it was behind. */
+    char want[1024];
+    snprintf(want, sizeof want, "{\"type\":\"join\",\"sender\":\"%s\",\"color\":%u}\n",
+             id_of(s3->slot), s3->slot);
+    reader->is_behind = true; /* received() flushes: keep it behind until it catches up */
+    assert_string_equal(received(reader), want);
+    reader->is_behind = false;
+    room_catch_up(&fx.rooms, reader);
+    assert_false(reader->ws.is_owed);
+    /* s2 moved before s1's second message: oldest change first. */
+    snprintf(want, sizeof want, "%s\n%s\n", relayed(s2, "\"x\":10"), relayed(s1, "\"x\":2"));
+    assert_string_equal(received(reader), want);
+}
+
+/* A member that leaves before the flush: its leave, and nothing of it after (a cursor
+ * message never follows its sender's leave). */
+static void nothing_follows_a_leave(void **state)
+{
+    (void)state;
+    struct conn *a = enter("doc"), *b = enter("doc");
+    received(a);
+    received(b);
+    send_text(b, "{\"x\":1}");
+    char want[512];
+    snprintf(want, sizeof want, "{\"type\":\"leave\",\"sender\":\"%s\"}\n", id_of(b->slot));
+    room_leave(&fx.rooms, b);
+    assert_string_equal(received(a), want);
+}
+
+/* A reader whose buffer fills half-way through its debt resumes exactly there, and a
+ * sender that moves again meanwhile comes after the others: never an older message after a
+ * newer one, every sender's latest in the end. */
+static void a_debt_paid_in_parts_never_goes_back(void **state)
+{
+    (void)state;
+    struct conn *reader = enter("doc");
+    struct conn *s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = enter("doc");
+    received(reader);
+    for (int i = 0; i < 4; i++)
+        received(s[i]);
+    reader->is_behind = true;
+    char body[64];
+    for (int i = 0; i < 4; i++) {
+        snprintf(body, sizeof body, "{\"x\":%d}", i);
+        send_text(s[i], body);
+    }
+    flush();
+    /* Room for about two of them under the burst mark. */
+    size_t one = strlen(relayed(s[0], "\"x\":0")) + 2;
+    uint8_t filler[BUFFER];
+    memset(filler, 0, sizeof filler);
+    assert_int_equal(buf_append(&reader->wbuf, filler, fx.conns.burst_mark - 2 * one), 0);
+    reader->is_behind = false;
+    room_catch_up(&fx.rooms, reader);
+    assert_true(reader->ws.is_owed);
+    buf_consume(&reader->wbuf, fx.conns.burst_mark - 2 * one);
+    char want[1024];
+    snprintf(want, sizeof want, "%s\n%s\n", relayed(s[0], "\"x\":0"), relayed(s[1], "\"x\":1"));
+    reader->is_behind = true; /* received() flushes: the debt is paid by room_catch_up only */
+    assert_string_equal(received(reader), want);
+    send_text(s[0], "{\"x\":100}"); /* s0 again: after s2 and s3 now */
+    reader->is_behind = false;
+    room_catch_up(&fx.rooms, reader);
+    snprintf(want, sizeof want, "%s\n%s\n%s\n", relayed(s[2], "\"x\":2"), relayed(s[3], "\"x\":3"),
+             relayed(s[0], "\"x\":100"));
+    assert_string_equal(received(reader), want);
+    assert_false(reader->ws.is_owed);
+}
 
 /* A reader that fell behind is owed its room's senders' latest states; a sender that moved
  * to another room since owes it nothing. */
@@ -431,25 +574,113 @@ static void owed_updates_come_from_the_readers_room_only(void **state)
     received(reader);
     received(sender);
     reader->is_behind = true;
-    send_text(sender, "{\"x\":1}");
-    send_text(sender, "{\"x\":2}"); /* replaces the first */
-    assert_int_equal(buf_size(&reader->wbuf), 0);
-    reader->is_behind = false;
-    room_pay_owed(&fx.rooms, reader);
-    char want[4096];
-    snprintf(want, sizeof want, "{\"x\":2,\"sender\":\"%s\",\"color\":%u}\n", id_of(sender->slot),
-             sender->slot);
-    assert_string_equal(received(reader), want);
-
-    reader->is_behind = true;
     send_text(sender, "{\"x\":3}");
+    flush();
     room_leave(&fx.rooms, sender);
     assert_int_equal(room_enter(&fx.rooms, sender, "else", 4, id_of(sender->slot), 1), 0);
     send_text(sender, "{\"x\":4}"); /* said in room "else" */
     reader->is_behind = false;
     received(reader); /* the leave */
-    room_pay_owed(&fx.rooms, reader);
+    room_catch_up(&fx.rooms, reader);
     assert_string_equal(received(reader), "");
+}
+
+/* --send-interval: a room's news waits until its interval since the last flush is over;
+ * server messages do not. */
+static void a_paced_room_collects_until_its_interval(void **state)
+{
+    (void)state;
+    fx.rooms.send_interval_ms = 50;
+    fx.now_ms = 1000;
+    struct conn *a = enter("doc"), *b = enter("doc");
+    received(a);
+    received(b);
+    assert_int_equal(rooms_next_flush_ms(&fx.rooms, fx.now_ms), -1);
+    fx.now_ms = 1060;
+    send_text(a, "{\"x\":1}");
+    char want[512];
+    snprintf(want, sizeof want, "%s\n", relayed(a, "\"x\":1"));
+    assert_string_equal(received(b), want); /* 60 ms since the last flush: at once */
+    fx.now_ms = 1070;
+    send_text(a, "{\"x\":2}");
+    assert_int_equal(rooms_next_flush_ms(&fx.rooms, fx.now_ms), 40);
+    assert_string_equal(received(b), "");
+    struct conn *c = enter("doc"); /* server messages are not paced */
+    snprintf(want, sizeof want, "{\"type\":\"join\",\"sender\":\"%s\",\"color\":%u}\n",
+             id_of(c->slot), c->slot);
+    assert_string_equal(received(b), want);
+    fx.now_ms = 1110;
+    assert_int_equal(rooms_next_flush_ms(&fx.rooms, fx.now_ms), 0);
+    snprintf(want, sizeof want, "%s\n", relayed(a, "\"x\":2"));
+    assert_string_equal(received(b), want);
+    assert_int_equal(rooms_next_flush_ms(&fx.rooms, fx.now_ms), -1);
+}
+
+/* ---- Big rooms: --roster-max ---------------------------------------------------------- */
+
+/* docs/protocol.md: above --roster-max members an arrival is announced by its first
+ * message, not its join; a leave goes only for announced members; a welcome lists at most
+ * --roster-max, the most recently active first, with the room's count. */
+static void above_roster_max_arrivals_show_when_they_move(void **state)
+{
+    (void)state;
+    fx.rooms.roster_max = 2;
+    struct conn *a = enter("doc"), *b = enter("doc");
+    received(a);
+    received(b);
+    struct conn *quiet = enter("doc"); /* the third: not announced */
+    assert_string_equal(received(a), "");
+    struct conn *mover = enter("doc");
+    assert_string_equal(received(a), "");
+    send_text(mover, "{\"x\":1}");
+    char want[1024];
+    snprintf(want, sizeof want, "%s\n", relayed(mover, "\"x\":1"));
+    assert_string_equal(received(a), want);
+    /* A newcomer: the two most recently active (mover, then b), and the count. */
+    struct conn *n = open_ws();
+    assert_int_equal(room_enter(&fx.rooms, n, "doc", 3, id_of(n->slot), 5), 0);
+    snprintf(want, sizeof want,
+             "{\"type\":\"welcome\",\"id\":\"%s\",\"color\":5,\"room\":\"doc\",\"peers\":["
+             "%s,{\"sender\":\"%s\",\"color\":%u}],\"count\":5}\n",
+             id_of(n->slot), relayed(mover, "\"x\":1"), id_of(b->slot), b->slot);
+    assert_string_equal(received(n), want);
+    /* The quiet one leaves unseen; the mover's leave is sent. */
+    room_leave(&fx.rooms, quiet);
+    assert_string_equal(received(a), "");
+    room_leave(&fx.rooms, mover);
+    snprintf(want, sizeof want, "{\"type\":\"leave\",\"sender\":\"%s\"}\n", id_of(mover->slot));
+    assert_string_equal(received(a), want);
+}
+
+/* ---- wsrelay.batch ------------------------------------------------------------------ */
+
+/* A batch member gets one array per write: its welcome with the count, then a count when
+ * the room's size changes, and the same objects a seed member gets. */
+static void a_batch_member_gets_arrays_of_the_same_objects(void **state)
+{
+    (void)state;
+    struct conn *seed = enter("doc");
+    struct conn *bt = open_ws();
+    bt->ws.is_batch = true;
+    assert_int_equal(room_enter(&fx.rooms, bt, "doc", 3, id_of(bt->slot), 4), 0);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "[{\"type\":\"welcome\",\"id\":\"%s\",\"color\":4,\"room\":\"doc\",\"peers\":["
+             "{\"sender\":\"%s\",\"color\":%u}],\"count\":2}]\n",
+             id_of(bt->slot), id_of(seed->slot), seed->slot);
+    assert_string_equal(received(bt), want);
+    received(seed);
+    struct conn *c = enter("doc");
+    send_text(seed, "{\"x\":1}");
+    send_text(c, "{\"x\":2}");
+    snprintf(want, sizeof want,
+             "[{\"type\":\"join\",\"sender\":\"%s\",\"color\":%u},{\"type\":\"count\",\"count\":3},"
+             "%s,%s]\n",
+             id_of(c->slot), c->slot, relayed(seed, "\"x\":1"), relayed(c, "\"x\":2"));
+    assert_string_equal(received(bt), want);
+    snprintf(want, sizeof want, "{\"type\":\"join\",\"sender\":\"%s\",\"color\":%u}\n%s\n%s\n",
+             id_of(c->slot), c->slot, relayed(seed, "\"x\":1"), relayed(c, "\"x\":2"));
+    assert_string_equal(received(seed), want);
 }
 
 int main(void)
@@ -470,6 +701,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(remote_members_join_leave_and_go_with_their_room, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(remote_leave_reaches_only_its_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(several_messages_in_one_pass_relay_the_last, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            a_reader_behind_gets_server_messages_in_order_and_each_latest_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(nothing_follows_a_leave, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_debt_paid_in_parts_never_goes_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_paced_room_collects_until_its_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(above_roster_max_arrivals_show_when_they_move, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_batch_member_gets_arrays_of_the_same_objects, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(owed_updates_come_from_the_readers_room_only, setup,
                                         teardown),
     };

@@ -44,7 +44,7 @@ enum json_err {
  * "send\u0065r" counts), and the server's two are appended last. sender is copied as a JSON
  * string (the caller guarantees it needs no escaping: a UUID).
  * A top-level "type" whose string value is one the server sends ("welcome", "join", "leave",
- * "error") is JSON_ERR_RESERVED, so no client can forge a server message.
+ * "count", "error") is JSON_ERR_RESERVED, so no client can forge a server message.
  * The output has at most JSON_MAX_TOKENS tokens too (else JSON_ERR_TOO_COMPLEX): it is
  * itself a valid input, and rewriting it again gives the same bytes, which is how another
  * node checks a relayed message (room.c's check_remote) without changing it.

@@ -401,7 +401,7 @@ static size_t skip_subtree(const jsmntok_t *toks, size_t ntoks, size_t v)
  * often it occurs, and refuse if any "type" member is reserved. */
 static bool is_reserved_type(const uint8_t *in, const jsmntok_t *v)
 {
-    static const char *const reserved[] = {"welcome", "join", "leave", "error"};
+    static const char *const reserved[] = {"welcome", "join", "leave", "count", "error"};
     if (v->type != JSMN_STRING) /* "type":1 is not a server message; kept as it is */
         return false;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)

@@ -364,7 +364,7 @@ static struct prediction predict(const uint8_t *in, size_t len, struct member *m
     p.tokens = o.tokens;
     if (p.verdict != OBJECT)
         return p;
-    static const char *const reserved[] = {"welcome", "join", "leave", "error"};
+    static const char *const reserved[] = {"welcome", "join", "leave", "count", "error"};
     for (size_t i = 0; i < o.nmembers; i++) {
         const struct member *m = &o.members[i];
         if (!string_is(in, m->key_begin, m->key_end, "type") || !m->val_is_string)

@@ -551,3 +551,352 @@ def test_seed_bytes_are_exactly_the_original_protocol(start_server):
     expect_seed_frame(a, leave_text(wb))
     assert a.barrier() == []  # nothing else was sent to a
     a.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Final state: a batch client and a seed client end with every sender's last position
+# ---------------------------------------------------------------------------------------------
+
+
+class Tracker:
+    """Each sender's newest cursor message as seen by one client, by its "seq"; fails on an
+    older one after a newer one. Server messages are kept, in order, in `server`."""
+
+    def __init__(self, client):
+        self.c = client
+        self.last = {}  # sender id -> (seq, exact text)
+        self.server = []
+        self.cursors = []  # (sender, seq) in arrival order
+
+    def feed(self, text):
+        o = json.loads(text)
+        if o.get("type") is not None:
+            self.server.append(text)
+            return
+        seq = o.get("seq")
+        if seq is None:
+            return
+        prev = self.last.get(o["sender"], (-1, None))[0]
+        assert seq > prev, f"older after newer from {o['sender']}: {seq} after {prev}"
+        self.last[o["sender"]] = (seq, text)
+        npresence = sum(1 for x in self.server if not is_count(json.loads(x)))
+        self.cursors.append((o["sender"], seq, npresence))
+
+    def until(self, done, timeout=TIMEOUT * 2, what="final state"):
+        deadline = time.monotonic() + timeout
+        while not done(self):
+            left = deadline - time.monotonic()
+            assert left > 0, f"{what} not reached: {self.last}"
+            for text in self.c.next_frame(left):
+                self.feed(text)
+
+
+def has_final(finals):
+    """done() for Tracker.until: every sender in finals (id -> seq) is at its seq."""
+    return lambda t: all(t.last.get(s, (-1,))[0] == q for s, q in finals.items())
+
+
+def test_batch_and_seed_clients_end_with_the_same_final_state(start_server):
+    srv = start_server(*UNLIMITED)
+    seed = Tracker(Client.join(srv.port, "/ws/final"))
+    batch = Tracker(Client.join(srv.port, "/ws/final", offers=[BATCH], expect_batch=True))
+    # Senders of both kinds; they never read (their backlog is small: ~30 KB each).
+    senders = [Client.join(srv.port, "/ws/final", offers=[BATCH] if i % 2 else [])
+               for i in range(6)]
+    finals = {s.id: 99 for s in senders}
+    for rnd in range(4):
+        for i, s in enumerate(senders):
+            s.ws.send_raw(burst(f"s{i}", rnd * 25, 25))
+        time.sleep(0.01)
+    seed.until(has_final(finals))
+    batch.until(has_final(finals))
+    want = {s.id: relayed(f'"s":"s{i}","seq":99', s.welcome) for i, s in enumerate(senders)}
+    assert {k: v[1] for k, v in seed.last.items()} == want
+    assert {k: v[1] for k, v in batch.last.items()} == want
+    # The same server messages, in the same order: the six joins (and counts for batch).
+    joins = [join_text(s.welcome) for s in senders]
+    assert seed.server == [join_text(batch.c.welcome)] + joins, seed.server
+    assert [t for t in batch.server if not is_count(json.loads(t))] == joins, batch.server
+    for c in [seed.c, batch.c, *senders]:
+        c.ws.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Coalescing on input: 50 messages in one send()
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fifty_messages_in_one_send_reach_observers_as_a_subsequence_ending_with_the_last(
+        start_server):
+    """protocol.md: "Several messages from one sender that arrive in the same loop pass ...
+    are each checked as above, but only the last is relayed ... Messages from one sender are
+    never delivered out of order." 50 small frames in one send() are one TCP segment on
+    loopback, read by one read() (64 KiB), so the observers must also get fewer than 50."""
+    srv = start_server(*UNLIMITED)
+    seed = Tracker(Client.join(srv.port))
+    batch = Tracker(Client.join(srv.port, offers=[BATCH], expect_batch=True))
+    sender = Client.join(srv.port)
+    seed.until(lambda t: len(t.server) == 1)
+    batch.until(lambda t: join_text(sender.welcome) in t.server)
+    before = scrape(srv.port).value("wsrelay_messages_in_total")
+
+    sender.ws.send_raw(burst("one", 0, 50))
+    done = has_final({sender.id: 49})
+    for t in (seed, batch, Tracker(sender)):
+        t.until(done)
+        seqs = [q for s, q, _ in t.cursors if s == sender.id]
+        assert seqs == sorted(set(seqs)) and seqs[-1] == 49, seqs
+        assert len(seqs) < 50, f"50 messages of one read() were all relayed: {seqs}"
+        assert t.last[sender.id][1] == relayed('"s":"one","seq":49', sender.welcome)
+
+    m = scrape_until(srv.port, lambda m: m.value("wsrelay_messages_in_total") >= before + 50)
+    assert m.value("wsrelay_messages_in_total") == before + 50, \
+        "every message of the burst is read and checked, hence counted"
+    for c in (seed.c, batch.c, sender):
+        c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# A stalled reader among 20 movers
+# ---------------------------------------------------------------------------------------------
+
+MOVERS = 20
+PAD = "p" * 400  # ~450-byte messages: 20 movers put ~9 KB in each flush
+
+
+class Watcher(threading.Thread):
+    """A Tracker read in a background thread (a fast observer the test waits on)."""
+
+    def __init__(self, client):
+        super().__init__(daemon=True)
+        self.t = Tracker(client)
+        self.lock = threading.Condition()
+        self.stop = threading.Event()
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                try:
+                    texts = self.t.c.next_frame(0.2)
+                except AssertionError as e:
+                    if "no frame within" in str(e):
+                        continue
+                    raise
+                with self.lock:
+                    for text in texts:
+                        self.t.feed(text)
+                    self.lock.notify_all()
+        except BaseException as e:  # noqa: BLE001 - reported by wait()
+            self.error = e
+            with self.lock:
+                self.lock.notify_all()
+
+    def wait(self, cond, timeout=TIMEOUT * 2, what="the observer"):
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not cond(self.t):
+                assert self.error is None, f"observer failed: {self.error!r}"
+                left = deadline - time.monotonic()
+                assert left > 0, f"timed out waiting for {what}: {self.t.last}"
+                self.lock.wait(min(left, 0.2))
+
+    def finish(self):
+        self.stop.set()
+        self.join(TIMEOUT)
+        assert self.error is None, f"observer failed: {self.error!r}"
+
+
+@pytest.mark.parametrize("offers", [(), (BATCH,)], ids=["seed", "batch"])
+def test_stalled_reader_gets_every_final_position_and_every_server_message_in_order(
+        start_server, offers):
+    """The stalled reader reads nothing while 20 movers move many times and four more
+    clients come and go (e1..e4: join, move, leave in a known order). Then it reads: it must
+    end with every mover's final position, never an older one after a newer, every join and
+    leave it was owed in the order they happened, no cursor of e_i before its join or after
+    its leave, and still be connected (docs/protocol.md: "A reader that falls behind")."""
+    srv = start_server(*UNLIMITED)
+    room = "/ws/stall"
+    # Small receive buffer, but not under one loopback segment (see test_conflation.py).
+    stalled = Client.join(srv.port, room, offers, rcvbuf=64 * 1024)
+    watch = Watcher(Client.join(srv.port, room, offers=[BATCH]))
+    movers = [Client.join(srv.port, room) for _ in range(MOVERS)]
+    drain = Drain([m.sock for m in movers])
+    joins = [join_text(m.welcome) for m in movers]
+    watch.wait(lambda t: sum(x in t.server for x in joins) == MOVERS, what="the movers' joins")
+    seq = 0
+
+    def move_round(n=3):
+        nonlocal seq
+        for i, m in enumerate(movers):
+            send_all_blocking(m.sock, burst(f"m{i}", seq, n, PAD))
+        seq += n
+
+    # Phase 1: the stalled reader's socket and queue fill up to the "behind" mark
+    # (--max-buffer/16 = 64 KiB pending after a write).
+    deadline = time.monotonic() + 30
+    while scrape(srv.port).value("wsrelay_wbuf_high_water_bytes") < 64 * 1024:
+        assert time.monotonic() < deadline, "the stalled reader never fell behind"
+        for _ in range(10):
+            move_round()
+            time.sleep(0.005)
+
+    # Phase 2: presence changes while it is behind, each seen by the watcher before the next.
+    server_events = [join_text(watch.t.c.welcome)] + joins
+    extras = []
+    for k in range(4):
+        e = Client.join(srv.port, room)
+        extras.append(e)
+        server_events.append(join_text(e.welcome))
+        watch.wait(lambda t: server_events[-1] in t.server, what=f"e{k}'s join")
+        move_round()
+    drain2 = Drain([e.sock for e in extras])  # their own backlog is not the subject
+
+    def extra_moves(e, k):
+        send_all_blocking(e.sock, burst(f"e{k}", 0, 3))
+
+    def extra_leaves(e):
+        e.sock.setblocking(True)
+        e.ws.send_close(1000)
+        server_events.append(leave_text(e.welcome))
+        watch.wait(lambda t: server_events[-1] in t.server, what="a leave")
+
+    extra_moves(extras[0], 0)
+    move_round()
+    extra_leaves(extras[1])
+    move_round()
+    extra_leaves(extras[0])
+    extra_moves(extras[2], 2)
+    move_round()
+    extra_moves(extras[3], 3)
+    extra_leaves(extras[3])
+    for _ in range(20):
+        move_round()
+        time.sleep(0.005)
+
+    # Phase 3: one last burst each; the watcher (fast) sees every final position.
+    move_round(5)
+    finals = {m.id: seq - 1 for m in movers}
+    finals[extras[2].id] = 2
+    watch.wait(has_final(finals), what="the final positions at the watcher")
+
+    # Phase 4: the stalled reader wakes up.
+    t = Tracker(stalled)
+    t.until(has_final(finals), timeout=TIMEOUT * 6, what="the stalled reader's final state")
+    def presence(t):
+        return [x for x in t.server if not is_count(json.loads(x))]
+
+    t.until(lambda t: len(presence(t)) >= len(server_events), what="every server message")
+    want = {m.id: relayed(f'"s":"m{i}","seq":{seq - 1},"pad":"{PAD}"', m.welcome)
+            for i, m in enumerate(movers)}
+    assert {k: t.last[k][1] for k in want} == want
+    assert presence(t) == server_events, "server messages dropped or reordered:\n" + \
+        "\n".join(f"  got {g}\n want {w}" for g, w in zip(presence(t), server_events) if g != w)
+    # A cursor of e_k only between e_k's join and its leave.
+    for k, e in enumerate(extras):
+        j = server_events.index(join_text(e.welcome))
+        lv = leave_text(e.welcome)
+        end = server_events.index(lv) if lv in server_events else len(server_events)
+        for sender, q, pos in t.cursors:
+            if sender == e.id:
+                assert j < pos <= end, \
+                    f"e{k}'s cursor {q} after {pos} server messages: its join is #{j + 1}, " \
+                    f"its leave #{end + 1}"
+    # It was behind: it skipped positions the watcher (always reading) was given.
+    assert len(t.cursors) < len(watch.t.cursors), (len(t.cursors), len(watch.t.cursors))
+    print(f"stalled reader: {len(t.cursors)} cursor messages, watcher {len(watch.t.cursors)}, "
+          f"{seq} moves per mover")
+    # Still connected, never dropped.
+    left = stalled.barrier()
+    for text in left:
+        t.feed(text)
+    assert presence(t) == server_events
+    if stalled.is_batch:  # its last count is the room's size: 20 movers, e2, watcher, itself
+        assert [x for x in t.server if is_count(json.loads(x))][-1] == count_text(MOVERS + 3)
+    assert scrape(srv.port).value("wsrelay_disconnects_total", reason="slow_reader") == 0
+    watch.finish()
+    drain.close()
+    drain2.close()
+    stalled.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# --roster-max: big rooms
+# ---------------------------------------------------------------------------------------------
+
+
+def test_roster_max_5_in_a_room_of_8_follows_the_documented_rule(start_server):
+    """docs/protocol.md, "Big rooms: --roster-max":
+
+      "A member is announced to its room when it joins a room that then has at most
+      --roster-max members (everyone gets its join, as below the limit), or, in a bigger
+      room, when it first sends a message ... A member that joined a big room and never moved
+      is known to nobody. A leave is sent only for announced members. A welcome lists at most
+      --roster-max peers: while every member of the room is announced and there are at most
+      --roster-max of them, all of them, exactly as before; otherwise the --roster-max
+      announced members that were most recently active (sent a message or were announced),
+      newest first. A welcome that does not list the whole room carries the room's size as
+      "count":N after peers (so does every wsrelay.batch welcome, complete or not)."
+
+    With --roster-max 5: c1 (batch) .. c5 join and are announced; c6 joins a room of 6 and
+    is not, but its welcome lists all 5 others (all announced, at most 5: the whole room, no
+    count); c7 and c8 get the 5 most recently announced, newest first, and "count". c7 leaves
+    silently (no leave); c8 moves (everyone gets its cursor); c9's welcome then lists c8
+    first; c9 leaves silently; c8 leaves (its leave is sent)."""
+    srv = start_server("--roster-max", "5", *UNLIMITED)
+    room = "/ws/big"
+    c = {1: Client.join(srv.port, room, offers=[BATCH], expect_batch=True)}
+    assert welcome_peers(c[1], "big") == ([], 1)
+    for k in range(2, 6):
+        c[k] = Client.join(srv.port, room)
+        peers, count = welcome_peers(c[k], "big")
+        assert sorted(peers) == sorted(silent(c[i].welcome) for i in range(1, k)), peers
+        assert count is None, c[k].welcome_text
+        for i in range(2, k):
+            assert c[i].next_obj() == join_text(c[k].welcome)
+        got = c[1].take_until(lambda t, o: is_count(o, k), what=f"count {k}")
+        assert [x for x in got if not is_count(json.loads(x))] == [join_text(c[k].welcome)]
+
+    c[6] = Client.join(srv.port, room)
+    peers, count = welcome_peers(c[6], "big")
+    assert sorted(peers) == sorted(silent(c[i].welcome) for i in range(1, 6)) and count is None, \
+        c[6].welcome_text
+    newest_first = [silent(c[i].welcome) for i in (5, 4, 3, 2, 1)]
+    for k in (7, 8):
+        c[k] = Client.join(srv.port, room)
+        peers, count = welcome_peers(c[k], "big")
+        assert peers == newest_first and count == k, c[k].welcome_text
+    # The batch member hears the sizes, never a join of c6..c8.
+    got = c[1].take_until(lambda t, o: is_count(o, 8), what="count 8")
+    assert all(is_count(json.loads(x)) for x in got), got
+
+    c[7].close()  # never moved: nobody hears it go
+    got = c[1].take_until(lambda t, o: is_count(o, 7), what="count 7")
+    assert all(is_count(json.loads(x)) for x in got), got
+
+    c[8].send('{"x":8}')
+    cursor8 = relayed('"x":8', c[8].welcome)
+    for k in (1, 2, 3, 4, 5, 6, 8):
+        assert c[k].next_obj() == cursor8, f"c{k}: the next message must be c8's first move"
+
+    c[9] = Client.join(srv.port, room)
+    peers, count = welcome_peers(c[9], "big")
+    assert peers == [cursor8] + newest_first[:4] and count == 8, c[9].welcome_text
+    c[9].close()
+    assert c[1].take_until(lambda t, o: is_count(o), what="count")[-1] == count_text(8)
+    got = c[1].take_until(lambda t, o: is_count(o, 7), what="count 7 after c9")
+    assert all(is_count(json.loads(x)) for x in got), got
+
+    c[8].close()  # announced by its move: its leave is sent
+    for k in (2, 3, 4, 5, 6):
+        assert c[k].next_obj() == leave_text(c[8].welcome), f"c{k}"
+    got = c[1].take_until(lambda t, o: is_count(o, 6), what="count 6")
+    assert [x for x in got if not is_count(json.loads(x))] == [leave_text(c[8].welcome)], got
+
+    # Nothing else was sent: c6's move is everyone's next message.
+    c[6].send('{"x":6}')
+    for k in (1, 2, 3, 4, 5, 6):
+        assert c[k].next_obj() == relayed('"x":6', c[6].welcome), f"c{k}"
+    for k in (1, 2, 3, 4, 5, 6):
+        c[k].close()

@@ -53,6 +53,7 @@ from conftest import (
     accept_for,
     build_frame,
     check_close_frame,
+    expect_refused_and_closed,
     get,
     handshake_request,
     join_text,
@@ -900,3 +901,267 @@ def test_roster_max_5_in_a_room_of_8_follows_the_documented_rule(start_server):
         assert c[k].next_obj() == relayed('"x":6', c[6].welcome), f"c{k}"
     for k in (1, 2, 3, 4, 5, 6):
         c[k].close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The join storm, small: 2,000 clients into one room at once
+# ---------------------------------------------------------------------------------------------
+
+STORM = 2000
+STORM_ROSTER = 100
+STORM_CONCURRENCY = 256  # handshakes in flight: under the listen backlog (511), no SYN retries
+# Peak RSS bound. The issue's goal is 64 MiB for 10,000 clients; 2,000 in one room need
+# their 2,100 slots (buffers grow on demand), one presence entry each and at most 100 peers
+# per welcome (~9 KB): a few MiB. 64 MiB is generous and still far below what the O(N^2)
+# seed behaviour cost (247 MiB for 10,000; 2,000 welcomes listing everyone is ~150 MB of
+# frames queued at once).
+STORM_RSS_KIB = 64 * 1024
+
+
+def raise_fd_limit(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"needs {need} descriptors, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+def proc_status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+async def read_frame_async(reader):
+    """One unmasked server frame: (first byte, payload)."""
+    hdr = await reader.readexactly(2)
+    assert not hdr[1] & 0x80, f"server frame is masked: {hdr!r}"
+    n = hdr[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return hdr[0], await reader.readexactly(n)
+
+
+async def storm_client(port, is_batch, sem):
+    """Handshakes (at most STORM_CONCURRENCY at a time) and reads the welcome frame; returns
+    (writer, welcome object text). The client then reads nothing more."""
+    key = new_key()
+    async with sem:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(handshake_request("/ws/storm", key=key,
+                                       extra=offer_fields(BATCH) if is_batch else []))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert accept_for(key).encode() in head, head
+        assert (b"Sec-WebSocket-Protocol: wsrelay.batch\r\n" in head) == is_batch, head
+        b0, payload = await read_frame_async(reader)
+    assert b0 == 0x81, (b0, payload[:80])
+    text = payload.decode()
+    if is_batch:
+        text = split_array(text)[0]
+    return writer, text
+
+
+@pytest.mark.storm
+def test_join_storm_of_2000_into_one_room_with_roster_max_100(start_server):
+    """2,000 clients (every tenth a wsrelay.batch one) connect to one room at once with
+    --roster-max 100. Each gets a welcome listing at most 100 peers (all silent: nobody
+    moved), with "count" whenever it does not list the whole room; since everyone stays,
+    the sizes the welcomes report (count, or peers + 1 for a complete one) are exactly
+    1..2000, one each. Peak RSS stays under STORM_RSS_KIB (not judged under ASan). Then all
+    leave and the server is as new: no room open, /healthz ok, a newcomer alone."""
+    raise_fd_limit(STORM + 600)
+    srv = start_server("--max-clients", STORM + 100, "--max-room-clients", STORM + 100,
+                       "--roster-max", STORM_ROSTER, *UNLIMITED)
+
+    async def go():
+        sem = asyncio.Semaphore(STORM_CONCURRENCY)
+        results = await asyncio.gather(*(storm_client(srv.port, i % 10 == 9, sem)
+                                         for i in range(STORM)))
+        try:
+            sizes = []
+            ids = set()
+            for i, (_, text) in enumerate(results):
+                w = json.loads(text)
+                assert w["type"] == "welcome" and w["room"] == "storm", text
+                ids.add(w["id"])
+                peers = w["peers"]
+                assert len(peers) <= STORM_ROSTER, f"welcome lists {len(peers)} peers"
+                assert all(list(p) == ["sender", "color"] for p in peers), text[:300]
+                assert len({p["sender"] for p in peers}) == len(peers), "a peer listed twice"
+                if i % 10 == 9:
+                    assert "count" in w, f"a wsrelay.batch welcome always has count: {text}"
+                if "count" in w:
+                    sizes.append(w["count"])
+                else:
+                    sizes.append(len(peers) + 1)
+                if sizes[-1] > STORM_ROSTER + 1:
+                    assert "count" in w and len(peers) == STORM_ROSTER, text[:300]
+            assert len(ids) == STORM
+            assert sorted(sizes) == list(range(1, STORM + 1)), \
+                "welcomes disagree with the room's size at their join"
+            hwm = proc_status_kib(srv.proc.pid, "VmHWM")
+            # One more: 100 peers and the full count.
+            c = await asyncio.to_thread(Client.join, srv.port, "/ws/storm")
+            peers, count = welcome_peers(c, "storm")
+            assert len(peers) == STORM_ROSTER and count == STORM + 1, c.welcome_text[:300]
+            c.ws.close()
+            return hwm
+        finally:
+            for writer, _ in results:
+                writer.close()
+
+    hwm = run(go(), timeout=120)
+    print(f"join storm: server peak RSS {hwm} KiB")
+    if not SANITIZED:  # ASan's shadow memory and quarantine make RSS meaningless
+        assert hwm < STORM_RSS_KIB, f"server peak RSS {hwm} KiB over {STORM_RSS_KIB} KiB"
+    m = scrape_until(srv.port, lambda m: m.value("wsrelay_rooms_open") == 0, timeout=30)
+    assert m.value("wsrelay_rooms_open") == 0 and m.value("wsrelay_websockets_open",
+                                                          route="ws") == 0, m.text
+    resp = get(srv.port, "/healthz")
+    assert resp.status == 200 and resp.body.startswith(b"ok"), resp
+    c = Client.join(srv.port, "/ws/storm")
+    assert welcome_peers(c, "storm") == ([], None), c.welcome_text
+    c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# --send-interval
+# ---------------------------------------------------------------------------------------------
+
+
+def test_send_interval_50ms_delivers_every_final_position_and_presence(start_server):
+    """With --send-interval 50ms cursor messages for a room are written at most once per
+    50 ms: 10 moves sent 10 ms apart reach an observer as fewer than 10 messages (at most 3
+    intervals fit in 100 ms, plus one for the last move), ending with the last. Joins and
+    leaves still arrive, and in the end every sender's last position does."""
+    srv = start_server("--send-interval", "50ms", *UNLIMITED)
+    room = "/ws/paced"
+    seed = Tracker(Client.join(srv.port, room))
+    batch = Tracker(Client.join(srv.port, room, offers=[BATCH], expect_batch=True))
+    mover = Client.join(srv.port, room)
+    for t in (seed, batch):
+        t.until(lambda t: join_text(mover.welcome) in t.server, what="the mover's join")
+    for k in range(10):
+        mover.ws.send_raw(burst("mv", k, 1))
+        time.sleep(0.01)
+    for t in (seed, batch):
+        t.until(has_final({mover.id: 9}))
+        seqs = [q for s, q, _ in t.cursors if s == mover.id]
+        assert seqs[-1] == 9 and len(seqs) < 10, f"paced to 50 ms, got every move: {seqs}"
+
+    senders = [Client.join(srv.port, room) for _ in range(4)]
+    for s in senders:
+        for t in (seed, batch):
+            t.until(lambda t: join_text(s.welcome) in t.server, what="a join")
+    for rnd in range(3):
+        for i, s in enumerate(senders):
+            s.ws.send_raw(burst(f"s{i}", rnd * 10, 10))
+        time.sleep(0.02)
+    finals = {s.id: 29 for s in senders}
+    for t in (seed, batch):
+        t.until(has_final(finals))
+        assert {s.id: t.last[s.id][1] for s in senders} == {
+            s.id: relayed(f'"s":"s{i}","seq":29', s.welcome) for i, s in enumerate(senders)}
+    mover.close()
+    for t in (seed, batch):
+        t.until(lambda t: leave_text(mover.welcome) in t.server, what="the mover's leave")
+    for c in (seed.c, batch.c, *senders):
+        c.ws.close()
+
+
+def test_send_interval_of_1s_is_accepted(start_server):
+    srv = start_server("--send-interval", "1s")
+    c = Client.join(srv.port)
+    c.close()
+
+
+@pytest.mark.parametrize("value", ["2s", "1001ms", "abc", "-1", "", "10x", "50 ms"])
+def test_bad_send_interval_exits_2_naming_the_option(value):
+    r = run_cli("--send-interval", value)
+    assert r.returncode == 2, r
+    assert b"--send-interval" in r.stderr, r.stderr[:300]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "", "1000001"])
+def test_bad_roster_max_exits_2_naming_the_option(value):
+    r = run_cli("--roster-max", value)
+    assert r.returncode == 2, r
+    assert b"--roster-max" in r.stderr, r.stderr[:300]
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_batch", [True, False])
+def test_200_subprotocols_in_one_field_still_work(server, with_batch):
+    """A 200-value list (~1.8 KB, under the 8 KiB head limit) is walked like any other."""
+    values = [f"proto-{i}.example" for i in range(200)]
+    if with_batch:
+        values.insert(150, BATCH)
+    c = Client.join(server.port, "/ws", [", ".join(values)], expect_batch=with_batch)
+    assert ("count" in c.welcome) == with_batch
+    c.close()
+
+
+def test_subprotocol_field_over_8k_is_431(server):
+    """protocol.md: "431 request head over 8 KiB": 200 values of 40 bytes are ~8.6 KB."""
+    values = [f"{i:03d}-" + "x" * 36 for i in range(200)] + [BATCH]
+    raw = handshake_request("/ws", extra=offer_fields(", ".join(values)))
+    assert len(raw) > 8192
+    expect_refused_and_closed(server.port, raw, 431)
+
+
+def test_200_subprotocol_fields_are_431(server):
+    """200 separate Sec-WebSocket-Protocol fields (~6 KB, under 8 KiB) pass the server's
+    64-field cap (include/http.h HTTP_MAX_HEADERS); it answers as for an oversized head,
+    431 (RFC 6585 §5: "Request Header Fields Too Large"), and closes."""
+    raw = handshake_request("/ws", extra=offer_fields(*[f"p{i}" for i in range(199)], BATCH))
+    assert len(raw) < 8192
+    expect_refused_and_closed(server.port, raw, 431)
+
+
+def test_50_subprotocol_fields_with_batch_last_pick_it(server):
+    c = Client.join(server.port, "/ws", [f"p{i}" for i in range(49)] + [BATCH],
+                    expect_batch=True)
+    c.close()
+
+
+@pytest.mark.parametrize("offers", [(BATCH,), ()], ids=["batch", "seed"])
+@pytest.mark.parametrize("message,code,reason", [
+    ('[{"x":1}]', 1007, "JSON is not an object"),
+    ("[]", 1007, "JSON is not an object"),
+    ('[{"x":1}', 1007, "invalid JSON"),
+    # protocol.md: 'The top-level type values "welcome", "join", "leave", "count" and "error"
+    # are reserved for the server; a client message carrying one is refused'.
+    ('{"type":"count","count":1}', 1008, "reserved message type"),
+    ('{"x":1,"type":"count"}', 1008, "reserved message type"),
+], ids=["array", "empty-array", "bad-json", "count", "count-last"])
+def test_a_client_sends_objects_only_and_no_count(start_server, offers, message, code, reason):
+    """protocol.md: what a wsrelay.batch client sends is unchanged (one object per message):
+    an array is refused like any non-object (close 1007), and "count" is a reserved type
+    (close 1008), from a batch client as from a seed one. Nothing is relayed; the others see
+    its leave."""
+    srv = start_server(*UNLIMITED)
+    other = Client.join(srv.port)
+    b = Client.join(srv.port, offers=offers)
+    assert other.next_obj() == join_text(b.welcome)
+    b.send(message)
+    f = b.ws.recv_frame()
+    while f.opcode != OP_CLOSE:  # the server's own count may come first, nothing else
+        objs = split_array(f.payload.decode()) if b.is_batch else [f.payload.decode()]
+        assert f.opcode == OP_TEXT and all(
+            is_count(json.loads(x)) and "sender" not in json.loads(x) for x in objs), \
+            f"expected close {code} {reason!r}, got {objs} (the message was relayed)"
+        f = b.ws.recv_frame()
+    assert check_close_frame(f) == (code, reason.encode()), f
+    b.ws.close()
+    assert other.next_obj() == leave_text(b.welcome)  # nothing relayed, then its leave
+    other.close()

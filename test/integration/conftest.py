@@ -64,6 +64,11 @@ SANITIZER_MARKERS = (
 )
 
 
+def pytest_configure(config):
+    # `-m "not storm"` deselects the tests that open thousands of connections at once.
+    config.addinivalue_line("markers", "storm: opens thousands of connections (join storms)")
+
+
 # ---------------------------------------------------------------------------------------------
 # asyncio from sync tests (pytest-asyncio is not installed)
 # ---------------------------------------------------------------------------------------------

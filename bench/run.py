@@ -138,6 +138,7 @@ MAX_ATTEMPTS = 4           # a run disturbed by other processes is done again, a
 BUSY_N = 200               # "RSS at 200 busy clients"
 # Issue 12's goals
 FRESH_LIMIT_MS = 100.0     # overload: fresh_p99
+QUIET_OTHER = 0.15         # issue 12's tables mark (†) points where others used more CPU
 RSS_LIMIT_KB = 64 * 1024   # overload and storm: server RSS
 STORM_WELCOME_S = 5.0      # 10,000 into one room: all welcomed within
 STORM_ROSTER_S = 1.0       # 5,000 in 500 rooms: every roster complete within
@@ -1518,7 +1519,11 @@ def issue12_section(pts, cfg, w):
       "is the load generator's own share of its core over the measured period; ⚠ k/n marks "
       "points where it reached 90 % in k of n runs, where the figures may measure the "
       "generator, not the server. Server RSS here is the most sampled (every 100 ms, VmRSS) "
-      "during the run; the storm also reads VmHWM.")
+      "during the run; the storm also reads VmHWM. **Other CPU** is what processes other "
+      "than ours used meanwhile (median over the runs, share of one core); † marks points "
+      f"above {QUIET_OTHER * 100:.0f} %, whose figures are those of a shared machine (the "
+      "run's BENCH_MAX_OTHER_CPU decides whether such a run was redone; it was "
+      f"{cfg.get('max_other', 0.15):g} cores).")
     w("")
     fl = cfg.get("wsrelay_flags") or {}
     missing = [f for f, ok in fl.items() if not ok]
@@ -1545,9 +1550,11 @@ def issue12_section(pts, cfg, w):
         w("```")
         w("")
         w("| clients | server | p99 | fresh p50 | fresh p99 | fresh max | deliveries/s | loss "
-          "| server RSS (max) | dropped | reordered | server CPU | wsbench CPU | p99 < 100 ms "
-          "| fresh p99 < 100 ms | RSS ≤ 64 MiB | no client dropped | 0 reordered |")
-        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|---|")
+          "| server RSS (max) | dropped | reordered | server CPU | wsbench CPU | other CPU "
+          "| p99 < 100 ms | fresh p99 < 100 ms | RSS ≤ 64 MiB | no client dropped "
+          "| 0 reordered |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---"
+          "|---|")
         for k, p in rows:
             g = overload_goals(p)
             dropped = (p["disconnects_max"] or 0) + (p["connect_failures_max"] or 0)
@@ -1558,6 +1565,7 @@ def issue12_section(pts, cfg, w):
               f"{dropped if p['runs_ok'] else '—':} | "
               f"{fmt_n(p['reordered_max'])} | "
               f"{fmt_cpu(p['server_cpu'])} | {fmt_cpu(p['client_cpu'])}{sat_mark(p)} | "
+              f"{fmt_other(p['other_cpu'], QUIET_OTHER)} | "
               + " | ".join(fmt_goal(v) for v in g.values()) + " |")
         w("")
 
@@ -1589,8 +1597,8 @@ def issue12_section(pts, cfg, w):
         w("")
         w("| clients | rooms | server | all connected | all welcomed | welcome p50 | welcome "
           "p99 | rosters complete | failed | violations | largest welcome (peers) | server "
-          "CPU | server peak RSS | wsbench CPU | goals |")
-        w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "CPU | server peak RSS | wsbench CPU | other CPU | goals |")
+        w("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for k, p in rows:
             rooms = int(k[4].split("=")[1]) if k[4].startswith("rooms=") else 0
             is_peer = k[0] not in ("wsrelay",)
@@ -1608,7 +1616,7 @@ def issue12_section(pts, cfg, w):
               f"{'—' if is_peer else fmt_n(p['welcome_peers_max'])} | "
               f"{fmt_n(p['server_cpu_s'], '{:.2f} s')} | "
               f"{fmt_kib(p['server_peak_kb'])} | {fmt_cpu(p['client_cpu'])}{sat_mark(p)} | "
-              f"{goals} |")
+              f"{fmt_other(p['other_cpu'], QUIET_OTHER)} | {goals} |")
         w("")
 
     rows = issue12_points_of(pts, "pacing")
@@ -1620,15 +1628,16 @@ def issue12_section(pts, cfg, w):
           "server CPU at the same load; what it costs shows in p99 and freshness.")
         w("")
         w("| --send-interval | server CPU | p99 | fresh p50 | fresh p99 | deliveries/s | frames/s "
-          "in | wsbench CPU | runs |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "in | wsbench CPU | other CPU | runs |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for k, p in rows:
             iv = k[4].split("=", 1)[1] if k[4].startswith("send-interval=") else \
                 "0 (flag not given: this wsrelay has none)"
             w(f"| {iv} | {fmt_cpu(p['server_cpu'])} | {fmt_ms(p['p99_judged'])} | "
               f"{fmt_ms(p['fresh_p50_ms'])} | {fmt_ms(p['fresh_p99_ms'])} | "
               f"{fmt_rate(p['deliveries_per_s'])} | {fmt_rate(p['frames_per_s_in'])} | "
-              f"{fmt_cpu(p['client_cpu'])}{sat_mark(p)} | {p['runs_ok']}/{p['runs']} |")
+              f"{fmt_cpu(p['client_cpu'])}{sat_mark(p)} | "
+              f"{fmt_other(p['other_cpu'], QUIET_OTHER)} | {p['runs_ok']}/{p['runs']} |")
         w("")
 
     rows = issue12_points_of(pts, "batch")
@@ -1641,15 +1650,16 @@ def issue12_section(pts, cfg, w):
           "many got it: 0 means the server did not pick it and the run is seed protocol.")
         w("")
         w("| clients | mode | batch clients | server CPU | frames/s in | messages/s in | "
-          "messages per frame | p99 | fresh p99 | wsbench CPU | runs |")
-        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "messages per frame | p99 | fresh p99 | wsbench CPU | other CPU | runs |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for k, p in rows:
             w(f"| {k[3]:,} | {k[4] or 'seed'} | {fmt_n(p['batch_clients'])} | "
               f"{fmt_cpu(p['server_cpu'])} | {fmt_rate(p['frames_per_s_in'])} | "
               f"{fmt_rate(p['messages_per_s_in'])} | "
               f"{fmt_n(p['messages_per_frame'], '{:.2f}')} | "
               f"{fmt_ms(p['p99_judged'])} | {fmt_ms(p['fresh_p99_ms'])} | "
-              f"{fmt_cpu(p['client_cpu'])}{sat_mark(p)} | {p['runs_ok']}/{p['runs']} |")
+              f"{fmt_cpu(p['client_cpu'])}{sat_mark(p)} | "
+              f"{fmt_other(p['other_cpu'], QUIET_OTHER)} | {p['runs_ok']}/{p['runs']} |")
         w("")
     w("<!-- issue12: analysis -->")
     w("*Analysis of the issue 12 figures: to be written from the numbers above.*")
@@ -1949,7 +1959,28 @@ def write_report(data, out_dir):
       "for the others); the peers send nothing on connect.")
     w(f"- **Load generator CPU** is shown beside the server's for every point (share of one "
       f"core); ⚠ marks points where it was above {CLIENT_CPU_FLAG*100:.0f} %, where the "
-      "generator itself may be the bottleneck.")
+      "generator itself may be the bottleneck. wsbench reports it itself as "
+      "`loadgen_cpu_pct` (getrusage over the measured period) with `loadgen_saturated` "
+      "(≥ 90 %); issue 12's tables show ⚠ k/n where k of n runs were saturated.")
+    w("- **Freshness** (issue 12; every cursor-mode run): each cursor message carries its "
+      "sender's connection index as `\"i\"` beside `\"t\"`; every receiver keeps, per member "
+      "of its room, the scheduled send time of the newest position it holds (4 bytes a "
+      "pair, N² for a room of N, up to 16 Mi pairs: rooms of up to 4,096; past that wsbench "
+      "says so and reports none). Every 50 ms of the measured period every (receiver, moving "
+      "sender) pair is sampled: age = now − that time, the receiver's own echo left out; a "
+      "pair that holds nothing yet counts its age since the senders began and is counted "
+      "apart (`fresh_never_samples`, and `fresh_never_pairs` at the end). `fresh_p50_ms`, "
+      "`fresh_p99_ms`, `fresh_max_ms` summarise the samples (`fresh_samples` of them). The "
+      "age includes the wait for the sender's next update: at 30 Hz a perfect relay shows "
+      "about 17 ms median and 33 ms p99. A position older than one already held from that "
+      "sender counts as `reordered` (one with the same time as `duplicates`).")
+    w("- **Frames and messages** (issue 12): wsbench counts text frames and messages apart "
+      "(`frames_per_s_in`, `messages_per_s_in`, `messages_per_frame`); with `--batch` it "
+      "offers `Sec-WebSocket-Protocol: wsrelay.batch`, and for a client whose 101 echoes it "
+      "splits every frame (a JSON array) into its messages with a small depth- and "
+      "string-aware scanner; `batch_clients` says how many clients got it.")
+    w("- **overload**, **storm**, **pacing**, **batch** (issue 12): see *Issue 12: latest "
+      "position wins* above for each one's load, flags and goals.")
     w(f"- **Other CPU** is what other processes used during a run (the CPU time of every "
       f"process in /proc but the server, wsbench and run.py; ksoftirqd, which carries our "
       f"loopback traffic, counts as ours), in share of one core. Each run waits (up to "
@@ -2066,6 +2097,8 @@ def write_report(data, out_dir):
       "   # the rooms points (BENCH_ROOMS_N=2000: one more size, the others kept)")
     w("bench/room_cost.py > docs/bench-room-cost.txt    # memory per room")
     w("bench/rooms_cluster.py          # rooms across two nodes: docs/bench-rooms-cluster.json")
+    w("BENCH_UPDATE=1 BENCH_SCENARIOS=overload,storm,pacing,batch make bench"
+      "   # issue 12's scenarios")
     w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
     w("```")
     w("")

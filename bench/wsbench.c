@@ -2,14 +2,18 @@
  * driving many WebSocket clients, and one JSON line at the end.
  *
  * Owns: opening and driving the clients, measuring what the server does with them, reading
- * the server's CPU time and memory from /proc, and the report. Four modes:
+ * the server's CPU time and memory from /proc, and the report. Five modes:
  *
- *   cursor  N clients each send {"x","y","t"} at R Hz and receive everyone's messages:
- *           deliveries per second, loss after a drain, latency percentiles
+ *   cursor  N clients each send {"x","y","t","i"} at R Hz and receive everyone's messages:
+ *           deliveries per second, loss after a drain, latency percentiles, and per-pair
+ *           freshness (below)
  *   fanout  S senders send as fast as a window of unanswered messages allows, N receivers:
  *           delivered frames per second
  *   idle    N connections held open: the server's RSS per connection
  *   churn   C concurrent cycles of connect + handshake + close: cycles per second
+ *   storm   N clients connect at once (issue 12's join storm): time until every one is
+ *           connected and welcomed, each client's view checked against --roster-max's rule,
+ *           and with rooms the time until every client knows its whole room (below)
  *
  * It is a real RFC 6455 client, not a replay of canned bytes: a fresh Sec-WebSocket-Key per
  * connection and a check of the Sec-WebSocket-Accept that comes back (§4.1, §4.2.2); every
@@ -48,6 +52,45 @@
  * with several ports the k-th member of a room (k = i div N) uses port k mod count, so every
  * room is spread over the nodes as evenly as its size allows. --rooms 0, the default, is
  * the single room at <path>, exactly as before.
+ *
+ * Freshness (issue 12, "latest position wins"). Each cursor message also carries its
+ * sender's connection index as "i", right after "t", so a receiver tells senders apart
+ * without reading their UUIDs. Every receiver keeps, per member of its room, the "t" of the
+ * newest position it holds from that member (4 bytes a pair: N^2 for a room of N, bounded by
+ * FRESH_PAIRS_MAX; past it freshness is skipped and the report says so). Every 50 ms of the
+ * measured period, each (receiver, moving sender) pair is sampled: age = now - t of the
+ * newest position held, the receiver's own echo excluded; a pair that holds nothing yet
+ * counts its age since the senders began (the start of the warm-up) and is also counted
+ * apart as "never". Latency says how late the positions that arrived were; freshness says
+ * how stale what a page would draw is, the figure that stays honest when a server drops
+ * superseded positions (fewer, fresher deliveries) or queues them (every one, late). At R Hz
+ * the age includes the wait for the sender's next send: its median is about 1/(2R) even on
+ * a perfect relay. A position older than one already held from that sender is counted as
+ * "reordered" (issue 12: never an older position after a newer one).
+ *
+ * Batched frames (--batch, issue 12). The handshake offers Sec-WebSocket-Protocol:
+ * wsrelay.batch; a connection whose 101 echoes it parses each text frame as a JSON array of
+ * messages (a small depth- and string-aware scanner splits the top-level elements) and
+ * handles each element as a seed frame. A server that does not echo it gets seed-protocol
+ * clients: the report counts how many got batch. Frames and messages received are counted
+ * apart. Frames over SMALL_MAX are assembled (up to ASSEMBLE_MAX each) on batch connections
+ * and in storm mode, where they must be read; elsewhere they are streamed as before.
+ *
+ * Join storm (storm mode). Every client starts its connect at once, with at most --inflight
+ * handshakes (connect to 101) in flight, so the server's listen backlog (511 for wsrelay) is
+ * not overrun into the kernel's SYN retry timer. Each client's welcome is checked against
+ * docs/protocol.md's rule: at most --roster-max peers, a "count" when it does not list the
+ * whole room (known to be incomplete when it lists fewer peers than the clients of that room
+ * we had seen welcomed before this one sent its request), a count of at least peers + 1. With
+ * roster tracking (rooms small enough: ROSTER_ENTRIES_MAX), each client keeps the set of ids
+ * it knows (welcome peers + joins + movers - leaves) and notes when it reaches its room's
+ * size: the time until every roster is complete. The server's CPU seconds over the storm and
+ * its peak RSS (sampled VmRSS, and VmHWM) are reported. Peers without a welcome
+ * (--no-welcome): a client counts as done at its 101.
+ *
+ * Our own CPU. getrusage() over the measured period (the storm for storm), as a share of one
+ * core, is reported as loadgen_cpu_pct, and loadgen_saturated is true at 90 % or more: the
+ * figures of such a run may measure us, not the server.
  *
  * Does not own: starting servers, repeating runs, tables and plots (`make bench` does that
  * and reads our last line), nor judging results: a completed run exits 0 however bad its
@@ -107,11 +150,12 @@
 /* The most a connection carries over from one read to the next: an incomplete small frame
  * (at most 4 + SMALL_MAX bytes) or an incomplete handshake response head. */
 #define CARRY_MAX 8192
-/* Our cursor message: {"x":X,"y":Y,"t":T} is 16 bytes plus three integers of at most 20
- * digits, and with several ports ,"n":K adds 5 bytes and one digit: at most 82 bytes, always
- * under 126, so its frame uses the 7-bit length (§5.2). */
-/* With --rooms, ,"r":R adds 5 bytes and up to 6 digits: still under 126. */
-#define MSG_MAX 100
+/* Our cursor message: {"x":X,"y":Y,"t":T,"i":I} is 22 bytes plus x and y (at most 4 digits
+ * each: triangle waves under 1300), t (at most 20) and i (at most 7: a connection index);
+ * with --rooms ,"r":R adds 5 bytes and up to 6 digits, and with several ports ,"n":K 5 bytes
+ * and one digit: at most 74 bytes, always under 126, so its frame uses the 7-bit length
+ * (§5.2). MSG_MAX is what we reserve per message. */
+#define MSG_MAX 120
 /* --rooms: each room keeps its own counters and a coarse histogram (1 KiB), so a fleet of
  * small rooms stays within a few hundred MiB at the most. */
 #define ROOMS_MAX 100000
@@ -121,7 +165,21 @@
 #define WBUF_INIT              512 /* first output buffer of a connection; it doubles as needed */
 #define WBUF_LIMIT             (64u << 20) /* pending output past this: the server is not reading */
 #define MAX_EVENTS             1024        /* epoll events fetched per wait */
-#define MAX_PENDING_HANDSHAKES 256 /* while ramping: never more connects in flight than this */
+#define MAX_PENDING_HANDSHAKES 256 /* --inflight's default: connects in flight while ramping */
+/* Freshness: one uint32_t "t" per (receiver, member of its room): 16 Mi pairs are 64 MiB,
+ * a single room of 4,096. Past it freshness is skipped, with a line saying so. */
+#define FRESH_PAIRS_MAX  ((uint64_t)16 << 20)
+#define FRESH_SAMPLE_NS  (50 * NS_PER_MS)
+#define FRESH_T_MAX_SECS 3000.0 /* "t" kept as 32-bit microseconds: 71 min; we stop at 50 */
+/* Storm roster tracking: each client's known ids in an open-addressing table of 64-bit
+ * hashes, twice its room's size rounded up to a power of two; 8 Mi entries in all (64 MiB):
+ * 5,000 clients in rooms of 10 need 160 Ki, 2,000 in one room 8 Mi. Past it: not tracked. */
+#define ROSTER_ENTRIES_MAX ((uint64_t)8 << 20)
+/* Frames over SMALL_MAX that must be read (batch frames, storm welcomes) are assembled in a
+ * buffer of their own: at most this big each, and this much in all at once. */
+#define ASSEMBLE_MAX       ((size_t)8 << 20)
+#define ASSEMBLE_TOTAL_MAX ((size_t)1 << 30)
+#define LOADGEN_SATURATED  0.9 /* our CPU share of one core from which a run may measure us */
 
 #define HANDSHAKE_TIMEOUT_NS (10 * NS_PER_S)   /* connect + 101 */
 #define CLOSE_TIMEOUT_NS     (2 * NS_PER_S)    /* our close frame sent or theirs received -> EOF */
@@ -143,9 +201,10 @@
  * Options: the command line
  * ====================================================================================== */
 
-enum mode { MODE_CURSOR, MODE_FANOUT, MODE_IDLE, MODE_CHURN };
+enum mode { MODE_CURSOR, MODE_FANOUT, MODE_IDLE, MODE_CHURN, MODE_STORM };
 
-static const char *const MODE_NAMES[] = {"cursor", "fanout", "idle", "churn"};
+static const char *const MODE_NAMES[] = {"cursor", "fanout", "idle", "churn", "storm"};
+#define MODE_COUNT 5
 
 /* A comma-separated list of whole numbers on the command line ("7071,7072"). */
 struct uint_list {
@@ -161,17 +220,26 @@ struct options {
     struct uint_list server_pids;                 /* n 0: not given */
     uint64_t clients, senders, window, redis_pid; /* redis_pid 0: not given */
     uint64_t rooms;                               /* 0: everyone at path, one room */
+    uint64_t inflight;                            /* handshakes in flight while ramping */
+    uint64_t roster_max;                          /* storm: the server's --roster-max; 0: none */
+    bool is_batch;                                /* --batch: offer wsrelay.batch */
+    bool is_no_welcome;                           /* --no-welcome: storm done at the 101 */
     double rate, duration, warmup, drain, progress, connect_rate;
 };
 
 static const char USAGE[] =
-    "usage: wsbench MODE [options]      MODE: cursor | fanout | idle | churn\n"
+    "usage: wsbench MODE [options]      MODE: cursor | fanout | idle | churn | storm\n"
     "\n"
-    "  cursor  N clients each send {\"x\",\"y\",\"t\"} at --rate Hz and receive everyone's;\n"
-    "          deliveries/s, loss, latency (receive time - scheduled send time)\n"
+    "  cursor  N clients each send {\"x\",\"y\",\"t\",\"i\"} at --rate Hz and receive\n"
+    "          everyone's; deliveries/s, loss, latency (receive time - scheduled send time),\n"
+    "          freshness (age of the newest position each receiver holds of each sender,\n"
+    "          sampled every 50 ms), reordered positions\n"
     "  fanout  --senders S send as fast as --window allows, N receivers; delivered frames/s\n"
     "  idle    N connections held for --duration; server RSS per connection (--server-pid)\n"
     "  churn   N concurrent connect + handshake + close cycles for --duration; cycles/s\n"
+    "  storm   N clients connect at once (--inflight at a time); time until all are\n"
+    "          connected and welcomed, welcomes checked against --roster-max, with --rooms\n"
+    "          the time until every client knows its whole room; --duration is the limit\n"
     "\n"
     "  --host ADDR         server address (127.0.0.1)\n"
     "  --port N[,N...]     server port (7071); up to 8 ports, one per node of a cluster:\n"
@@ -196,7 +264,13 @@ static const char USAGE[] =
     "                      (/proc/PID/status); with several PIDs (nodes), their sums and each\n"
     "  --redis-pid PID     report this process's CPU and RSS apart (redis_cpu, redis_rss_kb)\n"
     "  --progress SEC      progress line on stderr every SEC; 0: none (1)\n"
-    "  --connect-rate N    new connections per second while ramping up (2000)\n"
+    "  --connect-rate N    new connections per second while ramping up (2000; storm: none)\n"
+    "  --inflight N        handshakes (connect to 101) in flight at once while ramping (256)\n"
+    "  --batch             offer Sec-WebSocket-Protocol: wsrelay.batch; where the 101 echoes\n"
+    "                      it, each text frame is a JSON array of messages\n"
+    "  --roster-max N      storm: the server's --roster-max, checked in every welcome\n"
+    "                      (0: not checked)\n"
+    "  --no-welcome        storm: the server sends no welcome (the peers): done at the 101\n"
     "  --help              this text\n"
     "\n"
     "Progress and a summary go to stderr; the last line on stdout is one JSON object.\n"
@@ -204,12 +278,12 @@ static const char USAGE[] =
     "2 for a usage error.\n";
 
 /* One row per flag: where its value goes and the range it must be in. */
-enum flag_kind { FLAG_STR, FLAG_UINT, FLAG_UINTS, FLAG_SECS };
+enum flag_kind { FLAG_STR, FLAG_UINT, FLAG_UINTS, FLAG_SECS, FLAG_BOOL };
 
 struct flag {
     const char *name;
     enum flag_kind kind;
-    void *dst; /* const char **, uint64_t *, struct uint_list * or double *, by kind */
+    void *dst; /* const char **, uint64_t *, struct uint_list *, double * or bool *, by kind */
     double lo, hi;
 };
 
@@ -283,6 +357,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         .drain = 2,
         .progress = 1,
         .connect_rate = 2000,
+        .inflight = MAX_PENDING_HANDSHAKES,
     };
     const struct flag flags[] = {
         {"--host", FLAG_STR, &o->host, 0, 0},
@@ -300,6 +375,10 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"--drain", FLAG_SECS, &o->drain, 0, 1e6},
         {"--progress", FLAG_SECS, &o->progress, 0, 1e6},
         {"--connect-rate", FLAG_SECS, &o->connect_rate, 1, 1e7},
+        {"--inflight", FLAG_UINT, &o->inflight, 1, 100000},
+        {"--roster-max", FLAG_UINT, &o->roster_max, 0, 10000000},
+        {"--batch", FLAG_BOOL, &o->is_batch, 0, 0},
+        {"--no-welcome", FLAG_BOOL, &o->is_no_welcome, 0, 0},
     };
 
     if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
@@ -309,9 +388,9 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (argc < 2)
         return usage_error("no MODE given", NULL);
     size_t m = 0;
-    while (m < 4 && strcmp(argv[1], MODE_NAMES[m]) != 0)
+    while (m < MODE_COUNT && strcmp(argv[1], MODE_NAMES[m]) != 0)
         m++;
-    if (m == 4)
+    if (m == MODE_COUNT)
         return usage_error("unknown MODE", argv[1]);
     o->mode = (enum mode)m;
 
@@ -326,6 +405,10 @@ static int parse_args(int argc, char **argv, struct options *o)
                 f = &flags[k];
         if (f == NULL)
             return usage_error("unknown option", argv[i]);
+        if (f->kind == FLAG_BOOL) {
+            *(bool *)f->dst = true;
+            continue;
+        }
         if (i + 1 >= argc)
             return usage_error("option needs a value", argv[i]);
         const char *v = argv[++i];
@@ -549,18 +632,24 @@ static bool proc_cpu_seconds(pid_t pid, double *secs)
     return true;
 }
 
-/* Resident set size in KiB, the "VmRSS:" line of /proc/PID/status. */
-static bool proc_rss_kb(pid_t pid, uint64_t *kb)
+/* A "Vm...:" line of /proc/PID/status in KiB; field is e.g. "\nVmRSS:". */
+static bool proc_status_kb(pid_t pid, const char *field, uint64_t *kb)
 {
     char buf[4096];
     if (read_proc(pid, "status", buf, sizeof buf) < 0)
         return false;
-    const char *p = strstr(buf, "\nVmRSS:");
+    const char *p = strstr(buf, field);
     unsigned long long v;
-    if (p == NULL || sscanf(p + 7, "%llu", &v) != 1)
+    if (p == NULL || sscanf(p + strlen(field), "%llu", &v) != 1)
         return false;
     *kb = v;
     return true;
+}
+
+/* Resident set size in KiB, the "VmRSS:" line of /proc/PID/status. */
+static bool proc_rss_kb(pid_t pid, uint64_t *kb)
+{
+    return proc_status_kb(pid, "\nVmRSS:", kb);
 }
 
 /* Our own CPU seconds, user + system. */
@@ -584,6 +673,19 @@ static bool servers_rss_kb(const struct options *o, uint64_t *sum, uint64_t *eac
         *sum += kb;
         if (each != NULL)
             each[i] = kb;
+    }
+    return o->server_pids.n > 0;
+}
+
+/* The servers' peak RSS over their lives (VmHWM), summed over every --server-pid. */
+static bool servers_hwm_kb(const struct options *o, uint64_t *sum)
+{
+    *sum = 0;
+    for (size_t i = 0; i < o->server_pids.n; i++) {
+        uint64_t kb;
+        if (!proc_status_kb((pid_t)o->server_pids.v[i], "\nVmHWM:", &kb))
+            return false;
+        *sum += kb;
     }
     return o->server_pids.n > 0;
 }
@@ -634,7 +736,14 @@ struct conn {
     bool is_queued;  /* listed in bench.writers for this pass */
     bool is_counted; /* handshake done: counted in bench.nopen */
     bool close_sent, close_rcvd;
-    uint64_t deadline_ns;                /* handshake or closing timeout; 0: none */
+    bool is_active;          /* cursor: in the sending schedule (a "moving" sender) */
+    bool is_batch;           /* the 101 echoed wsrelay.batch: text frames are JSON arrays */
+    bool is_welcomed;        /* its welcome came (storm: checked) */
+    bool is_complete;        /* storm with roster tracking: it knows its whole room */
+    bool is_satisfied;       /* storm: welcomed (and complete, when tracked); counted once */
+    uint64_t deadline_ns;    /* handshake or closing timeout; 0: none */
+    uint64_t connect_ns;     /* when its connect() started */
+    uint32_t members_before; /* storm: its room's clients welcomed before its request */
     char accept[UPGRADE_ACCEPT_LEN + 1]; /* the Sec-WebSocket-Accept we expect */
 
     /* Input: bytes of an incomplete frame carried to the next read (see "Receiving"). */
@@ -644,6 +753,18 @@ struct conn {
     uint64_t big_left;
     bool big_is_text;
     struct utf8_state big_utf8;
+    /* ... or assembled, when it must be read (batch, storm): big_len of big_cap bytes. */
+    uint8_t *big;
+    size_t big_len, big_cap;
+    bool is_big_kept; /* this big frame is being assembled into big */
+
+    /* Freshness (cursor): per member k of its room (slot = room + k x rooms), the "t" of the
+     * newest position it holds from it; 0: none yet. Points into bench.fresh_pool. */
+    uint32_t *fresh;
+    /* Storm roster: hashes of the ids it knows (0 empty, 1 deleted), known_cap a power of
+     * two; known_n live entries. Points into bench.known_pool. */
+    uint64_t *known;
+    uint32_t known_cap, known_n;
 
     /* Output: frames waiting for the socket, [woff, wlen) of wbuf. */
     uint8_t *wbuf;
@@ -689,6 +810,23 @@ struct stats {
     /* --rooms: deliveries that named another room than the receiver's, or none: errors,
      * never counted as received. */
     uint64_t foreign;
+    /* Freshness: positions older than (reordered) or the same as (duplicates) the newest
+     * already held from that sender; deliveries whose "i" names no member of the room. */
+    uint64_t reordered, duplicates, unattributed;
+    uint64_t fresh_never; /* freshness samples of pairs that held nothing yet */
+    /* Frames and messages in, during the measured period (batch: a frame holds several). */
+    uint64_t rx_frames, rx_messages;
+    uint64_t batch_clients; /* handshakes whose 101 echoed wsrelay.batch */
+    uint64_t bad_batches;   /* batch frames that are not a JSON array of objects */
+    uint64_t unparsed_big;  /* frames over the assembly caps: streamed, not read */
+    /* storm: welcomes and what the rule says of them */
+    uint64_t welcomed, welcomes_with_count, welcome_peers_max, second_welcomes;
+    uint64_t welcome_over_roster_max;     /* more peers than --roster-max */
+    uint64_t welcome_incomplete_no_count; /* fewer peers than known members, no "count" */
+    uint64_t welcome_bad_count;           /* "count" below peers + 1 */
+    uint64_t batch_welcome_no_count;      /* a wsrelay.batch welcome without "count" */
+    uint64_t roster_overflow;             /* ids past a client's table (more than its room) */
+    uint64_t completed;                   /* clients that came to know their whole room */
 };
 
 struct bench {
@@ -753,12 +891,42 @@ struct bench {
     bool has_rss_before, has_rss_after, has_redis_rss;
     bool churn_backoff;
 
+    /* Freshness (cursor; see the header): the pairs' "t" values, one pool for every
+     * receiver; sampled every FRESH_SAMPLE_NS of the measured period. */
+    uint32_t *fresh_pool;
+    uint64_t fresh_pairs;      /* sum over rooms of size^2; 0 when skipped */
+    const char *fresh_skipped; /* why freshness is not measured, or NULL */
+    uint64_t next_fresh_ns, fresh_sample_max_ns, fresh_sweeps;
+    uint8_t *moving; /* per slot, during a sample: 1 if it is an open, scheduled sender */
+    uint64_t fresh_never_pairs; /* pairs holding nothing at the end of the measured period */
+
+    /* Server RSS sampled every RSS_SAMPLE_NS while measuring (cursor, fanout, storm). */
+    uint64_t rss_max_kb, hwm_kb, next_rss_max_ns;
+    bool has_rss_max, has_hwm;
+
+    size_t assembling; /* bytes in every connection's assembly buffer (ASSEMBLE_TOTAL_MAX) */
+
+    /* storm */
+    uint64_t storm_start_ns, last_open_ns, last_welcome_ns, last_complete_ns;
+    uint64_t storm_lost; /* ended before being satisfied */
+    uint64_t storm_satisfied;
+    uint32_t *room_welcomed; /* per room: clients welcomed so far */
+    uint32_t *room_target;   /* per room: its planned size (our clients in it) */
+    uint64_t *known_pool;
+    const char *roster_skipped; /* why rosters are not tracked, or NULL */
+    bool has_roster;
+
     struct stats st;
-    struct hist lat;    /* latency of measured deliveries, us */
-    struct hist local;  /* several ports: those from a sender on the receiver's node */
-    struct hist cross;  /* several ports: those from a sender on another node */
-    struct hist recent; /* latency since the last progress line, any delivery */
-    struct hist lag;    /* cursor: how late measured sends left (actual - scheduled), us */
+    struct hist lat;        /* latency of measured deliveries, us */
+    struct hist local;      /* several ports: those from a sender on the receiver's node */
+    struct hist cross;      /* several ports: those from a sender on another node */
+    struct hist recent;     /* latency since the last progress line, any delivery */
+    struct hist lag;        /* cursor: how late measured sends left (actual - scheduled), us */
+    struct hist fresh;      /* cursor: ages of the (receiver, sender) pairs' newest positions, us */
+    struct hist open_at;    /* storm: 101 time since the storm began, us */
+    struct hist welcome_at; /* storm: welcome time since the storm began, us */
+    struct hist welcome_lat; /* storm: each client's connect() to its welcome, us */
+    struct hist complete_at; /* storm: roster-complete time since the storm began, us */
     struct cpu_mark cpu_start, cpu_end;
 
     uint64_t next_progress_ns, prog_prev_ns, prog_prev_deliveries, prog_prev_cycles;
@@ -837,6 +1005,15 @@ static void out_commit(struct bench *b, struct conn *c, size_t n)
 }
 
 static void conn_end(struct bench *b, struct conn *c, bool is_clean, const char *why, int err);
+
+/* Releases c's assembly buffer (a frame being assembled is abandoned). */
+static void big_free(struct bench *b, struct conn *c)
+{
+    b->assembling -= c->big_cap;
+    free(c->big);
+    c->big = NULL;
+    c->big_len = c->big_cap = 0;
+}
 
 /* One send() of whatever is pending. EPOLLOUT is armed only while bytes remain, as the
  * server does it (redis's pattern): an idle socket that is always writable would otherwise
@@ -932,8 +1109,10 @@ static size_t put_str(uint8_t *out, const char *s)
     return n;
 }
 
-/* Appends {"x":X,"y":Y,"t":T} as one masked text frame, written in place in c's output (no
- * intermediate buffer, no snprintf). With --rooms, ,"r":R follows: R is c's room, so a
+/* Appends {"x":X,"y":Y,"t":T,"i":I} as one masked text frame, written in place in c's output
+ * (no intermediate buffer, no snprintf). I is c's connection index, so a receiver can keep
+ * each sender's newest position apart (freshness). With --rooms, ,"r":R follows: R is c's
+ * room, so a
  * receiver can tell a delivery from another room. With several ports, ,"n":K ends it: K is
  * c's node, so a receiver can tell a same-node delivery from a cross-node one. */
 static bool send_cursor(struct bench *b, struct conn *c, uint64_t x, uint64_t y, uint64_t t_us)
@@ -950,6 +1129,8 @@ static bool send_cursor(struct bench *b, struct conn *c, uint64_t x, uint64_t y,
     n += put_u64(p + n, y);
     n += put_str(p + n, ",\"t\":");
     n += put_u64(p + n, t_us);
+    n += put_str(p + n, ",\"i\":");
+    n += put_u64(p + n, c->slot);
     if (b->opt.rooms > 0) {
         n += put_str(p + n, ",\"r\":");
         n += put_u64(p + n, c->room);
@@ -1011,11 +1192,15 @@ static void conn_end(struct bench *b, struct conn *c, bool is_clean, const char 
         else
             b->st.failures++;
     }
+    if (b->opt.mode == MODE_STORM && !c->is_satisfied)
+        b->storm_lost++;
     close(c->fd);
     c->fd = -1;
     c->phase = CONN_DONE;
     c->woff = c->wlen = 0;
     c->carry_len = 0;
+    c->big_left = 0;
+    big_free(b, c);
     b->nlive--;
     if (c->is_counted) {
         c->is_counted = false;
@@ -1036,7 +1221,12 @@ static void conn_start(struct bench *b, struct conn *c)
     c->big_left = 0;
     c->woff = c->wlen = 0;
     c->in_flight = 0;
-    c->deadline_ns = b->now_ns + HANDSHAKE_TIMEOUT_NS;
+    c->connect_ns = b->now_ns;
+    /* A storm may take the server far longer than one handshake: its limit is --duration. */
+    uint64_t limit = HANDSHAKE_TIMEOUT_NS;
+    if (b->opt.mode == MODE_STORM && secs_to_ns(b->opt.duration) > limit)
+        limit = secs_to_ns(b->opt.duration);
+    c->deadline_ns = b->now_ns + limit;
 
     int fd = socket(b->addr[c->node].ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -1101,8 +1291,10 @@ static void on_connected(struct bench *b, struct conn *c)
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
+                     "%s"
                      "\r\n",
-                     path, b->host_header[c->node], key);
+                     path, b->host_header[c->node], key,
+                     b->opt.is_batch ? "Sec-WebSocket-Protocol: wsrelay.batch\r\n" : "");
     uint8_t *out = n > 0 && (size_t)n < sizeof req ? out_reserve(c, (size_t)n) : NULL;
     if (out == NULL) {
         conn_end(b, c, false, "handshake request too long (--path?)", 0);
@@ -1110,17 +1302,22 @@ static void on_connected(struct bench *b, struct conn *c)
     }
     memcpy(out, req, (size_t)n);
     out_commit(b, c, (size_t)n);
+    /* Every client of its room welcomed before now is a member its welcome must count. */
+    if (b->room_welcomed != NULL)
+        c->members_before = b->room_welcomed[c->room];
     c->phase = CONN_HANDSHAKE;
     conn_set_events(b, c, EPOLLIN);
 }
 
-/* Checks the server's answer to the handshake (§4.1, client's requirements 1-4): status 101
- * and the Sec-WebSocket-Accept that proves the server read our key. Returns the length of
- * the head (what follows it are WebSocket bytes), 0 if the head is not complete yet, or -1
- * with *why set.
+/* Checks the server's answer to the handshake (§4.1, client's requirements 1-4 and 6):
+ * status 101, the Sec-WebSocket-Accept that proves the server read our key, and a
+ * Sec-WebSocket-Protocol, if any, that is the one we offered (wsrelay.batch with --batch);
+ * *is_batch tells whether it was echoed. Returns the length of the head (what follows it
+ * are WebSocket bytes), 0 if the head is not complete yet, or -1 with *why set.
  * Simplification: the Upgrade and Connection fields of the answer are not checked; a server
  * that computes the accept value and answers 101 has understood the request. */
-static ssize_t check_response(const struct conn *c, const uint8_t *p, size_t len, const char **why)
+static ssize_t check_response(const struct conn *c, const uint8_t *p, size_t len, bool offered,
+                              bool *is_batch, const char **why)
 {
     const uint8_t *end = memmem(p, len, "\r\n\r\n", 4);
     if (end == NULL) {
@@ -1133,10 +1330,12 @@ static ssize_t check_response(const struct conn *c, const uint8_t *p, size_t len
         *why = "handshake refused (status is not 101)";
         return -1;
     }
-    /* Walk the header lines for Sec-WebSocket-Accept (field names are case-insensitive,
-     * RFC 9110 §5.1; the value may be surrounded by spaces or tabs, §5.5). */
-    static const char name[] = "Sec-WebSocket-Accept:";
-    const size_t name_len = sizeof name - 1;
+    /* Walk the header lines (field names are case-insensitive, RFC 9110 §5.1; a value may be
+     * surrounded by spaces or tabs, §5.5). */
+    static const char acc_name[] = "Sec-WebSocket-Accept:";
+    static const char proto_name[] = "Sec-WebSocket-Protocol:";
+    bool has_accept = false;
+    *is_batch = false;
     const char *line = memchr(p, '\n', head_len);
     const char *stop = (const char *)end;
     while (line != NULL && line + 1 < stop) {
@@ -1144,23 +1343,44 @@ static ssize_t check_response(const struct conn *c, const uint8_t *p, size_t len
         const char *eol = memchr(line, '\r', (size_t)(stop + 2 - line));
         if (eol == NULL)
             break;
-        if ((size_t)(eol - line) > name_len && strncasecmp(line, name, name_len) == 0) {
-            const char *v = line + name_len;
+        size_t ll = (size_t)(eol - line);
+        const char *name = NULL;
+        if (ll > sizeof acc_name - 1 && strncasecmp(line, acc_name, sizeof acc_name - 1) == 0)
+            name = acc_name;
+        else if (ll > sizeof proto_name - 1 &&
+                 strncasecmp(line, proto_name, sizeof proto_name - 1) == 0)
+            name = proto_name;
+        if (name != NULL) {
+            const char *v = line + strlen(name);
             const char *ve = eol;
             while (v < ve && (*v == ' ' || *v == '\t'))
                 v++;
             while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
                 ve--;
-            if ((size_t)(ve - v) == UPGRADE_ACCEPT_LEN &&
-                memcmp(v, c->accept, UPGRADE_ACCEPT_LEN) == 0)
-                return (ssize_t)head_len;
-            *why = "wrong Sec-WebSocket-Accept";
-            return -1;
+            size_t vl = (size_t)(ve - v);
+            if (name == acc_name) {
+                if (vl != UPGRADE_ACCEPT_LEN || memcmp(v, c->accept, UPGRADE_ACCEPT_LEN) != 0) {
+                    *why = "wrong Sec-WebSocket-Accept";
+                    return -1;
+                }
+                has_accept = true;
+            } else {
+                /* §4.1 client requirement 6: a subprotocol we did not offer fails the
+                 * connection. Values are compared exactly (§4.2.2 step 5.4). */
+                if (!offered || vl != 13 || memcmp(v, "wsrelay.batch", 13) != 0) {
+                    *why = "the 101 names a subprotocol we did not offer";
+                    return -1;
+                }
+                *is_batch = true;
+            }
         }
         line = memchr(eol, '\n', (size_t)(stop + 2 - eol));
     }
-    *why = "no Sec-WebSocket-Accept in the 101";
-    return -1;
+    if (!has_accept) {
+        *why = "no Sec-WebSocket-Accept in the 101";
+        return -1;
+    }
+    return (ssize_t)head_len;
 }
 
 /* ========================================================================================
@@ -1187,6 +1407,12 @@ static ssize_t check_response(const struct conn *c, const uint8_t *p, size_t len
 static bool is_measured(const struct bench *b, uint64_t t_us)
 {
     return t_us >= b->measure_from_us && t_us < b->measure_until_us;
+}
+
+/* Are frames and messages in counted now? While measuring (a storm: all along). */
+static bool is_counting_rx(const struct bench *b)
+{
+    return b->phase == PH_MEASURE || (b->opt.mode == MODE_STORM && b->phase == PH_RAMP);
 }
 
 /* True if p[0..n) is all ASCII: 8 bytes at a time, the common case for JSON. */
@@ -1222,13 +1448,94 @@ static bool read_uint(const uint8_t *p, const uint8_t *end, uint64_t *v)
  * before "t" contains a t, nor before "n" an n; server messages that could nest one (a
  * welcome's peers) are set aside before we get here. A JSON parser would be exact,
  * and many times slower than memchr, which scans 16 or 32 bytes per instruction. */
-static bool find_member(const uint8_t *p, size_t n, char key, uint64_t *v)
+static const uint8_t *find_member_end(const uint8_t *p, size_t n, char key, uint64_t *v)
 {
     const uint8_t *end = p + n;
     for (const uint8_t *q = p; (q = memchr(q, key, (size_t)(end - q))) != NULL; q++)
-        if (q > p && q[-1] == '"' && end - q > 3 && q[1] == '"' && q[2] == ':')
-            return read_uint(q + 3, end, v);
-    return false;
+        if (q > p && q[-1] == '"' && end - q > 3 && q[1] == '"' && q[2] == ':') {
+            const uint8_t *d = q + 3;
+            if (!read_uint(d, end, v))
+                return NULL;
+            while (d < end && *d >= '0' && *d <= '9')
+                d++;
+            return d; /* just past the value's digits */
+        }
+    return NULL;
+}
+
+static bool find_member(const uint8_t *p, size_t n, char key, uint64_t *v)
+{
+    return find_member_end(p, n, key, v) != NULL;
+}
+
+/* ---- A small JSON scanner: just enough to split arrays (batch frames, a welcome's peers).
+ * It checks nesting and strings, not the grammar of what is between: the server's JSON is
+ * what wsrelay's json module wrote, and each element is then handled as a seed message. */
+
+static const uint8_t *skip_ws(const uint8_t *p, const uint8_t *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* The length of the object or array that starts at p[0] ('{' or '['): up to and including
+ * its matching bracket, brackets inside strings (with their backslash escapes) not
+ * counting; 0 if it does not end within p[0..n) or its brackets do not match in depth. */
+static size_t json_value_end(const uint8_t *p, size_t n)
+{
+    size_t depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = p[i];
+        if (ch == '"') { /* skip the string: to the next quote not escaped */
+            for (i++; i < n && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+            if (i >= n)
+                return 0;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return 0;
+            if (--depth == 0)
+                return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Walks the elements of one JSON array; pos starts just after its '['. */
+struct json_iter {
+    const uint8_t *pos, *end;
+    size_t count; /* elements returned so far */
+};
+
+/* The next element, an object or an array, in [*el, *el + *el_len): returns 1; 0 at the
+ * closing ']' (pos is then just past it); -1 if what follows is not ", element" or "]"
+ * (or the first element), or is a value other than an object or an array. */
+static int json_iter_next(struct json_iter *it, const uint8_t **el, size_t *el_len)
+{
+    const uint8_t *p = skip_ws(it->pos, it->end);
+    if (p < it->end && *p == ']') {
+        it->pos = p + 1;
+        return 0;
+    }
+    if (it->count > 0) {
+        if (p >= it->end || *p != ',')
+            return -1;
+        p = skip_ws(p + 1, it->end);
+    }
+    if (p >= it->end || (*p != '{' && *p != '['))
+        return -1;
+    size_t len = json_value_end(p, (size_t)(it->end - p));
+    if (len == 0)
+        return -1;
+    *el = p;
+    *el_len = len;
+    it->pos = p + len;
+    it->count++;
+    return 1;
 }
 
 static void bad_frame(struct bench *b, struct conn *c, const char *why)
@@ -1240,19 +1547,225 @@ static void bad_frame(struct bench *b, struct conn *c, const char *why)
     conn_end(b, c, false, why, 0);
 }
 
-/* One text message. Those whose text starts with {"type": are server messages (wsrelay's
- * welcome, join, leave) and count as "other", unread: a welcome's "peers" holds earlier
- * cursor messages, "t" included, which must not count as deliveries. Any other text with a
- * "t" member is a delivery; its latency is now - t. With several ports, a measured delivery
- * is also filed by its "n": from c's own node (local) or through the backplane (cross). */
-static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+/* ---- Storm: what each client knows of its room ------------------------------------- */
+
+/* A 64-bit FNV-1a hash of an id (a UUID's 36 characters): its key in a client's roster.
+ * 0 and 1 mark empty and deleted entries, so hashes start at 2. Simplification: two ids
+ * with one hash would count as one; at 64 bits among thousands, that does not happen. */
+static uint64_t id_hash(const uint8_t *p, size_t n)
 {
-    if (!is_ascii(p, n) && !utf8_valid(p, n)) {
-        bad_frame(b, c, "text frame is not UTF-8 (RFC 6455 §8.1)");
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * UINT64_C(0x100000001b3);
+    return h < 2 ? h + 2 : h;
+}
+
+/* The "sender" of a message: the 36 characters after its last "sender":" (the server
+ * appends it after the client's own members, whose strings cannot hold an unescaped quote).
+ * False if there is none. */
+static bool find_sender(const uint8_t *p, size_t n, const uint8_t **id)
+{
+    static const char key[] = "\"sender\":\"";
+    const size_t kl = sizeof key - 1;
+    const uint8_t *last = NULL;
+    for (const uint8_t *q = p; (q = memmem(q, (size_t)(p + n - q), key, kl)) != NULL; q += kl)
+        last = q;
+    if (last == NULL || (size_t)(p + n - last) < kl + 36 + 1 || last[kl + 36] != '"')
+        return false;
+    *id = last + kl;
+    return true;
+}
+
+static void roster_update(struct bench *b, struct conn *c);
+
+/* Adds (is_add) or removes an id from c's roster (open addressing, linear probing). */
+static void roster_apply(struct bench *b, struct conn *c, const uint8_t *id, bool is_add)
+{
+    if (c->known == NULL)
+        return;
+    uint64_t h = id_hash(id, 36);
+    uint32_t mask = c->known_cap - 1, i = (uint32_t)h & mask, free_at = UINT32_MAX;
+    for (uint32_t probes = 0; probes < c->known_cap; probes++, i = (i + 1) & mask) {
+        uint64_t e = c->known[i];
+        if (e == h) {
+            if (!is_add) {
+                c->known[i] = 1;
+                c->known_n--;
+            }
+            roster_update(b, c);
+            return;
+        }
+        if (e == 1 && free_at == UINT32_MAX)
+            free_at = i;
+        if (e == 0) {
+            if (free_at == UINT32_MAX)
+                free_at = i;
+            break;
+        }
+    }
+    if (!is_add)
+        return; /* a leave for someone it never knew */
+    if (free_at == UINT32_MAX || (uint64_t)c->known_n + 1 > (uint64_t)c->known_cap * 3 / 4) {
+        b->st.roster_overflow++; /* more ids than its room holds: someone else's clients? */
+        return;
+    }
+    c->known[free_at] = h;
+    c->known_n++;
+    roster_update(b, c);
+}
+
+/* Storm: is c done? Welcomed (or, with --no-welcome, open), and with rosters tracked,
+ * knowing its whole room. */
+static void roster_update(struct bench *b, struct conn *c)
+{
+    uint64_t since = (b->now_ns - b->storm_start_ns) / NS_PER_US;
+    if (b->has_roster && !c->is_complete && c->is_welcomed &&
+        (uint64_t)c->known_n + 1 >= b->room_target[c->room]) {
+        c->is_complete = true;
+        b->st.completed++;
+        b->last_complete_ns = b->now_ns;
+        hist_record(&b->complete_at, since);
+    }
+    if (!c->is_satisfied && (c->is_welcomed || b->opt.is_no_welcome) &&
+        (!b->has_roster || c->is_complete)) {
+        c->is_satisfied = true;
+        b->storm_satisfied++;
+    }
+}
+
+/* A welcome, in storm mode: timed, its peers counted (and known), and checked against
+ * docs/protocol.md's rule for big rooms. */
+static void on_welcome(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+{
+    if (c->is_welcomed) {
+        b->st.second_welcomes++;
+        return;
+    }
+    c->is_welcomed = true;
+    b->st.welcomed++;
+    b->room_welcomed[c->room]++;
+    b->last_welcome_ns = b->now_ns;
+    hist_record(&b->welcome_at, (b->now_ns - b->storm_start_ns) / NS_PER_US);
+    hist_record(&b->welcome_lat, (b->now_ns - c->connect_ns) / NS_PER_US);
+
+    /* {"type":"welcome","id":..,"color":..,"room":"..","peers":[..]} and maybe ,"count":N.
+     * Nothing before "peers" can hold that text: an id, a number, a room name. */
+    const uint8_t *end = p + n, *after = p;
+    const uint8_t *q = memmem(p, n, "\"peers\":[", 9);
+    uint64_t peers = 0;
+    bool is_ok = q != NULL;
+    if (is_ok) {
+        struct json_iter it = {.pos = q + 9, .end = end};
+        const uint8_t *el;
+        size_t el_len;
+        int r;
+        while ((r = json_iter_next(&it, &el, &el_len)) > 0) {
+            peers++;
+            const uint8_t *id;
+            if (c->known != NULL && find_sender(el, el_len, &id))
+                roster_apply(b, c, id, true);
+        }
+        is_ok = r == 0;
+        after = it.pos;
+    }
+    if (!is_ok) {
+        bad_frame(b, c, "welcome without a well-formed \"peers\" array");
+        return;
+    }
+    uint64_t count = 0;
+    const uint8_t *k = memmem(after, (size_t)(end - after), "\"count\":", 8);
+    bool has_count = k != NULL && read_uint(k + 8, end, &count);
+    if (has_count)
+        b->st.welcomes_with_count++;
+    if (peers > b->st.welcome_peers_max)
+        b->st.welcome_peers_max = peers;
+    if (b->opt.roster_max > 0 && peers > b->opt.roster_max)
+        b->st.welcome_over_roster_max++;
+    if (!has_count && peers < c->members_before)
+        b->st.welcome_incomplete_no_count++; /* it does not list the whole room, says nothing */
+    if (has_count && count < peers + 1)
+        b->st.welcome_bad_count++;
+    if (c->is_batch && !has_count)
+        b->st.batch_welcome_no_count++;
+    roster_update(b, c);
+}
+
+/* A server message in storm mode: welcome, join and leave shape what c knows. */
+static void on_presence(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+{
+    static const char welcome[] = "{\"type\":\"welcome\"";
+    static const char join[] = "{\"type\":\"join\",\"sender\":\"";
+    static const char leave[] = "{\"type\":\"leave\",\"sender\":\"";
+    if (n >= sizeof welcome - 1 && memcmp(p, welcome, sizeof welcome - 1) == 0) {
+        on_welcome(b, c, p, n);
+    } else if (c->known != NULL && n >= sizeof join - 1 + 36 &&
+               memcmp(p, join, sizeof join - 1) == 0) {
+        roster_apply(b, c, p + sizeof join - 1, true);
+    } else if (c->known != NULL && n >= sizeof leave - 1 + 36 &&
+               memcmp(p, leave, sizeof leave - 1) == 0) {
+        roster_apply(b, c, p + sizeof leave - 1, false);
+    }
+}
+
+/* ---- Freshness ----------------------------------------------------------------------- */
+
+/* A delivery from sender "i" (read right after "t", where we put it) with scheduled time
+ * t_us: c now holds it, unless it already holds a newer one (reordered) or this one. */
+static void note_position(struct bench *b, struct conn *c, const uint8_t *p, size_t n,
+                          const uint8_t *t_end, uint64_t t_us)
+{
+    const uint8_t *end = p + n;
+    uint64_t s;
+    bool is_ok = end - t_end > 5 && memcmp(t_end, ",\"i\":", 5) == 0 ? read_uint(t_end + 5, end, &s)
+                                                                     : find_member(p, n, 'i', &s);
+    if (!is_ok || s >= b->nconns || s % b->nrooms != c->room || t_us == 0 || t_us > UINT32_MAX) {
+        b->st.unattributed++;
+        return;
+    }
+    uint32_t *held = &c->fresh[s / b->nrooms];
+    uint32_t t = (uint32_t)t_us;
+    if (t > *held) {
+        *held = t;
+    } else if (t == *held) {
+        b->st.duplicates++;
+    } else {
+        if (b->st.reordered++ == 0)
+            fprintf(stderr,
+                    "wsbench: conn %" PRIu32 " got sender %" PRIu64 "'s position of t=%" PRIu32
+                    " us after the one of t=%" PRIu32 " us (reordered)\n",
+                    c->slot, s, t, *held);
+    }
+}
+
+/* ---- Messages ------------------------------------------------------------------------ */
+
+/* One message: a seed frame's text, or one element of a batch frame. Those whose text
+ * starts with {"type": are server messages (wsrelay's welcome, join, leave, count) and
+ * count as "other" (storm mode reads them: on_presence()); a welcome's "peers" holds
+ * earlier cursor messages, "t" included, which must not count as deliveries. Any other text
+ * with a "t" member is a delivery; its latency is now - t. With several ports, a measured
+ * delivery is also filed by its "n": from c's own node (local) or through the backplane
+ * (cross). */
+static void on_message(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+{
+    if (is_counting_rx(b))
+        b->st.rx_messages++;
+    if (n >= 8 && memcmp(p, "{\"type\":", 8) == 0) {
+        b->st.other++;
+        if (b->opt.mode == MODE_STORM)
+            on_presence(b, c, p, n);
+        return;
+    }
+    if (b->opt.mode == MODE_STORM) { /* someone moved: in a big room, that announces it */
+        const uint8_t *id;
+        b->st.other++;
+        if (c->known != NULL && find_sender(p, n, &id))
+            roster_apply(b, c, id, true);
         return;
     }
     uint64_t t_us;
-    if ((n >= 8 && memcmp(p, "{\"type\":", 8) == 0) || !find_member(p, n, 't', &t_us)) {
+    const uint8_t *t_end = find_member_end(p, n, 't', &t_us);
+    if (t_end == NULL) {
         b->st.other++;
         return;
     }
@@ -1267,6 +1780,8 @@ static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
         return;
     }
     b->st.deliveries++;
+    if (c->fresh != NULL)
+        note_position(b, c, p, n, t_end, t_us);
     uint64_t now_us = (b->now_ns - b->t0_ns) / NS_PER_US;
     uint64_t lat = now_us > t_us ? now_us - t_us : 0;
     hist_record(&b->recent, lat);
@@ -1289,6 +1804,55 @@ static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
     uint64_t x;
     if (c->is_sender && c->in_flight > 0 && find_member(p, n, 'x', &x) && x == c->sender_id)
         c->in_flight--; /* fanout: one of ours came back; the window opens by one */
+}
+
+/* A wsrelay.batch frame: a JSON array of objects, never empty (docs/protocol.md); each
+ * element is handled as a seed frame would be. Anything else is a bad frame. */
+static void on_batch(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n, *q = skip_ws(p, end);
+    if (q == end || *q != '[') {
+        b->st.bad_batches++;
+        bad_frame(b, c, "wsrelay.batch frame is not a JSON array");
+        return;
+    }
+    struct json_iter it = {.pos = q + 1, .end = end};
+    const uint8_t *el;
+    size_t el_len;
+    int r = 0;
+    while (c->fd >= 0 && (r = json_iter_next(&it, &el, &el_len)) > 0) {
+        if (*el != '{') {
+            r = -1;
+            break;
+        }
+        on_message(b, c, el, el_len);
+    }
+    if (c->fd < 0)
+        return; /* an element failed the connection */
+    if (r < 0 || it.count == 0 || skip_ws(it.pos, end) != end) {
+        b->st.bad_batches++;
+        bad_frame(b, c, "wsrelay.batch frame is not a non-empty JSON array of objects");
+    }
+}
+
+/* One text frame, its UTF-8 already checked: a batch or one message. */
+static void on_text_valid(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+{
+    if (is_counting_rx(b))
+        b->st.rx_frames++;
+    if (c->is_batch)
+        on_batch(b, c, p, n);
+    else
+        on_message(b, c, p, n);
+}
+
+static void on_text(struct bench *b, struct conn *c, const uint8_t *p, size_t n)
+{
+    if (!is_ascii(p, n) && !utf8_valid(p, n)) {
+        bad_frame(b, c, "text frame is not UTF-8 (RFC 6455 §8.1)");
+        return;
+    }
+    on_text_valid(b, c, p, n);
 }
 
 /* A close frame from the server (§5.5.1). */
@@ -1368,6 +1932,30 @@ static const char *frame_err_text(ssize_t err)
     }
 }
 
+/* A text frame of len > SMALL_MAX bytes begins on a connection that must read it (batch,
+ * storm): make room to assemble it, within ASSEMBLE_MAX and ASSEMBLE_TOTAL_MAX; past them
+ * it is streamed unread and counted as unparsed_big. */
+static void big_begin(struct bench *b, struct conn *c, uint64_t len)
+{
+    c->is_big_kept = false;
+    c->big_len = 0;
+    if (len > ASSEMBLE_MAX || b->assembling - c->big_cap + len > ASSEMBLE_TOTAL_MAX) {
+        b->st.unparsed_big++;
+        return;
+    }
+    if (c->big_cap < len) {
+        uint8_t *nb = realloc(c->big, (size_t)len);
+        if (nb == NULL) {
+            b->st.unparsed_big++;
+            return;
+        }
+        b->assembling += (size_t)len - c->big_cap;
+        c->big = nb;
+        c->big_cap = (size_t)len;
+    }
+    c->is_big_kept = true;
+}
+
 /* Passes the bytes of a frame over SMALL_MAX; returns how many of p[0..avail) it used. */
 static size_t stream_big(struct bench *b, struct conn *c, const uint8_t *p, size_t avail)
 {
@@ -1376,14 +1964,39 @@ static size_t stream_big(struct bench *b, struct conn *c, const uint8_t *p, size
         bad_frame(b, c, "text frame is not UTF-8 (RFC 6455 §8.1)");
         return k;
     }
+    if (c->is_big_kept) { /* big_begin() made room for the whole payload */
+        memcpy(c->big + c->big_len, p, k);
+        c->big_len += k;
+    }
     c->big_left -= k;
     if (c->big_left == 0) {
         if (c->big_is_text && !utf8_is_complete(&c->big_utf8)) {
             bad_frame(b, c, "text frame ends inside a UTF-8 sequence (RFC 6455 §8.1)");
             return k;
         }
-        /* Simplification: a message this large is never a delivery (ours are < 100 bytes). */
-        b->st.other++;
+        if (!c->is_big_kept) {
+            /* Simplification: a message this large, streamed, is never a delivery (ours are
+             * < 100 bytes). */
+            b->st.other++;
+            if (is_counting_rx(b))
+                b->st.rx_frames++;
+            return k;
+        }
+        /* Detach the buffer while its frame is handled: a bad frame in it ends c, which
+         * must not free what we are reading. Keep it for the next frame only if small. */
+        uint8_t *buf = c->big;
+        size_t cap = c->big_cap, len = c->big_len;
+        c->big = NULL;
+        c->big_len = c->big_cap = 0;
+        c->is_big_kept = false;
+        on_text_valid(b, c, buf, len);
+        if (c->fd >= 0 && c->big == NULL && cap <= 64 * 1024 && b->opt.mode != MODE_STORM) {
+            c->big = buf;
+            c->big_cap = cap;
+        } else {
+            free(buf);
+            b->assembling -= cap;
+        }
     }
     return k;
 }
@@ -1425,6 +2038,9 @@ static size_t parse_frames(struct bench *b, struct conn *c, const uint8_t *p, si
             c->big_left = h.payload_len;
             c->big_is_text = h.opcode == FRAME_OP_TEXT;
             utf8_init(&c->big_utf8);
+            c->is_big_kept = false;
+            if (c->big_is_text && (c->is_batch || b->opt.mode == MODE_STORM))
+                big_begin(b, c, h.payload_len);
             off += (size_t)hl;
             continue;
         }
@@ -1469,7 +2085,8 @@ static void on_readable(struct bench *b, struct conn *c)
 
     if (c->phase == CONN_HANDSHAKE) {
         const char *why = NULL;
-        ssize_t head = check_response(c, start, len, &why);
+        bool is_batch = false;
+        ssize_t head = check_response(c, start, len, b->opt.is_batch, &is_batch, &why);
         if (head < 0) {
             conn_end(b, c, false, why, 0);
             return;
@@ -1479,8 +2096,15 @@ static void on_readable(struct bench *b, struct conn *c)
             c->phase = CONN_OPEN;
             c->deadline_ns = 0;
             c->is_counted = true;
+            c->is_batch = is_batch;
+            b->st.batch_clients += is_batch;
             b->opened++;
             b->nopen++;
+            if (b->opt.mode == MODE_STORM) {
+                b->last_open_ns = b->now_ns;
+                hist_record(&b->open_at, (b->now_ns - b->storm_start_ns) / NS_PER_US);
+                roster_update(b, c); /* --no-welcome: done now */
+            }
             if (b->opt.mode == MODE_CHURN) /* churn: close right away (§7.1.2) */
                 send_close(b, c, 1000);
         }
@@ -1535,19 +2159,81 @@ static void sweep_timeouts(struct bench *b)
 }
 
 /* Ramp-up: connections start at --connect-rate (a burst of SYNs would overflow the server's
- * listen backlog and measure the kernel's SYN retry timer instead), with at most
- * MAX_PENDING_HANDSHAKES in flight. Returns when it next wants to run. */
+ * listen backlog and measure the kernel's SYN retry timer instead), with at most --inflight
+ * handshakes in flight. A storm has no rate: only --inflight holds it back. Returns when it
+ * next wants to run. */
 static uint64_t tick_ramp(struct bench *b)
 {
     double elapsed = (double)(b->now_ns - b->ramp_start_ns) / 1e9;
-    double allowed = elapsed * b->opt.connect_rate + 1;
+    bool is_storm = b->opt.mode == MODE_STORM;
+    double allowed = is_storm ? (double)b->nconns : elapsed * b->opt.connect_rate + 1;
+    const uint64_t inflight = b->opt.inflight;
     while (b->started < b->nconns && (double)b->started < allowed &&
-           b->started - b->opened - b->st.connect_failures < MAX_PENDING_HANDSHAKES)
+           b->started - b->opened - b->st.connect_failures < inflight)
         conn_start(b, &b->conns[b->order[b->started++]]);
-    if (b->started == b->nconns ||
-        b->started - b->opened - b->st.connect_failures >= MAX_PENDING_HANDSHAKES)
+    if (b->started == b->nconns || is_storm ||
+        b->started - b->opened - b->st.connect_failures >= inflight)
         return UINT64_MAX; /* nothing to do until a handshake ends */
     return b->ramp_start_ns + secs_to_ns((double)b->started / b->opt.connect_rate);
+}
+
+/* The server's RSS, every RSS_SAMPLE_NS while measuring: its maximum (server_rss_max_kb). */
+static uint64_t tick_rss_max(struct bench *b)
+{
+    if (b->opt.server_pids.n == 0)
+        return UINT64_MAX;
+    if (b->now_ns >= b->next_rss_max_ns) {
+        uint64_t kb;
+        if (servers_rss_kb(&b->opt, &kb, NULL)) {
+            b->has_rss_max = true;
+            if (kb > b->rss_max_kb)
+                b->rss_max_kb = kb;
+        }
+        b->next_rss_max_ns = b->now_ns + RSS_SAMPLE_NS;
+    }
+    return b->next_rss_max_ns;
+}
+
+/* Freshness, every FRESH_SAMPLE_NS of the measured period: for every open receiver and
+ * every other member of its room that is an open, scheduled sender, the age of the newest
+ * position the receiver holds from it (see the header). */
+static uint64_t tick_fresh(struct bench *b)
+{
+    if (b->fresh_pool == NULL)
+        return UINT64_MAX;
+    if (b->now_ns < b->next_fresh_ns)
+        return b->next_fresh_ns;
+    uint64_t t0 = mono_ns();
+    uint64_t now_us = (b->now_ns - b->t0_ns) / NS_PER_US;
+    uint64_t began_us = (b->send_start_ns - b->t0_ns) / NS_PER_US;
+    uint64_t never_age = now_us > began_us ? now_us - began_us : 0;
+    for (uint32_t i = 0; i < b->nconns; i++)
+        b->moving[i] = b->conns[i].phase == CONN_OPEN && b->conns[i].is_active;
+    for (uint32_t i = 0; i < b->nconns; i++) {
+        const struct conn *c = &b->conns[i];
+        if (c->phase != CONN_OPEN)
+            continue;
+        const uint32_t members = (b->nconns - c->room + b->nrooms - 1) / b->nrooms;
+        for (uint32_t k = 0, s = c->room; k < members; k++, s += b->nrooms) {
+            if (!b->moving[s] || s == i)
+                continue;
+            uint32_t t = c->fresh[k];
+            if (t == 0) {
+                b->st.fresh_never++;
+                hist_record(&b->fresh, never_age);
+            } else {
+                hist_record(&b->fresh, now_us > t ? now_us - t : 0);
+            }
+        }
+    }
+    b->fresh_sweeps++;
+    uint64_t took = mono_ns() - t0;
+    if (took > b->fresh_sample_max_ns)
+        b->fresh_sample_max_ns = took;
+    b->next_fresh_ns += FRESH_SAMPLE_NS;
+    if (b->next_fresh_ns <= b->now_ns) /* we fell behind: the next sample is a period away */
+        b->next_fresh_ns = b->now_ns + FRESH_SAMPLE_NS;
+    return b->next_fresh_ns;
 }
 
 /* A triangle wave between 0 and amp: how x and y glide back and forth. */
@@ -1650,6 +2336,19 @@ static uint64_t tick(struct bench *b)
         b->next_sweep_ns = b->now_ns + SWEEP_NS;
     }
     uint64_t wake = b->next_sweep_ns, w = UINT64_MAX;
+    bool is_measuring =
+        b->opt.mode == MODE_STORM
+            ? b->phase == PH_RAMP
+            : b->phase == PH_WARMUP || b->phase == PH_MEASURE || b->phase == PH_DRAIN;
+    if (is_measuring &&
+        (b->opt.mode == MODE_CURSOR || b->opt.mode == MODE_FANOUT || b->opt.mode == MODE_STORM)) {
+        uint64_t r = tick_rss_max(b);
+        wake = r < wake ? r : wake;
+    }
+    if (b->phase == PH_MEASURE) {
+        uint64_t f = tick_fresh(b);
+        wake = f < wake ? f : wake;
+    }
     switch (b->phase) {
     case PH_RAMP:
         w = tick_ramp(b);
@@ -1761,7 +2460,12 @@ static void progress(struct bench *b)
     double dt = (double)(now - b->prog_prev_ns) / 1e9;
     const char *ph = PHASE_NAMES[b->phase];
     double t = (double)(now - b->t0_ns) / 1e9;
-    if (b->phase == PH_RAMP) {
+    if (b->phase == PH_RAMP && b->opt.mode == MODE_STORM) {
+        fprintf(stderr,
+                "wsbench %5.1fs storm: %" PRIu32 "/%" PRIu32 " open, %" PRIu64 " welcomed, %" PRIu64
+                " know their room, %" PRIu64 " failed\n",
+                t, b->opened, b->nconns, b->st.welcomed, b->st.completed, b->st.connect_failures);
+    } else if (b->phase == PH_RAMP) {
         fprintf(stderr, "wsbench %5.1fs %s: %" PRIu32 "/%" PRIu32 " open, %" PRIu64 " failed\n", t,
                 ph, b->opened, b->nconns, b->st.connect_failures);
     } else if (b->opt.mode == MODE_CHURN) {
@@ -1817,6 +2521,7 @@ static void measure_begin(struct bench *b)
             b->room_receivers[(size_t)c->room * b->nports + c->node]++;
             b->room[c->room].receivers++;
         }
+    b->next_fresh_ns = mono_ns() + FRESH_SAMPLE_NS;
     cpu_mark(&b->opt, &b->cpu_start);
 }
 
@@ -1832,6 +2537,24 @@ static void measure_end(struct bench *b)
 {
     cpu_mark(&b->opt, &b->cpu_end);
     read_rss_after(b);
+    b->has_hwm = servers_hwm_kb(&b->opt, &b->hwm_kb);
+    if (b->has_rss_after && b->rss_after_kb > b->rss_max_kb) {
+        b->rss_max_kb = b->rss_after_kb; /* the last reading counts too */
+        b->has_rss_max = true;
+    }
+    if (b->fresh_pool == NULL)
+        return;
+    /* Pairs still holding nothing now: a receiver that never heard of a moving sender. */
+    for (uint32_t i = 0; i < b->nconns; i++) {
+        const struct conn *c = &b->conns[i];
+        if (c->phase != CONN_OPEN)
+            continue;
+        const uint32_t members = (b->nconns - c->room + b->nrooms - 1) / b->nrooms;
+        for (uint32_t k = 0, s = c->room; k < members; k++, s += b->nrooms)
+            if (s != i && b->conns[s].phase == CONN_OPEN && b->conns[s].is_active &&
+                c->fresh[k] == 0)
+                b->fresh_never_pairs++;
+    }
 }
 
 /* Closes every connection with the closing handshake and waits (a while) for the server's
@@ -1868,8 +2591,10 @@ static int run_traffic(struct bench *b)
     if (b->opt.mode == MODE_CURSOR) {
         b->nactive = 0;
         for (uint32_t i = 0; i < b->nconns; i++)
-            if (b->conns[i].phase == CONN_OPEN)
+            if (b->conns[i].phase == CONN_OPEN) {
                 b->active[b->nactive++] = i;
+                b->conns[i].is_active = true;
+            }
         b->step_ns = b->nactive ? 1e9 / (b->opt.rate * (double)b->nactive) : 0;
     }
     schedule(b);
@@ -1924,6 +2649,33 @@ static int run_idle(struct bench *b)
     return 0;
 }
 
+static bool storm_done(const struct bench *b)
+{
+    return b->storm_satisfied + b->storm_lost >= b->nconns;
+}
+
+/* storm: every connection started at once (--inflight at a time), until each is welcomed
+ * (and knows its room, when tracked) or has failed, or --duration has passed. The server's
+ * CPU and RSS are read over exactly that span. */
+static int run_storm(struct bench *b)
+{
+    b->phase = PH_RAMP;
+    b->now_ns = b->ramp_start_ns = b->storm_start_ns = mono_ns();
+    b->receivers = b->nconns;
+    cpu_mark(&b->opt, &b->cpu_start);
+    run_until(b, b->storm_start_ns + secs_to_ns(b->opt.duration), storm_done);
+    b->now_ns = mono_ns();
+    measure_end(b);
+    if (b->opened == 0) {
+        fprintf(stderr, "wsbench: could not open any WebSocket to %s%s (%s)\n", b->target,
+                b->opt.path, b->first_error[0] ? b->first_error : "no error recorded");
+        return -1;
+    }
+    b->receivers = b->nopen;
+    close_all(b);
+    return 0;
+}
+
 /* churn: --clients cycles at a time for --duration; then the ones still running finish. */
 static int run_churn(struct bench *b)
 {
@@ -1965,6 +2717,22 @@ static void json_str(struct json *j, const char *key, const char *v)
 {
     json_key(j, key);
     printf("\"%s\"", v); /* only our own fixed strings: nothing to escape */
+}
+
+static void json_str_or_null(struct json *j, const char *key, const char *v)
+{
+    if (v != NULL) {
+        json_str(j, key, v);
+        return;
+    }
+    json_key(j, key);
+    printf("null");
+}
+
+static void json_bool(struct json *j, const char *key, bool v)
+{
+    json_key(j, key);
+    printf(v ? "true" : "false");
 }
 
 static void json_u64(struct json *j, const char *key, uint64_t v)
@@ -2153,6 +2921,20 @@ static void report(struct bench *b)
                     rs.with_loss, rs.loss_max * 100, rs.p99_median_ms, rs.p99_max_ms,
                     b->st.foreign);
         }
+        if (o->mode == MODE_CURSOR && b->fresh_pool != NULL)
+            fprintf(stderr,
+                    "wsbench cursor: freshness over %" PRIu64 " samples: p50 %.2f ms p99 %.2f ms "
+                    "max %.2f ms (%" PRIu64 " samples of pairs holding nothing yet); %" PRIu64
+                    " reordered, %" PRIu64 " duplicates\n",
+                    b->fresh.count, ms(hist_percentile(&b->fresh, 50)),
+                    ms(hist_percentile(&b->fresh, 99)), ms(b->fresh.max), b->st.fresh_never,
+                    b->st.reordered, b->st.duplicates);
+        if (o->is_batch)
+            fprintf(stderr,
+                    "wsbench %s: %" PRIu64 " of %" PRIu32 " clients got wsrelay.batch; %" PRIu64
+                    " frames and %" PRIu64 " messages in while measuring\n",
+                    MODE_NAMES[o->mode], b->st.batch_clients, b->opened, b->st.rx_frames,
+                    b->st.rx_messages);
         if (is_multi)
             fprintf(stderr,
                     "wsbench %s: %" PRIu32 " nodes: same-node %" PRIu64
@@ -2174,6 +2956,29 @@ static void report(struct bench *b)
                 "%sclient cpu %.2f; %" PRIu64 " bad frames, %" PRIu64 " connect failures, %" PRIu64
                 " disconnects\n",
                 srv, client_cpu, b->st.bad_frames, b->st.connect_failures, b->st.disconnects);
+        break;
+    case MODE_STORM:
+        fprintf(stderr,
+                "wsbench storm: %" PRIu32 " clients in %" PRIu32 " room%s, %" PRIu64
+                " in flight at most: %" PRIu32 " connected in %.3f s, %" PRIu64
+                " welcomed (last at %.3f s), %" PRIu64 " knew their whole room (last at %.3f s); "
+                "%" PRIu64 " connect failures, %" PRIu64 " disconnects; %sclient cpu %.2f, "
+                "server peak rss %" PRIu64 " KiB\n",
+                b->nconns, b->nrooms, b->nrooms == 1 ? "" : "s", o->inflight, b->opened,
+                b->opened ? (double)(b->last_open_ns - b->storm_start_ns) / 1e9 : 0.0,
+                b->st.welcomed,
+                b->st.welcomed ? (double)(b->last_welcome_ns - b->storm_start_ns) / 1e9 : 0.0,
+                b->st.completed,
+                b->st.completed ? (double)(b->last_complete_ns - b->storm_start_ns) / 1e9 : 0.0,
+                b->st.connect_failures, b->st.disconnects, srv, client_cpu, b->rss_max_kb);
+        if (!o->is_no_welcome)
+            fprintf(stderr,
+                    "wsbench storm: welcomes: at most %" PRIu64 " peers, %" PRIu64
+                    " with a count; %" PRIu64 " over --roster-max, %" PRIu64
+                    " incomplete without a count, %" PRIu64 " with a count below their peers\n",
+                    b->st.welcome_peers_max, b->st.welcomes_with_count,
+                    b->st.welcome_over_roster_max, b->st.welcome_incomplete_no_count,
+                    b->st.welcome_bad_count);
         break;
     case MODE_CHURN:
         fprintf(stderr,
@@ -2236,7 +3041,75 @@ static void report(struct bench *b)
     if (o->mode == MODE_CURSOR) {
         json_num(&j, "send_lag_p99_ms", ms(hist_percentile(&b->lag, 99)), 3, b->lag.count > 0);
         json_num(&j, "send_lag_max_ms", ms(b->lag.max), 3, b->lag.count > 0);
+        /* Freshness: ages of the newest position each receiver holds of each moving sender,
+         * sampled every 50 ms (null when skipped: fresh_skipped says why). */
+        bool has_fresh = b->fresh.count > 0;
+        json_u64(&j, "fresh_pairs", b->fresh_pairs);
+        json_u64(&j, "fresh_samples", b->fresh.count);
+        json_num(&j, "fresh_p50_ms", ms(hist_percentile(&b->fresh, 50)), 3, has_fresh);
+        json_num(&j, "fresh_p99_ms", ms(hist_percentile(&b->fresh, 99)), 3, has_fresh);
+        json_num(&j, "fresh_max_ms", ms(b->fresh.max), 3, has_fresh);
+        json_u64(&j, "fresh_never_samples", b->st.fresh_never);
+        json_u64(&j, "fresh_never_pairs", b->fresh_never_pairs);
+        json_num(&j, "fresh_sample_max_ms", (double)b->fresh_sample_max_ns / 1e6, 3,
+                 b->fresh_sweeps > 0);
+        json_str_or_null(&j, "fresh_skipped", b->fresh_skipped);
+        json_u64(&j, "reordered", b->st.reordered);
+        json_u64(&j, "duplicates", b->st.duplicates);
+        json_u64(&j, "unattributed", b->st.unattributed);
     }
+    if (o->mode == MODE_CURSOR || o->mode == MODE_FANOUT || o->mode == MODE_STORM) {
+        /* What came in while measuring: frames, and messages (several per batch frame). */
+        json_u64(&j, "frames_received", b->st.rx_frames);
+        json_u64(&j, "messages_received", b->st.rx_messages);
+        json_num(&j, "messages_per_frame", (double)b->st.rx_messages / (double)b->st.rx_frames, 3,
+                 b->st.rx_frames > 0);
+        if (o->mode != MODE_STORM) {
+            json_num(&j, "frames_per_s_in", (double)b->st.rx_frames / o->duration, 0, true);
+            json_num(&j, "messages_per_s_in", (double)b->st.rx_messages / o->duration, 0, true);
+        }
+        json_bool(&j, "batch_requested", o->is_batch);
+        json_u64(&j, "batch_clients", b->st.batch_clients);
+        json_u64(&j, "bad_batches", b->st.bad_batches);
+        json_u64(&j, "unparsed_big", b->st.unparsed_big);
+    }
+    if (o->mode == MODE_STORM) {
+        double since = (double)b->storm_start_ns;
+        bool all_open = b->opened == b->nconns;
+        bool all_welcomed = b->st.welcomed == b->nconns;
+        json_u64(&j, "rooms", b->nrooms);
+        json_u64(&j, "inflight", o->inflight);
+        json_bool(&j, "welcome_expected", !o->is_no_welcome);
+        json_num(&j, "connect_all_s", ((double)b->last_open_ns - since) / 1e9, 3, all_open);
+        json_latencies(&j, "open_at_", &b->open_at);
+        json_u64(&j, "welcomed", b->st.welcomed);
+        json_num(&j, "welcome_all_s", ((double)b->last_welcome_ns - since) / 1e9, 3,
+                 all_welcomed && !o->is_no_welcome);
+        json_latencies(&j, "welcome_at_", &b->welcome_at);
+        json_latencies(&j, "connect_to_welcome_", &b->welcome_lat);
+        json_num(&j, "roster_max", (double)o->roster_max, 0, o->roster_max > 0);
+        json_u64(&j, "welcome_peers_max", b->st.welcome_peers_max);
+        json_u64(&j, "welcomes_with_count", b->st.welcomes_with_count);
+        json_u64(&j, "welcome_over_roster_max", b->st.welcome_over_roster_max);
+        json_u64(&j, "welcome_incomplete_no_count", b->st.welcome_incomplete_no_count);
+        json_u64(&j, "welcome_bad_count", b->st.welcome_bad_count);
+        json_u64(&j, "batch_welcome_no_count", b->st.batch_welcome_no_count);
+        json_u64(&j, "second_welcomes", b->st.second_welcomes);
+        uint64_t violations = b->st.welcome_over_roster_max + b->st.welcome_incomplete_no_count +
+                              b->st.welcome_bad_count + b->st.batch_welcome_no_count +
+                              b->st.second_welcomes;
+        json_u64(&j, "view_violations", violations);
+        json_bool(&j, "roster_tracked", b->has_roster);
+        json_str_or_null(&j, "roster_skipped", b->roster_skipped);
+        json_u64(&j, "rosters_complete", b->st.completed);
+        json_num(&j, "roster_all_s", ((double)b->last_complete_ns - since) / 1e9, 3,
+                 b->has_roster && b->st.completed == b->nconns);
+        json_latencies(&j, "roster_at_", &b->complete_at);
+        json_u64(&j, "roster_overflow", b->st.roster_overflow);
+        json_num(&j, "server_cpu_s", server_cpu * wall, 3, has_server_cpu);
+    }
+    json_num(&j, "loadgen_cpu_pct", client_cpu * 100, 1, has_cpu);
+    json_bool(&j, "loadgen_saturated", has_cpu && client_cpu >= LOADGEN_SATURATED);
     /* The wall time between the CPU marks that bracket the measured period: --duration when
      * we kept up; far from it when one pass of our loop overran the period's start or end
      * (then the CPU shares above are over that span, not over the period). */
@@ -2264,6 +3137,10 @@ static void report(struct bench *b)
         json_num(&j, "rss_per_conn_bytes", rss_per_conn, 0, has_rss_per_conn);
     }
     json_num(&j, "server_rss_kb", (double)b->rss_after_kb, 0, b->has_rss_after);
+    if (o->mode == MODE_CURSOR || o->mode == MODE_FANOUT || o->mode == MODE_STORM) {
+        json_num(&j, "server_rss_max_kb", (double)b->rss_max_kb, 0, b->has_rss_max);
+        json_num(&j, "server_hwm_kb", (double)b->hwm_kb, 0, b->has_hwm);
+    }
     if (npids > 1)
         json_nums(&j, "server_rss_kb_each", rss_each, npids, 0);
     if (o->redis_pid > 0)
@@ -2321,6 +3198,105 @@ static bool raise_fd_limit(uint64_t need)
             "and cannot be raised: try `ulimit -n %" PRIu64 "` (as root for a hard limit)\n",
             need, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, need);
     return false;
+}
+
+/* Our clients in room r: slots r, r + rooms, r + 2 x rooms, ... */
+static uint32_t room_members(const struct bench *b, uint32_t r)
+{
+    return (b->nconns - r + b->nrooms - 1) / b->nrooms;
+}
+
+/* Cursor mode: one "t" per (receiver, member of its room), in one pool (FRESH_PAIRS_MAX).
+ * False only when memory runs out; past the cap freshness is skipped, and said so. */
+static bool setup_fresh(struct bench *b)
+{
+    const struct options *o = &b->opt;
+    if (o->mode != MODE_CURSOR)
+        return true;
+    uint64_t pairs = 0;
+    for (uint32_t r = 0; r < b->nrooms; r++)
+        pairs += (uint64_t)room_members(b, r) * room_members(b, r);
+    if (pairs > FRESH_PAIRS_MAX) {
+        b->fresh_skipped = "too many (receiver, sender) pairs";
+        fprintf(stderr,
+                "wsbench: freshness not measured: %" PRIu64 " (receiver, sender) pairs, more "
+                "than the %" PRIu64 " it keeps (a room of 4,096)\n",
+                pairs, FRESH_PAIRS_MAX);
+        return true;
+    }
+    if (o->warmup + o->duration + o->drain > FRESH_T_MAX_SECS) {
+        b->fresh_skipped = "run too long for 32-bit microsecond times";
+        fprintf(stderr, "wsbench: freshness not measured: runs over %.0f s are not supported\n",
+                FRESH_T_MAX_SECS);
+        return true;
+    }
+    b->fresh_pool = calloc((size_t)pairs, sizeof *b->fresh_pool);
+    b->moving = calloc(b->nconns, 1);
+    if (b->fresh_pool == NULL || b->moving == NULL) {
+        fprintf(stderr, "wsbench: out of memory for freshness (%" PRIu64 " pairs)\n", pairs);
+        return false;
+    }
+    b->fresh_pairs = pairs;
+    /* Rooms in turn: room r's receivers (slots r, r + rooms, ...) each get its members' row. */
+    size_t off = 0;
+    for (uint32_t r = 0; r < b->nrooms; r++) {
+        uint32_t m = room_members(b, r);
+        for (uint32_t k = 0; k < m; k++) {
+            b->conns[r + (size_t)k * b->nrooms].fresh = b->fresh_pool + off;
+            off += m;
+        }
+    }
+    return true;
+}
+
+/* Storm mode: per room its planned size and its welcomed count; rosters if they fit. */
+static bool setup_storm(struct bench *b)
+{
+    if (b->opt.mode != MODE_STORM)
+        return true;
+    b->room_welcomed = calloc(b->nrooms, sizeof *b->room_welcomed);
+    b->room_target = calloc(b->nrooms, sizeof *b->room_target);
+    if (b->room_welcomed == NULL || b->room_target == NULL) {
+        fprintf(stderr, "wsbench: out of memory\n");
+        return false;
+    }
+    uint64_t entries = 0;
+    for (uint32_t r = 0; r < b->nrooms; r++) {
+        b->room_target[r] = room_members(b, r);
+        uint32_t cap = 4;
+        while (cap < 2 * b->room_target[r])
+            cap *= 2;
+        entries += (uint64_t)cap * b->room_target[r];
+    }
+    if (b->opt.is_no_welcome) {
+        b->roster_skipped = "--no-welcome";
+        return true;
+    }
+    if (entries > ROSTER_ENTRIES_MAX) {
+        b->roster_skipped = "rooms too big to track";
+        fprintf(stderr,
+                "wsbench: rosters not tracked: they would take %" PRIu64 " entries, more than "
+                "%" PRIu64 " (welcomes are still checked)\n",
+                entries, ROSTER_ENTRIES_MAX);
+        return true;
+    }
+    b->known_pool = calloc((size_t)entries, sizeof *b->known_pool);
+    if (b->known_pool == NULL) {
+        fprintf(stderr, "wsbench: out of memory for rosters\n");
+        return false;
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i < b->nconns; i++) {
+        struct conn *c = &b->conns[i];
+        uint32_t cap = 4;
+        while (cap < 2 * b->room_target[c->room])
+            cap *= 2;
+        c->known = b->known_pool + off;
+        c->known_cap = cap;
+        off += cap;
+    }
+    b->has_roster = true;
+    return true;
 }
 
 static bool setup(struct bench *b)
@@ -2391,6 +3367,8 @@ static bool setup(struct bench *b)
         b->order[i - 1] = b->order[j];
         b->order[j] = t;
     }
+    if (!setup_fresh(b) || !setup_storm(b))
+        return false;
     b->t0_ns = b->now_ns = b->prog_prev_ns = mono_ns();
     b->next_progress_ns = b->t0_ns + secs_to_ns(o->progress);
     b->measure_from_us = UINT64_MAX; /* nothing is measured until a window is set */
@@ -2400,10 +3378,16 @@ static bool setup(struct bench *b)
 
 static void teardown(struct bench *b)
 {
-    for (uint32_t i = 0; i < b->nconns; i++) {
+    for (uint32_t i = 0; b->conns != NULL && i < b->nconns; i++) {
         free(b->conns[i].carry);
         free(b->conns[i].wbuf);
+        free(b->conns[i].big);
     }
+    free(b->fresh_pool);
+    free(b->moving);
+    free(b->room_welcomed);
+    free(b->room_target);
+    free(b->known_pool);
     free(b->conns);
     free(b->writers);
     free(b->free_slots);
@@ -2441,6 +3425,9 @@ int main(int argc, char **argv)
         break;
     case MODE_CHURN:
         rc = run_churn(b);
+        break;
+    case MODE_STORM:
+        rc = run_storm(b);
         break;
     }
     if (rc == 0)

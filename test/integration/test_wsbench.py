@@ -12,7 +12,12 @@ real, so this module checks both, never its speed:
   sends (every frame masked, a fresh key each time, pings answered, a clean close) and
   send what wsrelay never would: frames that break RFC 6455, which wsbench must count as
   bad frames and answer with close 1002, and a handshake with a wrong Sec-WebSocket-Accept;
-- the command line: usage errors exit 2, a run that cannot connect at all exits 1.
+- the command line: usage errors exit 2, a run that cannot connect at all exits 1;
+- issue 12's measurements: per-pair freshness and reordered positions (a fake server sends
+  an older position after a newer one), wsbench's own CPU, --batch (wsrelay.batch frames
+  split into their messages, a server that does not echo the subprotocol, malformed
+  batches), and storm mode (every client welcomed, its view checked against --roster-max's
+  rule, rosters complete with --rooms; --roster-max itself only where the server has it).
 
 The binary comes from WSBENCH_BIN, by default <repo>/bench/wsbench (`make test` builds it).
 """
@@ -28,6 +33,7 @@ import threading
 import pytest
 
 from conftest import (
+    BIN,
     HOST,
     OP_BINARY,
     OP_CLOSE,
@@ -48,8 +54,17 @@ from test_cluster import redis, start_nodes  # noqa: F401 (redis: the fixture, b
 WSBENCH = os.environ.get("WSBENCH_BIN") or str(REPO / "bench" / "wsbench")
 RUN_TIMEOUT = 60.0  # a whole wsbench run; generous for the sanitizer build, never asserted
 
-# What wsbench sends: {"x":<int>,"y":<int>,"t":<int>}, nothing else.
-CURSOR_RE = re.compile(rb'^\{"x":\d+,"y":\d+,"t":\d+\}$')
+# What wsbench sends: {"x":<int>,"y":<int>,"t":<int>,"i":<its connection index>}, nothing else.
+CURSOR_RE = re.compile(rb'^\{"x":\d+,"y":\d+,"t":\d+,"i":\d+\}$')
+
+
+def server_has(flag):
+    """Does this wsrelay know the flag (issue 12's flags arrive on main separately)?"""
+    try:
+        out = subprocess.run([str(BIN), "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False  # no binary yet: the tests that need one say so themselves
+    return flag in out.stdout + out.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,6 +138,22 @@ def test_cursor_counts_every_delivery_exactly(start_server):
     assert j["server_cpu"] is not None and j["server_cpu"] >= 0, j
     assert j["client_cpu"] is not None and j["client_cpu"] >= 0, j
     assert j["server_rss_kb"] > 0, j
+    # Issue 12: freshness over every (receiver, other sender) pair, sampled every 50 ms of
+    # the 2 s: about 40 samples of 10 x 9 pairs. Ages are positive and ordered; at 20 Hz
+    # every pair holds something; one connection keeps its senders' order (TCP).
+    assert j["fresh_pairs"] == 100 and j["fresh_skipped"] is None, j
+    assert j["fresh_samples"] >= 10 * 9 * 20, j
+    assert 0 < j["fresh_p50_ms"] <= j["fresh_p99_ms"] <= j["fresh_max_ms"], j
+    assert j["fresh_never_pairs"] == 0, j
+    assert j["reordered"] == 0 and j["duplicates"] == 0 and j["unattributed"] == 0, j
+    # seed protocol: a frame is a message; no batch asked for, none given
+    assert j["frames_received"] == j["messages_received"] > 0, j
+    assert j["batch_requested"] is False and j["batch_clients"] == 0, j
+    # our own CPU, and whether it was too busy to trust (not asserted: speed is not tested)
+    assert j["loadgen_cpu_pct"] == pytest.approx(j["client_cpu"] * 100, abs=0.1), j
+    assert isinstance(j["loadgen_saturated"], bool), j
+    assert j["server_rss_max_kb"] >= j["server_rss_kb"] > 0, j
+    assert j["server_hwm_kb"] >= j["server_rss_kb"], j
     # One port: none of the several-node keys (the report is what it was before issue 5).
     assert not [k for k in j if k.startswith(("local_", "cross_", "redis_"))
                 or k in ("nodes", "server_cpu_each", "server_rss_kb_each")], j
@@ -154,6 +185,70 @@ def test_cursor_over_two_nodes_splits_same_node_and_cross_node_deliveries(redis,
     assert j["server_rss_kb"] == sum(j["server_rss_kb_each"]) and j["server_rss_kb"] > 0, j
     assert j["redis_cpu"] is not None and j["redis_cpu"] >= 0, j
     assert j["redis_rss_kb"] > 0, j
+
+
+def test_cursor_in_rooms_tracks_freshness_room_by_room(start_server):
+    srv = start_server("--max-connect-rate", "0")
+    j = completed("cursor", "--port", srv.port, "--clients", 12, "--rooms", 3, "--rate", 20,
+                  "--duration", 1, "--warmup", 0.3, "--drain", 3, "--server-pid", srv.proc.pid)
+    assert j["received"] == j["expected"] and j["foreign"] == 0, j
+    assert j["fresh_pairs"] == 3 * 4 * 4, j  # rooms of 4: each receiver keeps its room's 4
+    assert j["fresh_samples"] > 0 and j["fresh_never_pairs"] == 0, j
+    assert j["reordered"] == 0 and j["unattributed"] == 0, j
+
+
+def test_batch_against_a_server_that_does_not_echo_it_runs_in_seed_mode(start_server):
+    # Today's wsrelay (before issue 12) or any server that does not pick wsrelay.batch: the
+    # clients proceed in the seed protocol, and the report says none got batch.
+    srv = start_server()
+    j = completed("cursor", "--port", srv.port, "--clients", 4, "--rate", 20, "--duration", 1,
+                  "--warmup", 0.3, "--drain", 3, "--batch")
+    assert j["batch_requested"] is True, j
+    if j["batch_clients"] == 0:
+        assert j["frames_received"] == j["messages_received"], j
+    else:  # a server with issue 12: every client got it
+        assert j["batch_clients"] == 4, j
+    assert j["received"] == j["expected"] and j["bad_frames"] == 0, j
+
+
+def test_storm_welcomes_everyone_and_every_roster_completes(start_server):
+    srv = start_server("--max-connect-rate", "0", "--max-clients", "1024")
+    j = completed("storm", "--port", srv.port, "--clients", 200, "--duration", 30,
+                  "--inflight", 64, "--server-pid", srv.proc.pid)
+    assert j["mode"] == "storm" and j["connected"] == 200 and j["welcomed"] == 200, j
+    assert j["connect_failures"] == 0 and j["disconnects"] == 0 and j["bad_frames"] == 0, j
+    assert j["inflight"] == 64 and j["welcome_expected"] is True, j
+    assert 0 < j["connect_all_s"] and 0 < j["welcome_all_s"], j
+    assert 0 < j["welcome_at_p50_ms"] <= j["welcome_at_p99_ms"] <= j["welcome_at_max_ms"], j
+    assert j["connect_to_welcome_p50_ms"] <= j["connect_to_welcome_max_ms"], j
+    # 200 in one room: the newest was told of 199 peers; nobody's view breaks the rule
+    assert j["welcome_peers_max"] == 199 and j["view_violations"] == 0, j
+    assert j["roster_tracked"] is True and j["rosters_complete"] == 200, j
+    assert j["roster_all_s"] is not None and j["roster_overflow"] == 0, j
+    assert j["server_cpu_s"] is not None and j["server_rss_max_kb"] > 0, j
+    assert j["server_hwm_kb"] >= j["server_rss_max_kb"], j
+    assert isinstance(j["loadgen_saturated"], bool), j
+
+
+def test_storm_in_rooms_each_client_knows_its_room(start_server):
+    srv = start_server("--max-connect-rate", "0")
+    j = completed("storm", "--port", srv.port, "--clients", 200, "--rooms", 20,
+                  "--duration", 30, "--server-pid", srv.proc.pid)
+    assert j["welcomed"] == 200 and j["rooms"] == 20, j
+    assert j["welcome_peers_max"] <= 9, j  # rooms of 10
+    assert j["rosters_complete"] == 200 and j["view_violations"] == 0, j
+
+
+@pytest.mark.skipif(not server_has("--roster-max"), reason="this wsrelay has no --roster-max yet")
+def test_storm_above_roster_max_follows_the_rule(start_server):
+    # Issue 12: above --roster-max a welcome lists at most that many peers, with a count.
+    srv = start_server("--max-connect-rate", "0", "--roster-max", "50")
+    j = completed("storm", "--port", srv.port, "--clients", 200, "--duration", 30,
+                  "--roster-max", 50, "--server-pid", srv.proc.pid)
+    assert j["welcomed"] == 200 and j["connect_failures"] == 0, j
+    assert j["welcome_peers_max"] <= 50, j
+    assert j["welcomes_with_count"] >= 200 - 51, j
+    assert j["view_violations"] == 0, j
 
 
 def test_fanout_receivers_get_every_message(start_server):
@@ -222,6 +317,9 @@ def test_without_server_pid_server_numbers_are_null(start_server):
     ["cursor", "--port", "1,2,3,4,5,6,7,8,9"],  # at most 8
     ["cursor", "--server-pid", "1,x"],
     ["cursor", "--redis-pid", "1,2"],
+    ["storm", "--roster-max", "x"],
+    ["storm", "--inflight", "0"],
+    ["storm", "--batch", "1"],  # --batch takes no value: "1" is an unknown option
 ])
 def test_usage_errors_exit_2(args):
     r = wsbench(*args)
@@ -289,8 +387,13 @@ class FakeServer:
     back to its sender, unmasked, as a one-client room would. It answers a close with a
     close and then closes TCP, as §7.1.1 asks of a server."""
 
-    def __init__(self, after_101=b"", echo=False, accept=accept_for):
+    def __init__(self, after_101=b"", echo=False, accept=accept_for, protocol=None,
+                 batch_echo=False):
         self.after_101, self.echo, self.accept = after_101, echo, accept
+        # protocol: a Sec-WebSocket-Protocol to put in the 101. batch_echo: echo text messages
+        # as wsrelay.batch frames, two messages to a frame (the last one alone at the close).
+        self.protocol, self.batch_echo = protocol, batch_echo
+        self.requests = []
         self.frames = []
         self.lock = threading.Lock()
         self.sock = socket.socket()
@@ -330,10 +433,16 @@ class FakeServer:
                         return
                     buf += chunk
                 head, buf = buf.split(b"\r\n\r\n", 1)
+                with self.lock:
+                    self.requests.append(head)
                 key = re.search(rb"(?im)^sec-websocket-key:[ \t]*(\S+)", head).group(1).decode()
+                proto = b"" if self.protocol is None else \
+                    b"Sec-WebSocket-Protocol: " + self.protocol.encode() + b"\r\n"
                 conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                              b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                             + self.accept(key).encode() + b"\r\n\r\n" + self.after_101)
+                             + self.accept(key).encode() + b"\r\n" + proto + b"\r\n"
+                             + self.after_101)
+                held = []
                 while True:
                     f, used = parse_client_frame(buf)
                     if f is None:
@@ -347,7 +456,14 @@ class FakeServer:
                         self.frames.append(f)
                     if f.opcode == OP_TEXT and self.echo:
                         conn.sendall(server_frame(OP_TEXT, f.payload))
+                    if f.opcode == OP_TEXT and self.batch_echo:
+                        held.append(f.payload)
+                        if len(held) == 2:
+                            conn.sendall(server_frame(OP_TEXT, b"[" + b",".join(held) + b"]"))
+                            held = []
                     if f.opcode == OP_CLOSE:
+                        if held:
+                            conn.sendall(server_frame(OP_TEXT, b"[" + held[0] + b"]"))
                         conn.sendall(server_frame(OP_CLOSE, f.payload[:2]))
                         return
             except OSError:
@@ -424,3 +540,97 @@ def test_wrong_accept_value_is_refused():
         r = wsbench("cursor", "--port", fake.port, "--clients", 2, "--duration", 0.2)
     assert r.returncode == 1, r
     assert "wrong Sec-WebSocket-Accept" in r.stderr, r
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 12 against fake servers: batches, reordering, a welcome that breaks the rule
+# ---------------------------------------------------------------------------------------------
+
+UUID = b"3f2b8c1e-9d4a-4f6b-8e2a-7c5d1b0a9e34"
+
+
+def welcome(peers, count=None):
+    """A welcome as wsrelay writes it; peers: how many (each a cursor message with nesting)."""
+    ps = b",".join(b'{"x":1,"y":[2,{"z":"]}\\""}],"t":3,"i":0,"sender":"%s","color":%d}'
+                   % (UUID[:-4] + b"%04d" % k, k) for k in range(peers))
+    tail = b"" if count is None else b',"count":%d' % count
+    return b'{"type":"welcome","id":"%s","color":1,"room":"","peers":[%s]%s}' % (UUID, ps, tail)
+
+
+def test_batch_frames_are_split_into_their_messages():
+    # The 101 echoes wsrelay.batch; first a batch with a welcome whose peers nest arrays,
+    # objects and a string holding "]}" and an escaped quote, then one over SMALL_MAX (4 KiB:
+    # assembled, not streamed) of 100 joins; then every message comes back two to a frame.
+    joins = b",".join(b'{"type":"join","sender":"%s","color":7}' % UUID for _ in range(100))
+    first = server_frame(OP_TEXT, b"[" + welcome(3, count=4) + b"]")
+    big = server_frame(OP_TEXT, b"[" + joins + b"]")
+    assert len(big) > 4096
+    with FakeServer(after_101=first + big, protocol="wsrelay.batch", batch_echo=True) as fake:
+        j = completed("cursor", "--port", fake.port, "--clients", 1, "--rate", 100,
+                      "--duration", 0.5, "--warmup", 0.1, "--drain", 2, "--batch")
+        heads = fake.requests
+    assert [re.search(rb"(?im)^sec-websocket-protocol:[ \t]*(\S+)", h).group(1) for h in heads] \
+        == [b"wsrelay.batch"]
+    assert j["batch_clients"] == 1 and j["bad_batches"] == 0 and j["bad_frames"] == 0, j
+    assert j["unparsed_big"] == 0, j
+    assert j["other"] == 1 + 100, j  # the welcome and the joins, one by one
+    assert j["sent"] == 50 and j["received"] == j["expected"] == 50, j
+    # two messages to a frame while measuring (give or take the ends of the period)
+    assert j["messages_received"] >= 2 * j["frames_received"] - 2 > 0, j
+    assert j["reordered"] == 0, j
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"x":1}',              # not an array
+    b"[]",                   # empty: docs/protocol.md says never
+    b'[{"x":1},]',           # a trailing comma
+    b'[{"x":1}] x',          # something after it
+    b'[{"x":1}',             # unbalanced
+    b"[1]",                  # not an object
+])
+def test_malformed_batch_is_a_bad_frame(payload):
+    with FakeServer(after_101=server_frame(OP_TEXT, payload), protocol="wsrelay.batch") as fake:
+        j = completed("cursor", "--port", fake.port, "--clients", 1, "--duration", 0.2,
+                      "--warmup", 0, "--drain", 0, "--batch")
+    assert j["batch_clients"] == 1, j
+    assert j["bad_batches"] == 1 and j["bad_frames"] == 1, j
+
+
+def test_a_subprotocol_we_did_not_offer_fails_the_handshake():
+    with FakeServer(protocol="wsrelay.batch") as fake:  # offered nothing: --batch not given
+        r = wsbench("cursor", "--port", fake.port, "--clients", 2, "--duration", 0.2)
+    assert r.returncode == 1, r
+    assert "subprotocol we did not offer" in r.stderr, r
+
+
+def test_an_older_position_after_a_newer_one_counts_as_reordered():
+    # Sender 0 (our one client) at t = 9000 us, then 8000 (older: reordered), then 9000 again
+    # (a duplicate). Freshness keeps the newest.
+    msgs = [b'{"x":1,"y":1,"t":%d,"i":0,"sender":"%s","color":1}' % (t, UUID)
+            for t in (9000, 8000, 9000)]
+    with FakeServer(after_101=b"".join(server_frame(OP_TEXT, m) for m in msgs)) as fake:
+        j = completed("cursor", "--port", fake.port, "--clients", 1, "--duration", 0.2,
+                      "--warmup", 0, "--drain", 0)
+    assert j["reordered"] == 1 and j["duplicates"] == 1 and j["unattributed"] == 0, j
+
+
+def test_storm_counts_welcomes_that_break_the_roster_rule():
+    # 3 peers with --roster-max 2 (over it), and no count although a welcome must list fewer
+    # than the room... which one client cannot know: only the first rule fires.
+    with FakeServer(after_101=server_frame(OP_TEXT, welcome(3))) as fake:
+        j = completed("storm", "--port", fake.port, "--clients", 1, "--duration", 5,
+                      "--roster-max", 2)
+    assert j["welcomed"] == 1 and j["welcome_peers_max"] == 3, j
+    assert j["welcome_over_roster_max"] == 1 and j["view_violations"] == 1, j
+    with FakeServer(after_101=server_frame(OP_TEXT, welcome(2, count=1))) as fake:
+        j = completed("storm", "--port", fake.port, "--clients", 1, "--duration", 5)
+    assert j["welcome_bad_count"] == 1, j  # a count below its own peers + 1
+
+
+def test_storm_without_welcome_is_done_at_the_101():
+    with FakeServer() as fake:
+        j = completed("storm", "--port", fake.port, "--clients", 20, "--duration", 5,
+                      "--no-welcome")
+    assert j["connected"] == 20 and j["welcomed"] == 0, j
+    assert j["welcome_expected"] is False and j["welcome_all_s"] is None, j
+    assert j["connect_all_s"] is not None and j["roster_tracked"] is False, j

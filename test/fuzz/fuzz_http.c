@@ -23,8 +23,9 @@
  *   - what the parser lets through obeys RFC 9112: tchar methods and names, visible-ASCII
  *     targets, values without CR, LF, NUL or edge whitespace, one Host on HTTP/1.1, never
  *     Content-Length with Transfer-Encoding;
- *   - the header helpers agree with a plain loop written here, and http_has_token() finds
- *     every element of a comma list split here independently;
+ *   - the header helpers agree with a plain loop written here, and http_has_token() and
+ *     http_list_has_exact() find every element of a comma list split here independently
+ *     (and upgrade_offers_protocol() every element of a Sec-WebSocket-Protocol field);
  *   - upgrade_check() succeeds only for GET on HTTP/1.1 with one 24-byte key, and its accept
  *     value is upgrade_accept_key() of that key; upgrade_origin_allowed() answers exactly as
  *     upgrade.h says for "*", a list, and the same-host rule, http(s) schemes only outside
@@ -271,11 +272,20 @@ static void check_helpers(const struct http_request *req)
                 a++;
             while (b > a && (v.p[b - 1] == ' ' || v.p[b - 1] == '\t'))
                 b--;
-            if (b > a)
-                FUZZ_CHECK(http_has_token(v, cstr((struct http_view){v.p + a, b - a}, elem)));
+            if (b > a) {
+                const char *item = cstr((struct http_view){v.p + a, b - a}, elem);
+                FUZZ_CHECK(http_has_token(v, item));
+                /* The exact comparison (subprotocol names) finds it too, and so does
+                 * upgrade_offers_protocol() when the field is Sec-WebSocket-Protocol. */
+                FUZZ_CHECK(http_list_has_exact(v, item));
+                if (same_ci(h->name.p, h->name.len, "Sec-WebSocket-Protocol",
+                            strlen("Sec-WebSocket-Protocol")))
+                    FUZZ_CHECK(upgrade_offers_protocol(req, item));
+            }
             s = e + 1;
         }
         FUZZ_CHECK(!http_has_token(v, ""));
+        FUZZ_CHECK(!http_list_has_exact(v, ""));
     }
     FUZZ_CHECK(http_find_header(req, "x-not-sent\x01") == NULL); /* \x01: no tchar */
     FUZZ_CHECK(http_count_headers(req, "x-not-sent\x01") == 0);

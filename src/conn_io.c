@@ -30,6 +30,9 @@ enum {
                                     * with wbuf, the bound on what a slow reader can pin */
     ACCEPT_BATCH = 64,             /* connections accepted per wake-up of the listener */
     SHRINK_KEEP = 64 * 1024,       /* an emptied buffer bigger than this is released */
+    WS_SHRINK_KEEP = 8 * 1024,     /* the same for a WebSocket: a welcome listing a big
+                                    * room is tens of KiB once, and 10,000 clients arriving
+                                    * together would each keep theirs until the next tick */
     HTTP_MIN_SEND_RATE = 4 * 1024, /* bytes/s a response must average once the grace of
                                     * --handshake-timeout is over: below, the reader is a
                                     * slow-read attack (a GPRS phone still does 5 KB/s) */
@@ -150,7 +153,7 @@ static void flush_conn(struct conn_io *io, struct conn *c)
         return;
 
     if (!has_output(c)) {
-        buf_shrink(&c->wbuf, SHRINK_KEEP);
+        buf_shrink(&c->wbuf, c->route == CONN_ROUTE_NONE ? SHRINK_KEEP : WS_SHRINK_KEEP);
         if (c->phase == CONN_HTTP)
             c->since_ms = io->loop->now_ms; /* keep-alive: the next request's clock starts (the
                                              * tick restarts it once the peer has it all) */

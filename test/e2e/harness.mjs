@@ -12,8 +12,9 @@
 // the checks every test ends with.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -116,6 +117,38 @@ export async function startServer({ port = 0, args = [] } = {}) {
     return server;
 }
 
+// Whether this binary implements issue 12 ("Latest position wins": the wsrelay.batch
+// subprotocol, `count`, --roster-max), judged by its usage text. Tests that need a
+// batching server are skipped with this as their reason until it lands; tests that merely
+// allow one ask the running server instead (serverPicksBatch).
+export const BATCH_SERVER = execFileSync(BIN, ['--help'], { encoding: 'utf8' })
+    .includes('--roster-max');
+
+// Asks `server` directly, outside any browser, whether it picks the wsrelay.batch
+// subprotocol: one WebSocket handshake on /ws offering it (RFC 6455 §4.1), and what its
+// 101 echoes in Sec-WebSocket-Protocol (§4.2.2: nothing, if it picked none). The socket is
+// destroyed at once, so the room only sees a join and a leave.
+export function serverPicksBatch(server) {
+    return new Promise((resolve, reject) => {
+        const req = request({
+            host: HOST, port: server.port, path: '/ws', timeout: 5000,
+            headers: {
+                Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+                'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', // RFC 6455 §1.3's sample
+                'Sec-WebSocket-Protocol': 'wsrelay.batch',
+            },
+        });
+        req.on('upgrade', (res, socket) => {
+            socket.destroy();
+            resolve(res.headers['sec-websocket-protocol'] === 'wsrelay.batch');
+        });
+        req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+        req.on('timeout', () => req.destroy(new Error('no answer to the handshake in 5 s')));
+        req.on('error', reject);
+        req.end();
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. The browser
 // ---------------------------------------------------------------------------------------
@@ -162,7 +195,9 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
         context, page,
         sockets: [],    // the URL of every WebSocket the page opened, in order
         sent: [],       // every message the page sent, parsed
-        received: [],   // every message it received, parsed
+        frames: [],     // every frame it received, parsed: an object, or with wsrelay.batch
+                        // an array of them
+        received: [],   // every message it received, parsed, in order (batches unpacked)
         dialogs: [],    // alert()/confirm()/prompt() the page tried to open: should be none
         errors: [],     // uncaught exceptions in the page: should be none
         failedRequests: [], // "404 http://…" for every response of status 400 or more
@@ -176,7 +211,16 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
     page.on('websocket', (socket) => {
         person.sockets.push(socket.url());
         socket.on('framesent', (f) => person.sent.push(JSON.parse(f.payload)));
-        socket.on('framereceived', (f) => person.received.push(JSON.parse(f.payload)));
+        // A seed server never sends an array (every message is an object), so an array
+        // can only be a wsrelay.batch frame: its messages count one by one, in order.
+        socket.on('framereceived', (f) => {
+            const data = JSON.parse(f.payload);
+            person.frames.push(data);
+            if (Array.isArray(data))
+                person.received.push(...data);
+            else
+                person.received.push(data);
+        });
     });
     page.on('dialog', (d) => {
         person.dialogs.push(`${d.type()}: ${d.message()}`);
@@ -224,6 +268,22 @@ export function badgeState(page) {
 
 export function badgeText(page) {
     return page.$eval('#status', (el) => el.textContent.trim());
+}
+
+// The head count in the room bar ("· 3 here"), as a number; null while it shows none.
+export async function shownCount(page) {
+    const text = await page.$eval('#room-count', (el) => el.textContent.trim());
+    const m = /^· (\d+) here$/.exec(text);
+    return m === null ? null : Number(m[1]);
+}
+
+// Waits until both the room bar and the badge count `n` people.
+export async function waitForCount(person, n) {
+    await eventually(async () => {
+        assert.equal(await shownCount(person.page), n, 'the room bar\'s count');
+        assert.match(await badgeText(person.page), n === 1 ? /only you here/
+            : new RegExp(`\\b${n} people here`), 'the badge\'s count');
+    });
 }
 
 // hsl(hue, 50%, 50%), the colour protocol.md says a hue is painted in, as the

@@ -183,11 +183,15 @@ export function launchBrowser() {
 // welcome has arrived; `until` names another badge state to wait for instead (such as
 // 'full', for a page the server refuses), and then no welcome is expected.
 // `permissions` are granted to the page's origin (['clipboard-read']).
+// Every page records the subprotocols each `new WebSocket(url, protocols)` offered, in
+// window.offeredProtocols (an init script that wraps the constructor and only watches):
+// frames show what the server sent, not what the page asked for.
 export async function openPerson(browser, url, { viewport = { width: 1000, height: 700 },
     colorScheme = 'light', hasTouch = false, deviceScaleFactor = 1,
     reducedMotion = 'no-preference', until = 'connected', permissions = [] } = {}) {
     const context = await browser.newContext({ viewport, colorScheme, hasTouch,
         deviceScaleFactor, reducedMotion });
+    await context.addInitScript(watchWebSocketOffers);
     if (permissions.length > 0)
         await context.grantPermissions(permissions, { origin: new URL(url).origin });
     const page = await context.newPage();
@@ -238,6 +242,24 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
             throw new Error(`the page's badge says ${state}, expected ${until}`);
     });
     return person;
+}
+
+// Runs in the page before its own scripts (context.addInitScript).
+export function watchWebSocketOffers() {
+    const Native = window.WebSocket;
+    window.offeredProtocols = [];
+    window.WebSocket = class extends Native {
+        constructor(url, protocols) {
+            super(url, protocols);
+            window.offeredProtocols.push(protocols === undefined ? [] : [].concat(protocols));
+        }
+    };
+}
+
+// The cursors.js handle's status, on a page opened with ?debug=1 (index.js then puts the
+// handle on window.wsrelayCursors).
+export function moduleStatus(page) {
+    return page.evaluate(() => window.wsrelayCursors.status);
 }
 
 // ---------------------------------------------------------------------------------------

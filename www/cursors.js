@@ -342,7 +342,8 @@ function socketUrl(server, room) {
 //             comes just after shareCursors() returns
 //   batch     true (default): offer the wsrelay.batch subprotocol; false: do not, and speak
 //             the seed protocol (one message per frame) even to a server that could batch.
-//             Both work with every server: one that does not batch ignores the offer.
+//             Both work with every server: a browser fails the handshake of one that does
+//             not batch, and the module then retries at once without the offer (chapter 10).
 //
 // Returns a handle: { status, stats, setName(name), stop() }. Throws a TypeError for a bad room
 // name or server URL: those are the caller's mistakes, better seen at once.

@@ -277,7 +277,7 @@ async function run(browser, mode, index) {
         // This process's tree: the server, wsbench and chromium are all our children.
         const ours = processTree(process.pid);
         const cpu0 = { server: cpuSeconds(server.proc.pid), wsbench: cpuSeconds(wsbench.pid),
-            ...cpuSnapshot(ours) };
+            node: cpuSeconds(process.pid), ...cpuSnapshot(ours) };
         const before = await page.evaluate(() => {
             window.benchFrames = [];
             const tick = (t) => {
@@ -294,7 +294,7 @@ async function run(browser, mode, index) {
                 frames_raf: window.benchFrames, status: window.wsrelayCursors.status };
         });
         const cpu1 = { server: cpuSeconds(server.proc.pid), wsbench: cpuSeconds(wsbench.pid),
-            ...cpuSnapshot(ours) };
+            node: cpuSeconds(process.pid), ...cpuSnapshot(ours) };
         const elapsed = (after.at - before.at) / 1000;
         const intervals = after.frames_raf.slice(1).map((t, i) => t - after.frames_raf[i]);
 
@@ -316,6 +316,10 @@ async function run(browser, mode, index) {
             ...trace,
             server_cpu: round((cpu1.server - cpu0.server) / elapsed, 2),
             wsbench_cpu: cpu1.wsbench === null ? null : round((cpu1.wsbench - cpu0.wsbench) / elapsed, 2),
+            // Everything chromium's processes used (browser, renderer, GPU, network): our
+            // tree less the server, wsbench and this script.
+            chromium_cpu: round((cpu1.own - cpu0.own - (cpu1.server - cpu0.server) -
+                (cpu1.wsbench - cpu0.wsbench) - (cpu1.node - cpu0.node)) / elapsed, 2),
             // Our processes that came and went in the window (a chromium helper) are counted
             // as "other": an overestimate, never an underestimate, of the disturbance.
             other_cpu: round(Math.max(0, (cpu1.machine - cpu0.machine) - (cpu1.own - cpu0.own)) / elapsed, 2),
@@ -369,7 +373,8 @@ const COLUMNS = [
     ['messages_per_s', 'msgs/s'], ['ws_frames_per_s', 'frames/s'],
     ['handler_ms_per_s', 'handler ms/s'], ['trace_ws_task_ms_per_s', 'ws tasks ms/s'],
     ['trace_busy_ms_per_s', 'busy ms/s'], ['raf_p95_ms', 'rAF p95 ms'],
-    ['server_cpu', 'server CPU'], ['wsbench_cpu', 'wsbench CPU'], ['other_cpu', 'other CPU'],
+    ['server_cpu', 'server CPU'], ['wsbench_cpu', 'wsbench CPU'],
+    ['chromium_cpu', 'chromium CPU'], ['other_cpu', 'other CPU'],
 ];
 const medians = {};
 for (const mode of MODES) {

@@ -1333,20 +1333,20 @@ def page_section(w, out_dir):
     w("")
     w("| frames | messages/s | WebSocket frames/s | listener ms/s | traced: WebSocket tasks ms/s "
       "| traced: main thread busy ms/s | rAF interval p95 | server CPU | wsbench CPU "
-      "| other processes' CPU |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| chromium CPU | other processes' CPU |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, label in PAGE_MODES:
         if mode not in med:
             continue
         x = med[mode]
         if x is None:
             w(f"| {label} | pending server support (the server did not pick `wsrelay.batch`) "
-              "| | | | | | | | |")
+              "| | | | | | | | | |")
             continue
         w(f"| {label} | {x['messages_per_s']:,} | {x['ws_frames_per_s']:,} | "
           f"{x['handler_ms_per_s']} | {x['trace_ws_task_ms_per_s']} | "
           f"{x['trace_busy_ms_per_s']} | {x['raf_p95_ms']} ms | {x['server_cpu']} | "
-          f"{x['wsbench_cpu']} | {x.get('other_cpu', '—')} |")
+          f"{x['wsbench_cpu']} | {x.get('chromium_cpu', '—')} | {x.get('other_cpu', '—')} |")
     w("")
     runs = [r for r in pb.get("runs", []) if not r.get("skipped")]
     disturbed = [r for r in runs if r.get("disturbed")]
@@ -1356,8 +1356,9 @@ def page_section(w, out_dir):
           "machine used more than 0.15 cores during the measured window in each of their 3 "
           f"attempts, and the least disturbed attempt was kept ({which}).")
         w("")
-    w("CPU columns are in cores, from /proc, over the untraced window; *other processes* is "
-      "the whole machine's busy time minus the benchmark's own process tree.")
+    w("CPU columns are in cores, from /proc, over the untraced window; *chromium* is all its "
+      "processes (browser, renderer, GPU, network service); *other processes* is the whole "
+      "machine's busy time minus the benchmark's own process tree.")
     w("")
     w("- *listener ms/s*: main-thread milliseconds per second inside `cursors.js`'s `message` "
       "listener (`JSON.parse`, dispatch, state), from `performance.now()` around each call "

@@ -11,6 +11,7 @@
 #   make fresh-check  as root: prove `git clone && make run` works on a fresh Debian 12
 #                   (scripts/fresh-machine.sh, a debootstrap chroot; minutes, downloads)
 #   make screenshots  the page with several cursors, in chromium -> docs/screenshot*.png
+#   make bench-page   the page in a room of 300 moving clients -> docs/bench-page.json
 #   make fmt / fmt-check / lint / install / clean
 #
 # Linux only by design (epoll, signalfd, openat2). Libraries come through pkg-config.
@@ -219,6 +220,16 @@ bench: bench-deps
 
 bench-deps:
 	scripts/bench-deps.sh
+
+# The page in a busy room (issue 12): headless chromium on the page while bench/wsbench
+# moves 300 clients at 30 Hz, with batched frames and without (bench/page_bench.mjs, ~2 min;
+# needs `npm ci` for playwright-core, as the e2e tests do). It saves docs/bench-page.json;
+# `bench/run.py --report-only` then rewrites docs/benchmarks.md with it.
+.PHONY: bench-page
+bench-page: deps
+	$(MAKE) wsrelay bench/wsbench
+	node bench/page_bench.mjs --save docs/bench-page.json
+	/usr/bin/python3 bench/run.py --report-only
 
 $(BENCH_PEERS_STAMP): bench/peers/package.json bench/peers/package-lock.json
 	cd bench/peers && npm ci --ignore-scripts --no-audit --no-fund

@@ -50,7 +50,8 @@ wsrelay-2node runs cursor and fanout only; its cursor runs also report cross-nod
 nodes (subscribe/unsubscribe round trips, the share of deliveries that cross nodes with and
 without haproxy's room hashing) are bench/rooms_cluster.py's, and what a room costs in
 memory is bench/room_cost.py's: the report shows their saved output (docs/bench-rooms-*.json,
-docs/bench-room-cost.txt) when it is there.
+docs/bench-room-cost.txt) when it is there. So it does for the page in a busy room
+(bench/page_bench.mjs, `make bench-page`: docs/bench-page.json).
 
 Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke set):
   BENCH_REPEAT [3]          runs per point; the median is reported
@@ -1735,6 +1736,81 @@ def rooms_cluster_section(cl, w):
             w("")
 
 
+PAGE_MODES = [("batch", "batched frames (`wsrelay.batch`)"), ("seed", "seed protocol (`?batch=0`)")]
+
+
+def page_section(w, out_dir):
+    """Issue 12's page goal, from what bench/page_bench.mjs saved (make bench-page)."""
+    pb = load_side_file(out_dir, "bench-page.json")
+    if pb is None:
+        return
+    m, med = pb.get("meta", {}), pb.get("medians", {})
+    w("## The page in a busy room")
+    w("")
+    w(f"`bench/page_bench.mjs` ({m.get('started', '?')[:16].replace('T', ' ')} UTC, wsrelay "
+      f"commit {m.get('commit', '?')}; saved in [bench-page.json](bench-page.json)): headless "
+      f"Chromium {m.get('chromium', '?')} on the page at `/r/pagebench` while "
+      f"{m.get('clients', '?')} `bench/wsbench` clients in that room move at "
+      f"{m.get('rate', '?')} Hz; wsrelay `{' '.join(m.get('server_args') or [])}`, nothing "
+      f"pinned, {m.get('cores', '?')} cores ({m.get('cpu_model', '?')}). Each figure is the "
+      f"median of {m.get('runs', '?')} runs, each with a fresh server and page: "
+      f"{m.get('measure_s', '?')} s measured from inside the page, then "
+      f"{m.get('trace_s', '?')} s traced.")
+    w("")
+    w("```sh")
+    w(f"node bench/page_bench.mjs {' '.join(m.get('argv') or [])}   # make bench-page; then "
+      "bench/run.py --report-only")
+    w("```")
+    w("")
+    w("| frames | messages/s | WebSocket frames/s | listener ms/s | traced: WebSocket tasks ms/s "
+      "| traced: main thread busy ms/s | rAF interval p95 | server CPU | wsbench CPU "
+      "| chromium CPU | other processes' CPU |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for mode, label in PAGE_MODES:
+        if mode not in med:
+            continue
+        x = med[mode]
+        if x is None:
+            w(f"| {label} | pending server support (the server did not pick `wsrelay.batch`) "
+              "| | | | | | | | | |")
+            continue
+        w(f"| {label} | {x['messages_per_s']:,} | {x['ws_frames_per_s']:,} | "
+          f"{x['handler_ms_per_s']} | {x['trace_ws_task_ms_per_s']} | "
+          f"{x['trace_busy_ms_per_s']} | {x['raf_p95_ms']} ms | {x['server_cpu']} | "
+          f"{x['wsbench_cpu']} | {x.get('chromium_cpu', '—')} | {x.get('other_cpu', '—')} |")
+    w("")
+    runs = [r for r in pb.get("runs", []) if not r.get("skipped")]
+    disturbed = [r for r in runs if r.get("disturbed")]
+    if disturbed:
+        which = ", ".join(f"{r['mode']} run {r['run']}: {r['other_cpu']} cores" for r in disturbed)
+        w(f"**{len(disturbed)} of {len(runs)} runs were disturbed**: other processes on the "
+          "machine used more than 0.15 cores during the measured window in each of their 3 "
+          f"attempts, and the least disturbed attempt was kept ({which}).")
+        w("")
+    w("CPU columns are in cores, from /proc, over the untraced window; *chromium* is all its "
+      "processes (browser, renderer, GPU, network service); *other processes* is the whole "
+      "machine's busy time minus the benchmark's own process tree.")
+    w("")
+    w("- *listener ms/s*: main-thread milliseconds per second inside `cursors.js`'s `message` "
+      "listener (`JSON.parse`, dispatch, state), from `performance.now()` around each call "
+      "(the handle's `stats`). Drawing is not in it: it happens once per animation frame either "
+      "way.")
+    w("- *traced*: Chrome's trace (`devtools.timeline`, `toplevel`) of the renderer's main "
+      "thread: the top-level tasks that delivered at least one WebSocket message (what the "
+      "browser does before our listener, and the listener), and all top-level tasks. Tracing "
+      "costs per event, so these overstate the seed protocol's cost more than the batch's.")
+    w("- *rAF interval p95*: between the callbacks of a `requestAnimationFrame` loop the bench "
+      "adds; 16.7 ms is every frame of a 60 Hz screen on time.")
+    w("- wsbench's positions are pixels, not the fractions the page draws, so the page counts "
+      "these clients but draws none: the figures are the cost of receiving and handling "
+      "messages, which is what batching changes.")
+    w("")
+    w("<!-- page: analysis -->")
+    w("*Analysis of the page figures: to be written from the numbers above.*")
+    w("<!-- /page: analysis -->")
+    w("")
+
+
 def write_report(data, out_dir):
     meta, runs = data["meta"], data["runs"]
     cfg = meta["config"]
@@ -1866,6 +1942,7 @@ def write_report(data, out_dir):
     cluster_section(pts, cfg, w)
     rooms_section(pts, cfg, w, out_dir, runs)
     issue12_section(pts, cfg, w)
+    page_section(w, out_dir)
 
     # -- analysis placeholder
     w("## Where we stand and why")
@@ -2105,6 +2182,7 @@ def write_report(data, out_dir):
     w("bench/rooms_cluster.py          # rooms across two nodes: docs/bench-rooms-cluster.json")
     w("BENCH_UPDATE=1 BENCH_SCENARIOS=overload,storm,pacing,batch make bench"
       "   # issue 12's scenarios")
+    w("make bench-page                 # the page in a busy room: docs/bench-page.json")
     w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
     w("```")
     w("")
@@ -2118,11 +2196,12 @@ def write_report(data, out_dir):
     if os.path.exists(md_path):
         with open(md_path) as f:
             old = f.read()
-        for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis"):
+        for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis", "page: analysis"):
             m = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", old, re.S)
             if m and not m.group(1).startswith("*To be written by the lead") and \
                     not m.group(1).startswith("*Analysis of the rooms figures: to be written") \
-                    and not m.group(1).startswith("*Analysis of the issue 12 figures"):
+                    and not m.group(1).startswith("*Analysis of the issue 12 figures") \
+                    and not m.group(1).startswith("*Analysis of the page figures: to be written"):
                 text = re.sub(rf"(<!-- {tag} -->\n).*?(<!-- /{tag} -->)",
                               lambda mm, g=m.group(1): mm.group(1) + g + mm.group(2), text,
                               flags=re.S)

@@ -35,10 +35,16 @@
 // last message of each client: {"x":…,"y":…} while our pointer is over the page, no x/y
 // once it has left; plus "name" if we have one.
 //
+// Two wire formats (docs/protocol.md): we offer the subprotocol `wsrelay.batch`, and if the
+// server picks it every frame it sends is a JSON array of messages; if it does not (an older
+// server, or `batch: false`), every frame is one message, the seed protocol. Either way each
+// message goes through the same handler (chapter 8), and drawing waits for the next
+// animation frame (chapter 7), so a frame of 300 messages costs one redraw, not 300.
+//
 // Chapters: 1. settings, 2. checking what the network sent, 3. names and colours,
 // 4. the overlay's look, 5. shareCursors(): options and the overlay, 6. drawing cursors,
-// 7. gliding, 8. server messages, 9. sending our state, 10. connection and reconnect,
-// 11. status, 12. stop().
+// 7. the animation frame: drawing and gliding, 8. server messages, 9. sending our state,
+// 10. connection and reconnect, 11. status, 12. stop().
 
 // ---------------------------------------------------------------------------------------
 // 1. Settings
@@ -82,6 +88,12 @@ const FRACTION_STEPS = 10_000;
 // EASE_MS (chapter 7). Updates come every 16–50 ms, so the cursor trails by about one update
 // and never stops between two of them.
 const EASE_MS = 50;
+
+// The subprotocol that asks the server for batched frames (docs/protocol.md, "The
+// wsrelay.batch subprotocol"): one text frame per server write, holding a JSON array of the
+// same message objects. In a room of 300 moving people that is one `message` event and one
+// JSON.parse per write instead of 9,000 a second.
+export const BATCH_PROTOCOL = 'wsrelay.batch';
 
 // Names: at most this many characters, sent and shown.
 export const NAME_MAX = 32;
@@ -130,6 +142,11 @@ function isHue(v) {
 // not drawn than drawn in the wrong place.
 function isFraction(v) {
     return typeof v === 'number' && v >= 0 && v <= 1;
+}
+
+// A room's head count: a whole number, at least 1 (us).
+function isCount(v) {
+    return Number.isSafeInteger(v) && v >= 1;
 }
 
 function isId(v) {
@@ -323,8 +340,12 @@ function socketUrl(server, room) {
 //             was loaded from
 //   onStatus  called with a status object (chapter 11) whenever it changes; the first call
 //             comes just after shareCursors() returns
+//   batch     true (default): offer the wsrelay.batch subprotocol; false: do not, and speak
+//             the seed protocol (one message per frame) even to a server that could batch.
+//             Both work with every server: a browser fails the handshake of one that does
+//             not batch, and the module then retries at once without the offer (chapter 10).
 //
-// Returns a handle: { status, setName(name), stop() }. Throws a TypeError for a bad room
+// Returns a handle: { status, stats, setName(name), stop() }. Throws a TypeError for a bad room
 // name or server URL: those are the caller's mistakes, better seen at once.
 export function shareCursors(options = {}) {
     const room = options.room ?? '';
@@ -332,6 +353,7 @@ export function shareCursors(options = {}) {
         throw new TypeError(`shareCursors: not a room name: ${JSON.stringify(room)}`);
     const url = socketUrl(options.server ?? MODULE_ORIGIN, room);
     const onStatus = typeof options.onStatus === 'function' ? options.onStatus : () => {};
+    const offerBatch = options.batch !== false;
 
     // The overlay: exactly the window, so a cursor at fractions (fx, fy) of the sender's
     // window is drawn at translate(fx * width, fy * height) here. Hidden from screen
@@ -352,15 +374,29 @@ export function shareCursors(options = {}) {
     let backoffStep = 0;      // drops since the last welcome; sets the next reconnect delay
     let retryTimer = null;    // the pending reconnect, if any
     let stopped = false;
+    let batched = false;      // this connection's server picked wsrelay.batch (chapter 10)
+    let offered = false;      // this connection offered it
+    let opened = false;       // this connection got as far as 'open'
+    let retryWithoutOffer = false; // the next attempt must not offer it (chapter 10)
 
     // What we know of the room. Rebuilt from scratch by every `welcome`.
     let myId = null;          // our id, from `welcome`; null until then
     let myColor = null;       // our hue
     const peers = new Map();  // sender id -> peer (see newPeer)
+    // How many are in the room. A batch server says so itself (`count` in its welcome, then
+    // a `count` message whenever it changes): serverCount. A seed server does not, so we
+    // count ourselves, everyone we know (peers) and `unseen`: members a big room's welcome
+    // counted but did not list (protocol.md, "Big rooms"), who become peers as they move.
+    let serverCount = null;   // the batch server's latest count, or null
+    let unseen = 0;
+
+    // What the handle's `stats` reports (chapter 11): what arrived, and the main-thread
+    // time spent handling it, measured with performance.now() around each frame's handler.
+    const stats = { frames: 0, messages: 0, handlerMs: 0 };
 
     // What onStatus last reported (chapter 11).
     let status = Object.freeze({
-        state: 'connecting', room, people: 0, id: null, color: null,
+        state: 'connecting', room, people: 0, batched: false, id: null, color: null,
         code: null, reason: '', retryMs: null,
     });
 
@@ -399,13 +435,15 @@ export function shareCursors(options = {}) {
 
     // Brings one peer's element in line with what we know: removed if they have no position,
     // created (at its place, without gliding in from a corner) when they first get one, and
-    // its colour and label kept current.
+    // its colour and label kept current. Called from the animation frame only (chapter 7),
+    // for the peers whose state changed since the last one. Returns true if the label's text
+    // changed, so that the frame measures its width (after all its writes: one layout).
     function drawPeer(id, peer) {
         if (peer.fx === null) {
             peer.el?.remove();
             peer.el = null;
             peer.label = null;
-            return;
+            return false;
         }
         if (peer.el === null) {
             peer.el = createCursor(id);
@@ -421,12 +459,10 @@ export function shareCursors(options = {}) {
             peer.el.style.setProperty('--c-text', textColorOn(peer.color));
         }
         const text = peer.name || defaultName(id);
-        if (peer.label.textContent !== text) {
-            peer.label.textContent = text; // textContent: shown as text, never parsed as HTML
-            peer.labelWidth = peer.label.offsetWidth; // measured once per name, not per frame
-            placeCursor(peer);
-        }
-        startGliding();
+        if (peer.label.textContent === text)
+            return false;
+        peer.label.textContent = text; // textContent: shown as text, never parsed as HTML
+        return true;
     }
 
     // Near the right or bottom edge of the window the label would be cut off, so there it
@@ -445,14 +481,19 @@ export function shareCursors(options = {}) {
 
     // Everything a relayed message says about its sender: a cursor, a join, or an entry of
     // welcome's peers. Each is the sender's whole state, so a missing name means "no name"
-    // and missing x, y mean "pointer not over their page".
+    // and missing x, y mean "pointer not over their page". A sender we have never heard of
+    // is simply added: in a big room (protocol.md, "Big rooms") a member's first cursor
+    // message is how we learn it exists, and it carries everything a join would.
+    // Only state changes here; the element follows on the next animation frame.
+    // Returns true if the sender was new to us.
     function updatePeer(msg) {
         if (!isObject(msg) || !isId(msg.sender))
-            return;
+            return false;
         if (msg.sender === myId)
-            return; // our own echo: the real pointer is already on screen
+            return false; // our own echo: the real pointer is already on screen
         let peer = peers.get(msg.sender);
-        if (peer === undefined) {
+        const isNew = peer === undefined;
+        if (isNew) {
             peer = newPeer();
             peers.set(msg.sender, peer);
         }
@@ -462,50 +503,81 @@ export function shareCursors(options = {}) {
         const hasPosition = isFraction(msg.x) && isFraction(msg.y);
         peer.fx = hasPosition ? msg.x : null;
         peer.fy = hasPosition ? msg.y : null;
-        drawPeer(msg.sender, peer);
+        dirty.add(msg.sender);
+        requestFrame();
+        return isNew;
     }
 
+    // Returns true if we knew them. In a big room the server may announce the leave of a
+    // member we never saw (our welcome did not list it and it never moved): nothing to undo.
     function removePeer(id) {
         const peer = peers.get(id);
         if (peer === undefined)
-            return; // never seen (or already gone): nothing to do
+            return false; // never seen (or already gone): nothing to do
         peer.el?.remove();
         peers.delete(id);
+        dirty.delete(id);
+        return true;
     }
 
     function clearPeers() {
         for (const peer of peers.values())
             peer.el?.remove();
         peers.clear();
+        dirty.clear();
     }
 
     // -----------------------------------------------------------------------------------
-    // 7. Gliding
+    // 7. The animation frame: drawing and gliding
     // -----------------------------------------------------------------------------------
     //
-    // Updates arrive 20–60 times a second, in uneven steps. Jumping to each would look
-    // jerky, so every animation frame each cursor covers a share of the distance still to go:
+    // Messages only change what we know (chapter 6); the page changes once per animation
+    // frame, here. Why: a batch can hold hundreds of messages, and even one message per
+    // frame event arrives far faster than a screen refreshes (300 people at 30 Hz: 150
+    // messages per 60 Hz frame). Touching the DOM for each would redo work nobody sees, and
+    // measuring a label right after changing the DOM forces a layout each time. So a frame
+    // first writes every changed peer's element, then reads the new labels' widths (one
+    // layout for all of them), then moves the cursors.
+    //
+    // Updates arrive 20–60 times a second per person, in uneven steps. Jumping to each
+    // would look jerky, so every frame each cursor covers a share of the distance still to go:
     //
     //     drawn += (target - drawn) * (1 - e^(-dt / EASE_MS))
     //
     // dt is the time since the previous frame, which makes the glide the same on a 60 Hz
-    // and a 144 Hz screen. When nothing is left to move the loop stops, so an idle page
-    // costs nothing. A hidden tab gets no animation frames; when it comes back dt is large
-    // and every cursor lands on its target at once. Targets are fractions, multiplied by the
-    // window size on every frame, so a resize moves the cursors with it.
+    // and a 144 Hz screen. When nothing is left to draw or move the loop stops, so an idle
+    // page costs nothing. A hidden tab gets no animation frames: messages still update the
+    // state (at most one entry per person), and when the tab comes back dt is large and every
+    // cursor lands on its target at once. Targets are fractions, multiplied by the window
+    // size on every frame, so a resize moves the cursors with it.
 
-    let glideFrame = null; // the pending requestAnimationFrame, while gliding
+    const dirty = new Set(); // ids of peers whose state changed since the last frame
+    let frameRequest = null; // the pending requestAnimationFrame, if any
     let lastFrame = 0;
 
-    function startGliding() {
-        if (glideFrame !== null || stopped)
+    function requestFrame() {
+        if (frameRequest !== null || stopped)
             return;
-        lastFrame = performance.now();
-        glideFrame = requestAnimationFrame(glide);
+        lastFrame = performance.now(); // no frame pending: the glide starts from now
+        frameRequest = requestAnimationFrame(frame);
     }
 
-    function glide(now) {
-        glideFrame = null;
+    function frame(now) {
+        frameRequest = null;
+        // 1. Writes: every peer whose state changed.
+        const relabelled = [];
+        for (const id of dirty) {
+            const peer = peers.get(id);
+            if (drawPeer(id, peer))
+                relabelled.push(peer);
+        }
+        dirty.clear();
+        // 2. Reads: each new label's width, measured once per name, not per frame.
+        for (const peer of relabelled)
+            peer.labelWidth = peer.label.offsetWidth;
+        for (const peer of relabelled)
+            placeCursor(peer);
+        // 3. Gliding.
         const dt = Math.max(0, now - lastFrame);
         lastFrame = now;
         const share = reducedMotion.matches ? 1 : 1 - Math.exp(-dt / EASE_MS);
@@ -529,23 +601,49 @@ export function shareCursors(options = {}) {
             }
             placeCursor(peer);
         }
-        if (moving)
-            glideFrame = requestAnimationFrame(glide);
+        if (moving && !stopped)
+            frameRequest = requestAnimationFrame(frame);
     }
 
     // -----------------------------------------------------------------------------------
     // 8. Server messages (docs/protocol.md, "Server → client")
     // -----------------------------------------------------------------------------------
 
+    // One WebSocket message event: one frame from the server. With wsrelay.batch it holds
+    // a JSON array of messages, else one message; either way each message goes through
+    // handleMessage(), in order, and the status is reported once per frame. Anything that
+    // is not what this connection's format promises (not JSON, an array on a seed
+    // connection, a lone object on a batch one, an element that is not an object) is
+    // ignored: the server never sends that, and a page must not crash on it.
     function onMessage(ev) {
-        if (typeof ev.data !== 'string')
-            return; // the room speaks JSON text only
-        let msg;
+        const started = performance.now();
+        stats.frames++;
+        if (typeof ev.data === 'string') // the room speaks JSON text only
+            handleFrame(ev.data);
+        stats.handlerMs += performance.now() - started;
+    }
+
+    function handleFrame(text) {
+        let data;
         try {
-            msg = JSON.parse(ev.data);
+            data = JSON.parse(text);
         } catch {
             return; // not JSON: the server never sends that; ignore rather than crash
         }
+        if (batched) {
+            if (!Array.isArray(data))
+                return;
+            for (const msg of data)
+                handleMessage(msg);
+        } else {
+            handleMessage(data);
+        }
+        reportPeople();
+    }
+
+    // One server message (docs/protocol.md, "Server → client").
+    function handleMessage(msg) {
+        stats.messages++;
         if (!isObject(msg))
             return;
         // `welcome` is always first. Until we have our id we cannot tell our own echo from
@@ -561,7 +659,14 @@ export function shareCursors(options = {}) {
             updatePeer(msg);
             break;
         case 'leave': // {"type":"leave","sender":…}
-            removePeer(msg.sender);
+            // Someone we never knew: a big room's welcome did not list them (protocol.md,
+            // "Big rooms"), so they were one of the unseen.
+            if (!removePeer(msg.sender) && isId(msg.sender))
+                unseen = Math.max(0, unseen - 1);
+            break;
+        case 'count': // {"type":"count","count":N}: batch connections only
+            if (isCount(msg.count))
+                serverCount = msg.count;
             break;
         case 'error': // reserved, but today's server reports errors with close codes instead
             break;
@@ -569,16 +674,29 @@ export function shareCursors(options = {}) {
             // Every other `type` is one the server refuses from clients, so whatever is left
             // with a `sender` is a relayed client message: {"x":…,"y":…,"sender":…,"color":…}.
             // Messages with no sender are ignored, so a newer server can add message kinds
-            // without breaking this page.
-            if ('sender' in msg)
-                updatePeer(msg);
+            // without breaking this page. A sender we never heard of is drawn as if its
+            // join had come first; in a big room that is how members appear (so one fewer
+            // is unseen).
+            if ('sender' in msg && updatePeer(msg))
+                unseen = Math.max(0, unseen - 1);
         }
-        // A join or a leave changes the count: everyone the server told us about, and us.
-        if (status.people !== peers.size + 1)
-            report({ people: peers.size + 1 });
     }
 
-    // {"type":"welcome","id":…,"color":…,"room":…,"peers":[…]}: who we are and who is
+    // How many are in the room, us included: the batch server's count if it gave one,
+    // else everyone we know of plus those a big room's welcome counted without listing.
+    // Exact while the room is under --roster-max; a guess above it for a seed client, which
+    // hears of arrivals only as they move (protocol.md, "count").
+    function headCount() {
+        return serverCount ?? peers.size + 1 + unseen;
+    }
+
+    function reportPeople() {
+        if (myId !== null && status.people !== headCount())
+            report({ people: headCount() });
+    }
+
+    // {"type":"welcome","id":…,"color":…,"room":…,"peers":[…]} (and "count":N on a batch
+    // connection, or when the welcome does not list the whole room): who we are and who is
     // already here (in this room only: the server never mixes rooms).
     function onWelcome(msg) {
         if (!isId(msg.id))
@@ -593,7 +711,12 @@ export function shareCursors(options = {}) {
             for (const p of msg.peers)
                 updatePeer(p);
         }
-        report({ state: 'connected', people: peers.size + 1, id: myId, color: myColor,
+        const count = isCount(msg.count) ? msg.count : null;
+        // A batch server keeps us up to date with `count` messages; a seed server sends
+        // none, so there the welcome's count only says how many it did not list.
+        serverCount = batched ? count : null;
+        unseen = !batched && count !== null ? Math.max(0, count - 1 - peers.size) : 0;
+        report({ state: 'connected', people: headCount(), batched, id: myId, color: myColor,
             code: null, reason: '', retryMs: null });
         // After a reconnect the others have forgotten us: tell them where we are (if our
         // pointer is over the page) and our name, without waiting for the next move.
@@ -650,7 +773,7 @@ export function shareCursors(options = {}) {
     window.addEventListener('pointerdown', onPointer, passive);
     document.documentElement.addEventListener('pointerleave', onPointerLeave, passive);
     // A window resize changes every target at once: glide there like after any update.
-    window.addEventListener('resize', startGliding, passive);
+    window.addEventListener('resize', requestFrame, passive);
 
     function myState() {
         // Key order is insertion order, so the message reads {"x":…,"y":…,"name":…}.
@@ -696,6 +819,25 @@ export function shareCursors(options = {}) {
     //       └──────── timer: capped backoff + jitter <────────────┘
     //
     // A close with 4001 or 4002 (the server has no place for us) waits 30-60 s instead.
+    //
+    // Offering wsrelay.batch to a server that does not know it is NOT harmless in a browser,
+    // although RFC 6455 §4.2.2 lets a server pick no subprotocol: the WHATWG WebSocket
+    // standard ("obtain a WebSocket connection") makes the browser fail a handshake that
+    // offered subprotocols when the 101 names none (Chromium: "Sent non-empty
+    // 'Sec-WebSocket-Protocol' header but no response was received"), and the page sees
+    // only a close 1006, exactly as if the server were down. So each attempt offers it
+    // unless the attempt just before offered it and closed without ever opening; then the
+    // next one goes at once, without the offer (and without counting as a backoff step):
+    //
+    //   offer ──closed before open──> no offer, at once ──closed before open──> backoff
+    //     │                              │
+    //     └── open: batched if the 101   └── open: the seed protocol
+    //         named wsrelay.batch
+    //
+    // Against an old server that costs one short-lived connection per (re)connect (the
+    // others see it join and leave); against a server that is down, two refused attempts
+    // per backoff step. The next drop tries the offer again: the server may have been
+    // upgraded in between.
 
     function connect() {
         retryTimer = null;
@@ -706,7 +848,10 @@ export function shareCursors(options = {}) {
             state = status.state;
         report({ state, retryMs: null });
         try {
-            ws = new WebSocket(url);
+            offered = offerBatch && !retryWithoutOffer;
+            retryWithoutOffer = false;
+            opened = false;
+            ws = offered ? new WebSocket(url, [BATCH_PROTOCOL]) : new WebSocket(url);
         } catch (err) {
             // Only a malformed URL throws here, e.g. a page opened as a file:// URL. Retrying
             // cannot help, so say so and stop.
@@ -723,11 +868,25 @@ export function shareCursors(options = {}) {
 
     function onOpen() {
         lastSent = '{}'; // the new connection has heard nothing from us yet
+        opened = true;
+        // The server's choice, from its 101 response: what every frame will look like.
+        batched = ws.protocol === BATCH_PROTOCOL;
     }
 
     function onClose(ev) {
         ws = null;
+        if (offered && !opened) {
+            // Perhaps a server that does not know wsrelay.batch (see above): ask again at
+            // once without it. If the server is simply down, that fails too, and then the
+            // backoff below applies.
+            retryWithoutOffer = true;
+            retryTimer = setTimeout(connect, 0);
+            return;
+        }
         myId = null;
+        batched = false;
+        serverCount = null;
+        unseen = 0;
         clearPeers(); // stale cursors would be lies; the next welcome redraws the room
         let state;
         let delay;
@@ -751,8 +910,8 @@ export function shareCursors(options = {}) {
         }
         // The close code and reason say why (protocol.md, "Errors"); 1006 means the
         // connection simply dropped, with no close frame at all.
-        report({ state, people: 0, id: null, color: null, code: ev.code, reason: ev.reason,
-            retryMs: Math.round(delay) });
+        report({ state, people: 0, batched: false, id: null, color: null, code: ev.code,
+            reason: ev.reason, retryMs: Math.round(delay) });
         retryTimer = setTimeout(connect, delay);
     }
 
@@ -766,7 +925,10 @@ export function shareCursors(options = {}) {
     //            the server cannot open one more room) | 'offline' (no WebSocket possible;
     //            no retry) | 'stopped' (after stop())
     //   room     the room's name ('' for the default room)
-    //   people   when connected: how many are in the room, us included; else 0
+    //   people   when connected: how many are in the room, us included; else 0. From the
+    //            server's `count` on a batch connection; counted from welcome, join and
+    //            leave on a seed one (exact up to --roster-max members, protocol.md)
+    //   batched  true while connected with the wsrelay.batch subprotocol, else false
     //   id       our id while connected, else null
     //   color    our hue (0-359) while connected, else null; hueToCss() paints it
     //   code, reason  the last close code and reason (null, '' while connected)
@@ -800,16 +962,17 @@ export function shareCursors(options = {}) {
         window.removeEventListener('pointermove', onPointer, passive);
         window.removeEventListener('pointerdown', onPointer, passive);
         document.documentElement.removeEventListener('pointerleave', onPointerLeave, passive);
-        window.removeEventListener('resize', startGliding, passive);
+        window.removeEventListener('resize', requestFrame, passive);
         if (sendFrame !== null)
             cancelAnimationFrame(sendFrame);
-        if (glideFrame !== null)
-            cancelAnimationFrame(glideFrame);
-        sendFrame = glideFrame = null;
+        if (frameRequest !== null)
+            cancelAnimationFrame(frameRequest);
+        sendFrame = frameRequest = null;
         clearPeers();
         host.remove();
         myId = null;
-        report({ state: 'stopped', people: 0, id: null, color: null, retryMs: null });
+        report({ state: 'stopped', people: 0, batched: false, id: null, color: null,
+            retryMs: null });
     }
 
     // Reported after shareCursors() returns, so an onStatus that uses the handle can.
@@ -821,6 +984,11 @@ export function shareCursors(options = {}) {
 
     return {
         get status() { return status; },
+        // Counters for measuring (bench/page_bench.mjs): server frames and messages
+        // received since shareCursors() was called, and the milliseconds of main-thread
+        // time spent in our message handler (parsing and updating state; drawing happens
+        // later, in the animation frame). A fresh copy each time.
+        get stats() { return { ...stats }; },
         // Changes the name on our cursor; '' (or anything not a string) means none. The
         // others see it with the next message, which is sent at once.
         setName(name) {

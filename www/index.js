@@ -6,8 +6,13 @@
 // everyone else's, exactly as it does on any other site that embeds it (docs/embed.md);
 // this page is its first user. It reports what happens through onStatus, and we show it.
 //
-// Chapters: 1. the room from the URL, 2. page elements, 3. the room bar (name, copy link,
-// new room), 4. the status badge and notices, 5. the name field, 6. start.
+// Two URL parameters are for measuring and testing, not for visitors: `?batch=0` makes
+// cursors.js speak the seed protocol (one message per frame) even to a server that could
+// batch, and `?debug=1` puts the cursors.js handle on `window.wsrelayCursors`, whose
+// `stats` bench/page_bench.mjs reads. Neither changes what the page looks like.
+//
+// Chapters: 1. the room from the URL, 2. page elements, 3. the room bar (name, head count,
+// copy link, new room), 4. the status badge and notices, 5. the name field, 6. start.
 
 import {
     shareCursors, isRoomName, cleanName, defaultName, hueToCss, textColorOn,
@@ -49,12 +54,16 @@ function randomRoomName() {
 }
 
 const room = roomFromPath(location.pathname);
+const params = new URLSearchParams(location.search);
+const batch = params.get('batch') !== '0';
+const debug = params.get('debug') === '1';
 
 // ---------------------------------------------------------------------------------------
 // 2. Page elements
 // ---------------------------------------------------------------------------------------
 
 const roomLinkEl = document.getElementById('room-link');
+const roomCount = document.getElementById('room-count');
 const copyButton = document.getElementById('copy-link');
 const newRoomButton = document.getElementById('new-room');
 const linkField = document.getElementById('link-field');
@@ -105,6 +114,17 @@ async function copyLink() {
         const mac = /Mac|iPhone|iPad/.test(navigator.platform);
         say(mac ? 'Press ⌘C to copy' : 'Press Ctrl+C to copy');
     }
+}
+
+// The room's head count, you included: "· 3 here" while connected, nothing otherwise.
+// cursors.js takes it from the server's `count` where it can (a batch connection) and
+// counts welcome, join and leave otherwise (its chapter 11).
+function showCount(status) {
+    const text = status.state === 'connected' ? `· ${status.people} here` : '';
+    if (roomCount.textContent !== text)
+        roomCount.textContent = text;
+    roomCount.title = text === '' ? '' : status.people === 1 ? 'only you in this room'
+        : `${status.people} people in this room, you included`;
 }
 
 // Shows (and announces) a short message beside the buttons for a few seconds.
@@ -166,6 +186,7 @@ function noticeText(status) {
 }
 
 function showStatus(status) {
+    showCount(status);
     badge.dataset.state = status.state;
     const text = badgeLabel(status);
     if (badgeText.textContent !== text)
@@ -238,7 +259,9 @@ if (room === null) {
 } else {
     try {
         // No `server`: cursors.js talks to the server it was loaded from, this page's own.
-        cursors = shareCursors({ room, name, onStatus: showStatus });
+        cursors = shareCursors({ room, name, batch, onStatus: showStatus });
+        if (debug)
+            window.wsrelayCursors = cursors;
     } catch (err) {
         // A URL cursors.js cannot turn into a WebSocket one (a page opened as a file).
         showStatus({ state: 'offline', code: null, retryMs: null });

@@ -12,8 +12,9 @@
 // the checks every test ends with.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -116,6 +117,38 @@ export async function startServer({ port = 0, args = [] } = {}) {
     return server;
 }
 
+// Whether this binary implements issue 12 ("Latest position wins": the wsrelay.batch
+// subprotocol, `count`, --roster-max), judged by its usage text. Tests that need a
+// batching server are skipped with this as their reason until it lands; tests that merely
+// allow one ask the running server instead (serverPicksBatch).
+export const BATCH_SERVER = execFileSync(BIN, ['--help'], { encoding: 'utf8' })
+    .includes('--roster-max');
+
+// Asks `server` directly, outside any browser, whether it picks the wsrelay.batch
+// subprotocol: one WebSocket handshake on /ws offering it (RFC 6455 §4.1), and what its
+// 101 echoes in Sec-WebSocket-Protocol (§4.2.2: nothing, if it picked none). The socket is
+// destroyed at once, so the room only sees a join and a leave.
+export function serverPicksBatch(server) {
+    return new Promise((resolve, reject) => {
+        const req = request({
+            host: HOST, port: server.port, path: '/ws', timeout: 5000,
+            headers: {
+                Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+                'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', // RFC 6455 §1.3's sample
+                'Sec-WebSocket-Protocol': 'wsrelay.batch',
+            },
+        });
+        req.on('upgrade', (res, socket) => {
+            socket.destroy();
+            resolve(res.headers['sec-websocket-protocol'] === 'wsrelay.batch');
+        });
+        req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+        req.on('timeout', () => req.destroy(new Error('no answer to the handshake in 5 s')));
+        req.on('error', reject);
+        req.end();
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. The browser
 // ---------------------------------------------------------------------------------------
@@ -150,11 +183,15 @@ export function launchBrowser() {
 // welcome has arrived; `until` names another badge state to wait for instead (such as
 // 'full', for a page the server refuses), and then no welcome is expected.
 // `permissions` are granted to the page's origin (['clipboard-read']).
+// Every page records the subprotocols each `new WebSocket(url, protocols)` offered, in
+// window.offeredProtocols (an init script that wraps the constructor and only watches):
+// frames show what the server sent, not what the page asked for.
 export async function openPerson(browser, url, { viewport = { width: 1000, height: 700 },
     colorScheme = 'light', hasTouch = false, deviceScaleFactor = 1,
     reducedMotion = 'no-preference', until = 'connected', permissions = [] } = {}) {
     const context = await browser.newContext({ viewport, colorScheme, hasTouch,
         deviceScaleFactor, reducedMotion });
+    await context.addInitScript(watchWebSocketOffers);
     if (permissions.length > 0)
         await context.grantPermissions(permissions, { origin: new URL(url).origin });
     const page = await context.newPage();
@@ -162,7 +199,9 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
         context, page,
         sockets: [],    // the URL of every WebSocket the page opened, in order
         sent: [],       // every message the page sent, parsed
-        received: [],   // every message it received, parsed
+        frames: [],     // every frame it received, parsed: an object, or with wsrelay.batch
+                        // an array of them
+        received: [],   // every message it received, parsed, in order (batches unpacked)
         dialogs: [],    // alert()/confirm()/prompt() the page tried to open: should be none
         errors: [],     // uncaught exceptions in the page: should be none
         failedRequests: [], // "404 http://…" for every response of status 400 or more
@@ -176,7 +215,16 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
     page.on('websocket', (socket) => {
         person.sockets.push(socket.url());
         socket.on('framesent', (f) => person.sent.push(JSON.parse(f.payload)));
-        socket.on('framereceived', (f) => person.received.push(JSON.parse(f.payload)));
+        // A seed server never sends an array (every message is an object), so an array
+        // can only be a wsrelay.batch frame: its messages count one by one, in order.
+        socket.on('framereceived', (f) => {
+            const data = JSON.parse(f.payload);
+            person.frames.push(data);
+            if (Array.isArray(data))
+                person.received.push(...data);
+            else
+                person.received.push(data);
+        });
     });
     page.on('dialog', (d) => {
         person.dialogs.push(`${d.type()}: ${d.message()}`);
@@ -194,6 +242,24 @@ export async function openPerson(browser, url, { viewport = { width: 1000, heigh
             throw new Error(`the page's badge says ${state}, expected ${until}`);
     });
     return person;
+}
+
+// Runs in the page before its own scripts (context.addInitScript).
+export function watchWebSocketOffers() {
+    const Native = window.WebSocket;
+    window.offeredProtocols = [];
+    window.WebSocket = class extends Native {
+        constructor(url, protocols) {
+            super(url, protocols);
+            window.offeredProtocols.push(protocols === undefined ? [] : [].concat(protocols));
+        }
+    };
+}
+
+// The cursors.js handle's status, on a page opened with ?debug=1 (index.js then puts the
+// handle on window.wsrelayCursors).
+export function moduleStatus(page) {
+    return page.evaluate(() => window.wsrelayCursors.status);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -224,6 +290,22 @@ export function badgeState(page) {
 
 export function badgeText(page) {
     return page.$eval('#status', (el) => el.textContent.trim());
+}
+
+// The head count in the room bar ("· 3 here"), as a number; null while it shows none.
+export async function shownCount(page) {
+    const text = await page.$eval('#room-count', (el) => el.textContent.trim());
+    const m = /^· (\d+) here$/.exec(text);
+    return m === null ? null : Number(m[1]);
+}
+
+// Waits until both the room bar and the badge count `n` people.
+export async function waitForCount(person, n) {
+    await eventually(async () => {
+        assert.equal(await shownCount(person.page), n, 'the room bar\'s count');
+        assert.match(await badgeText(person.page), n === 1 ? /only you here/
+            : new RegExp(`\\b${n} people here`), 'the badge\'s count');
+    });
 }
 
 // hsl(hue, 50%, 50%), the colour protocol.md says a hue is painted in, as the

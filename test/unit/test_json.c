@@ -221,7 +221,7 @@ static const struct row reserved_rows[] = {
     FAIL("{\"type\":\"join\",\"x\":1}", JSON_ERR_RESERVED),
     FAIL("{\"x\":1,\"type\":\"leave\"}", JSON_ERR_RESERVED),
     FAIL("{\"type\":\"error\"}", JSON_ERR_RESERVED),
-    FAIL("{\"type\":\"count\",\"count\":1}", JSON_ERR_RESERVED), /* wsrelay.batch's */
+    FAIL("{\"type\":\"count\",\"count\":1}", JSON_ERR_RESERVED),        /* wsrelay.batch's */
     FAIL("{\"type\":\"welc\\u006fme\"}", JSON_ERR_RESERVED),            /* escaped value */
     FAIL("{\"typ\\u0065\":\"leave\"}", JSON_ERR_RESERVED),              /* escaped key */
     FAIL("{\"type\":\"cursor\",\"type\":\"join\"}", JSON_ERR_RESERVED), /* any duplicate */

@@ -1061,13 +1061,30 @@ def expect_refused_and_closed(port, raw, status, probe=True):
     return resp
 
 
-def proc_rss_kib(pid):
-    """VmRSS of a process, in KiB (/proc/<pid>/status)."""
+def proc_status_kib(pid, field):
+    """A KiB field of /proc/<pid>/status: VmRSS, VmHWM (the peak)..."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
+    raise AssertionError(f"no {field} for pid {pid}")
+
+
+def proc_rss_kib(pid):
+    """VmRSS of a process, in KiB."""
+    return proc_status_kib(pid, "VmRSS")
+
+
+async def read_frame_async(reader):
+    """One unmasked server frame from an asyncio StreamReader: (first byte, payload)."""
+    hdr = await reader.readexactly(2)
+    assert not hdr[1] & 0x80, f"server frame is masked: {hdr!r}"
+    n = hdr[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return hdr[0], await reader.readexactly(n)
 
 
 def proc_fd_count(pid):

@@ -108,6 +108,9 @@ def test_stalled_reader_among_100_is_conflated_bounded_and_harmless(start_server
     assert res["bad_frames"] == 0 and res["connect_failures"] == 0
     assert 0 < res["received"] <= res["expected"], res
     assert res["received"] > 0.5 * res["expected"], res
+    # What coalescing must never cost: an older position after a newer one, or a pair of
+    # clients that never heard of each other.
+    assert res["reordered"] == 0 and res["fresh_never_pairs"] == 0, res
     assert res["p99_ms"] < 1000, res
     assert not errors, errors
     assert scrape(srv.port).value("wsrelay_disconnects_total", reason="slow_reader") == 0

@@ -33,7 +33,6 @@ import json
 import os
 import resource
 import selectors
-import struct
 import threading
 import time
 
@@ -41,14 +40,14 @@ import pytest
 
 from conftest import (
     HOST,
+    HttpConn,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    RawWS,
     SANITIZED,
     TIMEOUT,
-    HttpConn,
-    RawWS,
     accept_for,
     build_frame,
     check_close_frame,
@@ -58,6 +57,8 @@ from conftest import (
     join_text,
     leave_text,
     new_key,
+    proc_status_kib,
+    read_frame_async,
     relayed,
     run,
     run_cli,
@@ -922,26 +923,6 @@ def raise_fd_limit(need):
     if hard != resource.RLIM_INFINITY and hard < need:
         pytest.skip(f"needs {need} descriptors, the hard limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
-
-
-def proc_status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError(f"no {field} for pid {pid}")
-
-
-async def read_frame_async(reader):
-    """One unmasked server frame: (first byte, payload)."""
-    hdr = await reader.readexactly(2)
-    assert not hdr[1] & 0x80, f"server frame is masked: {hdr!r}"
-    n = hdr[1] & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return hdr[0], await reader.readexactly(n)
 
 
 async def storm_client(port, is_batch, sem):

@@ -53,17 +53,16 @@ import time
 import pytest
 
 from conftest import (
-    scrape_until,
     HOST,
+    HttpConn,
     OP_CLOSE,
     OP_PING,
     OP_PONG,
     OP_TEXT,
     REPO,
+    RawWS,
     SANITIZED,
     TIMEOUT,
-    HttpConn,
-    RawWS,
     accept_for,
     build_frame,
     check_close_frame,
@@ -73,13 +72,15 @@ from conftest import (
     get,
     handshake_request,
     http_request,
-    leave_text,
     join_text,
+    leave_text,
     proc_rss_kib,
+    read_frame_async,
     recv,
     relayed,
     run,
     scrape,
+    scrape_until,
     wait_until_accepting,
     ws_connect,
 )
@@ -861,18 +862,6 @@ def churn_request(path):
     return (f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {CHURN_KEY}\r\n"
             f"Sec-WebSocket-Version: 13\r\n\r\n").encode()
-
-
-async def read_frame_async(reader):
-    """One unmasked server frame: (first byte, payload)."""
-    hdr = await reader.readexactly(2)
-    assert not hdr[1] & 0x80, f"server frame is masked: {hdr!r}"
-    n = hdr[1] & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", await reader.readexactly(2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", await reader.readexactly(8))[0]
-    return hdr[0], await reader.readexactly(n)
 
 
 async def open_async(port, path):

@@ -48,9 +48,9 @@ struct presence_peer {
     uint32_t act_prev, act_next; /* presence indices, or PRESENCE_NO_ROOM at either end */
     uint64_t act_seq;
     char id[PRESENCE_ID_SIZE];
-    unsigned color; /* hue, 0..359 */
-    char *name;     /* a room token's name as a JSON string, quotes included (token.h), or
-                     * NULL: the server stamps it beside id and color. Heap, owned here */
+    unsigned color;  /* hue, 0..359 */
+    char *name;      /* a room token's name as a JSON string, quotes included (token.h), or
+                      * NULL: the server stamps it beside id and color. Heap, owned here */
     struct buf last; /* last relayed message, limit last_max; empty if none */
 };
 
@@ -136,10 +136,10 @@ struct presence_roster {
  * `self`, where peers holds, for each other present member the roster lists, its last
  * relayed message or, if it has sent none (or its last is over PRESENCE_STATE_MAX),
  * {"sender":"<id>","color":<c>}. A named slot (presence_set_name) has ,"name":<name> after
- * its color, in its welcome and as a bare peer. Peers that would take the message past p->welcome_max bytes
- * are left out (the server sets it from --max-buffer, so a welcome always fits the
- * newcomer's buffer). When fewer than total - 1 peers are listed, or with_count, ,"count":N
- * follows the peers. Returns 0, or -ENOBUFS / -ENOMEM (out unchanged). */
+ * its color, in its welcome and as a bare peer. Peers that would take the message past
+ * p->welcome_max bytes are left out (the server sets it from --max-buffer, so a welcome
+ * always fits the newcomer's buffer). When fewer than total - 1 peers are listed, or
+ * with_count, ,"count":N follows the peers. Returns 0, or -ENOBUFS / -ENOMEM (out unchanged). */
 int presence_write_welcome(const struct presence *p, size_t self,
                            const struct presence_roster *roster, struct buf *out);
 

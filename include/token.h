@@ -92,15 +92,16 @@ enum token_err {
 
 /* What a valid token says about its holder. */
 struct token_claims {
-    int64_t exp;                      /* seconds since the epoch */
+    int64_t exp; /* seconds since the epoch */
     bool has_nbf;
     int64_t nbf;
-    bool is_any_room;                 /* "room":"*" */
-    bool has_name;                    /* then name is the claim as a JSON string, quotes */
-    char name[JSON_NAME_MAX + 1];     /* included, NUL-terminated: what json.c and presence.c */
-                                      /* stamp, with only '"' and '\' escaped */
+    bool is_any_room; /* "room":"*" */
+    /* The name claim, if has_name, as a JSON string, quotes included, NUL-terminated, with
+     * only the quote and the backslash escaped: what json.c and presence.c stamp. */
+    bool has_name;
+    char name[JSON_NAME_MAX + 1];
     bool has_color;
-    unsigned color;                   /* hue 0..359 */
+    unsigned color; /* hue 0..359 */
 };
 
 /* Checks token[0..len) (any bytes) signed with secret[0..secret_len) (at least one byte; the

@@ -212,8 +212,7 @@ static uint32_t hex4(const uint8_t *s) /* four hex digits, already checked */
 /* Decodes the escaped body s[0..len) (already passed is_string_body()) into out[0..cap).
  * Returns the decoded length, or SIZE_MAX if it does not fit. *has_lone is set if a \u
  * escape of a lone surrogate was met (decoded as U+FFFD). */
-static size_t decode_string(const uint8_t *s, size_t len, uint8_t *out, size_t cap,
-                            bool *has_lone)
+static size_t decode_string(const uint8_t *s, size_t len, uint8_t *out, size_t cap, bool *has_lone)
 {
     size_t n = 0;
     for (size_t i = 0; i < len;) {

@@ -218,9 +218,8 @@ static bool token_allows(struct routes *r, struct conn *c, const struct http_req
     if (rc == TOKEN_OK) {
         const char *tok = in_query != NULL ? in_query : bearer.p;
         size_t tok_len = in_query != NULL ? in_query_len : bearer.len;
-        rc = token_verify(tok, tok_len, r->token_secret, r->token_secret_len,
-                          (int64_t)time(NULL), t->room_len > 0 ? t->room : "", t->room_len,
-                          claims);
+        rc = token_verify(tok, tok_len, r->token_secret, r->token_secret_len, (int64_t)time(NULL),
+                          t->room_len > 0 ? t->room : "", t->room_len, claims);
     }
     if (rc == TOKEN_OK)
         return true;

@@ -158,8 +158,8 @@ static int read_object(const char *seg, size_t seg_len, struct object *o)
     size_t off[TOKEN_MEMBERS_MAX + 1];
     off[0] = 0;
     for (size_t i = 0; i < o->n; i++) {
-        size_t k = json_string_decode(o->m[i].key, o->m[i].key_len, names + off[i],
-                                      sizeof names - off[i]);
+        size_t k =
+            json_string_decode(o->m[i].key, o->m[i].key_len, names + off[i], sizeof names - off[i]);
         if (k == SIZE_MAX)
             return TOKEN_ERR_MALFORMED; /* a lone surrogate: no name at all */
         off[i + 1] = off[i] + k;

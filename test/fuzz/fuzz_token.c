@@ -101,8 +101,8 @@ static void check_accepted(const struct token_claims *c)
     FUZZ_CHECK(json_rewrite_named((const uint8_t *)"{\"x\":1}", 7, id, 7, c->name, &out) == 0);
     for (int named = 0; named < 2; named++) {
         buf_reset(&again);
-        FUZZ_CHECK(json_rewrite_named(buf_head(&out), buf_size(&out), id, 7,
-                                      named ? c->name : NULL, &again) == 0);
+        FUZZ_CHECK(json_rewrite_named(buf_head(&out), buf_size(&out), id, 7, named ? c->name : NULL,
+                                      &again) == 0);
         FUZZ_CHECK(buf_size(&again) == buf_size(&out) &&
                    memcmp(buf_head(&again), buf_head(&out), buf_size(&out)) == 0);
     }

@@ -614,8 +614,10 @@ static void stamps_a_name_and_removes_the_clients(void **state)
         {"{\"x\":1}", "{\"x\":1,\"name\":\"Ann\"," TAIL},
         {"{}", "{\"name\":\"Ann\"," TAIL},
         {"{\"name\":\"Mallory\",\"x\":1}", "{\"x\":1,\"name\":\"Ann\"," TAIL},
-        {"{\"n\\u0061me\":\"Mallory\",\"name\":{\"a\":1},\"y\":2}", "{\"y\":2,\"name\":\"Ann\"," TAIL},
-        {"{\"x\":1,\"sender\":\"me\",\"color\":1,\"name\":\"Eve\"}", "{\"x\":1,\"name\":\"Ann\"," TAIL},
+        {"{\"n\\u0061me\":\"Mallory\",\"name\":{\"a\":1},\"y\":2}",
+         "{\"y\":2,\"name\":\"Ann\"," TAIL},
+        {"{\"x\":1,\"sender\":\"me\",\"color\":1,\"name\":\"Eve\"}",
+         "{\"x\":1,\"name\":\"Ann\"," TAIL},
         {"{\"names\":1}", "{\"names\":1,\"name\":\"Ann\"," TAIL},
     };
     struct buf out, again;
@@ -623,8 +625,8 @@ static void stamps_a_name_and_removes_the_clients(void **state)
     buf_init(&again, 1 << 12);
     for (size_t i = 0; i < sizeof rows_n / sizeof rows_n[0]; i++) {
         buf_reset(&out);
-        assert_int_equal(json_rewrite_named((const uint8_t *)rows_n[i].in, strlen(rows_n[i].in),
-                                            ID, HUE, "\"Ann\"", &out),
+        assert_int_equal(json_rewrite_named((const uint8_t *)rows_n[i].in, strlen(rows_n[i].in), ID,
+                                            HUE, "\"Ann\"", &out),
                          0);
         if (buf_size(&out) != strlen(rows_n[i].out) ||
             memcmp(buf_head(&out), rows_n[i].out, buf_size(&out)) != 0)
@@ -641,9 +643,9 @@ static void stamps_a_name_and_removes_the_clients(void **state)
     }
     /* Without a name, a client's own "name" is one of its members, kept where it stands. */
     buf_reset(&out);
-    assert_int_equal(json_rewrite_named((const uint8_t *)"{\"name\":\"Bob\",\"x\":1}", 20, ID, HUE,
-                                        NULL, &out),
-                     0);
+    assert_int_equal(
+        json_rewrite_named((const uint8_t *)"{\"name\":\"Bob\",\"x\":1}", 20, ID, HUE, NULL, &out),
+        0);
     const char *want = "{\"name\":\"Bob\",\"x\":1," TAIL;
     assert_int_equal(buf_size(&out), strlen(want));
     assert_memory_equal(buf_head(&out), want, strlen(want));
@@ -659,9 +661,8 @@ static void lists_the_members_of_an_object(void **state)
                              "\"f\":[],\"a\":null} ";
     struct json_member m[8];
     assert_int_equal(json_members((const uint8_t *)in, sizeof in - 1, m, 8), 6);
-    static const enum json_kind kinds[] = {JSON_KIND_STRING,  JSON_KIND_NUMBER,
-                                           JSON_KIND_LITERAL, JSON_KIND_OBJECT,
-                                           JSON_KIND_ARRAY,   JSON_KIND_LITERAL};
+    static const enum json_kind kinds[] = {JSON_KIND_STRING, JSON_KIND_NUMBER, JSON_KIND_LITERAL,
+                                           JSON_KIND_OBJECT, JSON_KIND_ARRAY,  JSON_KIND_LITERAL};
     static const char *const values[] = {"x\\u0041", "-1.5e3", "true", "{\"e\":[1]}", "[]", "null"};
     for (size_t i = 0; i < 6; i++) {
         assert_int_equal(m[i].kind, kinds[i]);

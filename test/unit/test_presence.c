@@ -508,18 +508,21 @@ static void a_named_slot_carries_its_name(void **state)
     struct buf out;
     buf_init(&out, 4096);
     assert_int_equal(presence_write_join(&p, 0, &out), 0);
-    assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\"}");
+    assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_A
+                     "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\"}");
     buf_reset(&out);
     assert_int_equal(presence_write_join(&p, 1, &out), 0);
     assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_B "\",\"color\":9}");
     buf_reset(&out);
     assert_int_equal(welcome(&p, 0, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\","
-                     "\"room\":\"\",\"peers\":[{\"sender\":\"" ID_B "\",\"color\":9}]}");
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\","
+               "\"room\":\"\",\"peers\":[{\"sender\":\"" ID_B "\",\"color\":9}]}");
     buf_reset(&out);
     assert_int_equal(welcome(&p, 1, &out), 0);
-    assert_out(&out, "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":9,\"room\":\"\",\"peers\":["
-                     "{\"sender\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\"}]}");
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":9,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\"}]}");
     buf_reset(&out);
     assert_int_equal(presence_write_leave(&p, 0, &out), 0);
     assert_out(&out, "{\"type\":\"leave\",\"sender\":\"" ID_A "\"}");

@@ -122,7 +122,8 @@ static void flushed(void)
 static struct conn *enter(const char *room)
 {
     struct conn *c = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, c, room, strlen(room), id_of(c->slot), c->slot, NULL), 0);
+    assert_int_equal(room_enter(&fx.rooms, c, room, strlen(room), id_of(c->slot), c->slot, NULL),
+                     0);
     return c;
 }
 
@@ -224,7 +225,8 @@ static void full_room_refuses_and_changes_nothing(void **state)
     assert_string_equal(received(c), ""); /* and no welcome */
     assert_string_equal(fx.events, "");
     assert_int_equal(fx.rooms.counters.refused_full, 1);
-    assert_int_equal(room_enter(&fx.rooms, c, "other", 5, id_of(c->slot), 1, NULL), 0); /* elsewhere */
+    assert_int_equal(room_enter(&fx.rooms, c, "other", 5, id_of(c->slot), 1, NULL),
+                     0); /* elsewhere */
     room_leave(&fx.rooms, a);
     struct conn *d = open_ws();
     assert_int_equal(room_enter(&fx.rooms, d, "r", 1, id_of(d->slot), 1, NULL), 0); /* a place */
@@ -238,9 +240,11 @@ static void too_many_rooms_refuses_until_one_frees(void **state)
     struct conn *a = enter("one");
     enter("two");
     struct conn *c = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, c, "three", 5, id_of(c->slot), 1, NULL), ROOM_ERR_TOO_MANY);
+    assert_int_equal(room_enter(&fx.rooms, c, "three", 5, id_of(c->slot), 1, NULL),
+                     ROOM_ERR_TOO_MANY);
     assert_int_equal(fx.rooms.counters.refused_too_many, 1);
-    assert_int_equal(room_enter(&fx.rooms, c, "one", 3, id_of(c->slot), 1, NULL), 0); /* an open one */
+    assert_int_equal(room_enter(&fx.rooms, c, "one", 3, id_of(c->slot), 1, NULL),
+                     0); /* an open one */
     room_leave(&fx.rooms, c);
     room_leave(&fx.rooms, a); /* "one" frees */
     struct conn *d = open_ws();

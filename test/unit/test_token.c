@@ -65,8 +65,8 @@ static char *sign(const char *header, const char *claims, char *out)
 }
 
 /* token_verify() on a guarded copy of tok[0..len), for room `room`, at NOW. */
-static int verify_at(const char *tok, size_t len, const uint8_t *key, size_t key_len,
-                     int64_t now, const char *room, struct token_claims *c)
+static int verify_at(const char *tok, size_t len, const uint8_t *key, size_t key_len, int64_t now,
+                     const char *room, struct token_claims *c)
 {
     struct guarded g;
     const char *p = guard_copy(&g, tok, len);
@@ -140,13 +140,14 @@ static void accepted_tokens_fill_the_claims(void **state)
     assert_int_equal(c.exp, 1800000001);
     assert_false(c.has_nbf || c.has_name || c.has_color || c.is_any_room);
 
-    assert_int_equal(verify(sign("{\"alg\":\"HS256\"}",
-                                 "{\"exp\":1800000100,\"nbf\":1800000000,\"room\":\"*\",\"name\":"
-                                 "\"Ann \\\"the\\\" \\\\ \\u00e9\\ud83d\\ude00\",\"color\":0,\"iat\":1,"
-                                 "\"sub\":{\"any\":[\"thing\"]}}",
-                                 tok),
-                            "anything", &c),
-                     0);
+    assert_int_equal(
+        verify(sign("{\"alg\":\"HS256\"}",
+                    "{\"exp\":1800000100,\"nbf\":1800000000,\"room\":\"*\",\"name\":"
+                    "\"Ann \\\"the\\\" \\\\ \\u00e9\\ud83d\\ude00\",\"color\":0,\"iat\":1,"
+                    "\"sub\":{\"any\":[\"thing\"]}}",
+                    tok),
+               "anything", &c),
+        0);
     assert_true(c.has_nbf && c.is_any_room && c.has_name && c.has_color);
     assert_int_equal(c.nbf, NOW);
     assert_int_equal(c.color, 0);
@@ -163,7 +164,8 @@ static void accepted_tokens_fill_the_claims(void **state)
     /* Names of exactly TOKEN_NAME_MAX bytes. */
     char claims[256];
     snprintf(claims, sizeof claims, "{\"exp\":1800000001,\"room\":\"a\",\"name\":\"%.*s\"}",
-             TOKEN_NAME_MAX, "0123456789012345678901234567890123456789012345678901234567890123456789");
+             TOKEN_NAME_MAX,
+             "0123456789012345678901234567890123456789012345678901234567890123456789");
     assert_int_equal(verify(sign(H, claims, tok), "a", &c), 0);
     assert_int_equal(strlen(c.name), TOKEN_NAME_MAX + 2);
 }
@@ -201,8 +203,14 @@ struct row {
     int want;
 };
 
-#define SIGNED(what, h, claims, room, want) {what, h, claims, NULL, room, want}
-#define RAW(what, tok, room, want)          {what, NULL, NULL, tok, room, want}
+#define SIGNED(what, h, claims, room, want)                                                        \
+    {                                                                                              \
+        what, h, claims, NULL, room, want                                                          \
+    }
+#define RAW(what, tok, room, want)                                                                 \
+    {                                                                                              \
+        what, NULL, NULL, tok, room, want                                                          \
+    }
 
 /* A valid header and claims, base64url: {"alg":"HS256"} and {"exp":1800000001,"room":"a"}. */
 #define HB "eyJhbGciOiJIUzI1NiJ9"
@@ -248,18 +256,19 @@ static const struct row rows[] = {
            TOKEN_ERR_MALFORMED),
     SIGNED("claims duplicate room", H, "{\"exp\":1800000001,\"room\":\"b\",\"room\":\"a\"}", "a",
            TOKEN_ERR_DUPLICATE),
-    SIGNED("claims duplicate, escaped", H, "{\"exp\":1800000001,\"room\":\"a\",\"r\\u006fom\":\"b\"}",
-           "a", TOKEN_ERR_DUPLICATE),
+    SIGNED("claims duplicate, escaped", H,
+           "{\"exp\":1800000001,\"room\":\"a\",\"r\\u006fom\":\"b\"}", "a", TOKEN_ERR_DUPLICATE),
     SIGNED("claims duplicate exp", H, "{\"exp\":1,\"room\":\"a\",\"exp\":1800000001}", "a",
            TOKEN_ERR_DUPLICATE),
     SIGNED("claims duplicate unknown", H, "{\"exp\":1800000001,\"room\":\"a\",\"z\":1,\"z\":2}",
            "a", TOKEN_ERR_DUPLICATE),
-    SIGNED("33 claims", H,
-           "{\"exp\":1800000001,\"room\":\"a\",\"c\":0,\"d\":0,\"e\":0,\"f\":0,\"g\":0,\"h\":0,"
-           "\"i\":0,\"j\":0,\"k\":0,\"l\":0,\"m\":0,\"n\":0,\"o\":0,\"p\":0,\"q\":0,\"r\":0,\"s\":0,"
-           "\"t\":0,\"u\":0,\"v\":0,\"w\":0,\"x\":0,\"y\":0,\"z\":0,\"A\":0,\"B\":0,\"C\":0,\"D\":0,"
-           "\"E\":0,\"F\":0,\"G\":0}",
-           "a", TOKEN_ERR_MALFORMED),
+    SIGNED(
+        "33 claims", H,
+        "{\"exp\":1800000001,\"room\":\"a\",\"c\":0,\"d\":0,\"e\":0,\"f\":0,\"g\":0,\"h\":0,"
+        "\"i\":0,\"j\":0,\"k\":0,\"l\":0,\"m\":0,\"n\":0,\"o\":0,\"p\":0,\"q\":0,\"r\":0,\"s\":0,"
+        "\"t\":0,\"u\":0,\"v\":0,\"w\":0,\"x\":0,\"y\":0,\"z\":0,\"A\":0,\"B\":0,\"C\":0,\"D\":0,"
+        "\"E\":0,\"F\":0,\"G\":0}",
+        "a", TOKEN_ERR_MALFORMED),
 
     /* exp and nbf: required / optional integer NumericDates. */
     SIGNED("no exp", H, "{\"room\":\"a\"}", "a", TOKEN_ERR_NO_EXP),
@@ -268,18 +277,18 @@ static const struct row rows[] = {
     SIGNED("exp an exponent", H, "{\"exp\":2e9,\"room\":\"a\"}", "a", TOKEN_ERR_CLAIM),
     SIGNED("exp negative", H, "{\"exp\":-1,\"room\":\"a\"}", "a", TOKEN_ERR_CLAIM),
     SIGNED("exp 16 digits", H, "{\"exp\":1000000000000000,\"room\":\"a\"}", "a", TOKEN_ERR_CLAIM),
-    SIGNED("exp 400 digits", H,
-           "{\"exp\":"
-           "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
-           "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
-           "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
-           "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
-           "111111111111111111111111111111111111111111111111,\"room\":\"a\"}",
-           "a", TOKEN_ERR_CLAIM),
+    SIGNED(
+        "exp 400 digits", H,
+        "{\"exp\":"
+        "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
+        "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
+        "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
+        "1111111111111111111111111111111111111111111111111111111111111111111111111111111111111111"
+        "111111111111111111111111111111111111111111111111,\"room\":\"a\"}",
+        "a", TOKEN_ERR_CLAIM),
     SIGNED("exp true", H, "{\"exp\":true,\"room\":\"a\"}", "a", TOKEN_ERR_CLAIM),
     SIGNED("exp null", H, "{\"exp\":null,\"room\":\"a\"}", "a", TOKEN_ERR_CLAIM),
-    SIGNED("exp an object", H, "{\"exp\":{\"v\":1800000001},\"room\":\"a\"}", "a",
-           TOKEN_ERR_CLAIM),
+    SIGNED("exp an object", H, "{\"exp\":{\"v\":1800000001},\"room\":\"a\"}", "a", TOKEN_ERR_CLAIM),
     SIGNED("exp now", H, "{\"exp\":1800000000,\"room\":\"a\"}", "a", TOKEN_ERR_EXPIRED),
     SIGNED("exp a second ago", H, "{\"exp\":1799999999,\"room\":\"a\"}", "a", TOKEN_ERR_EXPIRED),
     SIGNED("exp 0", H, "{\"exp\":0,\"room\":\"a\"}", "a", TOKEN_ERR_EXPIRED),
@@ -317,19 +326,17 @@ static const struct row rows[] = {
            TOKEN_ERR_NAME),
     SIGNED("name with DEL", H, "{\"exp\":1800000001,\"room\":\"a\",\"name\":\"a\\u007f\"}", "a",
            TOKEN_ERR_NAME),
-    SIGNED("name with a C1 control", H, "{\"exp\":1800000001,\"room\":\"a\",\"name\":\"a\xc2\x85\"}",
-           "a", TOKEN_ERR_NAME),
+    SIGNED("name with a C1 control", H,
+           "{\"exp\":1800000001,\"room\":\"a\",\"name\":\"a\xc2\x85\"}", "a", TOKEN_ERR_NAME),
     SIGNED("name with a lone surrogate", H,
            "{\"exp\":1800000001,\"room\":\"a\",\"name\":\"a\\ud800\"}", "a", TOKEN_ERR_NAME),
     SIGNED("name a number", H, "{\"exp\":1800000001,\"room\":\"a\",\"name\":7}", "a",
            TOKEN_ERR_NAME),
     SIGNED("name a nested object", H,
-           "{\"exp\":1800000001,\"room\":\"a\",\"name\":{\"first\":\"Ann\"}}", "a",
-           TOKEN_ERR_NAME),
+           "{\"exp\":1800000001,\"room\":\"a\",\"name\":{\"first\":\"Ann\"}}", "a", TOKEN_ERR_NAME),
     SIGNED("color 360", H, "{\"exp\":1800000001,\"room\":\"a\",\"color\":360}", "a",
            TOKEN_ERR_COLOR),
-    SIGNED("color -1", H, "{\"exp\":1800000001,\"room\":\"a\",\"color\":-1}", "a",
-           TOKEN_ERR_COLOR),
+    SIGNED("color -1", H, "{\"exp\":1800000001,\"room\":\"a\",\"color\":-1}", "a", TOKEN_ERR_COLOR),
     SIGNED("color 1.0", H, "{\"exp\":1800000001,\"room\":\"a\",\"color\":1.0}", "a",
            TOKEN_ERR_COLOR),
     SIGNED("color #ff0000", H, "{\"exp\":1800000001,\"room\":\"a\",\"color\":\"#ff0000\"}", "a",
@@ -351,8 +358,8 @@ static const struct row rows[] = {
         HB "." PB ".dBjftJeZ4CVP+mB92K27uhbUJU1p1r/wW1gFWFOEjXk", "a", TOKEN_ERR_MALFORMED),
     RAW("non-canonical last character", HB "." PB ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
         "a", TOKEN_ERR_MALFORMED),
-    RAW("signature a byte too long", HB "." PB ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXkA",
-        "a", TOKEN_ERR_SIGNATURE),
+    RAW("signature a byte too long", HB "." PB ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXkA", "a",
+        TOKEN_ERR_SIGNATURE),
     RAW("a length of 4k+1", HB "." PB ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXkAA", "a",
         TOKEN_ERR_MALFORMED),
     /* Whitespace in the first two segments changes the signed bytes: the signature, checked
@@ -397,8 +404,8 @@ static void padding_and_whitespace_inside_signed_segments(void **state)
 {
     (void)state;
     static const char *const segs[][2] = {
-        {HB "=", PB},  {HB, PB "="},  {HB, PB "=="}, {" " HB, PB},
-        {HB, PB " "},  {HB, "\t" PB}, {HB "\n", PB}, {HB, PB "+"},
+        {HB "=", PB}, {HB, PB "="},  {HB, PB "=="}, {" " HB, PB},
+        {HB, PB " "}, {HB, "\t" PB}, {HB "\n", PB}, {HB, PB "+"},
     };
     for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++) {
         char input[512], tok[600];
@@ -432,9 +439,9 @@ static void base64url_vectors_and_refusals(void **state)
     uint8_t all[3];
     assert_int_equal(token_base64url_decode("-_-_", 4, all, sizeof all), 3);
     assert_memory_equal(all, "\xfb\xff\xbf", 3);
-    static const char *const bad[] = {"Zg==",   "Zg=",    "Zh",   "Zm9wZ",  "Z",
-                                      "Zm+v",   "Zm/v",   "Zm9v\n", " Zm9v", "Zm 9v",
-                                      "Zm9v.",  "Z\x80g", "Zm9=",  "Zm9vYh", "Zm9vYmF"};
+    static const char *const bad[] = {"Zg==",  "Zg=",    "Zh",     "Zm9wZ",  "Z",
+                                      "Zm+v",  "Zm/v",   "Zm9v\n", " Zm9v",  "Zm 9v",
+                                      "Zm9v.", "Z\x80g", "Zm9=",   "Zm9vYh", "Zm9vYmF"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t out[8];
         if (token_base64url_decode(bad[i], strlen(bad[i]), out, sizeof out) != -1)
@@ -450,16 +457,11 @@ static void finds_the_token_parameter(void **state)
         size_t n;
         const char *value;
     } rows_q[] = {
-        {"token=abc", 1, "abc"},
-        {"x=1&token=abc&y", 1, "abc"},
-        {"token=", 1, ""},
-        {"token=a&token=b", 2, "a"},
-        {"tokens=a", 0, NULL},
-        {"xtoken=a", 0, NULL},
-        {"Token=a", 0, NULL},
-        {"token", 0, NULL},
-        {"", 0, NULL},
-        {"&&token=a.b.c&", 1, "a.b.c"},
+        {"token=abc", 1, "abc"}, {"x=1&token=abc&y", 1, "abc"},
+        {"token=", 1, ""},       {"token=a&token=b", 2, "a"},
+        {"tokens=a", 0, NULL},   {"xtoken=a", 0, NULL},
+        {"Token=a", 0, NULL},    {"token", 0, NULL},
+        {"", 0, NULL},           {"&&token=a.b.c&", 1, "a.b.c"},
     };
     for (size_t i = 0; i < sizeof rows_q / sizeof rows_q[0]; i++) {
         const char *v = NULL;

@@ -54,6 +54,9 @@ struct config {
     const char *allow_origin;      /* NULL: Origin must match Host; "*": any; else a comma list */
     const char *redis_url;         /* --redis: NULL runs a single node (the default) */
     const char *redis_channel;     /* --redis-channel: the pub/sub channel nodes share */
+    const char *token_secret_file; /* --token-secret-file: /ws needs room tokens signed with
+                                    * the key in it (token.h); NULL: WSRELAY_TOKEN_SECRET,
+                                    * or no tokens. server.c reads it */
     bool quiet;                    /* log errors only */
     bool verbose;                  /* log debug lines too (per request, per message) */
     struct config_prefixes metrics_allow; /* --metrics-allow: who may read /metrics */
@@ -118,8 +121,8 @@ void config_defaults(struct config *cfg);
  * Sizes accept a K/KiB or M/MiB suffix (powers of 1024); durations an "ms" or "s" suffix
  * (none: seconds). On CONFIG_ERROR, err holds a
  * one-line message (NUL-terminated, cut to err_len). cfg->host and cfg->www point into argv.
- * Cross-checks: --max-buffer must hold one frame of --max-message bytes (else every large
- * message would disconnect its recipients). */
+ * Cross-checks: --max-buffer must hold one frame of --max-message bytes and the server's
+ * members (else every large message would disconnect its recipients). */
 enum config_action config_parse(struct config *cfg, int argc, char *const argv[], char *err,
                                 size_t err_len);
 

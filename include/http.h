@@ -87,6 +87,11 @@ const struct http_header *http_find_header(const struct http_request *req, const
 /* How many header fields are named `name`: lets callers refuse duplicates. */
 size_t http_count_headers(const struct http_request *req, const char *name);
 
+/* Walks a comma-separated list (RFC 9110 §5.6.1): the next non-empty element from *pos
+ * (start at 0), whitespace around it removed, into *elem; false when there is none left.
+ * elem is a view into list. */
+bool http_list_next(struct http_view list, size_t *pos, struct http_view *elem);
+
 /* True if the comma-separated list in `value` holds `token` (case-insensitive), as for
  * "Connection: keep-alive, Upgrade" (RFC 9110 §5.6.1, §7.6.1). */
 bool http_has_token(struct http_view value, const char *token);

@@ -29,6 +29,7 @@ struct metrics {
     uint64_t rate_limited;      /* /ws messages dropped by --max-rate */
     uint64_t byte_rate_limited; /* /ws messages dropped by --max-byte-rate */
     uint64_t connect_limited;   /* /ws handshakes refused by --max-connect-rate (429) */
+    uint64_t token_refused;     /* /ws handshakes refused for their room token (401, 403) */
     uint64_t conflated;         /* updates not queued to a client that was behind (conflation) */
     uint64_t cluster_invalid;   /* messages on the Redis channel ignored: foreign or malformed */
     uint64_t disconnects[CONN_END_COUNT];

@@ -49,6 +49,8 @@ struct presence_peer {
     uint64_t act_seq;
     char id[PRESENCE_ID_SIZE];
     unsigned color;  /* hue, 0..359 */
+    char *name;      /* a room token's name as a JSON string, quotes included (token.h), or
+                      * NULL: the server stamps it beside id and color. Heap, owned here */
     struct buf last; /* last relayed message, limit last_max; empty if none */
 };
 
@@ -80,6 +82,11 @@ void presence_free(struct presence *p);
 
 /* Slot `slot` is now a /ws client with this id and color (its last message is empty). */
 void presence_join(struct presence *p, size_t slot, const char *id, unsigned color);
+
+/* Gives the slot a name, the JSON string (quotes included, at most JSON_NAME_MAX bytes)
+ * that welcome, join and a bare peer then carry as "name" after "color". Call after
+ * presence_join(), which forgets any name. Returns 0 or -ENOMEM. */
+int presence_set_name(struct presence *p, size_t slot, const char *name);
 
 /* Remembers msg[0..len), the exact text relayed for that slot (already rewritten). Returns 0
  * if kept. If not, the slot's last message is emptied (so a stale position never outlives a
@@ -128,17 +135,19 @@ struct presence_roster {
 /* Appends {"type":"welcome","id":"<id>","color":<c>,"room":"<name>","peers":[...]} for slot
  * `self`, where peers holds, for each other present member the roster lists, its last
  * relayed message or, if it has sent none (or its last is over PRESENCE_STATE_MAX),
- * {"sender":"<id>","color":<c>}. Peers that would take the message past p->welcome_max bytes
- * are left out (the server sets it from --max-buffer, so a welcome always fits the
- * newcomer's buffer). When fewer than total - 1 peers are listed, or with_count, ,"count":N
- * follows the peers. Returns 0, or -ENOBUFS / -ENOMEM (out unchanged). */
+ * {"sender":"<id>","color":<c>}. A named slot (presence_set_name) has ,"name":<name> after
+ * its color, in its welcome and as a bare peer. Peers that would take the message past
+ * p->welcome_max bytes are left out (the server sets it from --max-buffer, so a welcome
+ * always fits the newcomer's buffer). When fewer than total - 1 peers are listed, or
+ * with_count, ,"count":N follows the peers. Returns 0, or -ENOBUFS / -ENOMEM (out unchanged). */
 int presence_write_welcome(const struct presence *p, size_t self,
                            const struct presence_roster *roster, struct buf *out);
 
 /* Appends {"type":"count","count":<n>}. Same returns. */
 int presence_write_count(size_t n, struct buf *out);
 
-/* Appends {"type":"join","sender":"<id>","color":<c>} for slot. Same returns. */
+/* Appends {"type":"join","sender":"<id>","color":<c>} for slot, with ,"name":<name> after
+ * the color if it has one. Same returns. */
 int presence_write_join(const struct presence *p, size_t slot, struct buf *out);
 
 /* Appends {"type":"leave","sender":"<id>"} for slot (call before presence_leave()).

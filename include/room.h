@@ -141,20 +141,22 @@ struct room *rooms_of(const struct rooms *rs, size_t peer);
 /* Local members of the largest open room (for /metrics: O(rooms open)). */
 size_t rooms_largest(const struct rooms *rs);
 
-/* A local client (a /ws connection, c->slot) with this id and color enters the room named
+/* A local client (a /ws connection, c->slot) with this id and color, and the name its room
+ * token gave it (a JSON string, presence_set_name(); NULL: none), enters the room named
  * name[0..len) (already checked by target.h), which is opened if it is not: it gets a
  * welcome listing the room, the room's other members get its join. Returns 0; or a negative
  * enum room_err, and then nothing changed: the caller closes the connection (ROOM_ERR_FULL
  * and ROOM_ERR_TOO_MANY with enum room_close's codes). With ROOM_ERR_WELCOME the connection
  * may already be marked closing (bcast_one). */
 int room_enter(struct rooms *rs, struct conn *c, const char *name, size_t len, const char *id,
-               unsigned color);
+               unsigned color, const char *user_name);
 
 /* A local client leaves its room: the others get its leave (unless muted), and an emptied
  * room is freed at once. Idempotent: a client in no room is left alone. */
 void room_leave(struct rooms *rs, struct conn *c);
 
-/* A text message from a local member: rewritten with its sender and color (json.h), kept in
+/* A text message from a local member: rewritten with its sender and color, and its name if
+ * it has one (json_rewrite_named()), kept in
  * presence as its latest, to be delivered to every member of its room (the sender included)
  * and published by the next rooms_flush(). Returns 0, or the
  * negative json.h error that refused it (the caller fails the connection with

@@ -2,9 +2,9 @@
  *
  * Owns: deciding what a request gets (target.h names the route): static files and the page
  * of a room, /healthz, /metrics (and who may read it), the WebSocket upgrade (its checks,
- * the Origin rule, --max-connect-rate, then entering the room), and what each WebSocket
- * event becomes: a relayed room message, an echo, a pong, the close handshake, under
- * --max-rate and --max-byte-rate.
+ * the Origin rule, room tokens, --max-connect-rate, then entering the room), and what each
+ * WebSocket event becomes: a relayed room message, an echo, a pong, the close handshake,
+ * under --max-rate and --max-byte-rate.
  * Does not own: reading, writing or ending connections (conn_io.c, which calls routes
  * through struct conn_io_ops), rooms (room.c) or the cluster (cluster_sync.c, whose gauges
  * /metrics shows).
@@ -31,6 +31,8 @@ struct routes {
     const struct cluster_sync *cluster; /* NULL: a single node */
     struct connrate connrate;           /* --max-connect-rate: a bucket per client address */
     int www_fd;                         /* O_PATH directory: every file is opened beneath it */
+    const uint8_t *token_secret;        /* --token-secret-file: every /ws handshake needs a */
+    size_t token_secret_len;            /* room token signed with it (token.h); 0: none */
     struct buf page;                    /* the /metrics page being written */
 };
 

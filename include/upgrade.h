@@ -51,6 +51,14 @@ bool upgrade_origin_allowed(const struct http_request *req, const char *allow);
  * exactly. Choosing among the offers, and echoing the choice, is the caller's. */
 bool upgrade_offers_protocol(const struct http_request *req, const char *name);
 
+/* How many offered subprotocols start with prefix (exactly, case-sensitive), across every
+ * Sec-WebSocket-Protocol field; *rest is set to what follows the prefix in the first one
+ * (a view into req) when there is one. A room token travels this way as "bearer.<token>"
+ * beside a real protocol name (routes.c): the one header a browser's WebSocket API lets a
+ * page set. */
+size_t upgrade_protocol_with_prefix(const struct http_request *req, const char *prefix,
+                                    struct http_view *rest);
+
 /* The status to answer an enum upgrade_err with (405, 400 or 426). */
 int upgrade_err_status(int err);
 

@@ -10,6 +10,7 @@
 
 #include "ascii.h"
 #include "frame.h"
+#include "json.h"
 
 static bool parse_digits(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
 
@@ -49,6 +50,9 @@ static const char usage[] =
     "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
     "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
     "  --redis-channel NAME the channel the nodes share (default wsrelay)\n"
+    "  --token-secret-file FILE  /ws handshakes need a room token (a JWT, HS256) signed with\n"
+    "                       the key in FILE, at least 32 bytes (default: the key in\n"
+    "                       WSRELAY_TOKEN_SECRET, else no tokens; docs/deploy.md)\n"
     "  --metrics-allow LIST who may read /metrics: comma-separated prefixes (10.0.0.0/8,\n"
     "                       fd00::/8) or addresses, or any (default " CONFIG_METRICS_ALLOW_DEFAULT
     ",\n"
@@ -277,6 +281,7 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--redis", FLAG_STRING, 0, 0},
             {"--redis-channel", FLAG_STRING, 0, 0},
             {"--metrics-allow", FLAG_STRING, 0, 0},
+            {"--token-secret-file", FLAG_STRING, 0, 0},
             {"--port", FLAG_SIZE, 0, 65535},
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-rooms", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
@@ -328,6 +333,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->redis_url = value;
         else if (strcmp(name, "--redis-channel") == 0)
             cfg->redis_channel = value;
+        else if (strcmp(name, "--token-secret-file") == 0)
+            cfg->token_secret_file = value;
         else if (strcmp(name, "--metrics-allow") == 0) {
             char why[160];
             if (config_parse_prefixes(value, &cfg->metrics_allow, why, sizeof why) < 0) {
@@ -389,11 +396,11 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
     }
 
     /* A relayed message of the largest size must fit a recipient's empty buffer, header and
-     * the server's sender/color members (about 80 bytes) included. */
-    if (cfg->max_buffer < cfg->max_message + FRAME_HDR_MAX + 128) {
+     * the server's members (sender, color and a room token's name) included. */
+    if (cfg->max_buffer < cfg->max_message + FRAME_HDR_MAX + JSON_REWRITE_GROWTH) {
         snprintf(err, err_len,
                  "--max-buffer (%zu) must exceed --max-message (%zu) by at least %d bytes",
-                 cfg->max_buffer, cfg->max_message, FRAME_HDR_MAX + 128);
+                 cfg->max_buffer, cfg->max_message, FRAME_HDR_MAX + JSON_REWRITE_GROWTH);
         return CONFIG_ERROR;
     }
     return CONFIG_RUN;

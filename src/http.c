@@ -116,11 +116,9 @@ size_t http_count_headers(const struct http_request *req, const char *name)
 
 /* RFC 9110 §5.6.1: #element lists are comma-separated with optional whitespace around each
  * comma, and a recipient must accept (and ignore) empty elements: " , ,a" is the list "a". */
-/* The one list walker: every element, compared case-insensitively (tokens, RFC 9110 §5.6.2)
- * or exactly. */
-static bool list_has(struct http_view list, struct http_view item, bool is_exact)
+bool http_list_next(struct http_view list, size_t *pos, struct http_view *elem)
 {
-    size_t i = 0;
+    size_t i = *pos;
     while (i < list.len) {
         while (i < list.len && (is_ows(list.p[i]) || list.p[i] == ','))
             i++;
@@ -130,11 +128,26 @@ static bool list_has(struct http_view list, struct http_view item, bool is_exact
         size_t end = i;
         while (end > start && is_ows(list.p[end - 1]))
             end--;
-        struct http_view e = {list.p + start, end - start};
-        if (end > start && (is_exact ? e.len == item.len && memcmp(e.p, item.p, e.len) == 0
-                                     : http_views_eq(e, item)))
+        if (end > start) {
+            *pos = i;
+            *elem = (struct http_view){list.p + start, end - start};
             return true;
+        }
     }
+    *pos = i;
+    return false;
+}
+
+/* The one list walker's user: every element, compared case-insensitively (tokens, RFC 9110
+ * §5.6.2) or exactly. */
+static bool list_has(struct http_view list, struct http_view item, bool is_exact)
+{
+    size_t pos = 0;
+    struct http_view e;
+    while (http_list_next(list, &pos, &e))
+        if (is_exact ? e.len == item.len && memcmp(e.p, item.p, e.len) == 0
+                     : http_views_eq(e, item))
+            return true;
     return false;
 }
 
@@ -461,6 +474,8 @@ const char *http_reason(int status)
         return "Not Modified";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:

@@ -210,8 +210,9 @@ static uint32_t hex4(const uint8_t *s) /* four hex digits, already checked */
 }
 
 /* Decodes the escaped body s[0..len) (already passed is_string_body()) into out[0..cap).
- * Returns the decoded length, or SIZE_MAX if it does not fit. */
-static size_t decode_string(const uint8_t *s, size_t len, uint8_t *out, size_t cap)
+ * Returns the decoded length, or SIZE_MAX if it does not fit. *has_lone is set if a \u
+ * escape of a lone surrogate was met (decoded as U+FFFD). */
+static size_t decode_string(const uint8_t *s, size_t len, uint8_t *out, size_t cap, bool *has_lone)
 {
     size_t n = 0;
     for (size_t i = 0; i < len;) {
@@ -252,8 +253,10 @@ static size_t decode_string(const uint8_t *s, size_t len, uint8_t *out, size_t c
                         i += 6;
                     }
                 }
-                if (cp >= 0xD800 && cp <= 0xDFFF)
+                if (cp >= 0xD800 && cp <= 0xDFFF) {
                     cp = 0xFFFD;
+                    *has_lone = true;
+                }
                 tmp_len = put_utf8(cp, tmp);
                 break;
             }
@@ -276,7 +279,9 @@ static bool string_equals(const uint8_t *in, const jsmntok_t *t, const char *wor
     uint8_t dec[16];
     size_t word_len = strlen(word);
     assert(word_len <= sizeof dec);
-    size_t n = decode_string(in + t->start, (size_t)(t->end - t->start), dec, sizeof dec);
+    bool has_lone = false;
+    size_t n =
+        decode_string(in + t->start, (size_t)(t->end - t->start), dec, sizeof dec, &has_lone);
     return n == word_len && memcmp(dec, word, word_len) == 0;
 }
 
@@ -410,12 +415,14 @@ static bool is_reserved_type(const uint8_t *in, const jsmntok_t *v)
     return false;
 }
 
-/* Emits the rewritten object for a text whose token 0 is a validated object. */
+/* Emits the rewritten object for a text whose token 0 is a validated object; name is the
+ * stamped name (JSON text) or NULL. */
 static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const char *sender,
-                   const char *hue, struct buf_writer *e)
+                   const char *hue, const char *name, struct buf_writer *e)
 {
     bool first = true;
-    size_t out_tokens = 1 + 4; /* the object, and the server's two members */
+    /* The object, and the server's two members (three with a name). */
+    size_t out_tokens = 1 + 4 + (name != NULL ? 2 : 0);
     buf_put(e, "{", 1);
     for (size_t k = 1; k < ntoks;) { /* k: a key of the top-level object; k + 1 its value */
         const jsmntok_t *key = &toks[k];
@@ -425,7 +432,8 @@ static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const
         k = after;
         if (string_equals(in, key, "type") && is_reserved_type(in, val))
             return JSON_ERR_RESERVED;
-        if (string_equals(in, key, "sender") || string_equals(in, key, "color"))
+        if (string_equals(in, key, "sender") || string_equals(in, key, "color") ||
+            (name != NULL && string_equals(in, key, "name")))
             continue;
         out_tokens += member_tokens;
         if (!first)
@@ -441,6 +449,11 @@ static int rewrite(const uint8_t *in, const jsmntok_t *toks, size_t ntoks, const
         return JSON_ERR_TOO_COMPLEX;
     if (!first)
         buf_put(e, ",", 1);
+    if (name != NULL) {
+        buf_put(e, "\"name\":", 7);
+        buf_put(e, name, strlen(name));
+        buf_put(e, ",", 1);
+    }
     buf_put(e, "\"sender\":\"", 10);
     buf_put(e, sender, strlen(sender));
     buf_put(e, "\",\"color\":", 10);
@@ -503,10 +516,17 @@ int json_check_object(const uint8_t *in, size_t len)
 
 int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned color, struct buf *out)
 {
+    return json_rewrite_named(in, len, sender, color, NULL, out);
+}
+
+int json_rewrite_named(const uint8_t *in, size_t len, const char *sender, unsigned color,
+                       const char *name, struct buf *out)
+{
     /* The caller's promise (a UUID), checked cheaply: we copy sender into a JSON string
      * without escaping, so a quote, backslash or control byte here would be our bug. */
     for (const char *s = sender; *s != '\0'; s++)
         assert(*s != '"' && *s != '\\' && (unsigned char)*s >= 0x20);
+    assert(name == NULL || (strlen(name) >= 2 && strlen(name) <= JSON_NAME_MAX));
 
     jsmntok_t toks[JSON_MAX_TOKENS];
     int n = parse_object(in, len, toks);
@@ -517,17 +537,56 @@ int json_rewrite(const uint8_t *in, size_t len, const char *sender, unsigned col
     snprintf(hue, sizeof hue, "%u", color);
 
     struct buf_writer e = {.dst = NULL};
-    int rc = rewrite(in, toks, (size_t)n, sender, hue, &e);
+    int rc = rewrite(in, toks, (size_t)n, sender, hue, name, &e);
     if (rc < 0)
         return rc;
     size_t need = e.len;
     e = (struct buf_writer){.dst = buf_reserve(out, need)};
     if (e.dst == NULL)
         return JSON_ERR_NOMEM; /* over out's limit, or no memory: out is unchanged */
-    rewrite(in, toks, (size_t)n, sender, hue, &e);
+    rewrite(in, toks, (size_t)n, sender, hue, name, &e);
     assert(e.len == need);
     buf_commit(out, need);
     return 0;
+}
+
+int json_members(const uint8_t *in, size_t len, struct json_member *out, size_t cap)
+{
+    jsmntok_t toks[JSON_MAX_TOKENS];
+    int n = parse_object(in, len, toks);
+    if (n < 0)
+        return n;
+    size_t count = 0;
+    for (size_t k = 1; k < (size_t)n;) { /* k: a key of the top-level object; k + 1 its value */
+        const jsmntok_t *key = &toks[k];
+        const jsmntok_t *val = &toks[k + 1];
+        k = skip_subtree(toks, (size_t)n, k + 1);
+        if (count == cap)
+            return JSON_ERR_TOO_COMPLEX;
+        enum json_kind kind = val->type == JSMN_STRING   ? JSON_KIND_STRING
+                              : val->type == JSMN_OBJECT ? JSON_KIND_OBJECT
+                              : val->type == JSMN_ARRAY  ? JSON_KIND_ARRAY
+                              : ascii_is_digit(in[val->start]) || in[val->start] == '-'
+                                  ? JSON_KIND_NUMBER
+                                  : JSON_KIND_LITERAL;
+        out[count++] = (struct json_member){
+            .key = in + key->start,
+            .key_len = (size_t)(key->end - key->start),
+            .kind = kind,
+            .value = in + val->start,
+            .value_len = (size_t)(val->end - val->start),
+        };
+    }
+    return (int)count;
+}
+
+size_t json_string_decode(const uint8_t *body, size_t len, uint8_t *out, size_t cap)
+{
+    if (!is_string_body(body, len))
+        return SIZE_MAX; /* not a string body at all: the caller's mistake, refused */
+    bool has_lone = false;
+    size_t n = decode_string(body, len, out, cap, &has_lone);
+    return has_lone ? SIZE_MAX : n;
 }
 
 /* One table for every error: the close code (RFC 6455 §7.4.1) and the reason sent with it. */

@@ -51,6 +51,8 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
         "Messages on /ws dropped by --max-byte-rate.", m->byte_rate_limited);
     one(out, &rc, "wsrelay_connect_rate_limited_total", "counter",
         "Handshakes on /ws refused by --max-connect-rate.", m->connect_limited);
+    one(out, &rc, "wsrelay_token_refused_total", "counter",
+        "Handshakes on /ws refused for their room token (--token-secret-file).", m->token_refused);
     one(out, &rc, "wsrelay_conflated_total", "counter",
         "Updates replaced by a newer one for a client that was behind.",
         m->conflated + g->room_conflated);

@@ -7,8 +7,9 @@
  * Pure: no I/O, no logging; memory through calloc once at start and struct buf with a limit.
  *
  * The JSON here is written by hand, not by a library: every value is either a UUID we made
- * (needs no escaping, RFC 8259 §7), an unsigned integer (§6), or a message json.c has
- * already proved to be one JSON object, so plain concatenation is exact.
+ * (needs no escaping, RFC 8259 §7), an unsigned integer (§6), a name token.c wrote as a
+ * JSON string, or a message json.c has already proved to be one JSON object, so plain
+ * concatenation is exact.
  *
  * A welcome walks the newcomer's room only (the lists room.c keeps): its cost is the room's
  * size, however many rooms the server holds.
@@ -49,6 +50,17 @@ static int write_whole(const struct presence *p, size_t slot, const void *arg, w
 
 /* ---- The messages (docs/protocol.md, "Server -> client") ----------------------------------- */
 
+/* ,"name":<name> for a peer a room token named; nothing for the others, so that a server
+ * without tokens writes the same bytes as before them. The name is a JSON string token.c
+ * wrote. */
+static void emit_name(const struct presence_peer *peer, struct buf_writer *e)
+{
+    if (peer->name == NULL)
+        return;
+    buf_put_str(e, ",\"name\":");
+    buf_put_str(e, peer->name);
+}
+
 /* {"sender":"<id>","color":<c>}: a peer that has sent nothing we kept. */
 static void emit_bare_peer(const struct presence_peer *peer, struct buf_writer *e)
 {
@@ -56,6 +68,7 @@ static void emit_bare_peer(const struct presence_peer *peer, struct buf_writer *
     buf_put_str(e, peer->id);
     buf_put_str(e, "\",\"color\":");
     buf_put_uint(e, peer->color);
+    emit_name(peer, e);
     buf_put_str(e, "}");
 }
 
@@ -91,6 +104,7 @@ static void emit_welcome(const struct presence *p, size_t self, const void *arg,
     buf_put_str(e, me->id);
     buf_put_str(e, "\",\"color\":");
     buf_put_uint(e, me->color);
+    emit_name(me, e);
     /* A room name is unreserved characters only (target.h): nothing to escape (RFC 8259 §7). */
     buf_put_str(e, ",\"room\":\"");
     buf_put(e, r->room, r->room_len);
@@ -129,6 +143,7 @@ static void emit_join(const struct presence *p, size_t slot, const void *arg, st
     buf_put_str(e, p->peers[slot].id);
     buf_put_str(e, "\",\"color\":");
     buf_put_uint(e, p->peers[slot].color);
+    emit_name(&p->peers[slot], e);
     buf_put_str(e, "}");
 }
 
@@ -174,8 +189,10 @@ int presence_init(struct presence *p, size_t local_slots, size_t remote_slots, s
 
 void presence_free(struct presence *p)
 {
-    for (size_t i = 0; p->peers != NULL && i < p->max_slots; i++)
+    for (size_t i = 0; p->peers != NULL && i < p->max_slots; i++) {
         buf_free(&p->peers[i].last);
+        free(p->peers[i].name);
+    }
     free(p->peers);
     free(p->map);
     free(p->free_remote);
@@ -279,6 +296,8 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     memcpy(peer->id, id, n);
     peer->id[n] = '\0';
     peer->color = color;
+    free(peer->name);
+    peer->name = NULL;
     peer->is_present = true;
     peer->room = PRESENCE_NO_ROOM; /* room.c puts it in one */
     peer->is_announced = false;
@@ -287,6 +306,14 @@ void presence_join(struct presence *p, size_t slot, const char *id, unsigned col
     p->remote_big_used -= remote_big(p, slot);
     buf_free(&peer->last);
     buf_init(&peer->last, p->last_max); /* a fresh client has said nothing yet */
+}
+
+int presence_set_name(struct presence *p, size_t slot, const char *name)
+{
+    assert(slot < p->max_slots && p->peers[slot].is_present);
+    free(p->peers[slot].name);
+    p->peers[slot].name = strdup(name);
+    return p->peers[slot].name != NULL ? 0 : -ENOMEM;
 }
 
 int presence_update(struct presence *p, size_t slot, const uint8_t *msg, size_t len)
@@ -324,6 +351,8 @@ void presence_leave(struct presence *p, size_t slot)
     peer->is_present = false;
     peer->id[0] = '\0';
     peer->color = 0;
+    free(peer->name);
+    peer->name = NULL;
     peer->node = 0;
     peer->room = PRESENCE_NO_ROOM;
     peer->is_announced = false;

@@ -351,7 +351,7 @@ static int write_welcome(struct rooms *rs, struct room *r, struct conn *c)
 }
 
 int room_enter(struct rooms *rs, struct conn *c, const char *name, size_t len, const char *id,
-               unsigned color)
+               unsigned color, const char *user_name)
 {
     struct room *r = rooms_find(rs, name, len);
     if (r != NULL && r->nlocal >= rs->max_room_clients) {
@@ -368,7 +368,10 @@ int room_enter(struct rooms *rs, struct conn *c, const char *name, size_t len, c
 
     struct presence *p = rs->presence;
     presence_join(p, c->slot, id, color);
-    int rc = list_add(&r->local, &r->nlocal, &r->cap_local, c->slot) == 0 ? 0 : ROOM_ERR_NOMEM;
+    int rc = (user_name == NULL || presence_set_name(p, c->slot, user_name) == 0) &&
+                     list_add(&r->local, &r->nlocal, &r->cap_local, c->slot) == 0
+                 ? 0
+                 : ROOM_ERR_NOMEM;
     if (rc == 0) {
         /* The welcome lists the room as it is, the newcomer included (it skips itself). */
         rc = write_welcome(rs, r, c);
@@ -465,7 +468,7 @@ int room_message(struct rooms *rs, struct conn *c, const uint8_t *p, size_t len)
         return 0; /* left already (draining): nothing to relay to */
     const struct presence_peer *me = &rs->presence->peers[c->slot];
     buf_reset(&rs->scratch);
-    int rc = json_rewrite(p, len, me->id, me->color, &rs->scratch);
+    int rc = json_rewrite_named(p, len, me->id, me->color, me->name, &rs->scratch);
     if (rc < 0)
         return rc;
     keep_and_relay(rs, r, c->slot, buf_head(&rs->scratch), buf_size(&rs->scratch));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bcast.h"
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "rate.h"
 #include "target.h"
+#include "token.h"
 #include "upgrade.h"
 #include "www.h"
 
@@ -90,16 +92,19 @@ static void serve_file(struct routes *r, struct conn *c, const struct http_reque
 }
 
 /* A small generated response (/metrics, /healthz, a refusal): head and body straight into
- * wbuf, whole or not at all. */
-static void serve_text(struct routes *r, struct conn *c, int status, bool keep_alive,
-                       bool head_only, const char *content_type, const void *body, size_t body_len)
+ * wbuf, whole or not at all; extra is more header lines ("" for none). */
+static void serve_text_with(struct routes *r, struct conn *c, int status, bool keep_alive,
+                            bool head_only, const char *content_type, const void *body,
+                            size_t body_len, const char *extra)
 {
+    char headers[256];
+    snprintf(headers, sizeof headers, "Cache-Control: no-store\r\n%s", extra);
     struct http_response resp = {
         .status = status,
         .content_type = content_type,
         .content_length = body_len,
         .keep_alive = keep_alive,
-        .extra_headers = "Cache-Control: no-store\r\n",
+        .extra_headers = headers,
         .date = conn_io_date(r->io),
     };
     size_t mark = buf_size(&c->wbuf);
@@ -112,16 +117,29 @@ static void serve_text(struct routes *r, struct conn *c, int status, bool keep_a
     conn_io_response_done(r->io, c, keep_alive);
 }
 
-/* A 400 whose body says what was wrong ("room name: too long"): a developer typing a URL
- * sees why. Like every 4xx but 404 and 405, it closes the connection. */
+static void serve_text(struct routes *r, struct conn *c, int status, bool keep_alive,
+                       bool head_only, const char *content_type, const void *body, size_t body_len)
+{
+    serve_text_with(r, c, status, keep_alive, head_only, content_type, body, body_len, "");
+}
+
+/* A refusal whose body says what was wrong ("400 Bad Request: room name: too long"): a
+ * developer typing a URL sees why. why is a static phrase of ours, never a peer's bytes.
+ * Like every 4xx but 404 and 405, it closes the connection. */
+static void refuse(struct routes *r, struct conn *c, int status, bool head_only, const char *why,
+                   const char *extra)
+{
+    log_at(LL_INFO, "conn=%llu peer=%s status=%d \"%s\"", (unsigned long long)c->serial,
+           conn_peer_text(c).s, status, why);
+    char body[256];
+    int n = snprintf(body, sizeof body, "%d %s: %s\n", status, http_reason(status), why);
+    serve_text_with(r, c, status, false, head_only, "text/plain; charset=utf-8", body,
+                    n > 0 && (size_t)n < sizeof body ? (size_t)n : 0, extra);
+}
+
 static void bad_request(struct routes *r, struct conn *c, bool head_only, const char *why)
 {
-    log_at(LL_INFO, "conn=%llu peer=%s status=400 \"%s\"", (unsigned long long)c->serial,
-           conn_peer_text(c).s, why);
-    char body[256];
-    int n = snprintf(body, sizeof body, "400 Bad Request: %s\n", why);
-    serve_text(r, c, 400, false, head_only, "text/plain; charset=utf-8", body,
-               n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+    refuse(r, c, 400, head_only, why, "");
 }
 
 /* ==== 2. /metrics ======================================================================= */
@@ -179,10 +197,43 @@ static uint64_t byte_burst(const struct config *cfg)
     return cfg->max_byte_rate > cfg->max_message ? cfg->max_byte_rate : cfg->max_message;
 }
 
+/* With --token-secret-file, a /ws handshake must carry one room token (token.h), in the
+ * query ("?token=...") or as a subprotocol "bearer.<token>" (the one header a browser lets a
+ * page set; the kubernetes and jupyter pattern). Returns true with *claims filled if it may
+ * go on (always, without a secret); else the refusal is sent: 401 or 403 with its
+ * WWW-Authenticate challenge (RFC 6750 §3), before any upgrade. The token itself is never
+ * logged, nor is the query it may travel in: the log line names the route only. */
+static bool token_allows(struct routes *r, struct conn *c, const struct http_request *req,
+                         const struct target *t, struct token_claims *claims)
+{
+    *claims = (struct token_claims){0};
+    if (r->token_secret_len == 0)
+        return true;
+    const char *in_query = NULL;
+    size_t in_query_len = 0;
+    struct http_view bearer = {NULL, 0};
+    size_t n = token_find_in_query(t->query, t->query_len, &in_query, &in_query_len) +
+               upgrade_protocol_with_prefix(req, TOKEN_BEARER_PREFIX, &bearer);
+    int rc = n == 0 ? TOKEN_ERR_MISSING : n > 1 ? TOKEN_ERR_AMBIGUOUS : TOKEN_OK;
+    if (rc == TOKEN_OK) {
+        const char *tok = in_query != NULL ? in_query : bearer.p;
+        size_t tok_len = in_query != NULL ? in_query_len : bearer.len;
+        rc = token_verify(tok, tok_len, r->token_secret, r->token_secret_len, (int64_t)time(NULL),
+                          t->room_len > 0 ? t->room : "", t->room_len, claims);
+    }
+    if (rc == TOKEN_OK)
+        return true;
+    r->metrics->token_refused++;
+    refuse(r, c, token_err_status(rc), false, token_err_reason(rc), token_err_challenge(rc));
+    return false;
+}
+
 /* A new /ws client: an identity, then into its room (welcome to it, join to the others).
- * A room that cannot take it is said with a close code the page can show (room.h): the
+ * Its room token's color, if any, replaces the random one, and its name is stamped beside
+ * them. A room that cannot take it is said with a close code the page can show (room.h): the
  * browser's WebSocket API cannot read an HTTP status, so the upgrade succeeds first. */
-static void enter_room(struct routes *r, struct conn *c, const struct target *t)
+static void enter_room(struct routes *r, struct conn *c, const struct target *t,
+                       const struct token_claims *claims)
 {
     char id[PRESENCE_ID_SIZE];
     unsigned color;
@@ -190,7 +241,10 @@ static void enter_room(struct routes *r, struct conn *c, const struct target *t)
         conn_io_ws_fail(r->io, c, WS_CLOSE_INTERNAL, "no randomness for an id");
         return;
     }
-    int rc = room_enter(r->rooms, c, t->room_len > 0 ? t->room : "", t->room_len, id, color);
+    if (claims->has_color)
+        color = claims->color;
+    int rc = room_enter(r->rooms, c, t->room_len > 0 ? t->room : "", t->room_len, id, color,
+                        claims->has_name ? claims->name : NULL);
     if (rc == ROOM_ERR_FULL)
         conn_io_ws_fail(r->io, c, ROOM_CLOSE_FULL, "room is full");
     else if (rc == ROOM_ERR_TOO_MANY)
@@ -231,6 +285,9 @@ static void upgrade(struct routes *r, struct conn *c, const struct http_request 
         conn_io_http_error(r->io, c, 403, false, false, NULL);
         return;
     }
+    struct token_claims claims;
+    if (route == CONN_ROUTE_ROOM && !token_allows(r, c, req, t, &claims))
+        return;
     /* Each handshake on /ws costs every member a join and a leave, and the newcomer a
      * welcome listing everyone: a client in a connect/close loop gets the server writing to
      * everyone at its loop's speed. Past its address's bucket, 429 (RFC 6585 §4) with a
@@ -243,7 +300,8 @@ static void upgrade(struct routes *r, struct conn *c, const struct http_request 
     }
     /* RFC 6455 §4.2.2 step 5.4: echo the one subprotocol we picked, or none at all. A room
      * speaks wsrelay.batch to a client that offers it; anything else offered is ignored, and
-     * the client gets the seed protocol (a browser accepts a 101 without the field). */
+     * the client gets the seed protocol (a browser accepts a 101 without the field). A
+     * "bearer.<token>" entry is never echoed: it carries a credential, not a protocol. */
     bool is_batch = route == CONN_ROUTE_ROOM && upgrade_offers_protocol(req, ROUTES_BATCH_PROTOCOL);
     char extra[192];
     snprintf(extra, sizeof extra,
@@ -255,7 +313,7 @@ static void upgrade(struct routes *r, struct conn *c, const struct http_request 
     rate_init(&c->ws.rate, r->cfg->max_rate, r->io->loop->now_ms);
     rate_init(&c->ws.byte_rate, byte_burst(r->cfg), r->io->loop->now_ms);
     if (route == CONN_ROUTE_ROOM)
-        enter_room(r, c, t);
+        enter_room(r, c, t, &claims);
 }
 
 /* ==== 4. WebSocket events =============================================================== */

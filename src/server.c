@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h> /* OPENSSL_cleanse */
+
 #include "cluster_sync.h"
 #include "conn.h"
 #include "conn_io.h"
@@ -23,6 +25,7 @@
 #include "presence.h"
 #include "room.h"
 #include "routes.h"
+#include "token.h"
 #include "www.h"
 
 enum {
@@ -45,6 +48,8 @@ struct server {
     struct cluster_sync cluster;
     bool is_stopping;
     uint64_t stop_deadline_ms;
+    uint8_t token_secret[TOKEN_SECRET_MAX + 2]; /* room tokens' key (a newline may follow) */
+    size_t token_secret_len;                    /* 0: no tokens */
 };
 
 /* SIGINT or SIGTERM: stop accepting, send every WebSocket client close 1001 ("going away",
@@ -108,6 +113,67 @@ static int open_www(const char *flag, char path[PATH_MAX])
         log_at(LL_WARN, "www=%s \"not serving an untrusted directory; give --www\"",
                log_value_str(skipped).s);
     return fd;
+}
+
+/* The room tokens' key (token.h): the bytes of --token-secret-file less one trailing newline
+ * (LF or CRLF: what an editor or `echo` leaves), or the value of WSRELAY_TOKEN_SECRET, which
+ * keeps it off the command line that every user can read in /proc. Both at once is refused
+ * rather than ranked: the operator meant one of them. A key must have TOKEN_SECRET_MIN bytes
+ * (RFC 7518 §3.2: at least the hash's 256 bits); a missing, unreadable, empty or short key
+ * is an error at start, never a server that silently lets everyone in. Returns 0 (the length
+ * in srv->token_secret_len, 0 for no tokens) or -1, logged naming the file. */
+static int load_token_secret(struct server *srv)
+{
+    const char *path = srv->cfg->token_secret_file;
+    const char *env = getenv("WSRELAY_TOKEN_SECRET");
+    const char *why = NULL;
+    size_t n = 0;
+    if (path == NULL && env == NULL)
+        return 0;
+    if (path != NULL && env != NULL) {
+        why = "both --token-secret-file and WSRELAY_TOKEN_SECRET are set: give one";
+    } else if (path == NULL) {
+        n = strlen(env);
+        if (n > TOKEN_SECRET_MAX)
+            why = "WSRELAY_TOKEN_SECRET is longer than 4096 bytes";
+        else
+            memcpy(srv->token_secret, env, n);
+    } else {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t got = 1;
+        while (fd >= 0 && got > 0 && n < sizeof srv->token_secret) {
+            got = read(fd, srv->token_secret + n, sizeof srv->token_secret - n);
+            n += got > 0 ? (size_t)got : 0;
+        }
+        char probe;
+        if (fd < 0 || got < 0)
+            why = strerror(errno); /* "No such file or directory", "Permission denied" */
+        else if (n == sizeof srv->token_secret && read(fd, &probe, 1) > 0)
+            why = "longer than 4096 bytes: is this the right file?";
+        if (fd >= 0)
+            close(fd);
+        if (n > 0 && srv->token_secret[n - 1] == '\n')
+            n -= n > 1 && srv->token_secret[n - 2] == '\r' ? 2 : 1;
+        if (why == NULL && n > TOKEN_SECRET_MAX)
+            why = "longer than 4096 bytes: is this the right file?";
+    }
+    if (why == NULL && n == 0)
+        why = "empty";
+    else if (why == NULL && n < TOKEN_SECRET_MIN)
+        why = "shorter than 32 bytes (RFC 7518 3.2: at least the 256 bits of SHA-256)";
+    if (why != NULL) {
+        OPENSSL_cleanse(srv->token_secret, sizeof srv->token_secret);
+        if (path != NULL && env == NULL)
+            log_at(LL_ERROR, "file=%s \"cannot use the --token-secret-file: %s\"",
+                   log_value_str(path).s, log_text_str(why).s);
+        else
+            log_at(LL_ERROR, "\"cannot use the room token secret: %s\"", log_text_str(why).s);
+        return -1;
+    }
+    srv->token_secret_len = n;
+    log_at(LL_INFO, "from=%s \"room tokens required on /ws\"",
+           path != NULL ? log_value_str(path).s : "WSRELAY_TOKEN_SECRET");
+    return 0;
 }
 
 /* The tick checks every timeout, so it runs a few times per shortest timeout: a deadline is
@@ -194,6 +260,8 @@ int server_run(const struct config *cfg)
     signal(SIGPIPE, SIG_IGN);
     srv->loop.epfd = -1;
 
+    if (load_token_secret(srv) < 0)
+        goto out;
     www_fd = open_www(cfg->www, www_path);
     if (www_fd < 0) {
         log_at(LL_ERROR, "www=%s \"cannot open the www directory: %s\"", log_value_str(www_path).s,
@@ -230,6 +298,8 @@ int server_run(const struct config *cfg)
         log_at(LL_ERROR, "\"out of memory for the --max-connect-rate table\"");
         goto out;
     }
+    srv->routes.token_secret = srv->token_secret;
+    srv->routes.token_secret_len = srv->token_secret_len;
     if (cfg->redis_url != NULL) {
         if (cluster_sync_init(&srv->cluster, cfg, &srv->loop, &srv->rooms, &srv->metrics,
                               tick_interval_ms(cfg)) < 0)
@@ -288,5 +358,6 @@ out:
         close(listen_fd);
     if (www_fd >= 0)
         close(www_fd);
+    OPENSSL_cleanse(srv->token_secret, sizeof srv->token_secret);
     return status;
 }

@@ -173,6 +173,26 @@ bool upgrade_offers_protocol(const struct http_request *req, const char *name)
     return false;
 }
 
+size_t upgrade_protocol_with_prefix(const struct http_request *req, const char *prefix,
+                                    struct http_view *rest)
+{
+    size_t n = 0, prefix_len = strlen(prefix);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (!http_view_eq(h->name, "Sec-WebSocket-Protocol"))
+            continue;
+        size_t pos = 0;
+        struct http_view e;
+        while (http_list_next(h->value, &pos, &e)) {
+            if (e.len < prefix_len || memcmp(e.p, prefix, prefix_len) != 0)
+                continue;
+            if (n++ == 0)
+                *rest = (struct http_view){e.p + prefix_len, e.len - prefix_len};
+        }
+    }
+    return n;
+}
+
 int upgrade_err_status(int err)
 {
     switch (err) {

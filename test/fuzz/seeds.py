@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config,target}/.
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config,target,token}/.
 
 Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
 reaching a different part of the code, so that the first minutes of fuzzing are not spent
 rediscovering what a request or a masked frame looks like. They are generated, not
 hand-edited binaries, so each one is readable here with the reason it exists.
 
-Run it from anywhere: test/fuzz/seeds.py. It rewrites the six directories from scratch
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the seven directories from scratch
 (files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
 """
 import os
@@ -441,6 +441,45 @@ TARGET = {
 }
 
 
+# ---- Token: room tokens (test/fuzz/fuzz_token.c) ---------------------------------------------
+# fuzz_token signs "header NUL claims NUL room" itself, so most seeds are JSON in that shape;
+# a few are whole tokens, base64url text and queries, for its other two readings.
+
+H = b'{"alg":"HS256","typ":"JWT"}'
+
+
+def tok(header, claims, room=b""):
+    return header + b"\x00" + claims + b"\x00" + room
+
+
+TOKEN = {
+    "ok": tok(H, b'{"exp":1800000100,"room":"doc"}', b"doc"),
+    "ok_default_room": tok(b'{"alg":"HS256"}', b'{"exp":1800000100,"room":""}'),
+    "ok_any_named": tok(H, b'{"exp":1800000100,"nbf":1799999999,"room":"*","name":"Ann \\"A\\" '
+                        b'\\u00e9","color":200,"iat":1}', b"x"),
+    "claims_only": b'{"exp":1800000100,"room":"","name":"n"}',
+    "alg_none": tok(b'{"alg":"none"}', b'{"exp":1800000100,"room":"a"}', b"a"),
+    "crit": tok(b'{"alg":"HS256","crit":["b64"],"b64":false}', b'{"exp":1800000100,"room":"a"}',
+                b"a"),
+    "duplicate": tok(H, b'{"exp":1800000100,"room":"b","r\\u006fom":"a"}', b"a"),
+    "expired": tok(H, b'{"exp":1800000000,"room":"a"}', b"a"),
+    "not_yet": tok(H, b'{"exp":1800000100,"nbf":1800000001,"room":"a"}', b"a"),
+    "fraction": tok(H, b'{"exp":1800000100.5,"room":"a"}', b"a"),
+    "name_control": tok(H, b'{"exp":1800000100,"room":"a","name":"a\\u0007"}', b"a"),
+    "name_surrogates": tok(H, b'{"exp":1800000100,"room":"a","name":"\\ud83d\\ude00\\ud800"}',
+                           b"a"),
+    "color_big": tok(H, b'{"exp":1800000100,"room":"a","color":360}', b"a"),
+    "nested": tok(H, b'{"exp":1800000100,"room":{"a":["b",{"c":null}]}}', b"a"),
+    # RFC 7515 §A.1's token, whole (its key is not the target's: a signature refusal).
+    "rfc7515_a1": b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMD"
+                  b"A4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92"
+                  b"K27uhbUJU1p1r_wW1gFWFOEjXk",
+    "b64_vectors": b"Zm9vYmFy",
+    "b64_tail": b"Zm9vYg",
+    "query": b"v=1&token=a.b.c&token=d",
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -458,3 +497,4 @@ if __name__ == "__main__":
     write("cluster", CLUSTER)
     write("config", CONFIG)
     write("target", TARGET)
+    write("token", TOKEN)

@@ -93,6 +93,9 @@ class Server:
         self.port = None
         self.stopped = False  # the test stopped it on purpose: no survival check
         self.returncode = None
+        # Where the survival check joins a room: a server that requires room tokens needs
+        # one in the query (test_tokens.py sets it).
+        self.ws_path = "/ws"
         self.lines = []
         self.stdout = b""
         self._cond = threading.Condition()
@@ -610,9 +613,9 @@ async def expect(ws, text):
     assert got == text, f"\nexpected {text!r}\n     got {got!r}"
 
 
-async def join_room(port, **kw):
-    """Connects to /ws; returns (ws, welcome as dict, welcome's exact text)."""
-    ws = await ws_connect(port, "/ws", **kw)
+async def join_room(port, path="/ws", **kw):
+    """Connects to /ws (or path); returns (ws, welcome as dict, welcome's exact text)."""
+    ws = await ws_connect(port, path, **kw)
     text = await recv(ws)
     assert isinstance(text, str), f"welcome must be a text message, got {text!r}"
     welcome = json.loads(text)
@@ -643,24 +646,24 @@ def leave_text(who):
     return f'{{"type":"leave","sender":"{who["id"]}"}}'
 
 
-async def _fresh_client_works(port):
+async def _fresh_client_works(port, ws_path="/ws"):
     """The survival check: an echo round trip and a well-formed welcome."""
     async with ws_connect(port, "/echo") as ws:
         await ws.send("still alive?")
         assert await recv(ws) == "still alive?"
-    ws, welcome, _ = await join_room(port)
+    ws, welcome, _ = await join_room(port, ws_path)
     assert UUID4_RE.match(welcome["id"]), welcome
     await ws.close()
 
 
-def check_alive(port, timeout=TIMEOUT):
+def check_alive(port, timeout=TIMEOUT, ws_path="/ws"):
     """None if a fresh polite client works within timeout (retried: slots freed by a test's
     last close may take a moment to be reaped), else a description of the last failure."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            run(_fresh_client_works(port), timeout=timeout)
+            run(_fresh_client_works(port, ws_path), timeout=timeout)
             return None
         except Exception as e:  # noqa: BLE001 - any failure is reported below
             last = e
@@ -764,7 +767,7 @@ def start_server(site):
             if srv.proc.poll() is not None:
                 problems.append(f"server died during the test (exit status {srv.proc.returncode})")
             else:
-                why = check_alive(srv.port)
+                why = check_alive(srv.port, ws_path=srv.ws_path)
                 if why:
                     problems.append(why)
         srv.stop()

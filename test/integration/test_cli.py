@@ -30,7 +30,7 @@ def test_help_prints_usage_on_stdout_and_exits_0():
     out = r.stdout.decode()
     assert "usage" in out.lower(), out
     for flag in ("--host", "--port", "--www", "--max-clients", "--max-message", "--max-buffer",
-                 "--quiet"):
+                 "--quiet", "--token-secret-file", "WSRELAY_TOKEN_SECRET"):
         assert flag in out, f"usage does not mention {flag}:\n{out}"
 
 
@@ -56,6 +56,9 @@ BAD_ARGS = [
     ["--max-buffer", "1MB"],
     ["--host"],
     ["--www"],
+    ["--token-secret-file"],
+    ["--token-secret-file="],
+    ["--token-secret-files", "k"],
     ["stray-positional-argument"],
 ]
 

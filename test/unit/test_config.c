@@ -440,6 +440,28 @@ static void max_buffer_must_hold_a_max_message(void **state)
     assert_int_equal(parse(&cfg, ARGC(bad), bad), CONFIG_ERROR);
 }
 
+/* --token-secret-file takes a path (server.c reads and judges the file: config is pure). */
+static void token_secret_file_flag(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *dflt[] = {"wsrelay"};
+    assert_int_equal(parse(&cfg, ARGC(dflt), dflt), CONFIG_RUN);
+    assert_null(cfg.token_secret_file);
+    char *two[] = {"wsrelay", "--token-secret-file", "/run/secrets/k"};
+    assert_int_equal(parse(&cfg, ARGC(two), two), CONFIG_RUN);
+    assert_string_equal(cfg.token_secret_file, "/run/secrets/k");
+    char *eq[] = {"wsrelay", "--token-secret-file=k.txt"};
+    assert_int_equal(parse(&cfg, ARGC(eq), eq), CONFIG_RUN);
+    assert_string_equal(cfg.token_secret_file, "k.txt");
+    char *none[] = {"wsrelay", "--token-secret-file"};
+    assert_int_equal(parse(&cfg, ARGC(none), none), CONFIG_ERROR);
+    char *empty[] = {"wsrelay", "--token-secret-file="};
+    assert_int_equal(parse(&cfg, ARGC(empty), empty), CONFIG_ERROR);
+    assert_non_null(strstr(config_usage(), "--token-secret-file"));
+    assert_non_null(strstr(config_usage(), "WSRELAY_TOKEN_SECRET"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +478,7 @@ int main(void)
         cmocka_unit_test(metrics_allow_matches),
         cmocka_unit_test(metrics_allow_flag),
         cmocka_unit_test(max_buffer_must_hold_a_max_message),
+        cmocka_unit_test(token_secret_file_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

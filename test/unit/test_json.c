@@ -602,6 +602,90 @@ static void writes_color_and_sender_given(void **state)
     buf_free(&out);
 }
 
+/* A room token's name: the client's "name" members go (however spelled), the server's goes
+ * before sender and color; rewriting the output again, with the name or without it (what
+ * another node of a cluster does, knowing no name), gives the same bytes. */
+static void stamps_a_name_and_removes_the_clients(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } rows_n[] = {
+        {"{\"x\":1}", "{\"x\":1,\"name\":\"Ann\"," TAIL},
+        {"{}", "{\"name\":\"Ann\"," TAIL},
+        {"{\"name\":\"Mallory\",\"x\":1}", "{\"x\":1,\"name\":\"Ann\"," TAIL},
+        {"{\"n\\u0061me\":\"Mallory\",\"name\":{\"a\":1},\"y\":2}",
+         "{\"y\":2,\"name\":\"Ann\"," TAIL},
+        {"{\"x\":1,\"sender\":\"me\",\"color\":1,\"name\":\"Eve\"}",
+         "{\"x\":1,\"name\":\"Ann\"," TAIL},
+        {"{\"names\":1}", "{\"names\":1,\"name\":\"Ann\"," TAIL},
+    };
+    struct buf out, again;
+    buf_init(&out, 1 << 12);
+    buf_init(&again, 1 << 12);
+    for (size_t i = 0; i < sizeof rows_n / sizeof rows_n[0]; i++) {
+        buf_reset(&out);
+        assert_int_equal(json_rewrite_named((const uint8_t *)rows_n[i].in, strlen(rows_n[i].in), ID,
+                                            HUE, "\"Ann\"", &out),
+                         0);
+        if (buf_size(&out) != strlen(rows_n[i].out) ||
+            memcmp(buf_head(&out), rows_n[i].out, buf_size(&out)) != 0)
+            fail_msg("row %zu: \"%.*s\", want \"%s\"", i, (int)buf_size(&out),
+                     (const char *)buf_head(&out), rows_n[i].out);
+        for (int named = 0; named < 2; named++) {
+            buf_reset(&again);
+            assert_int_equal(json_rewrite_named(buf_head(&out), buf_size(&out), ID, HUE,
+                                                named ? "\"Ann\"" : NULL, &again),
+                             0);
+            assert_int_equal(buf_size(&again), buf_size(&out));
+            assert_memory_equal(buf_head(&again), buf_head(&out), buf_size(&out));
+        }
+    }
+    /* Without a name, a client's own "name" is one of its members, kept where it stands. */
+    buf_reset(&out);
+    assert_int_equal(
+        json_rewrite_named((const uint8_t *)"{\"name\":\"Bob\",\"x\":1}", 20, ID, HUE, NULL, &out),
+        0);
+    const char *want = "{\"name\":\"Bob\",\"x\":1," TAIL;
+    assert_int_equal(buf_size(&out), strlen(want));
+    assert_memory_equal(buf_head(&out), want, strlen(want));
+    buf_free(&out);
+    buf_free(&again);
+}
+
+/* json_members(): the top-level members, as views, each value with its kind. */
+static void lists_the_members_of_an_object(void **state)
+{
+    (void)state;
+    static const char in[] = " {\"a\":\"x\\u0041\", \"b\":-1.5e3,\"c\":true,\"d\":{\"e\":[1]},"
+                             "\"f\":[],\"a\":null} ";
+    struct json_member m[8];
+    assert_int_equal(json_members((const uint8_t *)in, sizeof in - 1, m, 8), 6);
+    static const enum json_kind kinds[] = {JSON_KIND_STRING, JSON_KIND_NUMBER, JSON_KIND_LITERAL,
+                                           JSON_KIND_OBJECT, JSON_KIND_ARRAY,  JSON_KIND_LITERAL};
+    static const char *const values[] = {"x\\u0041", "-1.5e3", "true", "{\"e\":[1]}", "[]", "null"};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(m[i].kind, kinds[i]);
+        assert_int_equal(m[i].value_len, strlen(values[i]));
+        assert_memory_equal(m[i].value, values[i], m[i].value_len);
+    }
+    assert_int_equal(m[5].key_len, 1); /* duplicates are listed: the reader decides */
+    assert_int_equal(json_members((const uint8_t *)in, sizeof in - 1, m, 5), JSON_ERR_TOO_COMPLEX);
+    assert_int_equal(json_members((const uint8_t *)"{}", 2, m, 0), 0);
+    assert_int_equal(json_members((const uint8_t *)"[1]", 3, m, 8), JSON_ERR_NOT_OBJECT);
+    assert_int_equal(json_members((const uint8_t *)"{\"a\":01}", 8, m, 8), JSON_ERR_SYNTAX);
+
+    uint8_t dec[8];
+    assert_int_equal(json_string_decode(m[0].value, m[0].value_len, dec, sizeof dec), 2);
+    assert_memory_equal(dec, "xA", 2);
+    assert_int_equal(json_string_decode((const uint8_t *)"\\ud83d\\ude00", 12, dec, sizeof dec), 4);
+    assert_memory_equal(dec, "\xf0\x9f\x98\x80", 4);
+    assert_int_equal(json_string_decode((const uint8_t *)"\\ud83d", 6, dec, sizeof dec), SIZE_MAX);
+    assert_int_equal(json_string_decode((const uint8_t *)"\\ude00x", 7, dec, sizeof dec), SIZE_MAX);
+    assert_int_equal(json_string_decode((const uint8_t *)"abc", 3, dec, 2), SIZE_MAX);
+    assert_int_equal(json_string_decode((const uint8_t *)"a\\x", 3, dec, sizeof dec), SIZE_MAX);
+}
+
 /* ---- The error table ------------------------------------------------------------------------ */
 
 static void maps_errors_to_close_codes(void **state)
@@ -640,6 +724,8 @@ int main(void)
         cmocka_unit_test(out_unchanged_when_it_cannot_grow),
         cmocka_unit_test(appends_after_consumed_bytes),
         cmocka_unit_test(writes_color_and_sender_given),
+        cmocka_unit_test(stamps_a_name_and_removes_the_clients),
+        cmocka_unit_test(lists_the_members_of_an_object),
         cmocka_unit_test(maps_errors_to_close_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -495,10 +495,53 @@ static void remote_clients_by_id(void **state)
     presence_free(&p);
 }
 
+/* A room token's name (presence_set_name) rides after the color in the welcome, the join
+ * and a silent peer's entry; the leave and the unnamed are unchanged. A new join forgets it. */
+static void a_named_slot_carries_its_name(void **state)
+{
+    (void)state;
+    struct presence p;
+    assert_int_equal(presence_init(&p, 3, 0, 0), 0);
+    presence_join(&p, 0, ID_A, 7);
+    assert_int_equal(presence_set_name(&p, 0, "\"Ann \\\"A\\\"\""), 0);
+    presence_join(&p, 1, ID_B, 9);
+    struct buf out;
+    buf_init(&out, 4096);
+    assert_int_equal(presence_write_join(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_A
+                     "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\"}");
+    buf_reset(&out);
+    assert_int_equal(presence_write_join(&p, 1, &out), 0);
+    assert_out(&out, "{\"type\":\"join\",\"sender\":\"" ID_B "\",\"color\":9}");
+    buf_reset(&out);
+    assert_int_equal(welcome(&p, 0, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\","
+               "\"room\":\"\",\"peers\":[{\"sender\":\"" ID_B "\",\"color\":9}]}");
+    buf_reset(&out);
+    assert_int_equal(welcome(&p, 1, &out), 0);
+    assert_out(&out,
+               "{\"type\":\"welcome\",\"id\":\"" ID_B "\",\"color\":9,\"room\":\"\",\"peers\":["
+               "{\"sender\":\"" ID_A "\",\"color\":7,\"name\":\"Ann \\\"A\\\"\"}]}");
+    buf_reset(&out);
+    assert_int_equal(presence_write_leave(&p, 0, &out), 0);
+    assert_out(&out, "{\"type\":\"leave\",\"sender\":\"" ID_A "\"}");
+    presence_join(&p, 0, ID_C, 1); /* the slot's next client is nobody in particular */
+    assert_null(p.peers[0].name);
+    assert_int_equal(presence_set_name(&p, 1, "\"B\""), 0);
+    presence_leave(&p, 1);
+    assert_null(p.peers[1].name);
+    presence_join(&p, 2, ID_D, 2);
+    assert_int_equal(presence_set_name(&p, 2, "\"D\""), 0); /* freed by presence_free */
+    buf_free(&out);
+    presence_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(join_and_leave_messages),
+        cmocka_unit_test(a_named_slot_carries_its_name),
         cmocka_unit_test(welcome_alone_lists_no_peers),
         cmocka_unit_test(welcome_with_one_silent_peer),
         cmocka_unit_test(welcome_with_one_peer_that_moved),

@@ -122,7 +122,8 @@ static void flushed(void)
 static struct conn *enter(const char *room)
 {
     struct conn *c = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, c, room, strlen(room), id_of(c->slot), c->slot), 0);
+    assert_int_equal(room_enter(&fx.rooms, c, room, strlen(room), id_of(c->slot), c->slot, NULL),
+                     0);
     return c;
 }
 
@@ -217,17 +218,18 @@ static void full_room_refuses_and_changes_nothing(void **state)
     received(b);
     struct conn *c = open_ws();
     fx.events[0] = '\0';
-    assert_int_equal(room_enter(&fx.rooms, c, "r", 1, id_of(c->slot), 1), ROOM_ERR_FULL);
+    assert_int_equal(room_enter(&fx.rooms, c, "r", 1, id_of(c->slot), 1, NULL), ROOM_ERR_FULL);
     assert_false(fx.presence.peers[c->slot].is_present);
     assert_null(rooms_of(&fx.rooms, c->slot));
     assert_string_equal(received(a), ""); /* no join for a member that never entered */
     assert_string_equal(received(c), ""); /* and no welcome */
     assert_string_equal(fx.events, "");
     assert_int_equal(fx.rooms.counters.refused_full, 1);
-    assert_int_equal(room_enter(&fx.rooms, c, "other", 5, id_of(c->slot), 1), 0); /* elsewhere */
+    assert_int_equal(room_enter(&fx.rooms, c, "other", 5, id_of(c->slot), 1, NULL),
+                     0); /* elsewhere */
     room_leave(&fx.rooms, a);
     struct conn *d = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, d, "r", 1, id_of(d->slot), 1), 0); /* a place */
+    assert_int_equal(room_enter(&fx.rooms, d, "r", 1, id_of(d->slot), 1, NULL), 0); /* a place */
 }
 
 static void too_many_rooms_refuses_until_one_frees(void **state)
@@ -238,13 +240,15 @@ static void too_many_rooms_refuses_until_one_frees(void **state)
     struct conn *a = enter("one");
     enter("two");
     struct conn *c = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, c, "three", 5, id_of(c->slot), 1), ROOM_ERR_TOO_MANY);
+    assert_int_equal(room_enter(&fx.rooms, c, "three", 5, id_of(c->slot), 1, NULL),
+                     ROOM_ERR_TOO_MANY);
     assert_int_equal(fx.rooms.counters.refused_too_many, 1);
-    assert_int_equal(room_enter(&fx.rooms, c, "one", 3, id_of(c->slot), 1), 0); /* an open one */
+    assert_int_equal(room_enter(&fx.rooms, c, "one", 3, id_of(c->slot), 1, NULL),
+                     0); /* an open one */
     room_leave(&fx.rooms, c);
     room_leave(&fx.rooms, a); /* "one" frees */
     struct conn *d = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, d, "three", 5, id_of(d->slot), 1), 0);
+    assert_int_equal(room_enter(&fx.rooms, d, "three", 5, id_of(d->slot), 1, NULL), 0);
     assert_int_equal(fx.rooms.nopen, 2);
 }
 
@@ -287,7 +291,7 @@ static void welcome_names_the_room_and_lists_only_its_members(void **state)
     enter("elsewhere");
     send_text(a, "{\"x\":1}");
     struct conn *b = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, b, "doc", 3, id_of(b->slot), 7), 0);
+    assert_int_equal(room_enter(&fx.rooms, b, "doc", 3, id_of(b->slot), 7, NULL), 0);
     char want[4096];
     snprintf(want, sizeof want,
              "{\"type\":\"welcome\",\"id\":\"%s\",\"color\":7,\"room\":\"doc\",\"peers\":["
@@ -577,7 +581,7 @@ static void owed_updates_come_from_the_readers_room_only(void **state)
     send_text(sender, "{\"x\":3}");
     flush();
     room_leave(&fx.rooms, sender);
-    assert_int_equal(room_enter(&fx.rooms, sender, "else", 4, id_of(sender->slot), 1), 0);
+    assert_int_equal(room_enter(&fx.rooms, sender, "else", 4, id_of(sender->slot), 1, NULL), 0);
     send_text(sender, "{\"x\":4}"); /* said in room "else" */
     reader->is_behind = false;
     received(reader); /* the leave */
@@ -638,7 +642,7 @@ static void above_roster_max_arrivals_show_when_they_move(void **state)
     assert_string_equal(received(a), want);
     /* A newcomer: the two most recently active (mover, then b), and the count. */
     struct conn *n = open_ws();
-    assert_int_equal(room_enter(&fx.rooms, n, "doc", 3, id_of(n->slot), 5), 0);
+    assert_int_equal(room_enter(&fx.rooms, n, "doc", 3, id_of(n->slot), 5, NULL), 0);
     snprintf(want, sizeof want,
              "{\"type\":\"welcome\",\"id\":\"%s\",\"color\":5,\"room\":\"doc\",\"peers\":["
              "%s,{\"sender\":\"%s\",\"color\":%u}],\"count\":5}\n",
@@ -662,7 +666,7 @@ static void a_batch_member_gets_arrays_of_the_same_objects(void **state)
     struct conn *seed = enter("doc");
     struct conn *bt = open_ws();
     bt->ws.is_batch = true;
-    assert_int_equal(room_enter(&fx.rooms, bt, "doc", 3, id_of(bt->slot), 4), 0);
+    assert_int_equal(room_enter(&fx.rooms, bt, "doc", 3, id_of(bt->slot), 4, NULL), 0);
     char want[1024];
     snprintf(want, sizeof want,
              "[{\"type\":\"welcome\",\"id\":\"%s\",\"color\":4,\"room\":\"doc\",\"peers\":["

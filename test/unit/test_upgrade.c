@@ -350,6 +350,30 @@ static void origin_table(void **state)
     }
 }
 
+/* upgrade_protocol_with_prefix(): a room token offered as "bearer.<token>", across fields
+ * and list elements, counted so that two tokens can be refused. */
+static void finds_protocols_by_prefix(void **state)
+{
+    (void)state;
+    struct http_request req = {
+        .nheaders = 3,
+        .headers = {{{"Sec-WebSocket-Protocol", 22}, {"wsrelay.batch, bearer.a.b.c", 27}},
+                    {{"Host", 4}, {"bearer.x", 8}},
+                    {{"sec-websocket-protocol", 22}, {" , Bearer.y,bearer", 18}}},
+    };
+    struct http_view rest = {NULL, 0};
+    assert_int_equal(upgrade_protocol_with_prefix(&req, "bearer.", &rest), 1);
+    assert_int_equal(rest.len, 5);
+    assert_memory_equal(rest.p, "a.b.c", 5);
+    req.headers[2].value = (struct http_view){"bearer.", 7}; /* a second, empty one */
+    assert_int_equal(upgrade_protocol_with_prefix(&req, "bearer.", &rest), 2);
+    assert_memory_equal(rest.p, "a.b.c", 5); /* the first */
+    req.nheaders = 1;
+    req.headers[0].value = (struct http_view){"wsrelay.batch", 13};
+    assert_int_equal(upgrade_protocol_with_prefix(&req, "bearer.", &rest), 0);
+    assert_true(upgrade_offers_protocol(&req, "wsrelay.batch"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +384,7 @@ int main(void)
         cmocka_unit_test(check_hand_built_requests),
         cmocka_unit_test(error_statuses),
         cmocka_unit_test(origin_table),
+        cmocka_unit_test(finds_protocols_by_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,6 +96,9 @@ class Server:
         # Where the survival check joins a room: a server that requires room tokens needs
         # one in the query (test_tokens.py sets it).
         self.ws_path = "/ws"
+        # A server started with --tls-cert: the client ssl.SSLContext that trusts it, so the
+        # survival check speaks wss:// (test_tls.py sets it).
+        self.ssl = None
         self.lines = []
         self.stdout = b""
         self._cond = threading.Condition()
@@ -600,7 +603,8 @@ def ws_connect(port, path="/ws", **kw):
     kw.setdefault("open_timeout", TIMEOUT)
     kw.setdefault("close_timeout", TIMEOUT)
     kw.setdefault("max_size", None)
-    return websockets.connect(f"ws://{HOST}:{port}{path}", **kw)
+    scheme = "wss" if kw.get("ssl") is not None else "ws"
+    return websockets.connect(f"{scheme}://{HOST}:{port}{path}", **kw)
 
 
 async def recv(ws, timeout=TIMEOUT):
@@ -646,24 +650,25 @@ def leave_text(who):
     return f'{{"type":"leave","sender":"{who["id"]}"}}'
 
 
-async def _fresh_client_works(port, ws_path="/ws"):
-    """The survival check: an echo round trip and a well-formed welcome."""
-    async with ws_connect(port, "/echo") as ws:
+async def _fresh_client_works(port, ws_path="/ws", ssl=None):
+    """The survival check: an echo round trip and a well-formed welcome (over TLS with ssl,
+    a client ssl.SSLContext)."""
+    async with ws_connect(port, "/echo", ssl=ssl) as ws:
         await ws.send("still alive?")
         assert await recv(ws) == "still alive?"
-    ws, welcome, _ = await join_room(port, ws_path)
+    ws, welcome, _ = await join_room(port, ws_path, ssl=ssl)
     assert UUID4_RE.match(welcome["id"]), welcome
     await ws.close()
 
 
-def check_alive(port, timeout=TIMEOUT, ws_path="/ws"):
+def check_alive(port, timeout=TIMEOUT, ws_path="/ws", ssl=None):
     """None if a fresh polite client works within timeout (retried: slots freed by a test's
     last close may take a moment to be reaped), else a description of the last failure."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            run(_fresh_client_works(port, ws_path), timeout=timeout)
+            run(_fresh_client_works(port, ws_path, ssl), timeout=timeout)
             return None
         except Exception as e:  # noqa: BLE001 - any failure is reported below
             last = e
@@ -767,7 +772,7 @@ def start_server(site):
             if srv.proc.poll() is not None:
                 problems.append(f"server died during the test (exit status {srv.proc.returncode})")
             else:
-                why = check_alive(srv.port, ws_path=srv.ws_path)
+                why = check_alive(srv.port, ws_path=srv.ws_path, ssl=srv.ssl)
                 if why:
                     problems.append(why)
         srv.stop()

@@ -63,7 +63,7 @@ struct conn_io {
 
     struct loop_watch listener;
     int listen_fd;
-    struct tls_server *tls; /* --tls-cert: every accepted connection speaks TLS; NULL: plain */
+    struct tls_server *tls;   /* --tls-cert: every accepted connection speaks TLS; NULL: plain */
     bool is_file_path_logged; /* how static files go out over TLS (kTLS or not): said once */
     /* Connections whose transport holds input epoll cannot see (transport_has_buffered):
      * read again before the next wait. A slot is listed at most twice (once stale, from a

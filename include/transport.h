@@ -41,10 +41,10 @@ struct transport_ops {
 
 struct transport {
     const struct transport_ops *ops;
-    int fd;          /* the socket; -1 once closed */
-    void *ssl;       /* TLS: the connection's SSL object; NULL for plain TCP */
+    int fd;           /* the socket; -1 once closed */
+    void *ssl;        /* TLS: the connection's SSL object; NULL for plain TCP */
     bool wants_write; /* TLS: the last recv needs the socket writable first (tls.h) */
-    const char *why; /* after -EPROTO: a static reason ("tls: wrong version number") */
+    const char *why;  /* after -EPROTO: a static reason ("tls: wrong version number") */
 };
 
 /* Plain TCP. */

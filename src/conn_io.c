@@ -432,9 +432,9 @@ static void on_readable(struct conn_io *io, struct conn *c)
     if (n <= 0) {
         const char *why =
             n == 0 ? (c->phase == CONN_WS ? "peer closed without a close frame" : "peer closed")
-            : n == -ECONNRESET        ? "connection reset"
+            : n == -ECONNRESET          ? "connection reset"
             : n == -EPROTO && c->tp.why ? c->tp.why /* TLS: OpenSSL's reason */
-                                      : "read error";
+                                        : "read error";
         conn_close_later(io->conns, c,
                          n == 0 && c->phase == CONN_HTTP ? CONN_END_HTTP : CONN_END_PEER_GONE, why);
         return;

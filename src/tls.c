@@ -91,12 +91,12 @@ static SSL_CTX *make_ctx(const char *cert_path, const char *key_path, char *err,
     static const unsigned char sid[] = "wsrelay";
     SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
 
+    /* The key is judged twice: readable as a key, then matching the certificate. */
     const char *bad = NULL;
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1)
         bad = cert_path;
-    else if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1)
-        bad = key_path;
-    else if (SSL_CTX_check_private_key(ctx) != 1)
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+             SSL_CTX_check_private_key(ctx) != 1)
         bad = key_path;
     if (bad != NULL) {
         take_ssl_error(why, sizeof why);

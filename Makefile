@@ -28,10 +28,10 @@ OPT      = -O2 -g
 SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SANLINK  = -fsanitize=address,undefined
 
-# OpenSSL ships libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
+# OpenSSL ships libssl.pc and libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
 # hiredis (issue 5's Redis backplane) ships hiredis.pc.
-LIBS     = $(shell $(PKG_CONFIG) --libs libcrypto hiredis 2>/dev/null || echo -lcrypto -lhiredis)
-LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcrypto hiredis 2>/dev/null)
+LIBS     = $(shell $(PKG_CONFIG) --libs libssl libcrypto hiredis 2>/dev/null || echo -lssl -lcrypto -lhiredis)
+LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libssl libcrypto hiredis 2>/dev/null)
 TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 MODULES  = $(filter-out main,$(basename $(notdir $(wildcard src/*.c))))

@@ -54,6 +54,8 @@ struct config {
     const char *allow_origin;      /* NULL: Origin must match Host; "*": any; else a comma list */
     const char *redis_url;         /* --redis: NULL runs a single node (the default) */
     const char *redis_channel;     /* --redis-channel: the pub/sub channel nodes share */
+    const char *tls_cert;          /* --tls-cert: PEM chain; NULL: plain TCP (with tls_key) */
+    const char *tls_key;           /* --tls-key: its PEM private key */
     const char *token_secret_file; /* --token-secret-file: /ws needs room tokens signed with
                                     * the key in it (token.h); NULL: WSRELAY_TOKEN_SECRET,
                                     * or no tokens. server.c reads it */

@@ -125,6 +125,7 @@ struct conn {
     bool is_behind;           /* after its last write, output past conflate_mark was still pending:
                                * a slow reader, so cursor messages wait for it (room.c) */
     bool is_reset;            /* close with a TCP reset (SO_LINGER 0), dropping unsent bytes */
+    bool is_buffered;         /* in conn_io's list of transports holding unread input */
     uint64_t serial;          /* "conn=N" in logs: never reused, unlike slots and descriptors */
     uint64_t since_ms;        /* monotonic time the current phase began: for timeouts */
     struct net_addr peer;     /* for logs */
@@ -169,10 +170,10 @@ int conn_table_init(struct conn_table *t, size_t max, size_t rbuf_limit, size_t 
 /* Releases every slot still open (closing their descriptors) and the table. */
 void conn_table_free(struct conn_table *t);
 
-/* Takes a free slot for socket fd (plain TCP), in phase CONN_HTTP. Returns NULL if every slot is
- * taken. */
-struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer, uint64_t serial,
-                       uint64_t now_ms);
+/* Takes a free slot for the accepted socket tp (which the slot owns from now on), in phase
+ * CONN_HTTP. Returns NULL if every slot is taken (tp stays the caller's). */
+struct conn *conn_open(struct conn_table *t, const struct transport *tp,
+                       const struct net_addr *peer, uint64_t serial, uint64_t now_ms);
 
 /* Marks c for closing, with the kind of end and a static phrase; the first reason wins.
  * Handlers check c->phase == CONN_CLOSING first and do nothing for a marked connection. */

@@ -27,6 +27,7 @@
 #include "http.h"
 #include "loop.h"
 #include "metrics.h"
+#include "tls.h"
 #include "ws.h"
 
 enum {
@@ -62,6 +63,13 @@ struct conn_io {
 
     struct loop_watch listener;
     int listen_fd;
+    struct tls_server *tls;   /* --tls-cert: every accepted connection speaks TLS; NULL: plain */
+    bool is_file_path_logged; /* how static files go out over TLS (kTLS or not): said once */
+    /* Connections whose transport holds input epoll cannot see (transport_has_buffered):
+     * read again before the next wait. A slot is listed at most twice (once stale, from a
+     * connection released after it was listed, once live), hence 2 * max entries. */
+    uint32_t *buffered;
+    size_t nbuffered;
     int spare_fd;          /* held open so that EMFILE can still be answered (libuv's trick) */
     bool is_accept_paused; /* out of descriptors with no spare: see shed_load() */
     bool is_stopping;
@@ -81,6 +89,16 @@ struct conn_io {
 int conn_io_init(struct conn_io *io, const struct config *cfg, struct loop *loop,
                  struct conn_table *conns, struct metrics *metrics, int listen_fd,
                  const struct conn_io_ops *ops, void *ctx);
+
+/* Before each pass: reads again every connection whose transport still holds input (TLS
+ * records inside OpenSSL), which no epoll event will announce. */
+void conn_io_read_buffered(struct conn_io *io);
+
+/* Is any connection waiting for conn_io_read_buffered()? Then the loop must not sleep. */
+static inline bool conn_io_has_buffered(const struct conn_io *io)
+{
+    return io->nbuffered > 0;
+}
 
 /* Closes the listening socket and the spare descriptor (connections are the table's). */
 void conn_io_free(struct conn_io *io);

@@ -3,8 +3,8 @@
  *
  * Owns: a small table of operations per kind of transport (after redis's ConnectionType), so
  * that the rest of the server never calls read(), send(), sendfile() or shutdown() on a
- * client itself. Today there is one kind, plain TCP; TLS (issue "wss://") becomes a second
- * table whose operations run OpenSSL over the same descriptor.
+ * client itself. Two kinds: plain TCP (transport.c) and TLS (tls.c), whose operations run
+ * OpenSSL over the same descriptor.
  * Does not own: the descriptor's registration with the loop (conn_io.c), socket options
  * (net.c), or deciding when to read or write.
  * Edge: these are system calls. Every operation returns a count or -errno, never sets errno
@@ -21,7 +21,7 @@
 struct transport;
 
 struct transport_ops {
-    const char *name; /* "tcp" */
+    const char *name; /* "tcp", "tls" */
     /* Up to len bytes into p: the count (> 0), 0 at the peer's end of stream, or -errno
      * (-EAGAIN: nothing now). */
     ssize_t (*recv)(struct transport *t, void *p, size_t len);
@@ -33,11 +33,18 @@ struct transport_ops {
     void (*shutdown_write)(struct transport *t);
     /* Closes the socket; with reset, with a TCP reset that drops unsent bytes. */
     void (*close)(struct transport *t, bool reset);
+    /* Input already read from the socket but not yet handed out (TLS: decrypted or whole
+     * records inside OpenSSL). Level-triggered epoll sees only the socket, so conn_io asks
+     * this after each read: true means "read me again without waiting". */
+    bool (*has_buffered)(const struct transport *t);
 };
 
 struct transport {
     const struct transport_ops *ops;
-    int fd; /* the socket; -1 once closed */
+    int fd;           /* the socket; -1 once closed */
+    void *ssl;        /* TLS: the connection's SSL object; NULL for plain TCP */
+    bool wants_write; /* TLS: the last recv needs the socket writable first (tls.h) */
+    const char *why;  /* after -EPROTO: a static reason ("tls: wrong version number") */
 };
 
 /* Plain TCP. */
@@ -70,6 +77,11 @@ static inline void transport_shutdown_write(struct transport *t)
     t->ops->shutdown_write(t);
 }
 
+static inline bool transport_has_buffered(const struct transport *t)
+{
+    return t->ops->has_buffered(t);
+}
+
 static inline void transport_close(struct transport *t, bool reset)
 {
     if (t->fd >= 0)
@@ -78,7 +90,8 @@ static inline void transport_close(struct transport *t, bool reset)
 }
 
 /* Before a connection has a slot (every slot taken): one non-blocking best-effort send of a
- * short refusal on a plain socket, then close. */
+ * short refusal on a plain socket, then close (with len 0, only the close: a TLS client
+ * could not read a plain refusal). */
 void transport_refuse(int fd, const void *p, size_t len);
 
 #endif

@@ -86,8 +86,9 @@ fi
 # free ports, so the two never meet. Each suite's output goes to build/test-logs/.
 start_pytest() {
     local label=$1 bin=$2
+    shift 2
     mkdir -p build/test-logs
-    WSRELAY_BIN="$PWD/$bin" "$PY" -m pytest -q -p no:cacheprovider test/integration \
+    WSRELAY_BIN="$PWD/$bin" "$PY" -m pytest -q -p no:cacheprovider "${@:-test/integration}" \
         >"build/test-logs/integration-$label.log" 2>&1
 }
 
@@ -123,6 +124,25 @@ if [ -d test/integration ]; then
     fi
     count_pytest release wsrelay
     count_pytest asan build/asan/wsrelay
+
+    # The TLS pass (issue 13): the suites that speak the protocols, once more with every
+    # server on --tls-cert and every client on TLS (conftest.py's WSRELAY_TEST_TLS): the
+    # relay and presence, every Autobahn-numbered echo group, the handshake, latest position
+    # wins. Both builds, at the same time as above.
+    stage "integration tests over TLS (release and asan)"
+    tls_suites="test/integration/test_relay.py test/integration/test_echo.py
+        test/integration/test_second_client.py test/integration/test_handshake.py
+        test/integration/test_latest_wins.py test/integration/test_autobahn_*.py"
+    # shellcheck disable=SC2086
+    WSRELAY_TEST_TLS=1 start_pytest release-tls wsrelay -m "not storm" $tls_suites &
+    release_pid=$!
+    # shellcheck disable=SC2086
+    WSRELAY_TEST_TLS=1 WSRELAY_SANITIZED=1 start_pytest asan-tls build/asan/wsrelay \
+        -m "not storm" $tls_suites &
+    asan_pid=$!
+    wait "$release_pid" "$asan_pid"
+    count_pytest release-tls wsrelay
+    count_pytest asan-tls build/asan/wsrelay
 fi
 
 # Browser tests (test/e2e/*.test.mjs, docs/page.md): the page in Debian's chromium, driven

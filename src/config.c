@@ -50,6 +50,9 @@ static const char usage[] =
     "                       redis://[[user]:password@]host[:port][/db] (default: one node;\n"
     "                       the password may come from WSRELAY_REDIS_PASSWORD instead)\n"
     "  --redis-channel NAME the channel the nodes share (default wsrelay)\n"
+    "  --tls-cert FILE      speak TLS (https://, wss://) with this PEM certificate, its\n"
+    "                       chain after it; needs --tls-key; SIGHUP reloads both\n"
+    "  --tls-key FILE       the certificate's PEM private key\n"
     "  --token-secret-file FILE  /ws handshakes need a room token (a JWT, HS256) signed with\n"
     "                       the key in FILE, at least 32 bytes (default: the key in\n"
     "                       WSRELAY_TOKEN_SECRET, else no tokens; docs/deploy.md)\n"
@@ -282,6 +285,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--redis-channel", FLAG_STRING, 0, 0},
             {"--metrics-allow", FLAG_STRING, 0, 0},
             {"--token-secret-file", FLAG_STRING, 0, 0},
+            {"--tls-cert", FLAG_STRING, 0, 0},
+            {"--tls-key", FLAG_STRING, 0, 0},
             {"--port", FLAG_SIZE, 0, 65535},
             {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
             {"--max-rooms", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
@@ -335,6 +340,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->redis_channel = value;
         else if (strcmp(name, "--token-secret-file") == 0)
             cfg->token_secret_file = value;
+        else if (strcmp(name, "--tls-cert") == 0)
+            cfg->tls_cert = value;
+        else if (strcmp(name, "--tls-key") == 0)
+            cfg->tls_key = value;
         else if (strcmp(name, "--metrics-allow") == 0) {
             char why[160];
             if (config_parse_prefixes(value, &cfg->metrics_allow, why, sizeof why) < 0) {
@@ -376,6 +385,10 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
 
     if (cfg->allow_origin != NULL && !check_origins(cfg->allow_origin, err, err_len))
         return CONFIG_ERROR;
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        snprintf(err, err_len, "options '--tls-cert' and '--tls-key' go together");
+        return CONFIG_ERROR;
+    }
     if (cfg->redis_url != NULL) {
         struct config_redis r;
         char why[160];

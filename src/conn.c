@@ -45,8 +45,8 @@ void conn_table_free(struct conn_table *t)
     *t = (struct conn_table){0};
 }
 
-struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer, uint64_t serial,
-                       uint64_t now_ms)
+struct conn *conn_open(struct conn_table *t, const struct transport *tp,
+                       const struct net_addr *peer, uint64_t serial, uint64_t now_ms)
 {
     uint32_t slot;
     if (t->nfree > 0)
@@ -58,7 +58,7 @@ struct conn *conn_open(struct conn_table *t, int fd, const struct net_addr *peer
     struct conn *c = &t->conns[slot];
     *c = (struct conn){
         .watch = {.fd = -1},
-        .tp = transport_make(&transport_tcp, fd),
+        .tp = *tp,
         .slot = slot,
         .phase = CONN_HTTP,
         .route = CONN_ROUTE_NONE,

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -87,8 +88,16 @@ static void update_interest(struct conn_io *io, struct conn *c)
      * it would cost two epoll_ctl() calls per message (arm now, disarm after the flush). */
     if (has_output(c) && !c->is_queued)
         mask |= LOOP_OUT;
+    /* TLS: a read that must first write a handshake message waits for writability. */
+    if (tls_wants_write(&c->tp))
+        mask |= LOOP_OUT;
     if (loop_set(io->loop, &c->watch, mask) < 0)
         conn_close_later(io->conns, c, CONN_END_ERROR, "epoll_ctl failed");
+    /* Input OpenSSL already holds never raises EPOLLIN again: list it to be read anyway. */
+    if ((mask & LOOP_IN) && !c->is_buffered && transport_has_buffered(&c->tp)) {
+        c->is_buffered = true;
+        io->buffered[io->nbuffered++] = c->slot;
+    }
 }
 
 static void process_input(struct conn_io *io, struct conn *c);
@@ -305,7 +314,13 @@ bool conn_io_upgrade(struct conn_io *io, struct conn *c, enum conn_route route, 
 
 void conn_io_send_file(struct conn_io *io, struct conn *c, int file_fd, uint64_t size)
 {
-    (void)io;
+    if (c->tp.ssl != NULL && !io->is_file_path_logged) {
+        io->is_file_path_logged = true;
+        log_at(LL_INFO, "tls=%s \"static files over TLS: %s\"", tls_version(&c->tp),
+               tls_uses_ktls(&c->tp) ? "kTLS, sendfile() stays zero-copy"
+                                     : "no kTLS here (kernel tls module absent or cipher "
+                                       "unsupported): read() and SSL_write()");
+    }
     c->http.file_fd = file_fd;
     c->http.file_off = 0;
     c->http.file_left = size;
@@ -417,8 +432,9 @@ static void on_readable(struct conn_io *io, struct conn *c)
     if (n <= 0) {
         const char *why =
             n == 0 ? (c->phase == CONN_WS ? "peer closed without a close frame" : "peer closed")
-            : n == -ECONNRESET ? "connection reset"
-                               : "read error";
+            : n == -ECONNRESET          ? "connection reset"
+            : n == -EPROTO && c->tp.why ? c->tp.why /* TLS: OpenSSL's reason */
+                                        : "read error";
         conn_close_later(io->conns, c,
                          n == 0 && c->phase == CONN_HTTP ? CONN_END_HTTP : CONN_END_PEER_GONE, why);
         return;
@@ -457,10 +473,15 @@ static void on_conn_event(struct loop_watch *w, uint32_t events)
     struct conn *c = conn_of_watch(w);
     if (c->phase == CONN_CLOSING)
         return;
+    /* TLS: a read stopped for want of writability goes on now (taken before the flush,
+     * which may itself clear the want by writing). */
+    bool is_read_waiting = (events & LOOP_OUT) && tls_wants_write(&c->tp);
     if (events & LOOP_OUT)
         flush_conn(io, c);
     if (c->phase == CONN_CLOSING)
         return;
+    if (is_read_waiting)
+        events |= LOOP_IN;
     if (events & (LOOP_IN | LOOP_ERR)) {
         if (c->phase == CONN_HTTP || c->phase == CONN_WS)
             on_readable(io, c);
@@ -480,7 +501,9 @@ static void refuse_full(struct conn_io *io, int fd, const struct net_addr *peer)
     net_addr_format(peer, text);
     struct buf b;
     buf_init(&b, 512);
-    if (http_write_error(&b, 503, false, false, NULL, conn_io_date(io)) == 0)
+    if (io->tls != NULL) /* a TLS client could not read a plain answer: just close */
+        transport_refuse(fd, NULL, 0);
+    else if (http_write_error(&b, 503, false, false, NULL, conn_io_date(io)) == 0)
         transport_refuse(fd, buf_head(&b), buf_size(&b));
     else
         close(fd);
@@ -529,10 +552,18 @@ static void on_accept(struct loop_watch *w, uint32_t events)
             log_at(LL_ERROR, "errno=%d \"accept failed: %s\"", -fd, strerror(-fd));
             return;
         }
-        struct conn *c = conn_open(io->conns, fd, &peer, ++io->serial, io->loop->now_ms);
+        struct transport tp = transport_make(&transport_tcp, fd);
+        if (io->tls != NULL && tls_transport(io->tls, fd, &tp) < 0) {
+            log_at(LL_ERROR, "\"out of memory for a TLS connection\"");
+            close(fd);
+            continue;
+        }
+        struct conn *c = conn_open(io->conns, &tp, &peer, ++io->serial, io->loop->now_ms);
         io->metrics->connections_total++;
         if (c == NULL) {
             io->metrics->refused_full++;
+            tp.fd = -1; /* refuse_full closes the socket itself */
+            transport_close(&tp, false);
             refuse_full(io, fd, &peer);
             continue;
         }
@@ -547,6 +578,22 @@ static void on_accept(struct loop_watch *w, uint32_t events)
     }
 }
 
+void conn_io_read_buffered(struct conn_io *io)
+{
+    /* Reading may list connections again (their transport still holds more): those wait
+     * for the next pass, behind the ones listed now, so nobody is starved. */
+    size_t n = io->nbuffered;
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = &io->conns->conns[io->buffered[i]];
+        if (!c->is_buffered)
+            continue; /* stale: released (and perhaps reused) since it was listed */
+        c->is_buffered = false;
+        on_conn_event(&c->watch, LOOP_IN);
+    }
+    memmove(io->buffered, io->buffered + n, (io->nbuffered - n) * sizeof *io->buffered);
+    io->nbuffered -= n;
+}
+
 int conn_io_init(struct conn_io *io, const struct config *cfg, struct loop *loop,
                  struct conn_table *conns, struct metrics *metrics, int listen_fd,
                  const struct conn_io_ops *ops, void *ctx)
@@ -559,6 +606,9 @@ int conn_io_init(struct conn_io *io, const struct config *cfg, struct loop *loop
     io->ctx = ctx;
     io->listen_fd = listen_fd;
     io->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    io->buffered = calloc(2 * conns->max, sizeof *io->buffered);
+    if (io->buffered == NULL)
+        return -ENOMEM;
     return loop_add(loop, &io->listener, listen_fd, LOOP_IN, on_accept, io);
 }
 
@@ -569,6 +619,8 @@ void conn_io_free(struct conn_io *io)
     if (io->spare_fd >= 0)
         close(io->spare_fd);
     io->listen_fd = io->spare_fd = -1;
+    free(io->buffered);
+    io->buffered = NULL;
 }
 
 /* ==== 6. Timeouts ======================================================================= */

@@ -25,6 +25,7 @@
 #include "presence.h"
 #include "room.h"
 #include "routes.h"
+#include "tls.h"
 #include "token.h"
 #include "www.h"
 
@@ -46,6 +47,8 @@ struct server {
     struct routes routes;
     bool has_cluster;
     struct cluster_sync cluster;
+    bool has_tls;
+    struct tls_server tls;
     bool is_stopping;
     uint64_t stop_deadline_ms;
     uint8_t token_secret[TOKEN_SECRET_MAX + 2]; /* room tokens' key (a newline may follow) */
@@ -58,6 +61,20 @@ struct server {
 static void on_signal(struct loop_watch *w, uint32_t signo)
 {
     struct server *srv = w->ctx;
+    if (signo == SIGHUP) {
+        /* Reload (certbot's deploy hook, systemctl reload): new handshakes get the new pair;
+         * a bad file keeps the old one, and says why. */
+        char err[512];
+        if (!srv->has_tls)
+            log_at(LL_INFO, "signal=%u \"SIGHUP: nothing to reload (no --tls-cert)\"", signo);
+        else if (tls_server_reload(&srv->tls, err, sizeof err) < 0)
+            log_at(LL_ERROR, "signal=%u reason=%s \"TLS reload failed: keeping the old pair\"",
+                   signo, log_value_str(err).s);
+        else
+            log_at(LL_INFO, "signal=%u cert=%s \"TLS certificate and key reloaded\"", signo,
+                   log_value_str(srv->cfg->tls_cert).s);
+        return;
+    }
     if (srv->is_stopping) {
         log_at(LL_INFO, "signal=%u \"second signal: stopping now\"", signo);
         srv->stop_deadline_ms = srv->loop.now_ms;
@@ -272,6 +289,15 @@ int server_run(const struct config *cfg)
     if (rc < 0)
         log_at(LL_WARN, "\"cannot raise the descriptor limit: %s\"", strerror(-rc));
 
+    if (cfg->tls_cert != NULL) {
+        char err[512];
+        if (tls_server_init(&srv->tls, cfg->tls_cert, cfg->tls_key, err, sizeof err) < 0) {
+            log_at(LL_ERROR, "reason=%s \"cannot load the TLS certificate and key\"",
+                   log_value_str(err).s);
+            goto out;
+        }
+        srv->has_tls = true;
+    }
     uint16_t port = cfg->port;
     listen_fd = listen_on(cfg, &port);
     if (listen_fd < 0 || make_tables(srv) < 0)
@@ -282,10 +308,11 @@ int server_run(const struct config *cfg)
                           &routes_ops, &srv->routes);
         has_io = true; /* it owns listen_fd now */
         listen_fd = -1;
+        srv->io.tls = srv->has_tls ? &srv->tls : NULL;
     }
     if (rc == 0) {
-        static const int stop_signals[] = {SIGINT, SIGTERM};
-        rc = loop_add_signals(&srv->loop, &srv->signals, stop_signals, 2, on_signal, srv);
+        static const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+        rc = loop_add_signals(&srv->loop, &srv->signals, signals, 3, on_signal, srv);
     }
     if (rc == 0)
         rc = loop_add_timer(&srv->loop, &srv->tick, tick_interval_ms(cfg), on_tick, srv);
@@ -309,17 +336,22 @@ int server_run(const struct config *cfg)
     }
 
     /* The www path may hold a space (a home directory, a --www flag): escaped like a peer's. */
-    log_at(LL_INFO, "host=%s port=%u www=%s max_clients=%zu \"listening\"",
-           log_value_str(cfg->host).s, (unsigned)port, log_value_str(www_path).s, cfg->max_clients);
+    log_at(LL_INFO, "host=%s port=%u tls=%s www=%s max_clients=%zu \"listening\"",
+           log_value_str(cfg->host).s, (unsigned)port, srv->has_tls ? "on" : "off",
+           log_value_str(www_path).s, cfg->max_clients);
 
     /* The loop: flush before sleeping, so epoll waits only for what could not be written. */
     for (;;) {
+        /* TLS records OpenSSL read ahead: no epoll event will say they are there. */
+        conn_io_read_buffered(&srv->io);
         /* What rooms owe their members first (latest position wins, room.h), then one write
          * to every connection with output. */
         rooms_flush(&srv->rooms, srv->loop.now_ms);
         conn_io_flush(&srv->io);
         /* Leaves queued while reaping changed room sizes; a paced room waits its turn. */
         int timeout = rooms_next_flush_ms(&srv->rooms, srv->loop.now_ms);
+        if (conn_io_has_buffered(&srv->io))
+            timeout = 0;
         if (srv->is_stopping) {
             /* Done when every client is gone and our "bye" has reached Redis; or at the
              * deadline, whatever is left. */
@@ -359,5 +391,7 @@ out:
     if (www_fd >= 0)
         close(www_fd);
     OPENSSL_cleanse(srv->token_secret, sizeof srv->token_secret);
+    if (srv->has_tls)
+        tls_server_free(&srv->tls);
     return status;
 }

@@ -43,6 +43,12 @@ static void tcp_close(struct transport *t, bool reset)
     close(t->fd);
 }
 
+static bool tcp_has_buffered(const struct transport *t)
+{
+    (void)t;
+    return false; /* every byte we have not read is still in the socket, where epoll sees it */
+}
+
 const struct transport_ops transport_tcp = {
     .name = "tcp",
     .recv = tcp_recv,
@@ -50,13 +56,16 @@ const struct transport_ops transport_tcp = {
     .sendfile = tcp_sendfile,
     .shutdown_write = tcp_shutdown_write,
     .close = tcp_close,
+    .has_buffered = tcp_has_buffered,
 };
 
 void transport_refuse(int fd, const void *p, size_t len)
 {
     /* The socket is fresh and its send buffer empty: a few hundred bytes fit, or are lost,
      * which is acceptable for a refusal. */
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)n;
+    if (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
     close(fd);
 }

@@ -43,6 +43,51 @@ BIN = os.environ.get("WSRELAY_BIN") or str(REPO / "wsrelay")
 HOST = "127.0.0.1"
 TIMEOUT = 5.0  # every wait for the server; generous, never an assertion about speed
 
+# WSRELAY_TEST_TLS=1 (scripts/test.sh's TLS pass, issue 13): every server the fixtures start
+# gets --tls-cert/--tls-key from a test CA made here with the `openssl` command, and every
+# client (HttpConn, RawWS, ws_connect, the survival check) speaks TLS trusting that CA only.
+# The same tests then prove the same bytes come out of the TLS transport.
+IS_TLS = os.environ.get("WSRELAY_TEST_TLS") == "1"
+_tls_pki = {}
+
+
+def tls_pki():
+    """The session's test CA and a P-256 server pair for localhost / 127.0.0.1 (made once):
+    {"ca", "cert", "key"} paths, and "ctx", a client ssl.SSLContext trusting that CA."""
+    if not _tls_pki:
+        import ssl
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="wsrelay-pki-"))
+
+        def openssl(*args):
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
+
+        openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+        openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=wsrelay test CA",
+                "-days", "2", "-out", "ca.pem")
+        openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "srv.key")
+        openssl("req", "-new", "-key", "srv.key", "-subj", "/CN=localhost", "-out", "srv.csr")
+        (d / "srv.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "srv.ext", "-out", "srv.pem")
+        _tls_pki.update(ca=d / "ca.pem", cert=d / "srv.pem", key=d / "srv.key",
+                        ctx=ssl.create_default_context(cafile=str(d / "ca.pem")))
+    return _tls_pki
+
+
+def tls_flags():
+    """The flags a server gets in the TLS pass (none otherwise)."""
+    if not IS_TLS:
+        return []
+    p = tls_pki()
+    return ["--tls-cert", str(p["cert"]), "--tls-key", str(p["key"])]
+
+
+def client_ssl():
+    """The client context of the TLS pass, or None."""
+    return tls_pki()["ctx"] if IS_TLS else None
+
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
@@ -96,6 +141,9 @@ class Server:
         # Where the survival check joins a room: a server that requires room tokens needs
         # one in the query (test_tokens.py sets it).
         self.ws_path = "/ws"
+        # A server started with --tls-cert: the client ssl.SSLContext that trusts it, so the
+        # survival check speaks wss:// (test_tls.py sets it).
+        self.ssl = None
         self.lines = []
         self.stdout = b""
         self._cond = threading.Condition()
@@ -259,6 +307,8 @@ class HttpConn:
         self.sock.settimeout(timeout)
         self.sock.connect((HOST, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if IS_TLS:
+            self.sock = client_ssl().wrap_socket(self.sock, server_hostname="localhost")
         self.buf = b""
         self.eof = False
 
@@ -600,7 +650,9 @@ def ws_connect(port, path="/ws", **kw):
     kw.setdefault("open_timeout", TIMEOUT)
     kw.setdefault("close_timeout", TIMEOUT)
     kw.setdefault("max_size", None)
-    return websockets.connect(f"ws://{HOST}:{port}{path}", **kw)
+    kw.setdefault("ssl", client_ssl())
+    scheme = "wss" if kw.get("ssl") is not None else "ws"
+    return websockets.connect(f"{scheme}://{HOST}:{port}{path}", **kw)
 
 
 async def recv(ws, timeout=TIMEOUT):
@@ -646,24 +698,25 @@ def leave_text(who):
     return f'{{"type":"leave","sender":"{who["id"]}"}}'
 
 
-async def _fresh_client_works(port, ws_path="/ws"):
-    """The survival check: an echo round trip and a well-formed welcome."""
-    async with ws_connect(port, "/echo") as ws:
+async def _fresh_client_works(port, ws_path="/ws", ssl=None):
+    """The survival check: an echo round trip and a well-formed welcome (over TLS with ssl,
+    a client ssl.SSLContext)."""
+    async with ws_connect(port, "/echo", ssl=ssl) as ws:
         await ws.send("still alive?")
         assert await recv(ws) == "still alive?"
-    ws, welcome, _ = await join_room(port, ws_path)
+    ws, welcome, _ = await join_room(port, ws_path, ssl=ssl)
     assert UUID4_RE.match(welcome["id"]), welcome
     await ws.close()
 
 
-def check_alive(port, timeout=TIMEOUT, ws_path="/ws"):
+def check_alive(port, timeout=TIMEOUT, ws_path="/ws", ssl=None):
     """None if a fresh polite client works within timeout (retried: slots freed by a test's
     last close may take a moment to be reaped), else a description of the last failure."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         try:
-            run(_fresh_client_works(port, ws_path), timeout=timeout)
+            run(_fresh_client_works(port, ws_path, ssl), timeout=timeout)
             return None
         except Exception as e:  # noqa: BLE001 - any failure is reported below
             last = e
@@ -750,9 +803,12 @@ def start_server(site):
             args += ["--host", HOST, "--port", "0"]
             args += ["--www", str(www if www is not None else site.root)]
         args += [str(f) for f in flags]
+        if listen:
+            args += tls_flags()
         if not os.access(BIN, os.X_OK):
             pytest.fail(f"no wsrelay binary at {BIN} (set WSRELAY_BIN or run `make wsrelay`)")
         srv = Server(args)
+        srv.ssl = client_ssl() if listen else None
         servers.append(srv)
         if listen:
             srv.port = int(srv.wait_log(LISTENING_RE).group(1))
@@ -767,7 +823,7 @@ def start_server(site):
             if srv.proc.poll() is not None:
                 problems.append(f"server died during the test (exit status {srv.proc.returncode})")
             else:
-                why = check_alive(srv.port, ws_path=srv.ws_path)
+                why = check_alive(srv.port, ws_path=srv.ws_path, ssl=srv.ssl)
                 if why:
                     problems.append(why)
         srv.stop()
@@ -991,7 +1047,8 @@ def shared_server(request, tmp_path_factory):
     (www / "index.html").write_bytes(b"<p>conformance</p>\n")
     if not os.access(BIN, os.X_OK):
         pytest.fail(f"no wsrelay binary at {BIN} (set WSRELAY_BIN or run `make wsrelay`)")
-    srv = Server(["--host", HOST, "--port", "0", "--www", str(www), *flags])
+    srv = Server(["--host", HOST, "--port", "0", "--www", str(www), *flags, *tls_flags()])
+    srv.ssl = client_ssl()
     problems = []
     try:
         srv.port = int(srv.wait_log(LISTENING_RE).group(1))
@@ -999,7 +1056,7 @@ def shared_server(request, tmp_path_factory):
         if srv.proc.poll() is not None:
             problems.append(f"server died during the module (exit status {srv.proc.returncode})")
         else:
-            why = check_alive(srv.port)
+            why = check_alive(srv.port, ssl=srv.ssl)
             if why:
                 problems.append(why)
     finally:

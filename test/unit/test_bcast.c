@@ -15,14 +15,16 @@
 
 enum { SLOTS = 4, WBUF_LIMIT = 64 };
 
-static const struct net_addr no_peer; /* these connections have no socket */
+static const struct net_addr no_peer;
+/* these connections have no socket */
+static const struct transport no_socket = {.ops = &transport_tcp, .fd = -1};
 
 static uint32_t room[SLOTS]; /* the members, as room.c would list them */
 static size_t nroom;
 
 static struct conn *open_ws(struct conn_table *t, bool in_room)
 {
-    struct conn *c = conn_open(t, -1, &no_peer, 1, 0);
+    struct conn *c = conn_open(t, &no_socket, &no_peer, 1, 0);
     assert_non_null(c);
     c->phase = CONN_WS;
     c->route = CONN_ROUTE_ROOM;
@@ -114,15 +116,15 @@ static void full_table_refuses_and_release_recycles(void **state)
     (void)state;
     struct conn_table t;
     assert_int_equal(conn_table_init(&t, 2, 1024, WBUF_LIMIT, 1024), 0);
-    struct conn *a = conn_open(&t, -1, &no_peer, 1, 0);
-    struct conn *b = conn_open(&t, -1, &no_peer, 2, 0);
+    struct conn *a = conn_open(&t, &no_socket, &no_peer, 1, 0);
+    struct conn *b = conn_open(&t, &no_socket, &no_peer, 2, 0);
     assert_non_null(a);
     assert_non_null(b);
-    assert_null(conn_open(&t, -1, &no_peer, 3, 0));
+    assert_null(conn_open(&t, &no_socket, &no_peer, 3, 0));
     assert_int_equal(t.nopen, 2);
     conn_release(&t, a);
     assert_int_equal(t.nopen, 1);
-    struct conn *c = conn_open(&t, -1, &no_peer, 3, 0);
+    struct conn *c = conn_open(&t, &no_socket, &no_peer, 3, 0);
     assert_ptr_equal(c, a); /* the freed slot is reused */
     assert_int_equal(c->serial, 3);
     conn_table_free(&t);

@@ -462,6 +462,30 @@ static void token_secret_file_flag(void **state)
     assert_non_null(strstr(config_usage(), "WSRELAY_TOKEN_SECRET"));
 }
 
+/* --tls-cert and --tls-key: paths (server.c loads and judges them), and only together. */
+static void tls_flags_go_together(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *dflt[] = {"wsrelay"};
+    assert_int_equal(parse(&cfg, ARGC(dflt), dflt), CONFIG_RUN);
+    assert_null(cfg.tls_cert);
+    assert_null(cfg.tls_key);
+    char *both[] = {"wsrelay", "--tls-cert", "c.pem", "--tls-key=k.pem"};
+    assert_int_equal(parse(&cfg, ARGC(both), both), CONFIG_RUN);
+    assert_string_equal(cfg.tls_cert, "c.pem");
+    assert_string_equal(cfg.tls_key, "k.pem");
+    char err[200];
+    char *cert_only[] = {"wsrelay", "--tls-cert", "c.pem"};
+    assert_int_equal(config_parse(&cfg, ARGC(cert_only), cert_only, err, sizeof err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "go together"));
+    char *key_only[] = {"wsrelay", "--tls-key", "k.pem"};
+    assert_int_equal(parse(&cfg, ARGC(key_only), key_only), CONFIG_ERROR);
+    char *empty[] = {"wsrelay", "--tls-cert=", "--tls-key", "k.pem"};
+    assert_int_equal(parse(&cfg, ARGC(empty), empty), CONFIG_ERROR);
+    assert_non_null(strstr(config_usage(), "--tls-cert"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +503,7 @@ int main(void)
         cmocka_unit_test(metrics_allow_flag),
         cmocka_unit_test(max_buffer_must_hold_a_max_message),
         cmocka_unit_test(token_secret_file_flag),
+        cmocka_unit_test(tls_flags_go_together),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

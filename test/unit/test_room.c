@@ -18,6 +18,7 @@
 enum { SLOTS = 64, REMOTE = 16, BUFFER = 1 << 16 };
 
 static const struct net_addr no_peer;
+static const struct transport no_socket = {.ops = &transport_tcp, .fd = -1};
 
 struct fixture {
     struct conn_table conns;
@@ -104,7 +105,7 @@ static const char *id_of(unsigned n)
 
 static struct conn *open_ws(void)
 {
-    struct conn *c = conn_open(&fx.conns, -1, &no_peer, 1, 0);
+    struct conn *c = conn_open(&fx.conns, &no_socket, &no_peer, 1, 0);
     assert_non_null(c);
     c->phase = CONN_WS;
     c->route = CONN_ROUTE_ROOM;

@@ -21,6 +21,7 @@ import subprocess
 import time
 
 import pytest
+import websockets
 
 from conftest import (
     HOST,
@@ -341,3 +342,70 @@ def test_one_tls_flag_alone_exits_2(pki, flag):
 def test_sighup_without_tls_is_harmless(server):
     server.proc.send_signal(signal.SIGHUP)
     server.wait_log(re.compile(r'"SIGHUP: nothing to reload'))
+
+
+def test_reload_under_load_drops_nobody(tls_server, pki):
+    """40 clients in one room keep moving while the pair is swapped four times: nobody is
+    dropped, every client still hears the room afterwards, and each new handshake sees the
+    certificate of the last reload."""
+    srv = tls_server()
+    pairs = [pki["second"], pki["first"]] * 2
+
+    async def go():
+        clients = []
+        for _ in range(40):
+            ws, welcome, _ = await join_room(srv.port, "/ws/load", ssl=srv.ssl)
+            clients.append(ws)
+        moving, reading = asyncio.Event(), asyncio.Event()
+        moving.set()
+        reading.set()
+        heard_last = [False] * len(clients)
+
+        async def mover(ws, i):
+            n = 0
+            while moving.is_set() and n < 2000:  # bounded in count and in time
+                await ws.send(f'{{"x":{i},"y":{n}}}')
+                n += 1
+                await asyncio.sleep(0.02)
+
+        async def reader(ws, i):
+            # Always reading, so no client's queue fills and the server never sees it stall.
+            while reading.is_set():
+                try:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 0.2))
+                except asyncio.TimeoutError:
+                    continue
+                except websockets.ConnectionClosed:
+                    return
+                if msg.get("x") == -1:
+                    heard_last[i] = True
+
+        movers = [asyncio.ensure_future(mover(ws, i)) for i, ws in enumerate(clients)]
+        readers = [asyncio.ensure_future(reader(ws, i)) for i, ws in enumerate(clients)]
+        for k, (cert, key) in enumerate(pairs, 1):
+            srv.cert.write_bytes(cert.read_bytes())
+            srv.key.write_bytes(key.read_bytes())
+            srv.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + TIMEOUT
+            while sum('"TLS certificate and key reloaded"' in ln for ln in list(srv.lines)) < k:
+                assert time.monotonic() < deadline, f"reload {k} never logged:\n{srv.stderr}"
+                await asyncio.sleep(0.02)
+            der = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: https(srv.port, srv.ssl, "/healthz")[3])
+            assert der == cert_der(cert), f"reload {k}: a new handshake saw the old certificate"
+            await asyncio.sleep(0.2)
+        moving.clear()
+        await asyncio.gather(*movers)
+        for ws in clients:
+            assert ws.close_code is None, f"dropped during the reloads: {ws.close_code}"
+        await clients[1].send('{"x":-1,"y":-1}')
+        deadline = time.monotonic() + TIMEOUT
+        while not all(heard_last[i] for i in range(len(clients)) if i != 1):
+            assert time.monotonic() < deadline, "the room went quiet after the reloads"
+            await asyncio.sleep(0.05)
+        # Closed while the readers still read, so no close waits behind a full queue.
+        await asyncio.gather(*(ws.close() for ws in clients))
+        reading.clear()
+        await asyncio.gather(*readers)
+
+    run(go(), timeout=60)

@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 # cannot use Playwright's own downloaded browsers). playwright-core talks to it over the
 # DevTools protocol, so chromium-driver (ChromeDriver, for WebDriver) is not needed.
 # openssl: the command, with which the TLS tests make their test CA and certificates.
+# libnss3-tools: certutil, with which the browser tests' TLS pass makes chromium trust their
+# test CA (an NSS database, as a person's browser holds an installed CA).
 # fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
 # because chromium is installed without its recommended fonts.
 PACKAGES="
@@ -19,7 +21,7 @@ clang-format clang-tidy cppcheck
 libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
 redis-server haproxy openssl
 python3 python3-pytest python3-websockets
-chromium fonts-dejavu-core
+chromium libnss3-tools fonts-dejavu-core
 "
 
 # Node.js and npm usually come with the machine (this project's machines carry a NodeSource

@@ -7,14 +7,17 @@
 // to 127.0.0.1 only; every server we start is stopped by its PID; every wait has a generous
 // timeout and nothing asserts speed.
 //
-// Chapters: 1. the server process, 2. the browser, 3. people (pages) and what they send
-// and receive, 4. reading the page, 5. waiting, 6. scenes: a test's servers and people, and
-// the checks every test ends with.
+// Chapters: 0. TLS, 1. the server process, 2. the browser, 3. people (pages) and what they
+// send and receive, 4. reading the page, 5. waiting, 6. scenes: a test's servers and people,
+// and the checks every test ends with.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { request } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -22,6 +25,67 @@ import { chromium } from 'playwright-core';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = process.env.WSRELAY_BIN || join(REPO, 'wsrelay');
 export const HOST = '127.0.0.1';
+
+// ---------------------------------------------------------------------------------------
+// 0. TLS
+// ---------------------------------------------------------------------------------------
+//
+// WSRELAY_TEST_TLS=1 (scripts/test.sh's TLS pass, issue 13): every server gets
+// --tls-cert/--tls-key from a test CA made here with the `openssl` command, pages are
+// opened over https:// (so the page's own code opens wss://, as a browser on the open
+// internet would), and chromium trusts that CA the way a person's browser trusts an
+// installed one: it is added to an NSS database (certutil, Debian's libnss3-tools) in a
+// home directory of the test's own, which chromium on Linux reads at $HOME/.pki/nssdb.
+// Nothing is skipped: certificate errors are not ignored, the CA is really trusted, so a
+// wrong certificate (say, without 127.0.0.1 in its names) fails every test.
+export const TLS = process.env.WSRELAY_TEST_TLS === '1';
+export const WS_SCHEME = TLS ? 'wss' : 'ws';
+
+// The test PKI, made once per process (each test file is one process under `node --test`)
+// and removed as the process exits: { dir, ca, cert, key } (paths; dir is also chromium's
+// HOME). A P-256 CA and a server pair for localhost and 127.0.0.1, valid for two days.
+let pki = null;
+export function testPki() {
+    if (pki !== null)
+        return pki;
+    const dir = mkdtempSync(join(tmpdir(), 'wsrelay-e2e-pki-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const run = (cmd, ...args) => execFileSync(cmd, args, { cwd: dir, stdio: 'pipe',
+        timeout: 60_000 });
+    run('openssl', 'ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key');
+    run('openssl', 'req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=wsrelay e2e test CA',
+        '-days', '2', '-out', 'ca.pem');
+    run('openssl', 'ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'srv.key');
+    run('openssl', 'req', '-new', '-key', 'srv.key', '-subj', '/CN=localhost', '-out', 'srv.csr');
+    writeFileSync(join(dir, 'srv.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    run('openssl', 'x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+        '-CAcreateserial', '-days', '2', '-extfile', 'srv.ext', '-out', 'srv.pem');
+    // "C,,": a trusted CA for TLS servers, nothing else (certutil(1), -t trustargs).
+    const nssdb = join(dir, '.pki', 'nssdb');
+    mkdirSync(nssdb, { recursive: true });
+    run('certutil', '-d', `sql:${nssdb}`, '-N', '--empty-password');
+    run('certutil', '-d', `sql:${nssdb}`, '-A', '-t', 'C,,', '-n', 'wsrelay e2e test CA',
+        '-i', join(dir, 'ca.pem'));
+    pki = { dir, ca: join(dir, 'ca.pem'), cert: join(dir, 'srv.pem'), key: join(dir, 'srv.key') };
+    return pki;
+}
+
+// An HTTP(S) GET from Node, outside any browser, trusting only the test CA over TLS:
+// resolves { status, headers, body }. (Node's fetch() cannot be given a CA.)
+export function httpGet(url, { headers = {} } = {}) {
+    const lib = url.startsWith('https:') ? https : http;
+    return new Promise((resolve, reject) => {
+        const req = lib.get(url, { headers, timeout: 5000,
+            ...(TLS ? { ca: readFileSync(testPki().ca) } : {}) }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk) => { body += chunk; });
+            res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }));
+        });
+        req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in 5 s`)));
+        req.on('error', reject);
+    });
+}
 
 // ---------------------------------------------------------------------------------------
 // 1. The server process
@@ -38,8 +102,9 @@ const SANITIZER_MARKERS = [
 // `args` are more flags (['--max-room-clients', '1']). The returned object keeps every
 // stderr line, so a test can show the log when it fails.
 export async function startServer({ port = 0, args = [] } = {}) {
+    const tls = TLS ? ['--tls-cert', testPki().cert, '--tls-key', testPki().key] : [];
     const proc = spawn(BIN, ['--host', HOST, '--port', String(port), '--www', join(REPO, 'www'),
-        ...args], {
+        ...tls, ...args], {
         stdio: ['ignore', 'ignore', 'pipe'],
     });
     const server = {
@@ -113,7 +178,7 @@ export async function startServer({ port = 0, args = [] } = {}) {
             process.kill(proc.pid, 'SIGKILL');
         throw err;
     }
-    server.url = `http://${HOST}:${server.port}/`;
+    server.url = `${TLS ? 'https' : 'http'}://${HOST}:${server.port}/`;
     return server;
 }
 
@@ -130,8 +195,9 @@ export const BATCH_SERVER = execFileSync(BIN, ['--help'], { encoding: 'utf8' })
 // destroyed at once, so the room only sees a join and a leave.
 export function serverPicksBatch(server) {
     return new Promise((resolve, reject) => {
-        const req = request({
+        const req = (TLS ? https : http).request({
             host: HOST, port: server.port, path: '/ws', timeout: 5000,
+            ...(TLS ? { ca: readFileSync(testPki().ca) } : {}),
             headers: {
                 Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
                 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', // RFC 6455 §1.3's sample
@@ -165,8 +231,11 @@ export const CHROMIUM_ARGS = [
     '--disable-quic',
 ];
 
+// Over TLS, chromium's HOME is the test PKI's directory, whose NSS database trusts the
+// test CA (chapter 0).
 export function launchBrowser() {
-    return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+        ...(TLS ? { env: { ...process.env, HOME: testPki().dir } } : {}) });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -397,6 +466,9 @@ export async function assertClean({ server, people }) {
         assert.deepEqual(p.errors, [], 'a page threw an exception');
         assert.deepEqual(p.failedRequests, [], 'a page got an HTTP error');
         assert.equal(await p.page.locator('img').count(), 0, 'an <img> appeared in a page');
+        if (TLS) // the TLS pass: every socket the page opened went over TLS too
+            assert.deepEqual(p.sockets.filter((u) => !u.startsWith('wss://')), [],
+                'a page opened a WebSocket without TLS');
         const own = (await cursors(p.page)).filter((c) => c.sender === p.welcome?.id);
         assert.deepEqual(own, [], 'a page draws a cursor for its own pointer');
     }

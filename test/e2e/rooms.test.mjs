@@ -15,8 +15,8 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import {
-    REPO, HOST, launchBrowser, cursors, badgeText, eventually, scene, assertClean, moveMouse,
-    expectedCursor, waitForCursor, waitForNoCursor, waitForBadge,
+    REPO, HOST, WS_SCHEME, httpGet, launchBrowser, cursors, badgeText, eventually, scene,
+    assertClean, moveMouse, expectedCursor, waitForCursor, waitForNoCursor, waitForBadge,
 } from './harness.mjs';
 
 const TEST_OPTIONS = { timeout: 90_000 };
@@ -245,7 +245,7 @@ const NONCE = 'e2e-nonce';
 function hostPolicy(wsrelayUrl) {
     // Any loopback port for the WebSocket: one test points the module at a second wsrelay.
     return `default-src 'none'; img-src data:; style-src 'nonce-${NONCE}'; ` +
-        `script-src 'nonce-${NONCE}' ${wsrelayUrl}cursors.js; connect-src ws://${HOST}:*`;
+        `script-src 'nonce-${NONCE}' ${wsrelayUrl}cursors.js; connect-src ${WS_SCHEME}://${HOST}:*`;
 }
 
 function hostPage(wsrelayUrl) {
@@ -317,17 +317,17 @@ test('cursors.js on a page of another origin: two such pages see each other, and
     site.wsrelayUrl = s.server.url;
 
     // The module itself is served with the CORS header a cross-origin import needs.
-    const res = await fetch(`${s.server.url}cursors.js`, { headers: { Origin: site.origin } });
+    const res = await httpGet(`${s.server.url}cursors.js`, { headers: { Origin: site.origin } });
     assert.equal(res.status, 200);
-    assert.equal(res.headers.get('access-control-allow-origin'), site.origin);
-    assert.match(res.headers.get('vary') ?? '', /\bOrigin\b/i);
-    assert.match(res.headers.get('content-type') ?? '', /javascript/);
+    assert.equal(res.headers['access-control-allow-origin'], site.origin);
+    assert.match(res.headers.vary ?? '', /\bOrigin\b/i);
+    assert.match(res.headers['content-type'] ?? '', /javascript/);
 
     const one = await s.open({ url: `${site.origin}/?room=embed&name=Embedded%20One` });
     const two = await s.open({ url: `${site.origin}/?room=embed`,
         viewport: { width: 900, height: 600 } });
     // No `server` option: the module talked to where it came from, not to the page's origin.
-    assert.equal(one.sockets[0], `ws://${HOST}:${s.server.port}/ws/embed`);
+    assert.equal(one.sockets[0], `${WS_SCHEME}://${HOST}:${s.server.port}/ws/embed`);
     assert.equal(one.welcome.room, 'embed');
     await eventually(async () => assert.equal(
         await two.page.$eval('#status', (el) => el.textContent), 'connected 2'));
@@ -388,8 +388,8 @@ test('cursors.js: the server option picks another wsrelay than the one it came f
     const a = await s.open({ url: viaOther });
     const b = await s.open({ url: viaOther });
     const c = await s.open({ url: `${site.origin}/?room=elsewhere` }); // no option: origin's
-    assert.equal(a.sockets[0], `ws://${HOST}:${other.port}/ws/elsewhere`);
-    assert.equal(c.sockets[0], `ws://${HOST}:${origin.port}/ws/elsewhere`);
+    assert.equal(a.sockets[0], `${WS_SCHEME}://${HOST}:${other.port}/ws/elsewhere`);
+    assert.equal(c.sockets[0], `${WS_SCHEME}://${HOST}:${origin.port}/ws/elsewhere`);
     const sent = await moveMouse(a, 200, 100);
     await waitForCursor(b, expectedCursor(b, a.welcome, sent));
     // Same room name, other server: c is alone there, and hears nothing of a and b.

@@ -2,7 +2,8 @@
 # Installs what `make test` needs on a fresh Debian 12 machine, and nothing that is already
 # there: each package is checked with dpkg-query first, and apt-get runs only for the missing
 # (scripts/apt-missing.sh).
-# Then the Node test tools (package.json: playwright-core for the browser tests in test/e2e/)
+# Then the Node test tools (package.json: playwright-core for the browser tests in test/e2e/,
+# ws for the Node client of test/integration/test_node_ws.py)
 # are installed with `npm ci`, only when node_modules is missing or older than the lock file.
 set -eu
 cd "$(dirname "$0")/.."
@@ -13,13 +14,16 @@ cd "$(dirname "$0")/.."
 # openssl: the command, with which the TLS tests make their test CA and certificates.
 # libnss3-tools: certutil, with which the browser tests' TLS pass makes chromium trust their
 # test CA (an NSS database, as a person's browser holds an installed CA).
+# nginx, haproxy: docs/deploy.md's TLS-terminating proxies, which test_tls_proxies.py runs in
+# the foreground on free loopback ports (haproxy also fronts the cluster tests). The package's
+# own nginx service, if the machine starts it, is left alone: the tests never use it.
 # fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
 # because chromium is installed without its recommended fonts.
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
 clang-format clang-tidy cppcheck
 libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
-redis-server haproxy openssl
+redis-server haproxy nginx openssl
 python3 python3-pytest python3-websockets
 chromium libnss3-tools fonts-dejavu-core
 "
@@ -35,7 +39,8 @@ scripts/apt-missing.sh deps $PACKAGES
 
 # npm ci installs exactly what package-lock.json lists, and writes node_modules/.package-lock.json
 # last: that file stands for a complete install. --ignore-scripts: nothing we use needs an
-# install script (playwright-core has none; it never downloads a browser by itself).
+# install script (playwright-core has none; it never downloads a browser by itself; ws's
+# optional native add-ons, bufferutil and utf-8-validate, are not installed).
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "deps: npm ci (test tools from package-lock.json)"
     npm ci --ignore-scripts --no-audit --no-fund

@@ -197,13 +197,7 @@ class Server:
 
     def stop(self, timeout=TIMEOUT):
         """SIGTERM, then SIGKILL after `timeout`; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        stop_process(self.proc, timeout)
         self._t_err.join(timeout)
         self._t_out.join(timeout)
         self.returncode = self.proc.returncode
@@ -212,6 +206,18 @@ class Server:
     def sanitizer_report(self):
         text = self.stderr
         return any(marker in text for marker in SANITIZER_MARKERS)
+
+
+def stop_process(proc, timeout=TIMEOUT):
+    """Stops a process the test started (a subprocess.Popen), by its PID: SIGTERM, then
+    SIGKILL if it has not exited after `timeout`. Nothing if it has exited already."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
 
 
 def free_port():
@@ -374,6 +380,29 @@ class HttpConn:
             return True
         except socket.timeout:
             return False
+
+
+def read_to_eof(sock, timeout=TIMEOUT):
+    """Every byte the peer sends until it closes the connection (a reset counts as the close),
+    on a plain or a TLS socket. Fails the test if the peer still has not closed after
+    `timeout` seconds in all."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the peer kept the connection open for {timeout}s, after "
+                                 f"{sum(map(len, chunks))} bytes")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue  # the deadline check above reports it
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def http_request(method="GET", target="/", version="HTTP/1.1", headers=None, body=b""):

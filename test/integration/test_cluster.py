@@ -63,6 +63,7 @@ from conftest import (
     run,
     run_cli,
     scrape,
+    stop_process,
     ws_connect,
 )
 
@@ -262,12 +263,7 @@ class RedisServer:
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGCONT)
-        self.proc.terminate()
-        try:
-            self.proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(TIMEOUT)
+        stop_process(self.proc)
 
 
 @pytest.fixture
@@ -1879,13 +1875,7 @@ class Haproxy:
         eventually(check, lambda: f"haproxy servers {want}", timeout)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(TIMEOUT)
+        stop_process(self.proc)
 
 
 class Browser:

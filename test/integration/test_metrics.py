@@ -22,6 +22,7 @@ from conftest import (
     join_room,
     join_text,
     leave_text,
+    read_to_eof,
     recv,
     relayed,
     run,
@@ -259,12 +260,7 @@ def get_via(host, port, target, method="GET"):
         s.settimeout(TIMEOUT)
         s.connect((host, port))
         s.sendall(f"{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s)
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ")[1]), head, body
 

@@ -24,11 +24,13 @@ import pytest
 import websockets
 
 from conftest import (
+    BIG_TIMEOUT,
     HOST,
     TIMEOUT,
     closed,
     join_room,
     join_text,
+    read_to_eof,
     recv,
     relayed,
     run,
@@ -99,12 +101,7 @@ def https(port, ctx, target="/", extra=b""):
     with tls_socket(port, ctx) as s:
         s.sendall(b"GET " + target.encode() + b" HTTP/1.1\r\nHost: localhost\r\n"
                   b"Connection: close\r\n" + extra + b"\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s, BIG_TIMEOUT)  # up to a few MiB, on the ASan build too
         der = s.getpeercert(binary_form=True)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -223,12 +220,7 @@ def test_plain_http_on_the_tls_port_gets_a_plain_400(tls_server):
     srv = tls_server()
     with socket.create_connection((HOST, srv.port), timeout=TIMEOUT) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s)
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert data.endswith(b"this port speaks only https.\n")
 

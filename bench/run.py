@@ -1643,6 +1643,121 @@ def rooms_section(pts, cfg, w, out_dir, runs):
     w("<!-- /rooms: analysis -->")
     w("")
 
+def tls_section(pts, cfg, w, mo):
+    """Issue 13's measurements: wsrelay plain against TLS, and full handshakes against
+    nginx; every figure a median of the runs (plain and TLS ran by turns)."""
+    keys = [k for k in pts if k[1] == "tls"]
+    if not keys:
+        return
+
+    def pt(server, variant, n=None):
+        ks = [k for k in keys if k[0] == server and k[4] == variant and (n is None or k[3] == n)]
+        return (ks[0], pts[ks[0]]) if ks else (None, None)
+
+    def cap(t):
+        rows = sorted((k[3], point_summary(v)) for k, v in pts.items()
+                      if k[1] == "tls" and k[4] == f"cursor,{t}")
+        best = None
+        for n, p in rows:
+            if p["passes"]:
+                best = n
+        return best, rows
+
+    def ratio_(a, b):
+        return f"{a / b * 100:.0f} %" if a is not None and b else "—"
+
+    w("## TLS (issue 13)")
+    w("")
+    w("wsrelay with `--tls-cert/--tls-key` (TLS 1.3, X25519, an ECDSA P-256 certificate made "
+      "by run.py with `openssl`) beside plain wsrelay, the two run by run in turn on the same "
+      "invocation, so a busy neighbour lands on both; wsbench `--tls` offers TLS 1.3 and X25519 "
+      "only and never resumes a session. Full handshakes per second are measured against "
+      "Debian's nginx with one worker, pinned to the server's core like wsrelay, with the same "
+      "certificate, `ssl_protocols TLSv1.3` and `ssl_ecdh_curve X25519`: wsbench's handshake "
+      f"mode, {cfg.get('churn_n', 100)} in flight, each cycle a fresh connection, a full "
+      "handshake, our close_notify and the server's close (no HTTP request; counted only once "
+      "the server has closed, so it has done all its part).")
+    w("")
+    cp, cp_rows = cap("plain")
+    ct, ct_rows = cap("tls")
+    _, fo_p = pt("wsrelay", "fanout,plain")
+    _, fo_t = pt("wsrelay", "fanout,tls")
+    ik, id_p = pt("wsrelay", "idle,plain")
+    _, id_t = pt("wsrelay", "idle,tls")
+    fp = point_summary(fo_p) if fo_p else None
+    ft = point_summary(fo_t) if fo_t else None
+    ip = point_summary(id_p) if id_p else None
+    it = point_summary(id_t) if id_t else None
+    _, hw = pt("wsrelay", "handshake,tls")
+    _, hn = pt("nginx", "handshake,tls")
+
+    def hs(recs, key):
+        return median_of(recs, key) if recs else None
+
+    hw_s, hn_s = hs(hw, "handshakes_per_s"), hs(hn, "handshakes_per_s")
+    hw_c, hn_c = hs(hw, "handshakes_per_server_cpu_s"), hs(hn, "handshakes_per_server_cpu_s")
+    goal_cap = None if cp is None or ct is None else ct >= TLS_RATIO_GOAL * cp
+    w("| measure | plain | TLS | TLS ÷ plain | goal | met |")
+    w("|---|---:|---:|---:|---|---|")
+    w(f"| cursor capacity at {RATE_HZ} Hz (p99 < {P99_LIMIT_MS:.0f} ms, loss < 1 %; steps "
+      f"{', '.join(str(n) for n in cfg.get('tls_steps', []))}) | {cp or '—'} | {ct or '—'} | "
+      f"{ratio_(ct, cp)} | ≥ {TLS_RATIO_GOAL * 100:.0f} % | {fmt_goal(goal_cap)} |")
+    w(f"| fan-out, 1 → {cfg['fanout_n']} (frames/s) | "
+      f"{fmt_rate(fp['deliveries_per_s'] if fp else None)} | "
+      f"{fmt_rate(ft['deliveries_per_s'] if ft else None)} | "
+      f"{ratio_(ft and ft['deliveries_per_s'], fp and fp['deliveries_per_s'])} | — | |")
+    w(f"| RSS per idle connection (`/echo`, {ik[3] if ik else cfg['idle_n']:,}) | "
+      f"{fmt_bytes(ip['rss_per_conn_bytes'] if ip else None)} | "
+      f"{fmt_bytes(it['rss_per_conn_bytes'] if it else None)} | "
+      f"{ratio_(it and it['rss_per_conn_bytes'], ip and ip['rss_per_conn_bytes'])} | — | |")
+    w("")
+    goal_hs = None if hw_s is None or hn_s is None else hw_s >= hn_s
+    w("| full TLS 1.3 handshakes | wsrelay | nginx | wsrelay ÷ nginx | goal | met |")
+    w("|---|---:|---:|---:|---|---|")
+    w(f"| per second | {fmt_rate(hw_s)} | {fmt_rate(hn_s)} | {ratio_(hw_s, hn_s)} | "
+      f"≥ nginx | {fmt_goal(goal_hs)} |")
+    w(f"| per second of server CPU | {fmt_rate(hw_c)} | {fmt_rate(hn_c)} | "
+      f"{ratio_(hw_c, hn_c)} | | |")
+    for label, key in (("server CPU", "server_cpu"), ("wsbench CPU", "client_cpu")):
+        a, b = hs(hw, key), hs(hn, key)
+        w(f"| {label} | {fmt_cpu(a)} | {fmt_cpu(b)} | | | |")
+    a, b = (statistics.median([r.get("other_cpu") or 0 for r in x]) if x else None
+            for x in (hw, hn))
+    w(f"| other processes' CPU | {fmt_other(a, mo)} | {fmt_other(b, mo)} | | | |")
+    w("")
+    w("Cursor points, plain and TLS (medians; † other processes used more than "
+      f"{mo * 100:.0f} % of a core meanwhile):")
+    w("")
+    w("| clients | plain | p99 | loss | server CPU | wsbench CPU | TLS | p99 | loss | server CPU "
+      "| wsbench CPU | other CPU |")
+    w("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    tl = dict(ct_rows)
+    for n, p in cp_rows:
+        q = tl.get(n)
+
+        def cells(x):
+            if x is None:
+                return "not run | | | | "
+            return (f"{'pass' if x['passes'] else '**fail**'} | {fmt_ms(x['p99_judged'])} | "
+                    f"{fmt_pct(x['loss'])} | {fmt_cpu(x['server_cpu'])} | "
+                    f"{fmt_cpu(x['client_cpu'], True)} | ")
+        oth = max(x["other_cpu"] or 0 for x in (p, q) if x)
+        w(f"| {n} | {cells(p)}{cells(q)}{fmt_other(oth, mo)} |")
+    w("")
+    for label, a, b in (("Fan-out", fp, ft), ("Idle", ip, it)):
+        if a and b:
+            w(f"{label}: plain server CPU {fmt_cpu(a['server_cpu'])}, wsbench CPU "
+              f"{fmt_cpu(a['client_cpu'], True)}, server RSS {fmt_kib(a['server_rss_kb'])}; TLS "
+              f"server CPU {fmt_cpu(b['server_cpu'])}, wsbench CPU "
+              f"{fmt_cpu(b['client_cpu'], True)}, server RSS {fmt_kib(b['server_rss_kb'])} "
+              f"(runs ok: {a['runs_ok']}/{a['runs']} and {b['runs_ok']}/{b['runs']}).")
+    w("")
+    w("<!-- tls: analysis -->")
+    w("*Analysis of the TLS figures: to be written from the numbers above.*")
+    w("<!-- /tls: analysis -->")
+    w("")
+
+
 def issue12_points_of(pts, scenario):
     """[(key, summary)] of one issue-12 scenario, by client count, variant, then server."""
     keys = [k for k in pts if k[1] == scenario]
@@ -2100,6 +2215,7 @@ def write_report(data, out_dir):
     cluster_section(pts, cfg, w)
     rooms_section(pts, cfg, w, out_dir, runs)
     issue12_section(pts, cfg, w)
+    tls_section(pts, cfg, w, mo)
     page_section(w, out_dir)
 
     # -- analysis placeholder
@@ -2354,12 +2470,14 @@ def write_report(data, out_dir):
     if os.path.exists(md_path):
         with open(md_path) as f:
             old = f.read()
-        for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis", "page: analysis"):
+        for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis", "page: analysis",
+                    "tls: analysis"):
             m = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", old, re.S)
             if m and not m.group(1).startswith("*To be written by the lead") and \
                     not m.group(1).startswith("*Analysis of the rooms figures: to be written") \
                     and not m.group(1).startswith("*Analysis of the issue 12 figures") \
-                    and not m.group(1).startswith("*Analysis of the page figures: to be written"):
+                    and not m.group(1).startswith("*Analysis of the page figures: to be written") \
+                    and not m.group(1).startswith("*Analysis of the TLS figures: to be written"):
                 text = re.sub(rf"(<!-- {tag} -->\n).*?(<!-- /{tag} -->)",
                               lambda mm, g=m.group(1): mm.group(1) + g + mm.group(2), text,
                               flags=re.S)

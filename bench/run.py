@@ -43,6 +43,17 @@ Scenarios (wsbench modes):
           wsrelay (before issue 12) only the 0 point runs.
   batch   wsrelay only: BENCH_BATCH_N [300] clients at 30 Hz, seed and --batch
           (wsrelay.batch): server CPU, frames/s and messages/s in, p99, fresh_p99.
+  tls     issue 13, wsrelay only, plain and TLS (wss://) side by side, run by run in turn
+          (plain, TLS, plain, TLS, ...), so a busy neighbour hurts both alike: cursor
+          capacity at 30 Hz (BENCH_TLS_STEPS, judged as cursor's; a variant that failed twice
+          in a row stops stepping), fan-out (1 -> BENCH_FANOUT_N), idle RSS per connection
+          (BENCH_IDLE_N on /echo); and full TLS 1.3 handshakes per second (wsbench handshake,
+          BENCH_CHURN_N in flight, X25519, the same ECDSA P-256 certificate, no resumption,
+          then close_notify both ways and no HTTP) against Debian's nginx with one worker,
+          started here on a free loopback port with its own config, pid file and logs in
+          build/bench/nginx, pinned to the server's core and stopped by PID (never the
+          system's nginx service). Certificate and key are made here with `openssl`
+          (build/bench/tls). Goals: TLS capacity >= 70 % of plain, handshakes/s >= nginx's.
 The issue-12 scenarios give wsrelay --max-room-clients 10000 --max-clients 20000
 --max-connect-rate 0; every wsrelay run gets --max-room-clients above its client count.
 wsrelay-2node runs cursor and fanout only; its cursor runs also report cross-node latency
@@ -74,6 +85,7 @@ Environment (defaults in brackets; BENCH_QUICK=1 picks a small, ~3-minute smoke 
   BENCH_ROOMS_QUIET_WAIT [20], BENCH_ROOMS_ATTEMPTS [2]   rooms: the quiet wait before each
                             run and the attempts per run (shorter than the others', to keep
                             the scenario within a few minutes on a shared machine)
+  BENCH_TLS_STEPS [200,300,400,500,600,700,800]  tls: client counts of the cursor points
   BENCH_MAX_BUFFER [8M]     wsrelay --max-buffer, and uWS maxBackpressure (bytes)
   BENCH_MAX_OTHER_CPU [0.15]  a run during which other processes used more CPU than this
                             (in cores, from /proc) is discarded and done again (3 times at
@@ -116,7 +128,7 @@ WORK = os.path.join(ROOT, "build", "bench")  # logs and the in-progress results 
 
 SERVERS = ["wsrelay", "wsrelay-2node", "node-ws-demo", "uws-demo"]
 SCENARIOS = ["cursor", "fanout", "idle", "churn", "rooms", "overload", "storm", "pacing",
-             "batch"]
+             "batch", "tls"]
 ISSUE12 = ("overload", "storm", "pacing", "batch")
 WSRELAY_ONLY = ("pacing", "batch")  # flags of wsrelay's own: nothing to compare
 ROOMS_SERVERS = ("wsrelay", "uws-demo")  # the Node demo has no rooms
@@ -125,6 +137,7 @@ LABEL = {
     "wsrelay-2node": "wsrelay, 2 nodes + Redis",
     "node-ws-demo": "Node ws demo",
     "uws-demo": "uWebSockets.js",
+    "nginx": "nginx (Debian, 1 worker)",  # the tls scenario's handshake peer, nothing else
 }
 # Servers that are wsrelay nodes joined over a fresh Redis (issue 5): how many nodes, and the
 # scenarios they run (idle memory and churn are per node: the single node measures those).
@@ -144,6 +157,7 @@ RSS_LIMIT_KB = 64 * 1024   # overload and storm: server RSS
 STORM_WELCOME_S = 5.0      # 10,000 into one room: all welcomed within
 STORM_ROSTER_S = 1.0       # 5,000 in 500 rooms: every roster complete within
 RATE_HZ = 30
+TLS_RATIO_GOAL = 0.70      # issue 13: TLS cursor capacity >= 70 % of plain
 
 # The issue's figures for servers we do not run here (issue 4): quoted, never measured.
 REFERENCE = [
@@ -221,6 +235,9 @@ def load_config():
         "pacing_n": env_num("BENCH_PACING_N", 300, int),
         "pacing_intervals": env_list("BENCH_PACING_INTERVALS", ["0", "16ms", "33ms"]),
         "batch_n": env_num("BENCH_BATCH_N", 300, int),
+        "tls_steps": [int(x) for x in env_list("BENCH_TLS_STEPS", ["300", "600"] if quick else
+                                                 ["200", "300", "400", "500", "600", "700",
+                                                  "800"])],
         "rate": RATE_HZ,
         "server_cpu": "0",
         "client_cpu": "1",
@@ -387,8 +404,73 @@ def tail(path, n=5):
         return "(no log)"
 
 
+TLS_DIR = os.path.join(WORK, "tls")
+NGINX_DIR = os.path.join(WORK, "nginx")
+
+
+def tls_files():
+    """The tls scenario's certificate and key (made once per run.py, in build/bench/tls): an
+    ECDSA P-256 key and a self-signed certificate for 127.0.0.1, as issue 13 asks. Both
+    servers use this same pair, so both sign with the same algorithm."""
+    os.makedirs(TLS_DIR, exist_ok=True)
+    key, cert = os.path.join(TLS_DIR, "key.pem"), os.path.join(TLS_DIR, "cert.pem")
+    if not (os.path.exists(key) and os.path.exists(cert)):
+        for argv in (["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                      "-out", key],
+                     ["openssl", "req", "-x509", "-new", "-key", key, "-subj", "/CN=127.0.0.1",
+                      "-addext", "subjectAltName=IP:127.0.0.1", "-days", "30", "-out", cert]):
+            subprocess.run(argv, check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def nginx_conf(port):
+    """nginx's whole configuration for one run, written to build/bench/nginx: one worker,
+    TLS 1.3 with X25519 only, the bench's certificate, no access log, `return 200` for any
+    request (the handshake run sends none), its pid file and temp folders here. The master
+    stays in the foreground (daemon off), so stop() ends it by PID; the system's nginx, if
+    any, is never touched."""
+    cert, key = tls_files()
+    os.makedirs(NGINX_DIR, exist_ok=True)
+    d = NGINX_DIR
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""# written by bench/run.py for one run of the tls scenario
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.3;
+        ssl_ecdh_curve X25519;
+        location / {{ return 200 "ok\n"; }}
+    }}
+}}
+""")
+    return conf
+
+
 def server_argv(cfg, server, scenario, port, n, redis_port=None, variant=None):
     variant = variant or {}
+    if server == "nginx":
+        return ["nginx", "-p", NGINX_DIR, "-e", os.path.join(NGINX_DIR, "error.log"),
+                "-c", nginx_conf(port)]
+    if scenario == "tls":  # wsrelay as in the mode's own scenario, with or without TLS
+        argv = server_argv(cfg, server, variant["mode"], port, n, redis_port)
+        if variant.get("tls"):
+            cert, key = tls_files()
+            argv += ["--tls-cert", cert, "--tls-key", key]
+        return argv
     if server == "wsrelay" or server in CLUSTER_NODES:
         big = scenario in ISSUE12
         argv = [WSRELAY, "--host", "127.0.0.1", "--port", str(port), "--quiet",
@@ -417,6 +499,14 @@ def wsbench_argv(cfg, scenario, ports, n, path, variant=None, server="wsrelay"):
     """ports: one per node; wsbench spreads the clients over them (connection i: i mod k)."""
     variant = variant or {}
     port_list = ",".join(map(str, ports))
+    if scenario == "tls":  # the mode's own command line, over TLS or not
+        mode = variant["mode"]
+        if mode == "handshake":
+            argv = [WSBENCH, "handshake", "--host", "127.0.0.1", "--port", port_list,
+                    "--clients", str(n), "--duration", str(cfg["duration"]), "--progress", "0"]
+        else:
+            argv = wsbench_argv(cfg, mode, ports, n, path, None, server)
+        return argv + (["--tls"] if variant.get("tls") else [])
     if scenario == "storm":  # everyone at once; the peers send no welcome
         argv = [WSBENCH, "storm", "--host", "127.0.0.1", "--port", port_list, "--path", "/ws",
                 "--clients", str(n), "--duration", str(cfg["storm_timeout"]),
@@ -533,7 +623,26 @@ def variant_name(variant):
         bits.append("seed")
     if variant.get("rooms"):
         bits.append(f"rooms={variant['rooms']}")
+    if variant.get("mode"):  # tls: the wsbench mode, then plain or TLS
+        bits += [variant["mode"], "tls" if variant.get("tls") else "plain"]
     return ",".join(bits)
+
+
+def nginx_worker(master, timeout=10.0):
+    """The PID of the nginx master's one worker (its child: /proc/PID/task/PID/children)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{master.pid}/task/{master.pid}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            kids = []
+        if kids:
+            return kids[0]
+        if master.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise RuntimeError("nginx started no worker")
 
 
 def run_once(cfg, server, scenario, n, path, rep, tag, variant=None):
@@ -549,7 +658,8 @@ def run_once(cfg, server, scenario, n, path, rep, tag, variant=None):
            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "result": None, "lines": [], "error": None}
     nodes, node_logs, redis, bench = [], [], None, None
-    if scenario != "idle":  # memory does not depend on what else runs: no need to wait
+    is_idle = scenario == "idle" or (variant or {}).get("mode") == "idle"
+    if not is_idle:  # memory does not depend on what else runs: no need to wait
         rec["load_before"] = round(wait_quiet(cfg), 3)
     try:
         # Every server-side process (the server, or Redis and each node) on the server core.
@@ -573,8 +683,11 @@ def run_once(cfg, server, scenario, n, path, rep, tag, variant=None):
             wait_listening(node, port, node_log)
         if redis is not None:
             wait_cluster(nodes, ports, node_logs)
+        measured = [p.pid for p in nodes]
+        if server == "nginx":  # the worker does the handshakes: its CPU and RSS are nginx's
+            measured = [nginx_worker(nodes[0])]
         argv = wsbench_argv(cfg, scenario, ports, n, path, variant, server) + \
-            ["--server-pid", ",".join(str(p.pid) for p in nodes)]
+            ["--server-pid", ",".join(str(p) for p in measured)]
         rec["server_argv"] = server_argv(cfg, server, scenario, ports[0], n, redis_port, variant)
         if redis is not None:
             argv += ["--redis-pid", str(redis.pid)]
@@ -596,7 +709,8 @@ def run_once(cfg, server, scenario, n, path, rep, tag, variant=None):
             out, _ = bench.communicate()
             rec["error"] = f"wsbench still running after {timeout:.0f} s: stopped"
         wall = time.monotonic() - t0
-        ours = {os.getpid(), bench.pid} | {p.pid for p in nodes + [redis] if p is not None}
+        ours = {os.getpid(), bench.pid} | {p.pid for p in nodes + [redis] if p is not None} \
+            | set(measured)
         other = foreign_cpu_s(tasks0, task_times(), ours)
         rec["other_cpu"] = round(other / wall, 3)
         for line in out.splitlines():
@@ -861,7 +975,8 @@ def run_all(cfg, meta, kept):
                 if rec.get("result"):
                     print(f"    {json.dumps(rec['result'], separators=(',', ':'))}", flush=True)
                 other = rec.get("other_cpu") or 0.0
-                if other <= cfg["max_other"] or scenario == "idle":
+                if other <= cfg["max_other"] or scenario == "idle" or \
+                        (variant or {}).get("mode") == "idle":
                     break
                 rec["discarded"] = f"other processes used {other:.2f} cores during the run"
                 if attempt < max_attempts:
@@ -907,7 +1022,50 @@ def run_all(cfg, meta, kept):
             pts_ = [(s, cfg["batch_n"], {"batch": b}) for b in (False, True) for s in servers]
         return pts_
 
+    def tls_points():
+        """Issue 13: wsrelay plain and TLS side by side, run by run in turn; the handshake
+        runs against nginx. Cursor steps up as the cursor scenario does, each variant
+        until it has failed twice in a row."""
+        if "wsrelay" not in cfg["servers"]:
+            print("  => tls: not run (it measures wsrelay: BENCH_SERVERS has no wsrelay)",
+                  flush=True)
+            return
+        both = [False, True]
+        fails = {False: 0, True: 0}
+        for n in cfg["tls_steps"]:
+            live = [t for t in both if fails[t] < 2]
+            if not live:
+                break
+            recs = {t: [] for t in live}
+            for rep_ in range(1, cfg["repeat"] + 1):
+                for t in live:
+                    recs[t].append(one("wsrelay", "tls", n, "/ws", "tls", rep_,
+                                       variant={"mode": "cursor", "tls": t}))
+            for t in live:
+                p = point_summary(recs[t])
+                fails[t] = 0 if p["passes"] else fails[t] + 1
+                print(f"  => wsrelay {'TLS' if t else 'plain'} cursor N={n}: "
+                      f"{'pass' if p['passes'] else 'FAIL'} (median p99 "
+                      f"{fmt_ms(p['p99_judged'])}, loss {fmt_pct(p['loss'])})", flush=True)
+        for mode, n, path in (("fanout", cfg["fanout_n"], "/ws"),
+                              ("idle", cfg["idle_n"], "/echo")):
+            for rep_ in range(1, cfg["repeat"] + 1):
+                for t in both:
+                    one("wsrelay", "tls", n, path, "tls", rep_, variant={"mode": mode, "tls": t})
+        if not shutil.which("nginx"):
+            print("  => tls handshake vs nginx: nginx is missing (scripts/bench-deps.sh "
+                  "installs Debian's): wsrelay alone", flush=True)
+        for rep_ in range(1, cfg["repeat"] + 1):
+            for server in ("wsrelay", "nginx"):
+                if server == "nginx" and not shutil.which("nginx"):
+                    continue
+                one(server, "tls", cfg["churn_n"], "/", "tls", rep_,
+                    variant={"mode": "handshake", "tls": True})
+
     for scenario in cfg["scenarios"]:
+        if scenario == "tls":
+            tls_points()
+            continue
         if scenario in ISSUE12:
             for s in cfg["servers"]:
                 if s in CLUSTER_NODES or (scenario in WSRELAY_ONLY and s != "wsrelay"):
@@ -1485,6 +1643,121 @@ def rooms_section(pts, cfg, w, out_dir, runs):
     w("<!-- /rooms: analysis -->")
     w("")
 
+def tls_section(pts, cfg, w, mo):
+    """Issue 13's measurements: wsrelay plain against TLS, and full handshakes against
+    nginx; every figure a median of the runs (plain and TLS ran by turns)."""
+    keys = [k for k in pts if k[1] == "tls"]
+    if not keys:
+        return
+
+    def pt(server, variant, n=None):
+        ks = [k for k in keys if k[0] == server and k[4] == variant and (n is None or k[3] == n)]
+        return (ks[0], pts[ks[0]]) if ks else (None, None)
+
+    def cap(t):
+        rows = sorted((k[3], point_summary(v)) for k, v in pts.items()
+                      if k[1] == "tls" and k[4] == f"cursor,{t}")
+        best = None
+        for n, p in rows:
+            if p["passes"]:
+                best = n
+        return best, rows
+
+    def ratio_(a, b):
+        return f"{a / b * 100:.0f} %" if a is not None and b else "—"
+
+    w("## TLS (issue 13)")
+    w("")
+    w("wsrelay with `--tls-cert/--tls-key` (TLS 1.3, X25519, an ECDSA P-256 certificate made "
+      "by run.py with `openssl`) beside plain wsrelay, the two run by run in turn on the same "
+      "invocation, so a busy neighbour lands on both; wsbench `--tls` offers TLS 1.3 and X25519 "
+      "only and never resumes a session. Full handshakes per second are measured against "
+      "Debian's nginx with one worker, pinned to the server's core like wsrelay, with the same "
+      "certificate, `ssl_protocols TLSv1.3` and `ssl_ecdh_curve X25519`: wsbench's handshake "
+      f"mode, {cfg.get('churn_n', 100)} in flight, each cycle a fresh connection, a full "
+      "handshake, our close_notify and the server's close (no HTTP request; counted only once "
+      "the server has closed, so it has done all its part).")
+    w("")
+    cp, cp_rows = cap("plain")
+    ct, ct_rows = cap("tls")
+    _, fo_p = pt("wsrelay", "fanout,plain")
+    _, fo_t = pt("wsrelay", "fanout,tls")
+    ik, id_p = pt("wsrelay", "idle,plain")
+    _, id_t = pt("wsrelay", "idle,tls")
+    fp = point_summary(fo_p) if fo_p else None
+    ft = point_summary(fo_t) if fo_t else None
+    ip = point_summary(id_p) if id_p else None
+    it = point_summary(id_t) if id_t else None
+    _, hw = pt("wsrelay", "handshake,tls")
+    _, hn = pt("nginx", "handshake,tls")
+
+    def hs(recs, key):
+        return median_of(recs, key) if recs else None
+
+    hw_s, hn_s = hs(hw, "handshakes_per_s"), hs(hn, "handshakes_per_s")
+    hw_c, hn_c = hs(hw, "handshakes_per_server_cpu_s"), hs(hn, "handshakes_per_server_cpu_s")
+    goal_cap = None if cp is None or ct is None else ct >= TLS_RATIO_GOAL * cp
+    w("| measure | plain | TLS | TLS ÷ plain | goal | met |")
+    w("|---|---:|---:|---:|---|---|")
+    w(f"| cursor capacity at {RATE_HZ} Hz (p99 < {P99_LIMIT_MS:.0f} ms, loss < 1 %; steps "
+      f"{', '.join(str(n) for n in cfg.get('tls_steps', []))}) | {cp or '—'} | {ct or '—'} | "
+      f"{ratio_(ct, cp)} | ≥ {TLS_RATIO_GOAL * 100:.0f} % | {fmt_goal(goal_cap)} |")
+    w(f"| fan-out, 1 → {cfg['fanout_n']} (frames/s) | "
+      f"{fmt_rate(fp['deliveries_per_s'] if fp else None)} | "
+      f"{fmt_rate(ft['deliveries_per_s'] if ft else None)} | "
+      f"{ratio_(ft and ft['deliveries_per_s'], fp and fp['deliveries_per_s'])} | — | |")
+    w(f"| RSS per idle connection (`/echo`, {ik[3] if ik else cfg['idle_n']:,}) | "
+      f"{fmt_bytes(ip['rss_per_conn_bytes'] if ip else None)} | "
+      f"{fmt_bytes(it['rss_per_conn_bytes'] if it else None)} | "
+      f"{ratio_(it and it['rss_per_conn_bytes'], ip and ip['rss_per_conn_bytes'])} | — | |")
+    w("")
+    goal_hs = None if hw_s is None or hn_s is None else hw_s >= hn_s
+    w("| full TLS 1.3 handshakes | wsrelay | nginx | wsrelay ÷ nginx | goal | met |")
+    w("|---|---:|---:|---:|---|---|")
+    w(f"| per second | {fmt_rate(hw_s)} | {fmt_rate(hn_s)} | {ratio_(hw_s, hn_s)} | "
+      f"≥ nginx | {fmt_goal(goal_hs)} |")
+    w(f"| per second of server CPU | {fmt_rate(hw_c)} | {fmt_rate(hn_c)} | "
+      f"{ratio_(hw_c, hn_c)} | | |")
+    for label, key in (("server CPU", "server_cpu"), ("wsbench CPU", "client_cpu")):
+        a, b = hs(hw, key), hs(hn, key)
+        w(f"| {label} | {fmt_cpu(a)} | {fmt_cpu(b)} | | | |")
+    a, b = (statistics.median([r.get("other_cpu") or 0 for r in x]) if x else None
+            for x in (hw, hn))
+    w(f"| other processes' CPU | {fmt_other(a, mo)} | {fmt_other(b, mo)} | | | |")
+    w("")
+    w("Cursor points, plain and TLS (medians; † other processes used more than "
+      f"{mo * 100:.0f} % of a core meanwhile):")
+    w("")
+    w("| clients | plain | p99 | loss | server CPU | wsbench CPU | TLS | p99 | loss | server CPU "
+      "| wsbench CPU | other CPU |")
+    w("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    tl = dict(ct_rows)
+    for n, p in cp_rows:
+        q = tl.get(n)
+
+        def cells(x):
+            if x is None:
+                return "not run | | | | "
+            return (f"{'pass' if x['passes'] else '**fail**'} | {fmt_ms(x['p99_judged'])} | "
+                    f"{fmt_pct(x['loss'])} | {fmt_cpu(x['server_cpu'])} | "
+                    f"{fmt_cpu(x['client_cpu'], True)} | ")
+        oth = max(x["other_cpu"] or 0 for x in (p, q) if x)
+        w(f"| {n} | {cells(p)}{cells(q)}{fmt_other(oth, mo)} |")
+    w("")
+    for label, a, b in (("Fan-out", fp, ft), ("Idle", ip, it)):
+        if a and b:
+            w(f"{label}: plain server CPU {fmt_cpu(a['server_cpu'])}, wsbench CPU "
+              f"{fmt_cpu(a['client_cpu'], True)}, server RSS {fmt_kib(a['server_rss_kb'])}; TLS "
+              f"server CPU {fmt_cpu(b['server_cpu'])}, wsbench CPU "
+              f"{fmt_cpu(b['client_cpu'], True)}, server RSS {fmt_kib(b['server_rss_kb'])} "
+              f"(runs ok: {a['runs_ok']}/{a['runs']} and {b['runs_ok']}/{b['runs']}).")
+    w("")
+    w("<!-- tls: analysis -->")
+    w("*Analysis of the TLS figures: to be written from the numbers above.*")
+    w("<!-- /tls: analysis -->")
+    w("")
+
+
 def issue12_points_of(pts, scenario):
     """[(key, summary)] of one issue-12 scenario, by client count, variant, then server."""
     keys = [k for k in pts if k[1] == scenario]
@@ -1942,6 +2215,7 @@ def write_report(data, out_dir):
     cluster_section(pts, cfg, w)
     rooms_section(pts, cfg, w, out_dir, runs)
     issue12_section(pts, cfg, w)
+    tls_section(pts, cfg, w, mo)
     page_section(w, out_dir)
 
     # -- analysis placeholder
@@ -2196,12 +2470,14 @@ def write_report(data, out_dir):
     if os.path.exists(md_path):
         with open(md_path) as f:
             old = f.read()
-        for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis", "page: analysis"):
+        for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis", "page: analysis",
+                    "tls: analysis"):
             m = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", old, re.S)
             if m and not m.group(1).startswith("*To be written by the lead") and \
                     not m.group(1).startswith("*Analysis of the rooms figures: to be written") \
                     and not m.group(1).startswith("*Analysis of the issue 12 figures") \
-                    and not m.group(1).startswith("*Analysis of the page figures: to be written"):
+                    and not m.group(1).startswith("*Analysis of the page figures: to be written") \
+                    and not m.group(1).startswith("*Analysis of the TLS figures: to be written"):
                 text = re.sub(rf"(<!-- {tag} -->\n).*?(<!-- /{tag} -->)",
                               lambda mm, g=m.group(1): mm.group(1) + g + mm.group(2), text,
                               flags=re.S)
@@ -2279,7 +2555,8 @@ def main():
         invocations = old.get("invocations") or {old_started: invocation_summary(old["meta"])}
         # Rooms points are kept per size: BENCH_ROOMS_N=2000 adds a point, the others stay.
         kept = [r for r in old["runs"]
-                if not (r["server"] in cfg["servers"] and r["scenario"] in cfg["scenarios"]
+                if not ((r["server"] in cfg["servers"] or r["scenario"] == "tls")
+                        and r["scenario"] in cfg["scenarios"]
                         and (r["scenario"] != "rooms" or r["n"] in cfg["rooms_n"]))]
         for r in kept:
             r.setdefault("invocation", old_started)

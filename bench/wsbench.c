@@ -14,6 +14,8 @@
  *   storm   N clients connect at once (issue 12's join storm): time until every one is
  *           connected and welcomed, each client's view checked against --roster-max's rule,
  *           and with rooms the time until every client knows its whole room (below)
+ *   handshake  (--tls) C concurrent cycles of connect + full TLS 1.3 handshake + close:
+ *           handshakes per second, against any TLS server (no HTTP is spoken; below)
  *
  * It is a real RFC 6455 client, not a replay of canned bytes: a fresh Sec-WebSocket-Key per
  * connection and a check of the Sec-WebSocket-Accept that comes back (§4.1, §4.2.2); every
@@ -88,6 +90,19 @@
  * its peak RSS (sampled VmRSS, and VmHWM) are reported. Peers without a welcome
  * (--no-welcome): a client counts as done at its 101.
  *
+ * TLS (--tls, issue 13). Every connection speaks TLS 1.3 (RFC 8446) before its HTTP: the
+ * same client for every mode, offering X25519 only (§4.2.7), ALPN http/1.1, and a fresh
+ * SSL from a context with no session cache, so no handshake is ever resumed; the tickets a
+ * server sends (§4.6.1) are read and dropped. The certificate is checked only against
+ * --tls-ca. Non-blocking throughout: SSL_ERROR_WANT_READ/WANT_WRITE become the epoll
+ * interest, and since OpenSSL reads whole records, bytes it holds that we have not read
+ * (SSL_has_pending) put the connection on a list read again before the loop sleeps, which
+ * level-triggered epoll, seeing only the socket, would never report. The handshake mode
+ * counts a cycle when, after its Finished, our close_notify (§6.1) has been answered by the
+ * server's close: the server has then done all its work for it, not just the flight that
+ * ends the client's side (a TLS 1.3 client is done one flight before the server). It reports
+ * handshakes per second and per server CPU second.
+ *
  * Our own CPU. getrusage() over the measured period (the storm for storm), as a share of one
  * core, is reported as loadgen_cpu_pct, and loadgen_saturated is true at 90 % or more: the
  * figures of such a run may measure us, not the server.
@@ -111,13 +126,17 @@
 #include "upgrade.h"
 #include "utf8.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -201,10 +220,10 @@
  * Options: the command line
  * ====================================================================================== */
 
-enum mode { MODE_CURSOR, MODE_FANOUT, MODE_IDLE, MODE_CHURN, MODE_STORM };
+enum mode { MODE_CURSOR, MODE_FANOUT, MODE_IDLE, MODE_CHURN, MODE_STORM, MODE_HANDSHAKE };
 
-static const char *const MODE_NAMES[] = {"cursor", "fanout", "idle", "churn", "storm"};
-#define MODE_COUNT 5
+static const char *const MODE_NAMES[] = {"cursor", "fanout", "idle", "churn", "storm", "handshake"};
+#define MODE_COUNT 6
 
 /* A comma-separated list of whole numbers on the command line ("7071,7072"). */
 struct uint_list {
@@ -224,11 +243,14 @@ struct options {
     uint64_t roster_max;                          /* storm: the server's --roster-max; 0: none */
     bool is_batch;                                /* --batch: offer wsrelay.batch */
     bool is_no_welcome;                           /* --no-welcome: storm done at the 101 */
+    bool is_tls;                                  /* --tls: every connection speaks TLS 1.3 */
+    const char *tls_ca;                           /* --tls-ca: verify the server against it */
     double rate, duration, warmup, drain, progress, connect_rate;
 };
 
 static const char USAGE[] =
-    "usage: wsbench MODE [options]      MODE: cursor | fanout | idle | churn | storm\n"
+    "usage: wsbench MODE [options]\n"
+    "       MODE: cursor | fanout | idle | churn | storm | handshake\n"
     "\n"
     "  cursor  N clients each send {\"x\",\"y\",\"t\",\"i\"} at --rate Hz and receive\n"
     "          everyone's; deliveries/s, loss, latency (receive time - scheduled send time),\n"
@@ -240,6 +262,10 @@ static const char USAGE[] =
     "  storm   N clients connect at once (--inflight at a time); time until all are\n"
     "          connected and welcomed, welcomes checked against --roster-max, with --rooms\n"
     "          the time until every client knows its whole room; --duration is the limit\n"
+    "  handshake  (needs --tls) N concurrent full TLS 1.3 handshakes for --duration, each\n"
+    "          on a fresh connection with a fresh session (no resumption), then our\n"
+    "          close_notify and the server's close; no HTTP at all, so any TLS server\n"
+    "          can be measured; handshakes/s\n"
     "\n"
     "  --host ADDR         server address (127.0.0.1)\n"
     "  --port N[,N...]     server port (7071); up to 8 ports, one per node of a cluster:\n"
@@ -271,6 +297,11 @@ static const char USAGE[] =
     "  --roster-max N      storm: the server's --roster-max, checked in every welcome\n"
     "                      (0: not checked)\n"
     "  --no-welcome        storm: the server sends no welcome (the peers): done at the 101\n"
+    "  --tls               speak TLS to the server (wss://): TLS 1.3 only, key exchange\n"
+    "                      X25519 only, ALPN http/1.1, a fresh session every connection;\n"
+    "                      the certificate is not verified unless --tls-ca is given\n"
+    "  --tls-ca FILE       with --tls: verify the server's certificate against FILE (PEM)\n"
+    "                      and --host (an IP address or a name)\n"
     "  --help              this text\n"
     "\n"
     "Progress and a summary go to stderr; the last line on stdout is one JSON object.\n"
@@ -379,6 +410,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"--roster-max", FLAG_UINT, &o->roster_max, 0, 10000000},
         {"--batch", FLAG_BOOL, &o->is_batch, 0, 0},
         {"--no-welcome", FLAG_BOOL, &o->is_no_welcome, 0, 0},
+        {"--tls", FLAG_BOOL, &o->is_tls, 0, 0},
+        {"--tls-ca", FLAG_STR, &o->tls_ca, 0, 0},
     };
 
     if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
@@ -430,6 +463,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->path[0] != '/')
         return usage_error("--path must start with /", o->path);
+    if (o->mode == MODE_HANDSHAKE && !o->is_tls)
+        return usage_error("handshake needs --tls", NULL);
+    if (o->tls_ca != NULL && !o->is_tls)
+        return usage_error("--tls-ca needs --tls", NULL);
     if (o->rooms > o->clients + (o->mode == MODE_FANOUT ? o->senders : 0))
         return usage_error("--rooms must not exceed the connections (--clients)", NULL);
     return 0;
@@ -719,6 +756,7 @@ static void cpu_mark(const struct options *o, struct cpu_mark *m)
 enum conn_phase {
     CONN_FREE,       /* slot unused */
     CONN_CONNECTING, /* connect() in progress: waiting for EPOLLOUT */
+    CONN_TLS,        /* --tls: the TLS handshake (RFC 8446 §4) in progress */
     CONN_HANDSHAKE,  /* request sent, waiting for the 101 */
     CONN_OPEN,       /* WebSocket open */
     CONN_CLOSING,    /* a close frame went one way or the other; waiting for the server's EOF */
@@ -726,7 +764,8 @@ enum conn_phase {
 };
 
 struct conn {
-    int fd; /* -1 unless CONNECTING..CLOSING */
+    int fd;   /* -1 unless CONNECTING..CLOSING */
+    SSL *ssl; /* --tls: from the TLS handshake until the socket is closed; else NULL */
     enum conn_phase phase;
     uint32_t slot;   /* index in bench.conns; also the epoll tag */
     uint32_t events; /* epoll interest currently registered */
@@ -741,6 +780,8 @@ struct conn {
     bool is_welcomed;        /* its welcome came (storm: checked) */
     bool is_complete;        /* storm with roster tracking: it knows its whole room */
     bool is_satisfied;       /* storm: welcomed (and complete, when tracked); counted once */
+    bool is_tls_pending;     /* listed in bench.tls_pending: OpenSSL holds unread bytes */
+    bool tls_read_wants_out; /* SSL_read must write first: EPOLLOUT retries the read */
     uint64_t deadline_ns;    /* handshake or closing timeout; 0: none */
     uint64_t connect_ns;     /* when its connect() started */
     uint32_t members_before; /* storm: its room's clients welcomed before its request */
@@ -827,6 +868,8 @@ struct stats {
     uint64_t batch_welcome_no_count;      /* a wsrelay.batch welcome without "count" */
     uint64_t roster_overflow;             /* ids past a client's table (more than its room) */
     uint64_t completed;                   /* clients that came to know their whole room */
+    /* --tls: handshakes completed (ever), and those that resumed a session (must be 0) */
+    uint64_t tls_handshakes, tls_resumed;
 };
 
 struct bench {
@@ -858,6 +901,15 @@ struct bench {
     size_t path_len; /* --path without a trailing '/', which "/r<k>" then follows */
 
     uint8_t *rbuf; /* CARRY_MAX + READ_CHUNK, shared by every connection */
+
+    /* --tls. OpenSSL reads whole records: bytes it already took off the socket but we have
+     * not read yet are invisible to level-triggered epoll, so connections with such bytes
+     * are listed here and read again before the loop sleeps. */
+    SSL_CTX *tls_ctx;
+    uint32_t *tls_pending, *tls_reading; /* listed / being read now: swapped each pass */
+    uint32_t ntls_pending;
+    const char *tls_why; /* the last TLS failure: a static string of OpenSSL's tables */
+    const char *tls_version, *tls_cipher, *tls_group; /* of the first handshake: static */
     uint64_t rng;
     uint64_t t0_ns;  /* run start: "t" in messages is microseconds since this */
     uint64_t now_ns; /* the latest clock reading (per loop pass, and per read) */
@@ -955,6 +1007,88 @@ static void note_error(struct bench *b, const struct conn *c, const char *why, i
 }
 
 /* ========================================================================================
+ * The socket, plain or TLS (--tls)
+ * ====================================================================================== */
+
+/* What a failed SSL call means, as the plain socket calls would say it: -EAGAIN for
+ * WANT_READ/WANT_WRITE (*wants_out tells a read that must write first), 0 for the end of
+ * the stream (close_notify, RFC 8446 §6.1, or a bare FIN: SSL_OP_IGNORE_UNEXPECTED_EOF),
+ * the TCP error itself, or -EPROTO with OpenSSL's reason in b->tls_why. */
+static ssize_t tls_fail(struct bench *b, SSL *ssl, int rc, bool *wants_out)
+{
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        if (wants_out != NULL)
+            *wants_out = true;
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL: {
+        int saved = errno;
+        ERR_clear_error();
+        return saved != 0 ? -saved : -ECONNRESET;
+    }
+    default: {
+        const char *why = ERR_reason_error_string(ERR_get_error());
+        b->tls_why = why != NULL ? why : "TLS error";
+        ERR_clear_error();
+        return -EPROTO;
+    }
+    }
+}
+
+/* Reads up to len bytes: a count, 0 at the end of the stream, -EAGAIN, or another -errno.
+ * With TLS, as many records as fit (one SSL_read returns at most one record, 16 KiB: RFC
+ * 8446 §5.1), so a busy socket costs one wake-up as with plain TCP; what OpenSSL still
+ * holds afterwards puts c on the pending list. */
+static ssize_t conn_recv(struct bench *b, struct conn *c, uint8_t *p, size_t len)
+{
+    if (c->ssl == NULL) {
+        ssize_t n = recv(c->fd, p, len, 0);
+        return n >= 0 ? n : -errno;
+    }
+    size_t got = 0;
+    ssize_t r = 0;
+    c->tls_read_wants_out = false;
+    ERR_clear_error(); /* SSL_get_error reads the thread's queue: stale entries would lie */
+    while (got < len) {
+        size_t n = 0;
+        int rc = SSL_read_ex(c->ssl, p + got, len - got, &n);
+        if (rc != 1) {
+            r = tls_fail(b, c->ssl, rc, &c->tls_read_wants_out);
+            break;
+        }
+        got += n;
+    }
+    if (got < len || !SSL_has_pending(c->ssl) || c->is_tls_pending ||
+        b->ntls_pending >= b->nconns)      /* never: a slot is listed once (its flag) */
+        return got > 0 ? (ssize_t)got : r; /* an end or error shows again on the next call */
+    c->is_tls_pending = true;
+    b->tls_pending[b->ntls_pending++] = c->slot;
+    return (ssize_t)got;
+}
+
+/* Sends up to len bytes: a count, -EAGAIN, or another -errno. With TLS, a write that would
+ * block leaves its record inside OpenSSL, and the retry must offer the same bytes again
+ * (they stay at the head of wbuf: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets wbuf move). */
+static ssize_t conn_send(struct bench *b, struct conn *c, const uint8_t *p, size_t len)
+{
+    if (c->ssl == NULL) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        return n >= 0 ? n : -errno;
+    }
+    ERR_clear_error();
+    size_t n = 0;
+    int rc = SSL_write_ex(c->ssl, p, len, &n);
+    if (rc == 1)
+        return (ssize_t)n;
+    ssize_t r = tls_fail(b, c->ssl, rc, NULL);
+    return r == 0 ? -EPIPE : r;
+}
+
+/* ========================================================================================
  * Output: each connection's buffer, flushed once per loop pass
  * ====================================================================================== */
 
@@ -1006,6 +1140,12 @@ static void out_commit(struct bench *b, struct conn *c, size_t n)
 
 static void conn_end(struct bench *b, struct conn *c, bool is_clean, const char *why, int err);
 
+/* churn and handshake: slots end and start again for the whole measured period. */
+static bool is_cycling(const struct bench *b)
+{
+    return b->opt.mode == MODE_CHURN || b->opt.mode == MODE_HANDSHAKE;
+}
+
 /* Releases c's assembly buffer (a frame being assembled is abandoned). */
 static void big_free(struct bench *b, struct conn *c)
 {
@@ -1022,15 +1162,17 @@ static void conn_flush(struct bench *b, struct conn *c)
 {
     size_t pending = c->wlen - c->woff;
     if (pending > 0) {
-        ssize_t n = send(c->fd, c->wbuf + c->woff, pending, MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            conn_end(b, c, false, "send failed", errno);
+        ssize_t n = conn_send(b, c, c->wbuf + c->woff, pending);
+        if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR) {
+            conn_end(b, c, false, n == -EPROTO ? b->tls_why : "send failed",
+                     n == -EPROTO ? 0 : (int)-n);
             return;
         }
         if (n > 0)
             c->woff += (size_t)n;
     }
-    conn_set_events(b, c, c->woff < c->wlen ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    bool wants_out = c->woff < c->wlen || c->tls_read_wants_out;
+    conn_set_events(b, c, wants_out ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 /* Every connection with new output gets one send() before the loop sleeps: all the frames a
@@ -1040,7 +1182,7 @@ static void flush_writers(struct bench *b)
     for (uint32_t i = 0; i < b->nwriters; i++) {
         struct conn *c = &b->conns[b->writers[i]];
         c->is_queued = false;
-        if (c->fd >= 0 && c->phase != CONN_CONNECTING)
+        if (c->fd >= 0 && c->phase != CONN_CONNECTING && c->phase != CONN_TLS)
             conn_flush(b, c);
     }
     b->nwriters = 0;
@@ -1178,15 +1320,16 @@ static void conn_end(struct bench *b, struct conn *c, bool is_clean, const char 
 {
     if (c->fd < 0)
         return;
-    bool in_handshake = c->phase == CONN_CONNECTING || c->phase == CONN_HANDSHAKE;
+    bool in_handshake =
+        c->phase == CONN_CONNECTING || c->phase == CONN_TLS || c->phase == CONN_HANDSHAKE;
     if (!is_clean) {
         if (in_handshake)
             b->st.connect_failures++;
-        else if (c->phase == CONN_OPEN && b->phase != PH_CLOSE && b->opt.mode != MODE_CHURN)
+        else if (c->phase == CONN_OPEN && b->phase != PH_CLOSE && !is_cycling(b))
             b->st.disconnects++;
         note_error(b, c, why, err);
     }
-    if (b->opt.mode == MODE_CHURN && b->phase == PH_MEASURE) {
+    if (is_cycling(b) && b->phase == PH_MEASURE) {
         if (is_clean)
             b->st.cycles++;
         else
@@ -1194,6 +1337,9 @@ static void conn_end(struct bench *b, struct conn *c, bool is_clean, const char 
     }
     if (b->opt.mode == MODE_STORM && !c->is_satisfied)
         b->storm_lost++;
+    SSL_free(c->ssl); /* no close_notify of ours here: see tls_done() and §7.1.1 */
+    c->ssl = NULL;
+    c->is_tls_pending = c->tls_read_wants_out = false; /* a stale pending entry is skipped */
     close(c->fd);
     c->fd = -1;
     c->phase = CONN_DONE;
@@ -1206,7 +1352,7 @@ static void conn_end(struct bench *b, struct conn *c, bool is_clean, const char 
         c->is_counted = false;
         b->nopen--;
     }
-    if (b->opt.mode == MODE_CHURN)
+    if (is_cycling(b))
         b->free_slots[b->nfree++] = c->slot;
 }
 
@@ -1233,10 +1379,10 @@ static void conn_start(struct bench *b, struct conn *c)
         c->fd = -1;
         c->phase = CONN_DONE;
         b->st.connect_failures++;
-        if (b->opt.mode == MODE_CHURN && b->phase == PH_MEASURE)
+        if (is_cycling(b) && b->phase == PH_MEASURE)
             b->st.failures++;
         note_error(b, c, "socket", errno);
-        if (b->opt.mode == MODE_CHURN)
+        if (is_cycling(b))
             b->free_slots[b->nfree++] = c->slot;
         return;
     }
@@ -1254,18 +1400,10 @@ static void conn_start(struct bench *b, struct conn *c)
         conn_end(b, c, false, "epoll_ctl", errno);
 }
 
-/* connect() finished: check how, then send the opening handshake (§4.1). */
-static void on_connected(struct bench *b, struct conn *c)
+/* Sends the opening handshake (§4.1) on a connected socket (with --tls: after the TLS
+ * handshake). */
+static void send_upgrade(struct bench *b, struct conn *c)
 {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err != 0) {
-        conn_end(b, c, false, "connect", err);
-        return;
-    }
-
     /* §4.1: a fresh random 16-byte nonce, base64-encoded, for every connection. */
     uint8_t nonce[16];
     for (size_t i = 0; i < 16; i += 8) {
@@ -1307,6 +1445,85 @@ static void on_connected(struct bench *b, struct conn *c)
         c->members_before = b->room_welcomed[c->room];
     c->phase = CONN_HANDSHAKE;
     conn_set_events(b, c, EPOLLIN);
+}
+
+/* The TLS handshake is over (RFC 8446 §4.4.4: we sent our Finished). The handshake mode
+ * closes now: our close_notify (§6.1), then we wait for the server's close, so a cycle
+ * counts only once the server has read our Finished and everything after it: a client's
+ * handshake ends a flight before the server's does, and counting it there would credit a
+ * server with work it has not done. The other modes go on to the WebSocket handshake. */
+static void tls_done(struct bench *b, struct conn *c)
+{
+    if (b->st.tls_handshakes++ == 0) {
+        b->tls_version = SSL_get_version(c->ssl);
+        b->tls_cipher = SSL_get_cipher_name(c->ssl);
+        b->tls_group = OBJ_nid2sn(SSL_get_negotiated_group(c->ssl) & ~TLSEXT_nid_unknown);
+    }
+    b->st.tls_resumed += SSL_session_reused(c->ssl) == 1;
+    if (b->opt.mode != MODE_HANDSHAKE) {
+        send_upgrade(b, c);
+        return;
+    }
+    ERR_clear_error();
+    SSL_shutdown(c->ssl); /* one try: 24 bytes into an empty socket buffer */
+    ERR_clear_error();
+    c->close_sent = true;
+    c->phase = CONN_CLOSING;
+    c->deadline_ns = b->now_ns + CLOSE_TIMEOUT_NS;
+    conn_set_events(b, c, EPOLLIN);
+}
+
+/* One step of the client's TLS handshake: on to tls_done() when it is over, otherwise wait
+ * for the direction OpenSSL asks for. */
+static void tls_step(struct bench *b, struct conn *c)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc == 1) {
+        tls_done(b, c);
+        return;
+    }
+    bool wants_out = false;
+    ssize_t r = tls_fail(b, c->ssl, rc, &wants_out);
+    if (r == -EAGAIN) {
+        conn_set_events(b, c, wants_out ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        return;
+    }
+    conn_end(b, c, false, r == -EPROTO ? b->tls_why : "TLS handshake", r < 0 ? (int)-r : 0);
+}
+
+/* connect() finished: check how, then start TLS (--tls) or the opening handshake. */
+static void on_connected(struct bench *b, struct conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        conn_end(b, c, false, "connect", err);
+        return;
+    }
+    if (b->tls_ctx == NULL) {
+        send_upgrade(b, c);
+        return;
+    }
+    /* A fresh SSL from a context with no session cache: every handshake is a full one. */
+    c->ssl = SSL_new(b->tls_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        ERR_clear_error();
+        conn_end(b, c, false, "SSL_new", ENOMEM);
+        return;
+    }
+    SSL_set_connect_state(c->ssl);
+    /* RFC 6066 §3: a host name, never an address literal, goes into server_name. */
+    struct in6_addr any;
+    const char *host = b->opt.host;
+    if (inet_pton(AF_INET, host, &any) != 1 && inet_pton(AF_INET6, host, &any) != 1)
+        SSL_set_tlsext_host_name(c->ssl, host);
+    if (b->opt.tls_ca != NULL)
+        SSL_set1_host(c->ssl, host); /* checks an IP address or a DNS name in the certificate */
+    c->phase = CONN_TLS;
+    tls_step(b, c);
 }
 
 /* Checks the server's answer to the handshake (§4.1, client's requirements 1-4 and 6):
@@ -2069,11 +2286,17 @@ static void on_readable(struct bench *b, struct conn *c)
 {
     size_t carried = c->carry_len;
     uint8_t *start = b->rbuf + CARRY_MAX - carried;
-    ssize_t n = recv(c->fd, b->rbuf + CARRY_MAX, READ_CHUNK, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    ssize_t n = conn_recv(b, c, b->rbuf + CARRY_MAX, READ_CHUNK);
+    if (c->tls_read_wants_out) /* OpenSSL must write before it can read on */
+        conn_set_events(b, c, EPOLLIN | EPOLLOUT);
+    if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
         return; /* level-triggered: epoll will tell us again */
+    if (n == -EPROTO) {
+        conn_end(b, c, false, b->tls_why, 0);
+        return;
+    }
     if (n <= 0) {
-        on_eof(b, c, n < 0 ? errno : 0);
+        on_eof(b, c, (int)-n);
         return;
     }
     if (carried > 0)
@@ -2132,8 +2355,12 @@ static void on_event(struct bench *b, struct conn *c, uint32_t ev)
         on_connected(b, c); /* EPOLLOUT, EPOLLERR or EPOLLHUP: SO_ERROR says which */
         return;
     }
+    if (c->phase == CONN_TLS) {
+        tls_step(b, c); /* whichever way it waited; an error shows in SSL_do_handshake */
+        return;
+    }
     /* epoll reports EPOLLHUP and EPOLLERR unasked: read, and recv() tells us what happened. */
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (c->tls_read_wants_out && (ev & EPOLLOUT)))
         on_readable(b, c);
     if (c->fd >= 0 && (ev & EPOLLOUT))
         conn_flush(b, c);
@@ -2359,7 +2586,7 @@ static uint64_t tick(struct bench *b)
             w = b->next_send_ns = tick_cursor(b);
         else if (b->opt.mode == MODE_FANOUT)
             tick_fanout(b); /* it runs again when echoes open the windows */
-        else if (b->opt.mode == MODE_CHURN)
+        else if (is_cycling(b))
             w = tick_churn(b);
         break;
     case PH_SETTLE:
@@ -2372,6 +2599,26 @@ static uint64_t tick(struct bench *b)
 }
 
 static void progress(struct bench *b);
+
+/* --tls: one more read for each connection whose bytes OpenSSL already holds (epoll, which
+ * sees only the socket, would not report them). A read that leaves bytes behind again lists
+ * its connection again, for the next pass, which then does not sleep. Connections ended
+ * since they were listed have had their flag cleared, and are skipped. */
+static void read_tls_pending(struct bench *b)
+{
+    uint32_t n = b->ntls_pending, *list = b->tls_pending;
+    b->tls_pending = b->tls_reading; /* the reads below list into the other array */
+    b->tls_reading = list;
+    b->ntls_pending = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct conn *c = &b->conns[list[i]];
+        if (!c->is_tls_pending)
+            continue;
+        c->is_tls_pending = false;
+        if (c->fd >= 0 && c->ssl != NULL && c->phase != CONN_TLS)
+            on_readable(b, c);
+    }
+}
 
 /* Runs the loop until until_ns, or until done(b) says so. Each pass: the due work (sends,
  * connects, timeouts), one flush per connection with output, a progress line if one is due,
@@ -2394,7 +2641,7 @@ static void run_until(struct bench *b, uint64_t until_ns, bool (*done)(const str
             wake = until_ns;
         if (b->next_progress_ns < wake)
             wake = b->next_progress_ns;
-        uint64_t wait = wake > b->now_ns ? wake - b->now_ns : 0;
+        uint64_t wait = wake > b->now_ns && b->ntls_pending == 0 ? wake - b->now_ns : 0;
         struct timespec ts = {.tv_sec = (time_t)(wait / NS_PER_S),
                               .tv_nsec = (long)(wait % NS_PER_S)};
         uint64_t busy = mono_ns() - b->busy_from_ns;
@@ -2418,6 +2665,7 @@ static void run_until(struct bench *b, uint64_t until_ns, bool (*done)(const str
                 flush_writers(b);
             }
         }
+        read_tls_pending(b);
     }
 }
 
@@ -2468,10 +2716,11 @@ static void progress(struct bench *b)
     } else if (b->phase == PH_RAMP) {
         fprintf(stderr, "wsbench %5.1fs %s: %" PRIu32 "/%" PRIu32 " open, %" PRIu64 " failed\n", t,
                 ph, b->opened, b->nconns, b->st.connect_failures);
-    } else if (b->opt.mode == MODE_CHURN) {
+    } else if (is_cycling(b)) {
         fprintf(stderr,
-                "wsbench %5.1fs churn: %.0f cycles/s, %" PRIu64 " cycles, %" PRIu64 " failures\n",
-                t, (double)(b->st.cycles - b->prog_prev_cycles) / dt, b->st.cycles, b->st.failures);
+                "wsbench %5.1fs %s: %.0f cycles/s, %" PRIu64 " cycles, %" PRIu64 " failures\n", t,
+                MODE_NAMES[b->opt.mode], (double)(b->st.cycles - b->prog_prev_cycles) / dt,
+                b->st.cycles, b->st.failures);
     } else if (b->opt.mode == MODE_IDLE) {
         fprintf(stderr, "wsbench %5.1fs %s: %" PRIu32 " open, %" PRIu64 " messages in\n", t, ph,
                 b->nopen, b->st.other);
@@ -2988,6 +3237,15 @@ static void report(struct bench *b)
                 o->clients, o->duration, b->st.cycles, cycles_per_s, b->st.failures, srv,
                 client_cpu, rss, b->st.bad_frames);
         break;
+    case MODE_HANDSHAKE:
+        fprintf(stderr,
+                "wsbench handshake: %" PRIu64 " at a time for %g s: %" PRIu64
+                " full handshakes (%.0f/s), %" PRIu64 " failures, %" PRIu64
+                " resumed; %sclient cpu %.2f%s; %s %s %s\n",
+                o->clients, o->duration, b->st.cycles, cycles_per_s, b->st.failures,
+                b->st.tls_resumed, srv, client_cpu, rss, b->tls_version ? b->tls_version : "-",
+                b->tls_group ? b->tls_group : "-", b->tls_cipher ? b->tls_cipher : "-");
+        break;
     }
 
     /* The JSON line: the orchestrator's input. */
@@ -2996,7 +3254,7 @@ static void report(struct bench *b)
     json_u64(&j, "clients", o->clients);
     if (is_multi)
         json_u64(&j, "nodes", b->nports);
-    if (o->mode != MODE_CHURN)
+    if (!is_cycling(b))
         json_u64(&j, "connected", b->receivers);
     if (o->mode == MODE_CURSOR)
         json_num(&j, "rate", o->rate, 3, true);
@@ -3113,7 +3371,7 @@ static void report(struct bench *b)
     /* The wall time between the CPU marks that bracket the measured period: --duration when
      * we kept up; far from it when one pass of our loop overran the period's start or end
      * (then the CPU shares above are over that span, not over the period). */
-    if (o->mode != MODE_CHURN)
+    if (!is_cycling(b))
         json_num(&j, "measured_wall_s", wall, 3, has_cpu);
     if (o->mode == MODE_CURSOR || o->mode == MODE_FANOUT)
         json_num(&j, "loop_busy_max_ms", (double)b->busy_max_ns / 1e6, 3, true);
@@ -3121,6 +3379,23 @@ static void report(struct bench *b)
         json_u64(&j, "cycles", b->st.cycles);
         json_num(&j, "cycles_per_s", cycles_per_s, 1, true);
         json_u64(&j, "failures", b->st.failures);
+    }
+    if (o->mode == MODE_HANDSHAKE) {
+        /* Per server CPU second too: the figure a busy neighbour on the server's core
+         * disturbs least (it takes time from the server, not work from each handshake). */
+        json_u64(&j, "handshakes", b->st.cycles);
+        json_num(&j, "handshakes_per_s", cycles_per_s, 1, true);
+        json_num(&j, "handshakes_per_server_cpu_s", cycles_per_s / server_cpu, 1,
+                 has_server_cpu && server_cpu > 0);
+        json_u64(&j, "failures", b->st.failures);
+    }
+    json_bool(&j, "tls", o->is_tls);
+    if (o->is_tls) {
+        json_str_or_null(&j, "tls_version", b->tls_version);
+        json_str_or_null(&j, "tls_group", b->tls_group);
+        json_str_or_null(&j, "tls_cipher", b->tls_cipher);
+        json_u64(&j, "tls_handshakes", b->st.tls_handshakes);
+        json_u64(&j, "tls_resumed", b->st.tls_resumed);
     }
     json_u64(&j, "other", b->st.other);
     json_u64(&j, "bad_frames", b->st.bad_frames);
@@ -3299,6 +3574,52 @@ static bool setup_storm(struct bench *b)
     return true;
 }
 
+/* --tls: the client's one context. TLS 1.3 only (RFC 8446) and X25519 only (§4.2.7: the
+ * groups we offer; §4.2.8: our key share), so every server we measure does the same key
+ * exchange, whatever it would prefer; ALPN http/1.1 (RFC 7301), as a browser offers it. No
+ * session cache, and a fresh SSL per connection: the tickets servers send (§4.6.1) are
+ * read and dropped, so every handshake is a full one. Certificates are verified only
+ * against --tls-ca: a loopback benchmark has nobody in the middle to fear, and what the
+ * server signs (CertificateVerify, §4.4.3) is checked either way. */
+static bool setup_tls(struct bench *b)
+{
+    const struct options *o = &b->opt;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    b->tls_ctx = ctx;
+    b->tls_pending = calloc(b->nconns, sizeof *b->tls_pending);
+    b->tls_reading = calloc(b->nconns, sizeof *b->tls_reading);
+    static const unsigned char alpn[] = "\x08http/1.1";
+    if (ctx == NULL || b->tls_pending == NULL || b->tls_reading == NULL ||
+        SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set1_groups_list(ctx, "X25519") != 1 ||
+        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0) {
+        fprintf(stderr, "wsbench: cannot make a TLS context: %s\n",
+                ERR_reason_error_string(ERR_get_error()));
+        return false;
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* A server that closes TCP without close_notify ends the stream, as FIN does in plain
+     * mode: the WebSocket closing handshake, not TLS, tells a clean end. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
+    /* As the server does it: partial writes like send(), a wbuf that may move between a
+     * blocked write and its retry, and 16 KiB buffers released while a connection is idle
+     * (10,000 idle clients must not cost us 320 MiB). */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    if (o->tls_ca != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1) {
+            fprintf(stderr, "wsbench: --tls-ca %s: %s\n", o->tls_ca,
+                    ERR_reason_error_string(ERR_get_error()));
+            return false;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    return true;
+}
+
 static bool setup(struct bench *b)
 {
     const struct options *o = &b->opt;
@@ -3367,7 +3688,7 @@ static bool setup(struct bench *b)
         b->order[i - 1] = b->order[j];
         b->order[j] = t;
     }
-    if (!setup_fresh(b) || !setup_storm(b))
+    if (!setup_fresh(b) || !setup_storm(b) || (o->is_tls && !setup_tls(b)))
         return false;
     b->t0_ns = b->now_ns = b->prog_prev_ns = mono_ns();
     b->next_progress_ns = b->t0_ns + secs_to_ns(o->progress);
@@ -3382,7 +3703,11 @@ static void teardown(struct bench *b)
         free(b->conns[i].carry);
         free(b->conns[i].wbuf);
         free(b->conns[i].big);
+        SSL_free(b->conns[i].ssl);
     }
+    SSL_CTX_free(b->tls_ctx);
+    free(b->tls_pending);
+    free(b->tls_reading);
     free(b->fresh_pool);
     free(b->moving);
     free(b->room_welcomed);
@@ -3424,6 +3749,7 @@ int main(int argc, char **argv)
         rc = run_idle(b);
         break;
     case MODE_CHURN:
+    case MODE_HANDSHAKE:
         rc = run_churn(b);
         break;
     case MODE_STORM:

@@ -9,13 +9,16 @@
 #   redis:  redis-server (the wsrelay-2node runs start their own, on a free loopback port,
 #           and leave alone any system instance the package's service may run on :6379)
 #   plots:  gnuplot-nox
+#   nginx:  nginx (the tls scenario's handshake peer, issue 13: run.py starts its own binary
+#           with its own config on a free loopback port and stops it by PID; Debian's
+#           package may also set up a system service on :80, which the bench never touches)
 #   peers:  node and npm for bench/peers; Debian's nodejs/npm only if no node is on PATH
 #           (a newer Node from elsewhere is used as it is)
 set -eu
 
 PACKAGES="
 gcc make pkg-config libssl-dev libjsmn-dev libhiredis-dev
-util-linux python3 redis-server gnuplot-nox
+util-linux python3 redis-server gnuplot-nox nginx
 "
 
 # node and npm: Debian's packages only if no node or npm is on PATH at all.

@@ -35,6 +35,7 @@ import pytest
 from conftest import (
     BIN,
     HOST,
+    IS_TLS,
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
@@ -48,6 +49,7 @@ from conftest import (
     free_port,
     mask_bytes,
     server_frame,
+    tls_pki,
 )
 from test_cluster import redis, start_nodes  # noqa: F401 (redis: the fixture, by name)
 
@@ -297,6 +299,96 @@ def test_without_server_pid_server_numbers_are_null(start_server):
 
 
 # ---------------------------------------------------------------------------------------------
+# Over TLS (issue 13's measurements): wsbench --tls against a TLS wsrelay
+# ---------------------------------------------------------------------------------------------
+
+
+def start_tls_server(start_server, *flags):
+    """A wsrelay on --tls-cert/--tls-key from the session's test CA (conftest.tls_pki()); in
+    the TLS pass the fixture adds them itself."""
+    p = tls_pki()
+    extra = [] if IS_TLS else ["--tls-cert", p["cert"], "--tls-key", p["key"]]
+    srv = start_server(*flags, *extra)
+    srv.ssl = p["ctx"]  # the fixture's survival check speaks TLS too
+    return srv, p
+
+
+def check_tls(j):
+    # The client offers TLS 1.3 and X25519 only, and never resumes a session.
+    assert j["tls"] is True, j
+    assert j["tls_version"] == "TLSv1.3" and j["tls_group"] == "X25519", j
+    assert j["tls_resumed"] == 0 and j["tls_handshakes"] > 0, j
+
+
+def test_tls_cursor_counts_every_delivery_exactly(start_server):
+    srv, _ = start_tls_server(start_server)
+    j = completed("cursor", "--tls", "--port", srv.port, "--clients", 10, "--rate", 20,
+                  "--duration", 2, "--warmup", 0.5, "--drain", 5, "--server-pid", srv.proc.pid)
+    assert j["connected"] == 10 and j["sent"] == 400 and j["expected"] == 4000, j
+    assert j["received"] == j["expected"] and j["loss"] == 0, j
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    assert j["tls_handshakes"] == 10, j
+    check_latencies(j)
+    check_tls(j)
+
+
+def test_tls_fanout_with_big_reads_loses_nothing(start_server):
+    # A sender as fast as its window allows fills whole 16 KiB records (RFC 8446 §5.1) and
+    # more than one read's worth: bytes OpenSSL holds must not be forgotten (SSL_pending).
+    srv, _ = start_tls_server(start_server, "--max-rate", "0", "--max-byte-rate", "0")
+    j = completed("fanout", "--tls", "--port", srv.port, "--senders", 1, "--clients", 5,
+                  "--duration", 1, "--warmup", 0.2, "--drain", 10, "--server-pid", srv.proc.pid)
+    assert j["sent"] > 0 and j["received"] == j["expected"] == j["sent"] * 6, j
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    check_tls(j)
+
+
+def test_tls_idle_verified_against_the_ca(start_server):
+    srv, p = start_tls_server(start_server)
+    j = completed("idle", "--tls", "--tls-ca", p["ca"], "--path", "/echo", "--port", srv.port,
+                  "--clients", 30, "--duration", 0.3, "--server-pid", srv.proc.pid)
+    assert j["connected"] == 30 and isinstance(j["rss_per_conn_bytes"], (int, float)), j
+    assert j["bad_frames"] == 0 and j["connect_failures"] == 0 and j["disconnects"] == 0, j
+    check_tls(j)
+
+
+def test_tls_ca_that_did_not_sign_the_certificate_fails_the_handshake(start_server, tmp_path):
+    srv, _ = start_tls_server(start_server)
+    other = tmp_path / "other"
+    other.mkdir()
+    for args in (["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "o.key"],
+                 ["req", "-x509", "-new", "-key", "o.key", "-subj", "/CN=other", "-days", "1",
+                  "-out", "o.pem"]):
+        subprocess.run(["openssl", *args], cwd=other, check=True, capture_output=True,
+                       timeout=60)
+    r = wsbench("cursor", "--tls", "--tls-ca", other / "o.pem", "--port", srv.port,
+                "--clients", 2, "--duration", 0.2)
+    assert r.returncode == 1 and "certificate verify failed" in r.stderr, r
+
+
+def test_handshake_mode_counts_full_handshakes(start_server):
+    srv, _ = start_tls_server(start_server, "--max-connect-rate", "0")
+    j = completed("handshake", "--tls", "--port", srv.port, "--clients", 4, "--duration", 1,
+                  "--server-pid", srv.proc.pid)
+    assert j["mode"] == "handshake" and j["handshakes"] > 0 and j["handshakes_per_s"] > 0, j
+    assert j["failures"] == 0 and j["connect_failures"] == 0, j
+    # every completed cycle was a full handshake: none resumed, though the server sends
+    # tickets (RFC 8446 §4.6.1)
+    assert j["tls_handshakes"] >= j["handshakes"], j
+    check_tls(j)
+
+
+def test_handshake_against_a_plain_server_fails_every_cycle(start_server):
+    if IS_TLS:
+        pytest.skip("the TLS pass has no plain server")
+    srv = start_server("--max-connect-rate", "0")
+    r = wsbench("handshake", "--tls", "--port", srv.port, "--clients", 2, "--duration", 0.5)
+    assert r.returncode in (0, 1), r
+    if r.returncode == 0:
+        assert r.json["handshakes"] == 0 and r.json["failures"] > 0, r
+
+
+# ---------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------
 
@@ -320,6 +412,8 @@ def test_without_server_pid_server_numbers_are_null(start_server):
     ["storm", "--roster-max", "x"],
     ["storm", "--inflight", "0"],
     ["storm", "--batch", "1"],  # --batch takes no value: "1" is an unknown option
+    ["handshake"],  # needs --tls
+    ["cursor", "--tls-ca", "ca.pem"],  # needs --tls
 ])
 def test_usage_errors_exit_2(args):
     r = wsbench(*args)

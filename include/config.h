@@ -45,6 +45,7 @@ struct config {
     size_t max_buffer;         /* pending output per connection before a slow reader is dropped */
     uint64_t handshake_timeout_ms; /* a complete request head must arrive within this */
     uint64_t ping_interval_ms;     /* ping WebSocket clients this often; 0: never */
+    uint64_t drain_time_ms;        /* SIGTERM: close WebSockets spread over this long; 0: at once */
     uint64_t max_rate;             /* /ws messages per second per client; 0: no limit */
     uint64_t max_connect_rate;     /* /ws handshakes per second per client address (IPv6: per
                                     * /64), burst CONFIG_CONNECT_BURST_S seconds; 0: no limit */

@@ -73,7 +73,8 @@ struct conn_io {
     int spare_fd;          /* held open so that EMFILE can still be answered (libuv's trick) */
     bool is_accept_paused; /* out of descriptors with no spare: see shed_load() */
     bool is_stopping;
-    uint64_t serial; /* last connection serial handed out */
+    size_t close_cursor; /* conn_io_close_websockets: the slots before it are done */
+    uint64_t serial;     /* last connection serial handed out */
     uint64_t emfile_logged_ms;
     size_t reaped_since_tick;         /* connections freed since the last tick (for malloc_trim) */
     size_t ws_open[CONN_ROUTE_COUNT]; /* WebSocket connections by route, for /metrics */
@@ -113,6 +114,10 @@ void conn_io_tick(struct conn_io *io, uint64_t now_ms);
 /* SIGTERM: stop accepting, send every WebSocket close 1001, let HTTP responses in flight
  * finish, close idle connections. */
 void conn_io_stop(struct conn_io *io);
+
+/* A drain (--drain-time): sends close 1001 "server draining" to the next n open WebSockets,
+ * in table order, and returns how many it closed; fewer than n means none is left. */
+size_t conn_io_close_websockets(struct conn_io *io, size_t n);
 
 /* The Date header (RFC 9110 §6.6.1): formatted at most once per second. */
 const char *conn_io_date(struct conn_io *io);

@@ -34,6 +34,7 @@ struct routes {
     const uint8_t *token_secret;        /* --token-secret-file: every /ws handshake needs a */
     size_t token_secret_len;            /* room token signed with it (token.h); 0: none */
     struct buf page;                    /* the /metrics page being written */
+    bool is_draining; /* --drain-time: /healthz says 503, new WebSockets are refused */
 };
 
 /* The table conn_io calls; ctx is the struct routes. */

@@ -36,6 +36,10 @@ static const char usage[] =
     "  --max-buffer BYTES   pending output per client before it is dropped (default 1M)\n"
     "  --handshake-timeout TIME  close connections without a complete request (default 10s)\n"
     "  --ping-interval TIME      ping WebSocket clients, drop the silent (default 30s, 0: off)\n"
+    "  --drain-time TIME    on SIGTERM: /healthz answers 503, new WebSockets are refused,\n"
+    "                       open ones are closed (1001) spread over TIME, then exit; a\n"
+    "                       second SIGTERM or SIGINT closes the rest at once (default 5s,\n"
+    "                       0: close all at once)\n"
     "  --max-rate N         /ws messages per second per client, excess dropped (default 200,\n"
     "                       0: off)\n"
     "  --max-byte-rate BYTES  /ws message bytes per second per client, excess dropped\n"
@@ -89,6 +93,7 @@ void config_defaults(struct config *cfg)
         .max_buffer = (size_t)1024 * 1024,
         .handshake_timeout_ms = 10000,
         .ping_interval_ms = 30000,
+        .drain_time_ms = 5000,
         .max_rate = 200,
         .max_byte_rate = (uint64_t)64 * 1024,
         .max_connect_rate = 20,
@@ -300,6 +305,7 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             {"--max-connect-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
             {"--handshake-timeout", FLAG_DURATION, 10, CONFIG_DURATION_MAX_MS},
             {"--ping-interval", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
+            {"--drain-time", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
         };
         size_t f = 0;
         while (f < sizeof flags / sizeof flags[0] &&
@@ -374,6 +380,8 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
             cfg->max_connect_rate = n;
         else if (strcmp(name, "--handshake-timeout") == 0)
             cfg->handshake_timeout_ms = n;
+        else if (strcmp(name, "--drain-time") == 0)
+            cfg->drain_time_ms = n;
         else
             cfg->ping_interval_ms = n;
     }

@@ -769,6 +769,21 @@ void conn_io_tick(struct conn_io *io, uint64_t now)
     io->reaped_since_tick = 0;
 }
 
+size_t conn_io_close_websockets(struct conn_io *io, size_t n)
+{
+    /* Upgrades are refused while draining, so no WebSocket appears behind the cursor: one
+     * pass over the table serves the whole drain. */
+    size_t done = 0;
+    for (; io->close_cursor < io->conns->nused && done < n; io->close_cursor++) {
+        struct conn *c = &io->conns->conns[io->close_cursor];
+        if (c->phase == CONN_WS) {
+            conn_io_ws_fail(io, c, WS_CLOSE_GOING_AWAY, "server draining");
+            done++;
+        }
+    }
+    return done;
+}
+
 void conn_io_stop(struct conn_io *io)
 {
     io->is_stopping = true;

@@ -285,6 +285,13 @@ static void upgrade(struct routes *r, struct conn *c, const struct http_request 
         conn_io_http_error(r->io, c, 403, false, false, NULL);
         return;
     }
+    /* Draining: this node is about to close every WebSocket, so a new one would only be
+     * closed again. 503 and Retry-After (RFC 9110 §15.6.4, §10.2.3): the page's reconnect
+     * backs off and, behind a load balancer that has seen /healthz fail, lands elsewhere. */
+    if (r->is_draining) {
+        conn_io_http_error(r->io, c, 503, false, false, "Retry-After: 1\r\n");
+        return;
+    }
     struct token_claims claims;
     if (route == CONN_ROUTE_ROOM && !token_allows(r, c, req, t, &claims))
         return;
@@ -412,6 +419,9 @@ static void on_request(void *ctx, struct conn *c, const struct http_request *req
     /* Simplification: HTTP/1.0 keep-alive (RFC 9112 Appendix C.2.2) needs an explicit
      * "Connection: keep-alive" in every response; we close HTTP/1.0 connections instead. */
     bool keep_alive = req->keep_alive && req->minor_version == 1;
+    /* Draining: every response closes its connection, so the clients of a load balancer
+     * (and the balancer's own pooled connections) move to the other nodes. */
+    keep_alive = keep_alive && !r->is_draining;
 
     struct target t;
     const char *why;
@@ -448,7 +458,12 @@ static void on_request(void *ctx, struct conn *c, const struct http_request *req
     }
     switch (t.route) {
     case TARGET_HEALTHZ:
-        serve_text(r, c, 200, keep_alive, is_head, "text/plain; charset=utf-8", "ok\n", 3);
+        /* A draining node is alive but wants no new clients: 503 (RFC 9110 §15.6.4) takes
+         * it out of a load balancer's rotation, which is the point of draining. */
+        if (r->is_draining)
+            serve_text(r, c, 503, false, is_head, "text/plain; charset=utf-8", "draining\n", 9);
+        else
+            serve_text(r, c, 200, keep_alive, is_head, "text/plain; charset=utf-8", "ok\n", 3);
         return;
     case TARGET_METRICS:
         serve_metrics(r, c, keep_alive, is_head);

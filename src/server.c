@@ -16,6 +16,7 @@
 #include "cluster_sync.h"
 #include "conn.h"
 #include "conn_io.h"
+#include "drain.h"
 #include "entropy.h"
 #include "json.h"
 #include "log.h"
@@ -45,19 +46,71 @@ struct server {
     struct metrics metrics;
     struct conn_io io;
     struct routes routes;
-    bool has_cluster;
     struct cluster_sync cluster;
-    bool has_tls;
     struct tls_server tls;
-    bool is_stopping;
+    struct drain drain;
     uint64_t stop_deadline_ms;
+    bool has_cluster;
+    bool has_tls;
+    bool is_draining; /* SIGTERM with --drain-time: closing WebSockets one by one */
+    bool is_stopping; /* closing everything, until stop_deadline_ms */
     uint8_t token_secret[TOKEN_SECRET_MAX + 2]; /* room tokens' key (a newline may follow) */
     size_t token_secret_len;                    /* 0: no tokens */
 };
 
-/* SIGINT or SIGTERM: stop accepting, send every WebSocket client close 1001 ("going away",
+/* The end: stop accepting, send every WebSocket client left close 1001 ("going away",
  * RFC 6455 §7.4.1), let HTTP responses in flight finish, and give it all SHUTDOWN_MS before
- * the main loop gives up and exits. A second signal exits at once. */
+ * the main loop gives up and exits. */
+static void stop_now(struct server *srv)
+{
+    srv->is_draining = false;
+    if (srv->has_cluster)
+        cluster_sync_bye(&srv->cluster); /* the other nodes forget our clients at once */
+    srv->is_stopping = true;
+    srv->rooms.is_muted = true; /* everyone gets a close frame: no storm of leaves */
+    srv->stop_deadline_ms = srv->loop.now_ms + SHUTDOWN_MS;
+    conn_io_stop(&srv->io);
+}
+
+/* --drain-time: instead of closing every WebSocket at once, which sends all their clients to
+ * the other nodes in the same second, /healthz turns 503 (a load balancer's health check
+ * takes the node out, while the listener stays open to say so), new WebSockets get 503, and
+ * the open ones are closed spread evenly over the drain time (drain.h), each client's leave
+ * told to its room as usual; then stop_now(). The node stays in the cluster meanwhile: its
+ * clients are still here until they are closed. */
+static void start_drain(struct server *srv)
+{
+    size_t open = srv->io.ws_open[CONN_ROUTE_ROOM] + srv->io.ws_open[CONN_ROUTE_ECHO];
+    drain_start(&srv->drain, srv->loop.now_ms, srv->cfg->drain_time_ms, open);
+    srv->is_draining = true;
+    srv->routes.is_draining = true;
+}
+
+/* The loop's part of a drain: close what is due; at the end (all closed, or none left
+ * because they left by themselves), stop. Returns how long the loop may sleep (ms, -1: no
+ * limit from the drain). */
+static int drain_step(struct server *srv)
+{
+    uint64_t now = srv->loop.now_ms;
+    size_t due = drain_due(&srv->drain, now);
+    if (due > srv->drain.closed) {
+        size_t want = due - srv->drain.closed;
+        size_t done = conn_io_close_websockets(&srv->io, want);
+        drain_closed(&srv->drain, want);
+        if (done < want) /* none left to close */
+            drain_closed(&srv->drain, srv->drain.total);
+    }
+    int64_t next = drain_next_ms(&srv->drain, now);
+    if (next < 0) {
+        log_at(LL_INFO, "closed=%zu \"drained\"", srv->drain.total);
+        stop_now(srv);
+        return 0;
+    }
+    return next < INT_MAX ? (int)next : INT_MAX;
+}
+
+/* SIGINT or SIGTERM: a drain (--drain-time), or at once with --drain-time 0. During a drain,
+ * a second signal stops at once; during the stop, it exits at once. SIGHUP: reload TLS. */
 static void on_signal(struct loop_watch *w, uint32_t signo)
 {
     struct server *srv = w->ctx;
@@ -80,13 +133,20 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
         srv->stop_deadline_ms = srv->loop.now_ms;
         return;
     }
+    if (srv->is_draining) {
+        log_at(LL_INFO, "signal=%u left=%zu \"second signal: closing the rest at once\"", signo,
+               srv->drain.total - srv->drain.closed);
+        stop_now(srv);
+        return;
+    }
+    if (srv->cfg->drain_time_ms > 0) {
+        start_drain(srv);
+        log_at(LL_INFO, "signal=%u open=%zu websockets=%zu drain_ms=%llu \"draining\"", signo,
+               srv->conns.nopen, srv->drain.total, (unsigned long long)srv->cfg->drain_time_ms);
+        return;
+    }
     log_at(LL_INFO, "signal=%u open=%zu \"shutting down\"", signo, srv->conns.nopen);
-    if (srv->has_cluster)
-        cluster_sync_bye(&srv->cluster); /* the other nodes forget our clients at once */
-    srv->is_stopping = true;
-    srv->rooms.is_muted = true; /* everyone gets a close frame: no storm of leaves */
-    srv->stop_deadline_ms = srv->loop.now_ms + SHUTDOWN_MS;
-    conn_io_stop(&srv->io);
+    stop_now(srv);
 }
 
 static void on_tick(struct loop_watch *w, uint32_t expirations)
@@ -344,6 +404,8 @@ int server_run(const struct config *cfg)
     for (;;) {
         /* TLS records OpenSSL read ahead: no epoll event will say they are there. */
         conn_io_read_buffered(&srv->io);
+        /* A drain's closes that are due, before the flush writes their close frames. */
+        int drain_left = srv->is_draining ? drain_step(srv) : -1;
         /* What rooms owe their members first (latest position wins, room.h), then one write
          * to every connection with output. */
         rooms_flush(&srv->rooms, srv->loop.now_ms);
@@ -352,6 +414,8 @@ int server_run(const struct config *cfg)
         int timeout = rooms_next_flush_ms(&srv->rooms, srv->loop.now_ms);
         if (conn_io_has_buffered(&srv->io))
             timeout = 0;
+        if (drain_left >= 0 && (timeout < 0 || drain_left < timeout))
+            timeout = drain_left;
         if (srv->is_stopping) {
             /* Done when every client is gone and our "bye" has reached Redis; or at the
              * deadline, whatever is left. */

@@ -56,8 +56,10 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 // tip exactly on the point the other person is pointing at.
 export const ARROW_PATH = 'M0 0 L0 17 L4.5 12.7 L7.3 19.2 L10.3 17.9 L7.6 11.5 L13.2 11.5 Z';
 
-// Reconnect delays: about 0.5 s, 1 s, 2 s, 4 s, 8 s, then 10 s for ever (chapter 10).
-const BACKOFF_FIRST_MS = 500;
+// Reconnect delays (chapter 10): the first try at a random moment within a second, then
+// about 1 s, 2 s, 4 s, 8 s, then 10 s for ever.
+const FIRST_RETRY_SPREAD_MS = 1000;
+const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 10_000;
 
 // After the server refused us a place (close 4001 "room is full", 4002 "too many rooms"),
@@ -901,10 +903,17 @@ export function shareCursors(options = {}) {
             // Doubling the wait keeps early retries quick and late ones cheap; the cap keeps
             // recovery within 10 s. Why jitter: a server restart drops everyone at the same
             // instant; without randomness all their pages would retry at the same instants
-            // too, in synchronised waves. Each wait here is half fixed, half random ("equal
-            // jitter"), so the waves spread out.
-            const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** backoffStep);
-            delay = base / 2 + Math.random() * (base / 2);
+            // too, in synchronised waves. The first try comes at a random moment within a
+            // second ("full jitter"): a node that stops, or drains (its closes already
+            // spread over --drain-time), hands the other nodes its clients spread over that
+            // second, not in one burst. Later waits are half fixed, half random ("equal
+            // jitter"), so the waves stay apart while never retrying too soon.
+            if (backoffStep === 0) {
+                delay = Math.random() * FIRST_RETRY_SPREAD_MS;
+            } else {
+                const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (backoffStep - 1));
+                delay = base / 2 + Math.random() * (base / 2);
+            }
             backoffStep = Math.min(backoffStep + 1, 20); // no need to count past the cap
             state = 'reconnecting';
         }

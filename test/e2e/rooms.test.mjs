@@ -177,7 +177,7 @@ test('"Copy link" puts the room\'s link on the clipboard, or else shows it selec
 // ---------------------------------------------------------------------------------------
 
 // The page shows why, and does not come back in a tight loop: after a drop the normal
-// backoff would retry within 0.5 s, so three seconds without a new socket prove the
+// backoff would retry within 1 s, so three seconds without a new socket prove the
 // slow retry. (Not "one single socket": against a server without wsrelay.batch the page's
 // first attempt, which offers it, fails and is followed at once by one that does not;
 // docs/page.md, "Batched frames".)

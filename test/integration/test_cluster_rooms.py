@@ -484,10 +484,11 @@ def test_kill_9_a_node_its_users_leave_every_room_and_only_their_rooms(redis, st
 
 def test_sigterm_says_bye_once_and_its_users_leave_every_room_at_once(redis, start_server):
     """One bye, on the control channel, removes the stopping node's clients from every room
-    at once (sooner than the heartbeat timeout could), each leave reaching its own room only."""
+    at once (sooner than the heartbeat timeout could), each leave reaching its own room only.
+    With --drain-time 0, the stop at once; a drain's bye comes after its closes (test_drain.py)."""
     r = redis()
     spy = Spy(r)
-    na, nb = start_nodes(start_server, r, 2)
+    na, nb = start_nodes(start_server, r, 2, "--drain-time", "0")
     b_id = node_id(nb)
 
     async def go():

@@ -456,6 +456,8 @@ const char *http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 412:
+        return "Precondition Failed";
     case 408:
         return "Request Timeout";
     case 411:
@@ -556,10 +558,11 @@ static void add_head(struct pieces *ps, struct head_numbers *num, const struct h
         add(ps, r->content_type);
         add(ps, "\r\n");
     }
-    /* RFC 9110 §8.6: a server MUST NOT send Content-Length in a 1xx or 204 response. Every
-     * other response gets one, even when it is 0: it is how a keep-alive client finds the
-     * end of the body (RFC 9112 §6.3). */
-    if (r->status >= 200 && r->status != 204) {
+    /* RFC 9110 §8.6: a server MUST NOT send Content-Length in a 1xx or 204 response. A 304
+     * may carry one only if it is the 200's length (§8.6); it never has a body (RFC 9112
+     * §6.3), so we leave it out, as nginx does. Every other response gets one, even when it
+     * is 0: it is how a keep-alive client finds the end of the body (RFC 9112 §6.3). */
+    if (r->status >= 200 && r->status != 204 && r->status != 304) {
         add(ps, "Content-Length: ");
         add(ps, num->length);
         add(ps, "\r\n");

@@ -11,13 +11,14 @@ cd "$(dirname "$0")/.."
 # cannot use Playwright's own downloaded browsers). playwright-core talks to it over the
 # DevTools protocol, so chromium-driver (ChromeDriver, for WebDriver) is not needed.
 # openssl: the command, with which the TLS tests make their test CA and certificates.
+# brotli: the command, for make's precompressed page and test_conditional.py's variants.
 # fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
 # because chromium is installed without its recommended fonts.
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
 clang-format clang-tidy cppcheck
 libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
-redis-server haproxy openssl
+redis-server haproxy openssl brotli
 python3 python3-pytest python3-websockets
 chromium fonts-dejavu-core
 "

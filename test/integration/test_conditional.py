@@ -472,3 +472,14 @@ def test_a_thousand_tags_with_ours_last_still_match(server):
     assert len(value) < 8000
     resp = fetch_one(server.port, "/app.js", headers=[("If-None-Match", value)])
     assert resp.status == 304, resp
+
+
+def test_a_304_keeps_the_cors_headers_of_its_200(start_server, site):
+    srv = start_server("--allow-origin", "http://a.example")
+    origin = [("Origin", "http://a.example")]
+    etag = fetch_one(srv.port, "/app.js", headers=origin).header("ETag")
+    resp = fetch_one(srv.port, "/app.js", headers=origin + [("If-None-Match", etag)])
+    assert resp.status == 304, resp
+    assert resp.header("Access-Control-Allow-Origin") == "http://a.example"
+    assert sorted(v.strip() for v in ",".join(resp.header_all("Vary")).split(",")) == [
+        "Accept-Encoding", "Origin"]

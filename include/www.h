@@ -1,9 +1,11 @@
 /* www.h: mapping a request target to a file under the www root, safely.
  *
  * Owns: percent-decoding and normalising the path (pure), the file-extension -> Content-Type
- * table (pure), and opening the file so that nothing outside the root can be reached, even
- * through a symlink (edge: openat2 with RESOLVE_BENEATH, Linux 5.6+).
- * Does not own: HTTP (http.c) or sending the bytes (conn_io.c).
+ * table and which types are worth a precompressed variant (pure), and opening the file, or
+ * its ".br"/".gz" variant if that is not stale, so that nothing outside the root can be
+ * reached, even through a symlink (edge: openat2 with RESOLVE_BENEATH, Linux 5.6+).
+ * Does not own: HTTP (http.c), which variant a client wants (cond.c), making variants (the
+ * Makefile) or sending the bytes (conn_io.c).
  *
  * Two fences, because either alone has holes: www_resolve() refuses any path that names
  * "..", an encoded "/" or NUL, or anything odd before the filesystem is touched; then

@@ -1,6 +1,7 @@
 # wsrelay: the shared-cursors server in one C binary.
 #
-#   make            optimised build (-O2 -g) -> ./wsrelay, what users run and benchmark
+#   make            optimised build (-O2 -g) -> ./wsrelay, what users run and benchmark,
+#                   and the page's precompressed files (www/*.gz, www/*.br: make precompress)
 #   make run        build and start it on :7071
 #   make test       install what is missing, then unit tests, a fuzz smoke run, the
 #                   integration suite and the browser tests (test/e2e), against the
@@ -41,10 +42,10 @@ HEADERS  = $(wildcard include/*.h)
 REL      = build/release
 ASAN     = build/asan
 
-.PHONY: all run test unit asan headers fmt fmt-check lint install clean deps build-deps
+.PHONY: all run test unit asan headers fmt fmt-check lint install clean deps build-deps precompress
 .DEFAULT_GOAL := all
 
-all: wsrelay
+all: wsrelay precompress
 
 # ---- one set of rules per build variant ------------------------------------------------
 # $(1) = build dir, $(2) = compile flags, $(3) = link flags
@@ -84,8 +85,28 @@ asan: $(ASAN)/wsrelay
 unit: $(addprefix $(REL)/,$(UNITS)) $(addprefix $(ASAN)/,$(UNITS))
 
 # RUN_ARGS: flags for the server, e.g. make run RUN_ARGS='--port 8080'
-run: wsrelay
+run: wsrelay precompress
 	./wsrelay $(RUN_ARGS)
+
+# ---- the page, precompressed (issue 14; docs/page.md, "How the page is served") -------------
+# For each text file of www/ (html, js, css, svg), a gzip and a brotli copy beside it: the
+# server sends one to a client whose Accept-Encoding takes it and never compresses on the fly.
+# gzip -9 -n: no name or time in the header, so the bytes are reproducible; brotli -q 11: its
+# best. Each is written to a temporary name and renamed, so a server running from www/ never
+# sees half a file, and given its original's time (touch -r) to the nanosecond: the server
+# ignores a variant older than its original (a stale one), and brotli copies the time only to
+# the second. make remakes a variant when its original is newer, the same rule. Debian's gzip
+# is essential; brotli comes with the build packages (scripts/build-deps.sh).
+WWW_COMPRESSIBLE = $(wildcard www/*.html www/*.js www/*.css www/*.svg)
+WWW_VARIANTS     = $(addsuffix .gz,$(WWW_COMPRESSIBLE)) $(addsuffix .br,$(WWW_COMPRESSIBLE))
+
+precompress: $(WWW_VARIANTS)
+
+www/%.gz: www/% | build-deps
+	gzip -9 -n -c $< > $@.tmp && touch -r $< $@.tmp && mv -f $@.tmp $@
+
+www/%.br: www/% | build-deps
+	brotli -q 11 -f -o $@.tmp $< && touch -r $< $@.tmp && mv -f $@.tmp $@
 
 # ---- the load generator: bench/wsbench (issue 4; `bench/wsbench --help`) -----------------
 # One epoll thread driving many WebSocket clients. It links the server's pure codec modules
@@ -100,7 +121,7 @@ bench/wsbench: bench/wsbench.c $(REL)/libwsrelay.a $(HEADERS)
 # Debian 12 machine lacks, builds both variants, then runs every suite; the last line it
 # prints is "N passed, N failed".
 test: deps
-	$(MAKE) wsrelay asan unit bench/wsbench
+	$(MAKE) wsrelay precompress asan unit bench/wsbench
 	scripts/test.sh
 
 deps:
@@ -143,13 +164,17 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -D_GNU_SOURCE -I include --suppress=missingIncludeSystem src
 
-install: wsrelay
+# install -p keeps the files' times: each variant keeps its original's (the server would
+# take a variant older than its original as stale), and the ETags built from them stay the
+# same across installs and across the nodes of a cluster.
+install: wsrelay precompress
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wsrelay/www
 	install -m 0755 wsrelay $(DESTDIR)$(PREFIX)/bin/wsrelay
-	install -m 0644 www/* $(DESTDIR)$(PREFIX)/share/wsrelay/www/
+	install -p -m 0644 www/* $(DESTDIR)$(PREFIX)/share/wsrelay/www/
 
 clean:
 	rm -rf build wsrelay
+	rm -f $(WWW_VARIANTS) $(addsuffix .tmp,$(WWW_VARIANTS))
 
 # ---- fuzzing: libFuzzer targets in test/fuzz/ (docs/fuzzing.md) ------------------------
 #   make fuzz          build, then run each target for FUZZ_SECONDS (60) on build/fuzz/corpus-*
@@ -166,7 +191,7 @@ FUZZ_SECONDS  ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ          = build/fuzz
 FUZZ_TARGETS  = $(basename $(notdir $(wildcard test/fuzz/fuzz_*.c)))
-FUZZ_MODULES  = buf http www upgrade frame utf8 ws json presence cluster config target token
+FUZZ_MODULES  = buf http www upgrade frame utf8 ws json presence cluster config target token cond
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 

@@ -27,6 +27,34 @@ static inline int ascii_hex_value(unsigned char c)
     return -1;
 }
 
+/* RFC 9110 §5.6.2: token = 1*tchar; tchar is any VCHAR except the delimiters "(),/:;<=>?@[\]{}
+ * and the double quote. Methods, field names and content codings are tokens. */
+static inline bool ascii_is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* 'A'..'Z' to lower case; every other byte unchanged. */
 static inline unsigned char ascii_lower(unsigned char c)
 {

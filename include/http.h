@@ -109,7 +109,7 @@ bool http_list_has_exact(struct http_view list, const char *item);
 struct http_response {
     int status;
     const char *content_type;  /* NULL: no Content-Type field */
-    uint64_t content_length;   /* always sent, except for 1xx and 204 (RFC 9110 §8.6) */
+    uint64_t content_length;   /* always sent, except for 1xx, 204 and 304 (RFC 9110 §8.6) */
     bool keep_alive;           /* false: "Connection: close" */
     const char *extra_headers; /* NULL or CRLF-terminated lines */
     const char *date;          /* IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") or NULL: the
@@ -118,7 +118,7 @@ struct http_response {
 
 /* Appends the status line and header fields, ending with the blank line, to out: the status
  * line, "Server: wsrelay", Date (if given), Content-Type (if given), Content-Length (not for
- * 1xx or 204), "Connection: close" when !keep_alive, the extra lines, then CRLF.
+ * 1xx, 204 or 304), "Connection: close" when !keep_alive, the extra lines, then CRLF.
  * Returns 0, or -ENOBUFS / -ENOMEM from buf_append (out is then unchanged). */
 int http_write_head(struct buf *out, const struct http_response *r);
 

@@ -1,9 +1,11 @@
 /* www.h: mapping a request target to a file under the www root, safely.
  *
  * Owns: percent-decoding and normalising the path (pure), the file-extension -> Content-Type
- * table (pure), and opening the file so that nothing outside the root can be reached, even
- * through a symlink (edge: openat2 with RESOLVE_BENEATH, Linux 5.6+).
- * Does not own: HTTP (http.c) or sending the bytes (conn_io.c).
+ * table and which types are worth a precompressed variant (pure), and opening the file, or
+ * its ".br"/".gz" variant if that is not stale, so that nothing outside the root can be
+ * reached, even through a symlink (edge: openat2 with RESOLVE_BENEATH, Linux 5.6+).
+ * Does not own: HTTP (http.c), which variant a client wants (cond.c), making variants (the
+ * Makefile) or sending the bytes (conn_io.c).
  *
  * Two fences, because either alone has holes: www_resolve() refuses any path that names
  * "..", an encoded "/" or NUL, or anything odd before the filesystem is touched; then
@@ -41,10 +43,17 @@ int www_resolve(const char *target, size_t target_len, char *out, size_t out_cap
  * charset=utf-8" for .html; "application/octet-stream" for anything not in the table. */
 const char *www_mime(const char *path);
 
+/* Whether a file of this name is worth a precompressed variant (text, scripts, JSON, SVG,
+ * WebAssembly: not images, fonts or archives, which are compressed already). Only for these
+ * does the server look for "name.br" / "name.gz" and send Vary: Accept-Encoding. */
+bool www_is_compressible(const char *path);
+
 /* An open regular file, ready to be sent. */
 struct www_file {
-    int fd;        /* O_RDONLY | O_CLOEXEC; the caller closes it */
-    uint64_t size; /* from fstat */
+    int fd;              /* O_RDONLY | O_CLOEXEC; the caller closes it */
+    uint64_t size;       /* from fstat */
+    int64_t mtime_sec;   /* st_mtim: the validators (cond.h) and the staleness of variants */
+    uint32_t mtime_nsec; /* 0..999999999 */
 };
 
 /* Opens root_fd-relative `rel` (from www_resolve) with openat2(RESOLVE_BENEATH |
@@ -52,6 +61,18 @@ struct www_file {
  * Returns 0 and fills *f, or -errno: -ENOENT, -EXDEV (escape attempt), -EISDIR / -EACCES
  * (not a regular file), ... The caller answers every failure with 404. Edge: does I/O. */
 int www_open(int root_fd, const char *rel, struct www_file *f);
+
+/* Opens the precompressed variant of `orig` (already open as `rel`): rel + suffix (".br",
+ * ".gz"), with www_open()'s fences. A variant older than its original (mtime_sec.mtime_nsec
+ * before orig's) is stale, made from a version that has since been edited: it is closed and
+ * -ESTALE returned, so the caller serves the original. Equal times are fine: gzip -k and
+ * the Makefile's rules give a variant its original's time. Returns 0 and fills *f, -ESTALE,
+ * -ENAMETOOLONG, or what www_open() returns (*f then holds fd -1). Edge: does I/O.
+ * Simplification: a time is all we compare; an original replaced by an *older* copy with its
+ * time kept (cp -p, tar) keeps a newer variant looking fresh. make rebuilds variants only
+ * when the original is newer too, so delete them (make clean) after such a restore. */
+int www_open_variant(int root_fd, const char *rel, const char *suffix, const struct www_file *orig,
+                     struct www_file *f);
 
 /* Whether an absolute, resolved path (no symlinks, no "..": realpath's output) is one only
  * root and `uid` can change: every directory from "/" down to it is owned by root or uid,

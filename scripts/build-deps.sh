@@ -7,6 +7,7 @@
 #   libcrypto.pc   OpenSSL           (libssl-dev)
 #   hiredis.pc     the Redis client  (libhiredis-dev)
 #   <jsmn.h>       the JSON tokenizer, header only, no .pc  (libjsmn-dev)
+#   brotli         the command that precompresses the page (brotli; gzip is essential)
 #
 # Each is checked the way the build uses it (pkg-config, or the compiler finding the header),
 # so a library installed by other means than Debian's package counts as present too. When all
@@ -51,6 +52,8 @@ if command -v "$1" >/dev/null 2>&1; then
 else
     [ -f /usr/include/jsmn.h ] || need libjsmn-dev
 fi
+
+command -v brotli >/dev/null 2>&1 || need brotli
 
 [ -z "$missing" ] && exit 0
 missing=${missing# }

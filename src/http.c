@@ -31,33 +31,7 @@
 
 /* ---- Character classes ------------------------------------------------------------------ */
 
-/* RFC 9110 §5.6.2: token = 1*tchar; tchar is any VCHAR except the delimiters "(),/:;<=>?@[\]{}
- * and the double quote. Methods and field names are tokens. */
-static bool is_tchar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-        return true;
-    default:
-        return false;
-    }
-}
+/* Tokens (methods and field names, RFC 9110 §5.6.2) are ascii_is_tchar() (ascii.h). */
 
 /* The request-target (RFC 9112 §3.2) is made of URI characters (RFC 3986), all visible ASCII.
  * We accept any VCHAR here and leave the finer grammar to www_resolve(): what matters at this
@@ -215,7 +189,7 @@ static int parse_request_line(const char **pp, const char *end, struct http_requ
     const char *p = *pp;
 
     const char *start = p;
-    while (p < end && is_tchar((unsigned char)*p))
+    while (p < end && ascii_is_tchar((unsigned char)*p))
         p++;
     if (p == start || p == end || *p != ' ')
         return HTTP_ERR_BAD;
@@ -267,7 +241,7 @@ static int parse_fields(const char **pp, const char *end, struct http_request *r
             return HTTP_ERR_TOO_LARGE; /* 431 (RFC 6585 §5), like an oversized head */
 
         const char *start = p;
-        while (p < end && is_tchar((unsigned char)*p))
+        while (p < end && ascii_is_tchar((unsigned char)*p))
             p++;
         /* RFC 9112 §5.1: no whitespace between field name and colon; a server MUST answer
          * such a field with 400 (a proxy might have read "Host " as a different field). */
@@ -482,6 +456,8 @@ const char *http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 412:
+        return "Precondition Failed";
     case 408:
         return "Request Timeout";
     case 411:
@@ -582,10 +558,11 @@ static void add_head(struct pieces *ps, struct head_numbers *num, const struct h
         add(ps, r->content_type);
         add(ps, "\r\n");
     }
-    /* RFC 9110 §8.6: a server MUST NOT send Content-Length in a 1xx or 204 response. Every
-     * other response gets one, even when it is 0: it is how a keep-alive client finds the
-     * end of the body (RFC 9112 §6.3). */
-    if (r->status >= 200 && r->status != 204) {
+    /* RFC 9110 §8.6: a server MUST NOT send Content-Length in a 1xx or 204 response. A 304
+     * may carry one only if it is the 200's length (§8.6); it never has a body (RFC 9112
+     * §6.3), so we leave it out, as nginx does. Every other response gets one, even when it
+     * is 0: it is how a keep-alive client finds the end of the body (RFC 9112 §6.3). */
+    if (r->status >= 200 && r->status != 204 && r->status != 304) {
         add(ps, "Content-Length: ");
         add(ps, num->length);
         add(ps, "\r\n");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bcast.h"
+#include "cond.h"
 #include "entropy.h"
 #include "json.h"
 #include "log.h"
@@ -52,7 +53,35 @@ static void cors_headers(const struct routes *r, const struct http_request *req,
         out[0] = '\0'; /* an origin too long for any real list: no header rather than half */
 }
 
-/* GET or HEAD of the file rel (www_resolve()'s output) under the www root. */
+/* The variant of f (open as rel) that req's Accept-Encoding prefers and that is on disk and
+ * not stale: f is swapped for it (the original closed) and its coding returned; else f is
+ * left alone and COND_IDENTITY returned. Only the codings the client takes are looked for,
+ * so a request without Accept-Encoding costs no extra system call. */
+static enum cond_coding pick_variant(struct routes *r, struct conn *c,
+                                     const struct http_request *req, const char *rel,
+                                     struct www_file *f)
+{
+    enum cond_coding want[2];
+    size_t n = cond_codings_wanted(req, want);
+    for (size_t i = 0; i < n; i++) {
+        struct www_file v;
+        int rc = www_open_variant(r->www_fd, rel, cond_coding_suffix(want[i]), f, &v);
+        if (rc == 0) {
+            close(f->fd);
+            *f = v;
+            return want[i];
+        }
+        if (rc == -ESTALE) /* worth knowing when a deploy forgot to rebuild them */
+            log_at(LL_DEBUG, "conn=%llu file=%s%s \"variant older than its original: ignored\"",
+                   (unsigned long long)c->serial, log_value_str(rel).s,
+                   cond_coding_suffix(want[i]));
+    }
+    return COND_IDENTITY;
+}
+
+/* GET or HEAD of the file rel (www_resolve()'s output) under the www root: 200 with the
+ * file or its precompressed variant, 304 if the client has it (cond.h), 412 if a
+ * precondition failed. */
 static void serve_file(struct routes *r, struct conn *c, const struct http_request *req,
                        const char *rel, bool keep_alive, bool head_only)
 {
@@ -64,30 +93,67 @@ static void serve_file(struct routes *r, struct conn *c, const struct http_reque
         conn_io_http_error(r->io, c, 404, keep_alive, head_only, NULL);
         return;
     }
-    char cors[400], extra[512];
+    bool has_variants = www_is_compressible(rel);
+    enum cond_coding coding = has_variants ? pick_variant(r, c, req, rel, &f) : COND_IDENTITY;
+    const char *date = conn_io_date(r->io);
+    int64_t now = (int64_t)r->io->date_sec;
+    struct cond_validators v;
+    cond_validators_init(&v, f.mtime_sec, f.mtime_nsec, f.size, coding, now);
+    enum cond_result cr = cond_evaluate(req, &v, now);
+    if (cr == COND_FAILED) {
+        close(f.fd);
+        conn_io_http_error(r->io, c, 412, keep_alive, head_only, NULL);
+        return;
+    }
+    bool is_304 = cr == COND_NOT_MODIFIED;
+
+    /* Cache-Control: no-cache on every file: a cache may keep it but must ask us before each
+     * use, which costs a 304 of about 200 bytes. Why not max-age for the scripts and styles:
+     * the page names them by fixed URLs (/index.js, /cursors.js, which other sites import
+     * too, docs/embed.md), not by content-hashed ones, so a browser that kept an old
+     * index.js for an hour would run it against a new index.html after a deploy.
+     * RFC 9110 §15.4.5: a 304 carries what the 200 would have of ETag, Cache-Control and
+     * Vary (and Date, from http.c); Last-Modified, Content-Type and Content-Encoding describe
+     * the body it does not have, and with an ETag the cache needs none of them.
+     * Vary: Accept-Encoding on every response of a file that may have variants (§12.5.5),
+     * whether or not one was sent or exists: a shared cache must not hand the gzip bytes to
+     * a client that did not ask for them, nor keep the identity bytes for everyone (the
+     * nginx gzip_vary practice; it also stays right when a variant appears later). */
+    char cors[400], extra[768];
     cors_headers(r, req, cors, sizeof cors);
-    /* The page is tiny and changes with every deploy: always revalidate. */
-    snprintf(extra, sizeof extra, "Cache-Control: no-cache\r\n%s", cors);
+    const char *ce = cond_coding_name(coding);
+    bool has_lm = !is_304 && v.last_modified[0] != '\0';
+    int n = snprintf(extra, sizeof extra, "ETag: %s\r\n%s%s%s%s%s%sCache-Control: no-cache\r\n%s%s",
+                     v.etag, has_lm ? "Last-Modified: " : "", has_lm ? v.last_modified : "",
+                     has_lm ? "\r\n" : "", ce != NULL && !is_304 ? "Content-Encoding: " : "",
+                     ce != NULL && !is_304 ? ce : "", ce != NULL && !is_304 ? "\r\n" : "",
+                     has_variants ? "Vary: Accept-Encoding\r\n" : "", cors);
+    if (n < 0 || (size_t)n >= sizeof extra) { /* unreachable: cors is at most 400 bytes */
+        close(f.fd);
+        conn_io_http_error(r->io, c, 500, false, head_only, NULL);
+        return;
+    }
     struct http_response resp = {
-        .status = 200,
-        .content_type = www_mime(rel),
+        .status = is_304 ? 304 : 200,
+        .content_type = is_304 ? NULL : www_mime(rel),
         .content_length = f.size,
         .keep_alive = keep_alive,
         .extra_headers = extra,
-        .date = conn_io_date(r->io),
+        .date = date,
     };
     if (http_write_head(&c->wbuf, &resp) != 0) {
         close(f.fd);
         conn_close_later(r->io->conns, c, CONN_END_SLOW_READER, "no room for a response");
         return;
     }
-    if (head_only || f.size == 0)
+    if (is_304 || head_only || f.size == 0)
         close(f.fd);
     else
         conn_io_send_file(r->io, c, f.fd, f.size); /* conn_io closes it when sent */
     /* rel is the decoded path: a peer's bytes, spaces and quotes included. */
-    log_at(LL_DEBUG, "conn=%llu status=200 file=%s \"file served\"", (unsigned long long)c->serial,
-           log_value_str(rel).s);
+    log_at(LL_DEBUG, "conn=%llu status=%d file=%s coding=%s \"file served\"",
+           (unsigned long long)c->serial, resp.status, log_value_str(rel).s,
+           ce != NULL ? ce : "identity");
     conn_io_response_done(r->io, c, keep_alive);
 }
 

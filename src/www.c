@@ -3,8 +3,9 @@
  * Owns: percent-decoding and normalising a URL path (RFC 3986 §2.1 escapes, §3.3 segments,
  * §5.2.4 dot segments), the extension -> media type table (RFC 9110 §8.3), and opening the
  * file so that it cannot lie outside the root (openat2(2), Linux 5.6+).
- * Does not own: HTTP parsing (http.c), conditional or range requests, directory listings,
- * reading or sending the file (routes.c, conn_io.c).
+ * Does not own: HTTP parsing (http.c), conditional requests and Accept-Encoding (cond.c),
+ * range requests, directory listings, reading or sending the file (routes.c, conn_io.c).
+ * Precompressed variants are found here (www_open_variant()) but never made: make does that.
  * Two halves: www_resolve() and www_mime() are pure; www_open() is the edge and the only
  * function here that makes system calls.
  *
@@ -156,36 +157,43 @@ int www_resolve(const char *target, size_t target_len, char *out, size_t out_cap
 
 /* RFC 9110 §8.3. Text types carry charset=utf-8 because a browser otherwise guesses (and an
  * old one might guess UTF-7). We never sniff content: a file's name decides its type. */
+/* is_compressible: worth a .br/.gz variant (www_is_compressible()). ".ico" stays off: most
+ * hold PNG inside. A direct request for "x.js.gz" is a file like any other, of type
+ * application/gzip (RFC 6713), never sent with Content-Encoding (a download of an archive
+ * must stay an archive). */
 static const struct {
     const char *ext;
     const char *type;
+    bool is_compressible;
 } MIME_TYPES[] = {
-    {"html", "text/html; charset=utf-8"},
-    {"htm", "text/html; charset=utf-8"},
-    {"css", "text/css; charset=utf-8"},
-    {"js", "text/javascript; charset=utf-8"}, /* RFC 9239 §6: text/javascript */
-    {"mjs", "text/javascript; charset=utf-8"},
-    {"json", "application/json"}, /* RFC 8259 §11: no charset parameter */
-    {"map", "application/json"},  /* source maps are JSON */
-    {"webmanifest", "application/manifest+json"},
-    {"txt", "text/plain; charset=utf-8"},
-    {"md", "text/markdown; charset=utf-8"},
-    {"xml", "application/xml"},
-    {"svg", "image/svg+xml"},
-    {"png", "image/png"},
-    {"jpg", "image/jpeg"},
-    {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},
-    {"webp", "image/webp"},
-    {"avif", "image/avif"},
-    {"ico", "image/x-icon"},
-    {"woff", "font/woff"},   /* RFC 8081 */
-    {"woff2", "font/woff2"}, /* RFC 8081 */
-    {"wasm", "application/wasm"},
-    {"pdf", "application/pdf"},
+    {"html", "text/html; charset=utf-8", true},
+    {"htm", "text/html; charset=utf-8", true},
+    {"css", "text/css; charset=utf-8", true},
+    {"js", "text/javascript; charset=utf-8", true}, /* RFC 9239 §6: text/javascript */
+    {"mjs", "text/javascript; charset=utf-8", true},
+    {"json", "application/json", true}, /* RFC 8259 §11: no charset parameter */
+    {"map", "application/json", true},  /* source maps are JSON */
+    {"webmanifest", "application/manifest+json", true},
+    {"txt", "text/plain; charset=utf-8", true},
+    {"md", "text/markdown; charset=utf-8", true},
+    {"xml", "application/xml", true},
+    {"svg", "image/svg+xml", true},
+    {"png", "image/png", false},
+    {"jpg", "image/jpeg", false},
+    {"jpeg", "image/jpeg", false},
+    {"gif", "image/gif", false},
+    {"webp", "image/webp", false},
+    {"avif", "image/avif", false},
+    {"ico", "image/x-icon", false},
+    {"woff", "font/woff", false},   /* RFC 8081 */
+    {"woff2", "font/woff2", false}, /* RFC 8081 */
+    {"wasm", "application/wasm", true},
+    {"pdf", "application/pdf", false},
+    {"gz", "application/gzip", false},
 };
 
-const char *www_mime(const char *path)
+/* The table row for path's extension (case-insensitive), or -1. */
+static int mime_row(const char *path)
 {
     const char *base = strrchr(path, '/');
     base = base != NULL ? base + 1 : path;
@@ -194,10 +202,22 @@ const char *www_mime(const char *path)
     if (dot != NULL && dot != base) {
         for (size_t i = 0; i < sizeof MIME_TYPES / sizeof MIME_TYPES[0]; i++)
             if (strcasecmp(dot + 1, MIME_TYPES[i].ext) == 0)
-                return MIME_TYPES[i].type;
+                return (int)i;
     }
+    return -1;
+}
+
+const char *www_mime(const char *path)
+{
+    int i = mime_row(path);
     /* RFC 9110 §8.3: when the type is unknown, say only "bytes". */
-    return "application/octet-stream";
+    return i >= 0 ? MIME_TYPES[i].type : "application/octet-stream";
+}
+
+bool www_is_compressible(const char *path)
+{
+    int i = mime_row(path);
+    return i >= 0 && MIME_TYPES[i].is_compressible;
 }
 
 /* ---- Opening the file (edge) ------------------------------------------------------------ */
@@ -305,6 +325,29 @@ int www_open(int root_fd, const char *rel, struct www_file *f)
     }
     f->fd = fd;
     f->size = (uint64_t)st.st_size;
+    f->mtime_sec = (int64_t)st.st_mtim.tv_sec;
+    f->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+    return 0;
+}
+
+int www_open_variant(int root_fd, const char *rel, const char *suffix, const struct www_file *orig,
+                     struct www_file *f)
+{
+    *f = (struct www_file){.fd = -1, .size = 0};
+    char path[WWW_PATH_MAX + 8];
+    int n = snprintf(path, sizeof path, "%s%s", rel, suffix);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return -ENAMETOOLONG;
+    int rc = www_open(root_fd, path, f);
+    if (rc < 0)
+        return rc;
+    bool is_older = f->mtime_sec < orig->mtime_sec ||
+                    (f->mtime_sec == orig->mtime_sec && f->mtime_nsec < orig->mtime_nsec);
+    if (is_older) {
+        close(f->fd);
+        *f = (struct www_file){.fd = -1, .size = 0};
+        return -ESTALE;
+    }
     return 0;
 }
 

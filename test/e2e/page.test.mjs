@@ -24,9 +24,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import {
     launchBrowser, cursors, badgeText, eventually, scene, assertClean, moveMouse,
-    expectedCursor, waitForCursor, waitForNoCursor, waitForBadge,
+    expectedCursor, waitForCursor, waitForNoCursor, waitForBadge, REPO,
 } from './harness.mjs';
 
 const TEST_OPTIONS = { timeout: 90_000 };
@@ -252,5 +254,35 @@ test('remote cursors glide between updates, and jump for a viewer who prefers re
         `the cursor jumped instead of gliding: ${glided.join(', ')}`);
     const jumped = await stopTrack(still);
     assert.deepEqual(between(jumped), [], 'with reduced motion, no frame in between');
+    await assertClean(r);
+});
+
+// Issue 14: the page as a web server serves it. `make` leaves www/*.br and www/*.gz beside the
+// page's files; Chromium asks for br, so it gets those, and a reload asks again with the
+// ETags it kept (Cache-Control: no-cache) and gets 304s, and the page still works. The
+// server's --verbose log says what each request got ("status=… file=… coding=…").
+test('the page arrives precompressed, a reload revalidates it with 304s, and it still works', TEST_OPTIONS, async (t) => {
+    if (!existsSync(join(REPO, 'www', 'index.js.br'))) {
+        t.skip('no www/*.br: run make (make precompress) first');
+        return;
+    }
+    const r = await scene(t, browser, { args: ['--verbose'] });
+    const served = (status) => r.server.lines
+        .filter((l) => l.includes('"file served"') && l.includes(` status=${status} `))
+        .map((l) => `${/ file=(\S+)/.exec(l)[1]} ${/ coding=(\S+)/.exec(l)[1]}`);
+    const a = await r.open();
+    await eventually(() => {
+        for (const f of ['index.html', 'index.js', 'cursors.js', 'style.css'])
+            assert.ok(served(200).includes(`${f} br`), `${f} not sent as br: ${served(200)}`);
+    });
+    await a.page.reload();
+    await waitForBadge(a, 'connected');
+    await eventually(() => {
+        for (const f of ['index.html', 'index.js', 'cursors.js', 'style.css'])
+            assert.ok(served(304).includes(`${f} br`), `${f} not revalidated: ${served(304)}`);
+    });
+    const b = await r.open();
+    const sentA = await moveMouse(a, 300, 200);
+    await waitForCursor(b, expectedCursor(b, a.welcome, sentA));
     await assertClean(r);
 });

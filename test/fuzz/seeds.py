@@ -1,12 +1,12 @@
 #!/usr/bin/python3
-"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config,target,token}/.
+"""Writes the committed seed corpora: test/fuzz/corpus/{http,ws,json,cluster,config,target,token,cond}/.
 
 Seeds are where the fuzzer starts: a few dozen small, meaningful inputs per target, each one
 reaching a different part of the code, so that the first minutes of fuzzing are not spent
 rediscovering what a request or a masked frame looks like. They are generated, not
 hand-edited binaries, so each one is readable here with the reason it exists.
 
-Run it from anywhere: test/fuzz/seeds.py. It rewrites the seven directories from scratch
+Run it from anywhere: test/fuzz/seeds.py. It rewrites the eight directories from scratch
 (files the fuzzer found and we kept on purpose live in test/fuzz/regressions/, not here).
 """
 import os
@@ -480,6 +480,38 @@ TOKEN = {
 }
 
 
+# ---- Cond: header values for conditional requests and Accept-Encoding (test/fuzz/fuzz_cond.c)
+# fuzz_cond reads the whole input as a date, a tag list and an Accept-Encoding value, and its
+# NUL-separated pieces as the precondition fields of one request.
+
+COND = {
+    # RFC 9110 §5.6.7's three forms of one instant, and the edges of what they can spell.
+    "date_imf": b"Sun, 06 Nov 1994 08:49:37 GMT",
+    "date_rfc850": b"Sunday, 06-Nov-94 08:49:37 GMT",
+    "date_asctime": b"Sun Nov  6 08:49:37 1994",
+    "date_leap_day": b"Tue, 29 Feb 2000 00:00:00 GMT",
+    "date_leap_second": b"Fri, 31 Dec 9999 23:59:60 GMT",
+    "date_wrong_weekday": b"Mon, 06 Nov 1994 08:49:37 GMT",
+    "date_huge_year": b"Sun, 06 Nov 99999999999 08:49:37 GMT",
+    # Entity-tag lists: ours, weak, "*", a comma inside quotes, junk after a tag.
+    "etag_ours": b'"2ebc98a1.75bcd15-2fbe"',
+    "etag_weak_list": b'W/"x", "2ebc98a1.75bcd15-2fbe-gz" , W/"2ebc98a1.75bcd15-2fbe"',
+    "etag_star": b"*",
+    "etag_comma": b'"a,b", "c"',
+    "etag_junk": b'"a" x, "b"',
+    "etag_unquoted": b"2ebc98a1.75bcd15-2fbe",
+    # Accept-Encoding as browsers send it, and with weights, stars and broken q values.
+    "ae_chrome": b"gzip, deflate, br, zstd",
+    "ae_weights": b"br;q=0.5, gzip;q=0.8, identity;q=0.1, *;q=0",
+    "ae_identity_refused": b"gzip;q=1.000, identity;q=0",
+    "ae_broken_q": b"gzip;q=1.5, br;q=.5, x-gzip;Q=0.0001, *;q=",
+    "ae_star": b"*;q=0.3, gzip;q=0",
+    # Several fields: If-None-Match, If-Modified-Since, If-Match, If-Unmodified-Since.
+    "fields": b'"2ebc98a1.75bcd15-2fbe"\x00Sun, 06 Nov 1994 08:49:37 GMT\x00*\x00'
+              b"Sunday, 06-Nov-94 08:49:37 GMT",
+}
+
+
 def write(name, files):
     d = os.path.join(HERE, "corpus", name)
     shutil.rmtree(d, ignore_errors=True)
@@ -498,3 +530,4 @@ if __name__ == "__main__":
     write("config", CONFIG)
     write("target", TARGET)
     write("token", TOKEN)
+    write("cond", COND)

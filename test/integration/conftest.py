@@ -358,11 +358,11 @@ class HttpConn:
 
     def read_response(self, head_only=False):
         """Reads one response. Its body is Content-Length bytes (required: this server always
-        sends it), none for HEAD (head_only) or 101."""
+        sends it), none for HEAD (head_only), 101 or 304 (RFC 9112 §6.3: never a body)."""
         head = self.read_head()
         version, status, reason, headers = parse_head(head)
         resp = Response(version, status, reason, headers, b"", head + b"\r\n\r\n")
-        if status == 101 or head_only:
+        if status in (101, 304) or head_only:
             return resp
         cl = resp.header_all("Content-Length")
         assert len(cl) == 1, f"expected exactly one Content-Length in {resp!r}"

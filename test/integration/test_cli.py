@@ -221,7 +221,7 @@ def test_a_decoded_path_cannot_forge_log_fields(start_server, site):
     line = srv.wait_log(re.compile(r'"file served"$')).string
     level, fields, phrase = parse_log_line(line)
     assert level == "debug" and phrase == "file served", line
-    assert [k for k, _ in fields] == ["conn", "status", "file"], line
+    assert [k for k, _ in fields] == ["conn", "status", "file", "coding"], line
     assert dict(fields)["status"] == "200", line
     assert dict(fields)["file"] == '"a b\\x22 status\\x3d200 x"', line
     assert line.count("status=") == 1, line

@@ -283,7 +283,8 @@ static void mime_table(void **state)
         {"dir.html/file", "application/octet-stream"},
         {".hidden", "application/octet-stream"},
         {"a/.html", "application/octet-stream"},
-        {"archive.tar.gz", "application/octet-stream"},
+        {"archive.tar.gz", "application/gzip"}, /* served as itself, never decoded */
+        {"index.js.br", "application/octet-stream"},
         {"x.", "application/octet-stream"},
         {"x.exe", "application/octet-stream"},
         {"x.htmlx", "application/octet-stream"},
@@ -296,6 +297,25 @@ static void mime_table(void **state)
         if (strcmp(got, rows[i].type) != 0)
             print_error("in row \"%s\":\n", row_name);
         assert_string_equal(got, rows[i].type);
+    }
+}
+
+static void compressible_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        bool want;
+    } rows[] = {
+        {"index.html", true}, {"a/b.CSS", true},  {"x.js", true},         {"x.mjs", true},
+        {"d.json", true},     {"i.svg", true},    {"m.wasm", true},       {"r.txt", true},
+        {"p.png", false},     {"j.jpg", false},   {"f.woff2", false},     {"favicon.ico", false},
+        {"x.js.gz", false},   {"x.js.br", false}, {"noext", false},       {".js", false},
+        {"a.pdf", false},     {"", false},        {"dir.js/file", false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        row_name = rows[i].path;
+        assert_row_int(www_is_compressible(rows[i].path), rows[i].want);
     }
 }
 
@@ -386,6 +406,98 @@ static int tree_teardown(void **state)
     }
     free(t);
     return 0;
+}
+
+static int lowest_free_fd(void);
+
+/* www_open_variant(): a fresh variant (same time, or newer) opens with its own size and
+ * time; one older by a single nanosecond is stale; a missing one, a symlink out of the root
+ * and a name too long are refused as www_open() would; no descriptor leaks. */
+static void open_variants(void **state)
+{
+    (void)state;
+    char tmp[64] = "/tmp/wsrelay_www_variant.XXXXXX", p[256];
+    assert_non_null(mkdtemp(tmp));
+    static const char *const files[] = {"a.js", "a.js.gz", "a.js.br", "b.css", "b.css.gz"};
+    static const char *const bodies[] = {"1;\n", "GZ", "BRx", "b{}\n", "GZb"};
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmp, files[i]);
+        put_file(p, bodies[i]);
+    }
+    snprintf(p, sizeof p, "%s/x.txt", tmp);
+    put_file(p, "outside\n");
+    assert_int_equal(mkdir(strcat(strcpy(p, tmp), "/root"), 0755), 0);
+    /* The files move under root/ only now, so the symlink target stays outside it. */
+    for (size_t i = 0; i < 5; i++) {
+        char from[256];
+        snprintf(from, sizeof from, "%s/%s", tmp, files[i]);
+        snprintf(p, sizeof p, "%s/root/%s", tmp, files[i]);
+        assert_int_equal(rename(from, p), 0);
+    }
+    snprintf(p, sizeof p, "%s/root/c.js", tmp);
+    put_file(p, "c;\n");
+    char q[256];
+    snprintf(q, sizeof q, "%s/root/c.js.gz", tmp);
+    assert_int_equal(symlink("../x.txt", q), 0);
+    /* Times: a.js and a.js.gz equal to the nanosecond, a.js.br 1 ns older, b.css.gz newer. */
+    static const struct {
+        const char *name;
+        long sec, nsec;
+    } times[] = {{"a.js", 1000, 500},
+                 {"a.js.gz", 1000, 500},
+                 {"a.js.br", 1000, 499},
+                 {"b.css", 2000, 0},
+                 {"b.css.gz", 2001, 0}};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        struct timespec ts[2] = {{times[i].sec, times[i].nsec}, {times[i].sec, times[i].nsec}};
+        snprintf(p, sizeof p, "%s/root/%s", tmp, times[i].name);
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    }
+    snprintf(p, sizeof p, "%s/root", tmp);
+    int root = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root >= 0);
+    int before = lowest_free_fd();
+
+    struct www_file a, v;
+    assert_int_equal(www_open(root, "a.js", &a), 0);
+    assert_int_equal(a.mtime_sec, 1000);
+    assert_int_equal(a.mtime_nsec, 500);
+    assert_int_equal(www_open_variant(root, "a.js", ".gz", &a, &v), 0);
+    assert_int_equal(v.size, 2);
+    assert_int_equal(v.mtime_sec, 1000);
+    assert_int_equal(v.mtime_nsec, 500);
+    close(v.fd);
+    assert_int_equal(www_open_variant(root, "a.js", ".br", &a, &v), -ESTALE);
+    assert_int_equal(v.fd, -1);
+    assert_int_equal(www_open_variant(root, "a.js", ".zz", &a, &v), -ENOENT);
+    close(a.fd);
+
+    assert_int_equal(www_open(root, "b.css", &a), 0);
+    assert_int_equal(www_open_variant(root, "b.css", ".gz", &a, &v), 0);
+    assert_int_equal(v.size, 3);
+    close(v.fd);
+    assert_int_equal(www_open_variant(root, "b.css", ".br", &a, &v), -ENOENT);
+    close(a.fd);
+
+    assert_int_equal(www_open(root, "c.js", &a), 0);
+    assert_int_equal(www_open_variant(root, "c.js", ".gz", &a, &v), -EXDEV); /* out of root */
+    char longname[WWW_PATH_MAX + 1];
+    memset(longname, 'a', WWW_PATH_MAX);
+    longname[WWW_PATH_MAX] = '\0';
+    assert_int_equal(www_open_variant(root, longname, ".longer-than-8", &a, &v), -ENAMETOOLONG);
+    close(a.fd);
+    assert_int_equal(lowest_free_fd(), before);
+
+    close(root);
+    static const char *const rm[] = {"root/a.js",     "root/a.js.gz", "root/a.js.br", "root/b.css",
+                                     "root/b.css.gz", "root/c.js",    "root/c.js.gz", "x.txt"};
+    for (size_t i = 0; i < sizeof rm / sizeof rm[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmp, rm[i]);
+        assert_int_equal(unlink(p), 0);
+    }
+    snprintf(p, sizeof p, "%s/root", tmp);
+    assert_int_equal(rmdir(p), 0);
+    assert_int_equal(rmdir(tmp), 0);
 }
 
 /* One www_open() case: what openat2 answers, and what the fallback answers. */
@@ -641,6 +753,8 @@ int main(void)
         cmocka_unit_test(resolve_length_limits),
         cmocka_unit_test(resolve_respects_a_small_output_buffer),
         cmocka_unit_test(mime_table),
+        cmocka_unit_test(compressible_table),
+        cmocka_unit_test(open_variants),
         cmocka_unit_test_setup_teardown(open_with_openat2, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(open_with_fallback, tree_setup, tree_teardown),
         cmocka_unit_test_setup_teardown(resolve_then_open, tree_setup, tree_teardown),

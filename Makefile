@@ -166,7 +166,7 @@ FUZZ_SECONDS  ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ          = build/fuzz
 FUZZ_TARGETS  = $(basename $(notdir $(wildcard test/fuzz/fuzz_*.c)))
-FUZZ_MODULES  = buf http www upgrade frame utf8 ws json presence cluster config target token
+FUZZ_MODULES  = buf http www upgrade frame utf8 ws json presence cluster config target token logjson
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 

@@ -11,11 +11,12 @@ cd "$(dirname "$0")/.."
 # cannot use Playwright's own downloaded browsers). playwright-core talks to it over the
 # DevTools protocol, so chromium-driver (ChromeDriver, for WebDriver) is not needed.
 # openssl: the command, with which the TLS tests make their test CA and certificates.
+# mandoc: `make man-lint` (mandoc -Tlint docs/wsrelay.1), one of the static checks.
 # fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
 # because chromium is installed without its recommended fonts.
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
-clang-format clang-tidy cppcheck
+clang-format clang-tidy cppcheck mandoc
 libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
 redis-server haproxy openssl
 python3 python3-pytest python3-websockets

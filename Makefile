@@ -13,7 +13,10 @@
 #                   (scripts/fresh-machine.sh, a debootstrap chroot; minutes, downloads)
 #   make screenshots  the page with several cursors, in chromium -> docs/screenshot*.png
 #   make bench-page   the page in a room of 300 moving clients -> docs/bench-page.json
-#   make fmt / fmt-check / lint / install / clean
+#   make man-lint   mandoc -Tlint on the man page, docs/wsrelay.1
+#   make install    PREFIX (/usr/local), DESTDIR: the binary, the page, the man page and a
+#                   sample config; make uninstall removes exactly those
+#   make fmt / fmt-check / lint / clean
 #
 # Linux only by design (epoll, signalfd, openat2). Libraries come through pkg-config.
 
@@ -42,7 +45,8 @@ HEADERS  = $(wildcard include/*.h)
 REL      = build/release
 ASAN     = build/asan
 
-.PHONY: all run test unit asan headers fmt fmt-check lint install clean deps build-deps precompress
+.PHONY: all run test unit asan headers fmt fmt-check lint man-lint install uninstall clean deps \
+        build-deps precompress
 .DEFAULT_GOAL := all
 
 all: wsrelay precompress
@@ -164,13 +168,35 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr -D_GNU_SOURCE -I include --suppress=missingIncludeSystem src
 
+# The man page, in mdoc(7). mandoc exits non-zero on any style note, warning or error; it may
+# also print that the machine's mandoc.db is outdated (about the system's pages that .Xr
+# names, not about ours), which does not change its exit status.
+man-lint:
+	mandoc -Tlint docs/wsrelay.1
+
+# What a package would put elsewhere: the sample config goes to PREFIX/share/doc/wsrelay/, not
+# /etc (it is read only when --config names it; Debian packaging makes /etc/wsrelay/ a
+# conffile). The man page is installed uncompressed; dh_compress gzips it in a package.
+MAN1 = $(DESTDIR)$(PREFIX)/share/man/man1
+DOC  = $(DESTDIR)$(PREFIX)/share/doc/wsrelay
+WWW  = $(DESTDIR)$(PREFIX)/share/wsrelay/www
+
 # install -p keeps the files' times: each variant keeps its original's (the server would
 # take a variant older than its original as stale), and the ETags built from them stay the
 # same across installs and across the nodes of a cluster.
 install: wsrelay precompress
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wsrelay/www
+	install -d $(DESTDIR)$(PREFIX)/bin $(WWW) $(MAN1) $(DOC)
 	install -m 0755 wsrelay $(DESTDIR)$(PREFIX)/bin/wsrelay
-	install -p -m 0644 www/* $(DESTDIR)$(PREFIX)/share/wsrelay/www/
+	install -p -m 0644 www/* $(WWW)/
+	install -m 0644 docs/wsrelay.1 $(MAN1)/wsrelay.1
+	install -m 0644 docs/wsrelay.conf $(DOC)/wsrelay.conf
+
+# Exactly what install wrote, then our own directories if that left them empty; never the
+# shared ones (bin, man1).
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/wsrelay $(MAN1)/wsrelay.1 $(DOC)/wsrelay.conf \
+		$(addprefix $(WWW)/,$(notdir $(wildcard www/*)))
+	-rmdir $(WWW) $(DESTDIR)$(PREFIX)/share/wsrelay $(DOC) 2>/dev/null
 
 clean:
 	rm -rf build wsrelay
@@ -191,7 +217,8 @@ FUZZ_SECONDS  ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ          = build/fuzz
 FUZZ_TARGETS  = $(basename $(notdir $(wildcard test/fuzz/fuzz_*.c)))
-FUZZ_MODULES  = buf http www upgrade frame utf8 ws json presence cluster config target token cond
+FUZZ_MODULES  = buf http www upgrade frame utf8 ws json presence cluster config target token cond \
+                logjson
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 

@@ -1,8 +1,11 @@
-/* config.h: the command line, its defaults and its validation.
+/* config.h: the command line, the config file, their defaults and their validation.
  *
- * Owns: argv -> struct config, the limits each value must respect, and the usage text.
- * Does not own: printing or exiting (main.c does that with what config_parse() returns).
- * Pure: no I/O, no globals (no getopt: its state is global), so every flag is unit-tested.
+ * Owns: argv and the bytes of a --config file -> struct config, the limits each value must
+ * respect, and the usage text. One table of options (config.c) drives both: a name means the
+ * same, takes the same values and is refused for the same reasons on the command line and in
+ * the file. Does not own: reading the file, printing or exiting (main.c does those with what
+ * config_parse() returns). Pure: no I/O, no globals (no getopt: its state is global), so
+ * every flag and every line of a file is unit-tested and fuzzed.
  */
 #ifndef WSRELAY_CONFIG_H
 #define WSRELAY_CONFIG_H
@@ -29,6 +32,12 @@ struct config_prefixes {
     bool is_any; /* "any": every peer */
     size_t n;
     struct config_prefix p[CONFIG_PREFIXES_MAX];
+};
+
+/* --log-format: the same events and fields either way (log.h). */
+enum config_log_format {
+    CONFIG_LOG_TEXT, /* time level key=value ... "phrase": for people, grep and awk */
+    CONFIG_LOG_JSON, /* one JSON object per line: for log shippers */
 };
 
 struct config {
@@ -60,8 +69,10 @@ struct config {
     const char *token_secret_file; /* --token-secret-file: /ws needs room tokens signed with
                                     * the key in it (token.h); NULL: WSRELAY_TOKEN_SECRET,
                                     * or no tokens. server.c reads it */
+    const char *config_file;       /* --config: the file read before argv; NULL: none */
     bool quiet;                    /* log errors only */
     bool verbose;                  /* log debug lines too (per request, per message) */
+    enum config_log_format log_format;    /* --log-format: text (the default) or json */
     struct config_prefixes metrics_allow; /* --metrics-allow: who may read /metrics */
 };
 
@@ -110,24 +121,69 @@ bool config_prefixes_match(const struct config_prefixes *set, unsigned version,
  * or a NAT of a hundred users all reconnecting after a restart, passes at once. */
 #define CONFIG_CONNECT_BURST_S 5
 
+/* The config file: at most this many bytes (main.c refuses a bigger one rather than cut it),
+ * and lines of at most CONFIG_FILE_LINE_MAX bytes (the longest real value, a --metrics-allow
+ * list of 32 IPv6 prefixes, is under 1.5 KiB). */
+#define CONFIG_FILE_MAX      ((size_t)64 * 1024)
+#define CONFIG_FILE_LINE_MAX 4096
+
 enum config_action {
-    CONFIG_RUN,     /* start the server with *cfg */
-    CONFIG_HELP,    /* print config_usage() on stdout, exit 0 */
-    CONFIG_VERSION, /* print "wsrelay " WSRELAY_VERSION on stdout, exit 0 */
-    CONFIG_ERROR,   /* print err and config_usage() on stderr, exit 2 */
+    CONFIG_RUN,        /* start the server with *cfg */
+    CONFIG_HELP,       /* print config_usage() on stdout, exit 0 */
+    CONFIG_VERSION,    /* print "wsrelay " WSRELAY_VERSION on stdout, exit 0 */
+    CONFIG_ERROR,      /* print err and config_usage() on stderr, exit 2 */
+    CONFIG_FILE_ERROR, /* the file is at fault, not argv: print err alone on stderr, exit 2 */
+    CONFIG_NEED_FILE,  /* argv names --config cfg->config_file: read it, then call
+                        * config_parse_with_file() with its bytes */
+};
+
+/* A config file's bytes, as main.c read them. text[len] must be '\0' (one byte past the
+ * content): the parser ends each value with a NUL in place, overwriting the newline or
+ * whitespace after it, so struct config's strings point into text, which must outlive it. */
+struct config_file {
+    const char *name; /* the path, for messages: "NAME:LINE: reason" */
+    char *text;
+    size_t len; /* at most CONFIG_FILE_MAX */
 };
 
 /* Fills *cfg with the defaults. */
 void config_defaults(struct config *cfg);
 
-/* Parses argv[1..argc) over the defaults. Flags take "--flag VALUE" or "--flag=VALUE".
- * Sizes accept a K/KiB or M/MiB suffix (powers of 1024); durations an "ms" or "s" suffix
- * (none: seconds). On CONFIG_ERROR, err holds a
- * one-line message (NUL-terminated, cut to err_len). cfg->host and cfg->www point into argv.
+/* Parses argv[1..argc) over the defaults. Flags take "--flag VALUE" or "--flag=VALUE";
+ * those without a value (--quiet, --verbose) also take "--flag=true" or "--flag=false".
+ * A flag given twice: the last wins. Sizes accept a K/KiB or M/MiB suffix (powers of 1024);
+ * durations an "ms" or "s" suffix (none: seconds). On CONFIG_ERROR, err holds a one-line
+ * message (NUL-terminated, cut to err_len). cfg's strings point into argv.
  * Cross-checks: --max-buffer must hold one frame of --max-message bytes and the server's
- * members (else every large message would disconnect its recipients). */
+ * members (else every large message would disconnect its recipients).
+ * If argv names --config (and is otherwise good), returns CONFIG_NEED_FILE with
+ * cfg->config_file set and nothing cross-checked yet. */
 enum config_action config_parse(struct config *cfg, int argc, char *const argv[], char *err,
                                 size_t err_len);
+
+/* The same with the config file's bytes (file == NULL: config_parse()). Order: defaults, then
+ * the file, then argv, so a flag overrides the file wherever it stands on the command line;
+ * then the cross-checks, on the result. One exception to "the last wins": --quiet or
+ * --verbose on the command line turns off the other one if only the file set it.
+ *
+ * The file: lines of "name = value", the names of the long flags without "--". Blank lines
+ * and lines whose first non-blank is '#' are skipped ('#' later in a line is part of the
+ * value: no trailing comments, so a value may hold one). Space and tab around the name and
+ * the value are dropped, and a CR before the newline; nothing else is: no quotes, no
+ * escapes, the value is the rest of the line. --quiet and --verbose take true or false. A
+ * UTF-8 byte order mark at the very start is skipped. Refused, each with
+ * CONFIG_FILE_ERROR and "NAME:LINE: reason" in err: an unknown name, a bad value (the same
+ * checks and words as the flag's), a name set twice, a line without '=', "config" (a file
+ * naming another file), a line over CONFIG_FILE_LINE_MAX bytes, a NUL byte, a control
+ * character other than tab, bytes that are not UTF-8, a file over CONFIG_FILE_MAX. */
+enum config_action config_parse_with_file(struct config *cfg, int argc, char *const argv[],
+                                          const struct config_file *file, char *err,
+                                          size_t err_len);
+
+/* The long options' names without "--", in the order of the usage text: i = 0, 1, ...;
+ * NULL past the last. For tests that check the usage text, the man page and the sample
+ * config file name every one. */
+const char *config_option_name(size_t i);
 
 /* The usage text, ending in a newline. */
 const char *config_usage(void);

@@ -7,11 +7,16 @@
  * A line looks like
  *     2026-11-25T10:22:07.481Z warn conn=17 peer=127.0.0.1:50412 close=1002 "unmasked frame"
  * time (UTC, milliseconds), level, key=value context, a human phrase in quotes: easy for
- * people to read and for grep/awk to cut.
+ * people to read and for grep/awk to cut. With --log-format json the same line is written as
+ *     {"time":"2026-11-25T10:22:07.481Z","level":"warn","conn":17,"peer":"127.0.0.1:50412",
+ *      "close":1002,"event":"unmasked frame"}
+ * (logjson.h says how): one object per line, the same fields, for a log shipper. Either way
+ * nothing secret is in a line: call sites never format a token, a password or a query.
  */
 #ifndef WSRELAY_LOG_H
 #define WSRELAY_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LL_DEBUG, LL_INFO, LL_WARN, LL_ERROR };
@@ -20,6 +25,9 @@ enum log_level { LL_DEBUG, LL_INFO, LL_WARN, LL_ERROR };
  * LL_DEBUG. */
 void log_set_level(enum log_level level);
 int log_enabled(enum log_level level);
+
+/* --log-format json: every line after this is one JSON object (logjson.h). Default: text. */
+void log_set_json(bool on);
 
 /* Writes one line: timestamp, level name, then the formatted text, then '\n', with one
  * write(2) so lines from one process never interleave. Lines are cut at LOG_LINE_MAX bytes.

@@ -18,11 +18,12 @@ cd "$(dirname "$0")/.."
 # the foreground on free loopback ports (haproxy also fronts the cluster tests). The package's
 # own nginx service, if the machine starts it, is left alone: the tests never use it.
 # brotli: the command, for make's precompressed page and test_conditional.py's variants.
+# mandoc: `make man-lint` (mandoc -Tlint docs/wsrelay.1), one of the static checks.
 # fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
 # because chromium is installed without its recommended fonts.
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
-clang-format clang-tidy cppcheck
+clang-format clang-tidy cppcheck mandoc
 libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
 redis-server haproxy nginx openssl brotli
 python3 python3-pytest python3-websockets

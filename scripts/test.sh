@@ -37,10 +37,11 @@ run_unit() {
     fi
 }
 
-# Static checks, one test each: formatting (clang-format), every header compiling alone, and
-# the linters (clang-tidy, cppcheck). A failure prints the tool's complaint.
+# Static checks, one test each: formatting (clang-format), every header compiling alone, the
+# linters (clang-tidy, cppcheck) and the man page (mandoc -Tlint). A failure prints the
+# tool's complaint.
 stage "static checks"
-for check in fmt-check headers lint; do
+for check in fmt-check headers lint man-lint; do
     if out=$(make --no-print-directory -s "$check" 2>&1); then
         echo "ok   make $check"
         passed=$((passed + 1))

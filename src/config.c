@@ -1,8 +1,13 @@
-/* config.c: parsing and validating the command line (see config.h). */
+/* config.c: parsing and validating the command line and the config file (see config.h).
+ *
+ * Chapters: the value parsers, the option table and apply() (the one place a value is
+ * checked and stored), the command line, the config file, the checks across options. */
 #include "config.h"
 
 #include <arpa/inet.h> /* inet_pton(), inet_ntop(): text <-> address, no I/O */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +16,7 @@
 #include "ascii.h"
 #include "frame.h"
 #include "json.h"
+#include "utf8.h"
 
 static bool parse_digits(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out);
 
@@ -19,6 +25,9 @@ static const char usage[] =
     "\n"
     "Serves the shared-cursors page and relays cursor positions over WebSocket.\n"
     "\n"
+    "  --config FILE        read options from FILE first: one 'name = value' a line, the\n"
+    "                       names of these flags without --, '#' comments; flags given\n"
+    "                       here override it (default: none; man wsrelay, docs/wsrelay.conf)\n"
     "  --host ADDR          address to listen on (default 0.0.0.0)\n"
     "  --port N             TCP port, 0 for any free one (default 7071)\n"
     "  --www DIR            static files (default: PREFIX/share/wsrelay/www for a binary in\n"
@@ -64,6 +73,8 @@ static const char usage[] =
     "                       fd00::/8) or addresses, or any (default " CONFIG_METRICS_ALLOW_DEFAULT
     ",\n"
     "                       this machine only); others get 403\n"
+    "  --log-format FORMAT  text (time level key=value \"phrase\") or json (one object a\n"
+    "                       line, the same fields) (default text)\n"
     "  --quiet              log errors only\n"
     "  --verbose            log debug lines too: every file served, every dropped message\n"
     "  --help               show this text\n"
@@ -238,159 +249,325 @@ static bool check_origins(const char *list, char *err, size_t err_len)
     return true;
 }
 
-enum config_action config_parse(struct config *cfg, int argc, char *const argv[], char *err,
-                                size_t err_len)
-{
-    config_defaults(cfg);
-    size_t port = cfg->port;
-    err[0] = '\0';
+/* ==== The options: one table for the command line and the config file ==================== */
 
+/* What a value must look like. Each kind is checked in one place, apply(), whichever source
+ * the value came from. */
+enum opt_kind {
+    OPT_BOOL,       /* no value on argv (or =true/=false); "true" or "false" in the file */
+    OPT_STRING,     /* any non-empty text; a view into argv or the file */
+    OPT_SIZE,       /* a number in [min, max], K/KiB/M/MiB allowed */
+    OPT_DURATION,   /* milliseconds in [min, max], written with ms or s (none: s) */
+    OPT_PREFIXES,   /* config_parse_prefixes() */
+    OPT_LOG_FORMAT, /* text or json */
+};
+
+struct config_opt {
+    const char *name;     /* the long flag without "--", and the config file's name for it */
+    size_t offset, width; /* the struct config member it sets, and its size */
+    uint64_t min, max;    /* OPT_SIZE, OPT_DURATION */
+    enum opt_kind kind;
+    bool is_argv_only; /* --config: a file that names another file is a maze */
+};
+
+#define MEMBER(m) offsetof(struct config, m), sizeof(((struct config *)0)->m)
+
+/* The order of the usage text. A new option is one row here (and its lines in the usage
+ * text, README.md, docs/wsrelay.1 and docs/wsrelay.conf, which tests hold to this table). */
+static const struct config_opt options[] = {
+    {"config", MEMBER(config_file), 0, 0, OPT_STRING, true},
+    {"host", MEMBER(host), 0, 0, OPT_STRING, false},
+    {"port", MEMBER(port), 0, 65535, OPT_SIZE, false},
+    {"www", MEMBER(www), 0, 0, OPT_STRING, false},
+    {"max-clients", MEMBER(max_clients), 1, CONFIG_MAX_CLIENTS_MAX, OPT_SIZE, false},
+    {"max-rooms", MEMBER(max_rooms), 1, CONFIG_MAX_CLIENTS_MAX, OPT_SIZE, false},
+    {"max-room-clients", MEMBER(max_room_clients), 1, CONFIG_MAX_CLIENTS_MAX, OPT_SIZE, false},
+    {"roster-max", MEMBER(roster_max), 1, CONFIG_MAX_CLIENTS_MAX, OPT_SIZE, false},
+    {"send-interval", MEMBER(send_interval_ms), 0, CONFIG_SEND_INTERVAL_MAX_MS, OPT_DURATION,
+     false},
+    {"max-message", MEMBER(max_message), 1, CONFIG_MAX_MESSAGE_MAX, OPT_SIZE, false},
+    {"max-buffer", MEMBER(max_buffer), 1024, CONFIG_MAX_BUFFER_MAX, OPT_SIZE, false},
+    {"handshake-timeout", MEMBER(handshake_timeout_ms), 10, CONFIG_DURATION_MAX_MS, OPT_DURATION,
+     false},
+    {"ping-interval", MEMBER(ping_interval_ms), 0, CONFIG_DURATION_MAX_MS, OPT_DURATION, false},
+    {"drain-time", MEMBER(drain_time_ms), 0, CONFIG_DURATION_MAX_MS, OPT_DURATION, false},
+    {"max-rate", MEMBER(max_rate), 0, CONFIG_MAX_RATE_MAX, OPT_SIZE, false},
+    {"max-byte-rate", MEMBER(max_byte_rate), 0, CONFIG_MAX_BYTE_RATE_MAX, OPT_SIZE, false},
+    {"max-connect-rate", MEMBER(max_connect_rate), 0, CONFIG_MAX_RATE_MAX, OPT_SIZE, false},
+    {"allow-origin", MEMBER(allow_origin), 0, 0, OPT_STRING, false},
+    {"redis", MEMBER(redis_url), 0, 0, OPT_STRING, false},
+    {"redis-channel", MEMBER(redis_channel), 0, 0, OPT_STRING, false},
+    {"tls-cert", MEMBER(tls_cert), 0, 0, OPT_STRING, false},
+    {"tls-key", MEMBER(tls_key), 0, 0, OPT_STRING, false},
+    {"token-secret-file", MEMBER(token_secret_file), 0, 0, OPT_STRING, false},
+    {"metrics-allow", MEMBER(metrics_allow), 0, 0, OPT_PREFIXES, false},
+    {"log-format", MEMBER(log_format), 0, 0, OPT_LOG_FORMAT, false},
+    {"quiet", MEMBER(quiet), 0, 0, OPT_BOOL, false},
+    {"verbose", MEMBER(verbose), 0, 0, OPT_BOOL, false},
+};
+
+#define OPTIONS_N (sizeof options / sizeof options[0])
+/* Which options a source set, one bit each. */
+_Static_assert(OPTIONS_N <= 64, "the seen masks are uint64_t");
+
+const char *config_option_name(size_t i)
+{
+    return i < OPTIONS_N ? options[i].name : NULL;
+}
+
+static const struct config_opt *find_option(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPTIONS_N; i++)
+        if (strlen(options[i].name) == len && memcmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Stores v in an unsigned member of `width` bytes; the table's max keeps it in range. */
+static void store_uint(void *field, size_t width, uint64_t v)
+{
+    if (width == sizeof(uint16_t)) {
+        uint16_t x = (uint16_t)v;
+        memcpy(field, &x, sizeof x);
+    } else if (width == sizeof(uint32_t)) {
+        uint32_t x = (uint32_t)v;
+        memcpy(field, &x, sizeof x);
+    } else {
+        memcpy(field, &v, sizeof v);
+    }
+}
+
+/* Sets option o from value (NUL-terminated; NULL: a flag given without one). dashes is how
+ * the source spells the name in messages: "--" on the command line, "" in the file. Returns
+ * true, or false with a one-line reason in err. */
+static bool apply(struct config *cfg, const struct config_opt *o, const char *value,
+                  const char *dashes, char *err, size_t err_len)
+{
+    unsigned char *field = (unsigned char *)cfg + o->offset;
+    if (o->kind == OPT_BOOL) {
+        bool is_on = value == NULL || strcmp(value, "true") == 0;
+        if (!is_on && strcmp(value, "false") != 0) {
+            snprintf(err, err_len, "option '%s%s': '%s' is neither true nor false", dashes, o->name,
+                     value);
+            return false;
+        }
+        memcpy(field, &is_on, sizeof is_on);
+        return true;
+    }
+    if (value == NULL || value[0] == '\0') {
+        snprintf(err, err_len, "option '%s%s' needs a value", dashes, o->name);
+        return false;
+    }
+    uint64_t n = 0;
+    char why[160];
+    switch (o->kind) {
+    case OPT_STRING:
+        memcpy(field, &value, sizeof value);
+        return true;
+    case OPT_SIZE:
+        if (!parse_size(value, o->min, o->max, &n)) {
+            snprintf(err, err_len, "option '%s%s': '%s' is not a number in %llu..%llu", dashes,
+                     o->name, value, (unsigned long long)o->min, (unsigned long long)o->max);
+            return false;
+        }
+        store_uint(field, o->width, n);
+        return true;
+    case OPT_DURATION:
+        if (!parse_duration(value, o->min, o->max, &n)) {
+            snprintf(err, err_len, "option '%s%s': '%s' is not a duration in %llums..%llus", dashes,
+                     o->name, value, (unsigned long long)o->min, (unsigned long long)o->max / 1000);
+            return false;
+        }
+        store_uint(field, o->width, n);
+        return true;
+    case OPT_PREFIXES:
+        if (config_parse_prefixes(value, (struct config_prefixes *)(void *)field, why, sizeof why) <
+            0) {
+            snprintf(err, err_len, "option '%s%s': %s", dashes, o->name, why);
+            return false;
+        }
+        return true;
+    case OPT_LOG_FORMAT: {
+        enum config_log_format f = CONFIG_LOG_TEXT;
+        if (strcmp(value, "json") == 0)
+            f = CONFIG_LOG_JSON;
+        else if (strcmp(value, "text") != 0) {
+            snprintf(err, err_len, "option '%s%s': '%s' is neither text nor json", dashes, o->name,
+                     value);
+            return false;
+        }
+        memcpy(field, &f, sizeof f);
+        return true;
+    }
+    case OPT_BOOL:
+        break; /* handled above */
+    }
+    return true;
+}
+
+/* ==== The command line ==================================================================== */
+
+/* Applies argv[1..argc) to *cfg; each option it sets gets its bit in *seen. */
+static enum config_action apply_argv(struct config *cfg, int argc, char *const argv[],
+                                     uint64_t *seen, char *err, size_t err_len)
+{
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return CONFIG_HELP;
         if (strcmp(arg, "--version") == 0)
             return CONFIG_VERSION;
-        if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0) {
-            cfg->quiet = true;
-            continue;
-        }
-        if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
-            cfg->verbose = true;
-            continue;
-        }
-
-        /* Every other flag takes a value: "--flag VALUE" or "--flag=VALUE". */
+        /* The two short aliases, spelled out so they go through the table like the rest. */
+        if (strcmp(arg, "-q") == 0)
+            arg = "--quiet";
+        else if (strcmp(arg, "-v") == 0)
+            arg = "--verbose";
         if (strncmp(arg, "--", 2) != 0) {
             snprintf(err, err_len, "unexpected argument '%s'", arg);
             return CONFIG_ERROR;
         }
-        const char *eq = strchr(arg, '=');
-        size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-        const char *value;
-        if (eq != NULL) {
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        const struct config_opt *o = find_option(name, name_len);
+        if (o == NULL) {
+            snprintf(err, err_len, "unknown option '--%.*s'", (int)name_len, name);
+            return CONFIG_ERROR;
+        }
+        /* "--flag=VALUE", "--flag VALUE", or, for a flag without a value, "--flag". */
+        const char *value = NULL;
+        if (eq != NULL)
             value = eq + 1;
-        } else if (i + 1 < argc) {
+        else if (o->kind != OPT_BOOL && i + 1 < argc)
             value = argv[++i];
-        } else {
-            value = NULL;
-        }
-
-        /* The flags that take a value: a string (a view into argv), a size or a duration. */
-        enum flag_kind { FLAG_STRING, FLAG_SIZE, FLAG_DURATION };
-        static const struct {
-            const char *name;
-            enum flag_kind kind;
-            uint64_t min, max;
-        } flags[] = {
-            {"--host", FLAG_STRING, 0, 0},
-            {"--www", FLAG_STRING, 0, 0},
-            {"--allow-origin", FLAG_STRING, 0, 0},
-            {"--redis", FLAG_STRING, 0, 0},
-            {"--redis-channel", FLAG_STRING, 0, 0},
-            {"--metrics-allow", FLAG_STRING, 0, 0},
-            {"--token-secret-file", FLAG_STRING, 0, 0},
-            {"--tls-cert", FLAG_STRING, 0, 0},
-            {"--tls-key", FLAG_STRING, 0, 0},
-            {"--port", FLAG_SIZE, 0, 65535},
-            {"--max-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
-            {"--max-rooms", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
-            {"--max-room-clients", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
-            {"--roster-max", FLAG_SIZE, 1, CONFIG_MAX_CLIENTS_MAX},
-            {"--send-interval", FLAG_DURATION, 0, CONFIG_SEND_INTERVAL_MAX_MS},
-            {"--max-message", FLAG_SIZE, 1, CONFIG_MAX_MESSAGE_MAX},
-            {"--max-buffer", FLAG_SIZE, 1024, CONFIG_MAX_BUFFER_MAX},
-            {"--max-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
-            {"--max-byte-rate", FLAG_SIZE, 0, CONFIG_MAX_BYTE_RATE_MAX},
-            {"--max-connect-rate", FLAG_SIZE, 0, CONFIG_MAX_RATE_MAX},
-            {"--handshake-timeout", FLAG_DURATION, 10, CONFIG_DURATION_MAX_MS},
-            {"--ping-interval", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
-            {"--drain-time", FLAG_DURATION, 0, CONFIG_DURATION_MAX_MS},
-        };
-        size_t f = 0;
-        while (f < sizeof flags / sizeof flags[0] &&
-               !(strlen(flags[f].name) == name_len && strncmp(flags[f].name, arg, name_len) == 0))
-            f++;
-        if (f == sizeof flags / sizeof flags[0]) {
-            snprintf(err, err_len, "unknown option '%.*s'", (int)name_len, arg);
+        if (!apply(cfg, o, value, "--", err, err_len))
             return CONFIG_ERROR;
-        }
-        const char *name = flags[f].name;
-        if (value == NULL || value[0] == '\0') {
-            snprintf(err, err_len, "option '%s' needs a value", name);
-            return CONFIG_ERROR;
-        }
-        uint64_t n = 0;
-        if (flags[f].kind == FLAG_SIZE && !parse_size(value, flags[f].min, flags[f].max, &n)) {
-            snprintf(err, err_len, "option '%s': '%s' is not a number in %llu..%llu", name, value,
-                     (unsigned long long)flags[f].min, (unsigned long long)flags[f].max);
-            return CONFIG_ERROR;
-        }
-        if (flags[f].kind == FLAG_DURATION &&
-            !parse_duration(value, flags[f].min, flags[f].max, &n)) {
-            snprintf(err, err_len, "option '%s': '%s' is not a duration in %llums..%llus", name,
-                     value, (unsigned long long)flags[f].min,
-                     (unsigned long long)flags[f].max / 1000);
-            return CONFIG_ERROR;
-        }
-
-        if (strcmp(name, "--host") == 0)
-            cfg->host = value;
-        else if (strcmp(name, "--www") == 0)
-            cfg->www = value;
-        else if (strcmp(name, "--allow-origin") == 0)
-            cfg->allow_origin = value;
-        else if (strcmp(name, "--redis") == 0)
-            cfg->redis_url = value;
-        else if (strcmp(name, "--redis-channel") == 0)
-            cfg->redis_channel = value;
-        else if (strcmp(name, "--token-secret-file") == 0)
-            cfg->token_secret_file = value;
-        else if (strcmp(name, "--tls-cert") == 0)
-            cfg->tls_cert = value;
-        else if (strcmp(name, "--tls-key") == 0)
-            cfg->tls_key = value;
-        else if (strcmp(name, "--metrics-allow") == 0) {
-            char why[160];
-            if (config_parse_prefixes(value, &cfg->metrics_allow, why, sizeof why) < 0) {
-                snprintf(err, err_len, "option '--metrics-allow': %s", why);
-                return CONFIG_ERROR;
-            }
-        } else if (strcmp(name, "--port") == 0)
-            port = (size_t)n;
-        else if (strcmp(name, "--max-clients") == 0)
-            cfg->max_clients = (size_t)n;
-        else if (strcmp(name, "--max-rooms") == 0)
-            cfg->max_rooms = (size_t)n;
-        else if (strcmp(name, "--max-room-clients") == 0)
-            cfg->max_room_clients = (size_t)n;
-        else if (strcmp(name, "--roster-max") == 0)
-            cfg->roster_max = (size_t)n;
-        else if (strcmp(name, "--send-interval") == 0)
-            cfg->send_interval_ms = n;
-        else if (strcmp(name, "--max-message") == 0)
-            cfg->max_message = (size_t)n;
-        else if (strcmp(name, "--max-buffer") == 0)
-            cfg->max_buffer = (size_t)n;
-        else if (strcmp(name, "--max-rate") == 0)
-            cfg->max_rate = n;
-        else if (strcmp(name, "--max-byte-rate") == 0)
-            cfg->max_byte_rate = n;
-        else if (strcmp(name, "--max-connect-rate") == 0)
-            cfg->max_connect_rate = n;
-        else if (strcmp(name, "--handshake-timeout") == 0)
-            cfg->handshake_timeout_ms = n;
-        else if (strcmp(name, "--drain-time") == 0)
-            cfg->drain_time_ms = n;
-        else
-            cfg->ping_interval_ms = n;
+        *seen |= (uint64_t)1 << (o - options);
     }
-    cfg->port = (uint16_t)port;
+    return CONFIG_RUN;
+}
+
+/* ==== The config file ===================================================================== */
+
+static bool is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* s[0..*len) without the blanks at both ends; returns the new start. */
+static char *trim(char *s, size_t *len)
+{
+    while (*len > 0 && is_blank(s[0])) {
+        s++;
+        (*len)--;
+    }
+    while (*len > 0 && is_blank(s[*len - 1]))
+        (*len)--;
+    return s;
+}
+
+/* One line, p[0..len) without its '\n', line number `line`. Returns true, or false with the
+ * reason (without the "NAME:LINE: " prefix) in err. first_line[i]: where option i was set, 0
+ * if not yet. */
+static bool apply_line(struct config *cfg, char *p, size_t len, unsigned line,
+                       unsigned first_line[OPTIONS_N], uint64_t *seen, char *err, size_t err_len)
+{
+    if (len > CONFIG_FILE_LINE_MAX) {
+        snprintf(err, err_len, "line longer than %d bytes", CONFIG_FILE_LINE_MAX);
+        return false;
+    }
+    if (len > 0 && p[len - 1] == '\r') /* written on Windows: CRLF */
+        len--;
+    if (memchr(p, '\0', len) != NULL) {
+        snprintf(err, err_len, "NUL byte");
+        return false;
+    }
+    if (!utf8_valid((const uint8_t *)p, len)) {
+        snprintf(err, err_len, "not UTF-8 text");
+        return false;
+    }
+    /* Controls would reach a terminal through our own error messages; tab is a blank. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            snprintf(err, err_len, "control character 0x%02x", ch);
+            return false;
+        }
+    }
+    p = trim(p, &len);
+    if (len == 0 || p[0] == '#')
+        return true;
+
+    char *eq = memchr(p, '=', len);
+    if (eq == NULL) {
+        snprintf(err, err_len, "expected 'name = value'");
+        return false;
+    }
+    size_t name_len = (size_t)(eq - p);
+    char *name = trim(p, &name_len);
+    size_t value_len = len - (size_t)(eq + 1 - p);
+    char *value = trim(eq + 1, &value_len);
+
+    const struct config_opt *o = find_option(name, name_len);
+    if (o == NULL) {
+        snprintf(err, err_len, "unknown option '%.*s'", (int)name_len, name);
+        return false;
+    }
+    if (o->is_argv_only) {
+        snprintf(err, err_len, "'%s' only works on the command line", o->name);
+        return false;
+    }
+    size_t idx = (size_t)(o - options);
+    if (first_line[idx] != 0) {
+        snprintf(err, err_len, "'%s' set again (first on line %u)", o->name, first_line[idx]);
+        return false;
+    }
+    first_line[idx] = line;
+    /* The value's end is inside this line, or at text[len]: the '\n', a blank, a CR or the
+     * terminating NUL, none of which the value needs. */
+    value[value_len] = '\0';
+    if (!apply(cfg, o, value, "", err, err_len))
+        return false;
+    *seen |= (uint64_t)1 << idx;
+    return true;
+}
+
+static enum config_action apply_file(struct config *cfg, const struct config_file *f,
+                                     uint64_t *seen, char *err, size_t err_len)
+{
+    assert(f->text[f->len] == '\0'); /* config_file's contract */
+    if (f->len > CONFIG_FILE_MAX) {
+        snprintf(err, err_len, "%s: larger than %zu bytes", f->name, CONFIG_FILE_MAX);
+        return CONFIG_FILE_ERROR;
+    }
+    char *p = f->text;
+    char *end = f->text + f->len;
+    static const char bom[] = "\xef\xbb\xbf";
+    if (f->len >= 3 && memcmp(p, bom, 3) == 0)
+        p += 3;
+    unsigned first_line[OPTIONS_N] = {0};
+    for (unsigned line = 1; p < end; line++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *line_end = nl != NULL ? nl : end;
+        char why[256];
+        if (!apply_line(cfg, p, (size_t)(line_end - p), line, first_line, seen, why, sizeof why)) {
+            snprintf(err, err_len, "%s:%u: %s", f->name, line, why);
+            return CONFIG_FILE_ERROR;
+        }
+        p = line_end + 1; /* past the end only when nl == NULL: the loop ends */
+    }
+    return CONFIG_RUN;
+}
+
+/* ==== Both, and the checks across options ================================================= */
+
+/* What no single value can tell. */
+static enum config_action check(struct config *cfg, char *err, size_t err_len)
+{
     if (cfg->quiet && cfg->verbose) {
         snprintf(err, err_len, "--quiet and --verbose contradict each other");
         return CONFIG_ERROR;
     }
-
     if (cfg->allow_origin != NULL && !check_origins(cfg->allow_origin, err, err_len))
         return CONFIG_ERROR;
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
@@ -425,6 +602,48 @@ enum config_action config_parse(struct config *cfg, int argc, char *const argv[]
         return CONFIG_ERROR;
     }
     return CONFIG_RUN;
+}
+
+enum config_action config_parse(struct config *cfg, int argc, char *const argv[], char *err,
+                                size_t err_len)
+{
+    return config_parse_with_file(cfg, argc, argv, NULL, err, err_len);
+}
+
+enum config_action config_parse_with_file(struct config *cfg, int argc, char *const argv[],
+                                          const struct config_file *file, char *err, size_t err_len)
+{
+    err[0] = '\0';
+    uint64_t from_argv = 0, from_file = 0;
+
+    /* First pass, argv alone: --help, a bad flag and the name of the file come out of it. */
+    config_defaults(cfg);
+    enum config_action a = apply_argv(cfg, argc, argv, &from_argv, err, err_len);
+    if (a != CONFIG_RUN)
+        return a;
+    if (file == NULL && cfg->config_file != NULL)
+        return CONFIG_NEED_FILE;
+
+    if (file != NULL) {
+        /* Second pass: the file over the defaults, then argv over the file. */
+        config_defaults(cfg);
+        a = apply_file(cfg, file, &from_file, err, err_len);
+        if (a != CONFIG_RUN)
+            return a;
+        from_argv = 0;
+        a = apply_argv(cfg, argc, argv, &from_argv, err, err_len);
+        if (a != CONFIG_RUN)
+            return a; /* cannot happen: the first pass took the same argv */
+    }
+    /* Overriding a level: "--verbose" means verbose even if the file says quiet = true. */
+    uint64_t quiet_bit = (uint64_t)1 << (find_option("quiet", 5) - options);
+    uint64_t verbose_bit = (uint64_t)1 << (find_option("verbose", 7) - options);
+    if (cfg->quiet && (from_argv & quiet_bit) && !(from_argv & verbose_bit))
+        cfg->verbose = false;
+    if (cfg->verbose && (from_argv & verbose_bit) && !(from_argv & quiet_bit))
+        cfg->quiet = false;
+    (void)from_file; /* where a value came from matters only for the levels above */
+    return check(cfg, err, err_len);
 }
 
 /* s[0..len) as a decimal number in [min, max]: digits only, at least one. */

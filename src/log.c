@@ -1,6 +1,8 @@
 /* log.c: leveled one-line logging to stderr. See log.h for the format. */
 #include "log.h"
 
+#include "logjson.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 
 static enum log_level min_level = LL_INFO;
+static bool is_json; /* --log-format json: the same line, through logjson_line() */
 
 static const char *const level_names[] = {
     [LL_DEBUG] = "debug",
@@ -20,6 +23,11 @@ static const char *const level_names[] = {
 void log_set_level(enum log_level level)
 {
     min_level = level;
+}
+
+void log_set_json(bool on)
+{
+    is_json = on;
 }
 
 int log_enabled(enum log_level level)
@@ -38,8 +46,9 @@ void log_at(enum log_level level, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
-                          level_names[level]);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    size_t time_len = n;
+    n += (size_t)snprintf(line + n, sizeof line - n, " %s ", level_names[level]);
 
     va_list ap;
     va_start(ap, fmt);
@@ -53,7 +62,18 @@ void log_at(enum log_level level, const char *fmt, ...)
     line[n++] = '\n';
 
     /* One write per line. A short write or an error on stderr has nowhere to be reported. */
-    ssize_t w = write(STDERR_FILENO, line, n);
+    ssize_t w;
+    if (is_json) {
+        /* The text line is "TIME LEVEL body\n"; time and level are ours, the body is read. */
+        char json[LOGJSON_SIZE(LOG_LINE_MAX)];
+        size_t body = time_len + 1 + strlen(level_names[level]) + 1;
+        line[time_len] = '\0'; /* the space after the time */
+        size_t j =
+            logjson_line(json, sizeof json, line, level_names[level], line + body, n - 1 - body);
+        w = write(STDERR_FILENO, json, j);
+    } else {
+        w = write(STDERR_FILENO, line, n);
+    }
     (void)w;
 }
 

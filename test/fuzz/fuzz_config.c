@@ -19,7 +19,13 @@
  *   5. splits the whole input at its NUL bytes into up to 16 arguments and runs
  *      config_parse() on them, then on each flag with the first piece as its value (both
  *      "--flag VALUE" and "--flag=VALUE"): no crash; an error says why in a NUL-terminated
- *      message; an accepted configuration respects every bound config.h states.
+ *      message; an accepted configuration respects every bound config.h states;
+ *   6. takes the whole input as a --config file (config_parse_with_file(), the file named
+ *      "f"), once alone and once under flags: an error is CONFIG_FILE_ERROR naming "f:" and,
+ *      past the size check, a line number no greater than the file's count of lines; an
+ *      accepted file gives a configuration within the bounds, whose strings all lie inside
+ *      the buffer or argv; the bytes outside values are untouched except newlines, blanks
+ *      and CRs turned into NULs.
  * Why: a prefix list that silently means something else than it reads (a /33 taken as /32, a
  * host address widening to a network, "10.0.0.0/8, ::1" dropping its second half) would
  * show the counters to the wrong peers or hide them from the right ones, and a crash on a bad
@@ -185,6 +191,61 @@ static void check_config(const struct config *cfg, const char *err, enum config_
     }
 }
 
+/* Step 6. */
+static bool points_into(const char *s, const char *buf, size_t size)
+{
+    return s == NULL || (s >= buf && s <= buf + size);
+}
+
+static void check_file(const uint8_t *data, size_t size)
+{
+    char *buf = malloc(size + 1);
+    FUZZ_CHECK(buf != NULL);
+    memcpy(buf, data, size);
+    buf[size] = '\0';
+    size_t lines = 1;
+    for (size_t i = 0; i < size; i++)
+        lines += data[i] == '\n';
+
+    char *plain[] = {"wsrelay", "--config", "f"};
+    char *flags[] = {"wsrelay", "--config=f", "--port", "1", "-v", "--max-message=1K"};
+    for (int pass = 0; pass < 2; pass++) {
+        memcpy(buf, data, size); /* the parser wrote NULs into the last pass's copy */
+        struct config_file f = {.name = "f", .text = buf, .len = size};
+        struct config cfg;
+        char err[256];
+        enum config_action a = pass == 0
+                                   ? config_parse_with_file(&cfg, 3, plain, &f, err, sizeof err)
+                                   : config_parse_with_file(&cfg, 6, flags, &f, err, sizeof err);
+        FUZZ_CHECK(a == CONFIG_RUN || a == CONFIG_ERROR || a == CONFIG_FILE_ERROR);
+        if (a == CONFIG_FILE_ERROR) {
+            FUZZ_CHECK(strncmp(err, "f:", 2) == 0);
+            unsigned long line = strtoul(err + 2, NULL, 10);
+            FUZZ_CHECK(line >= 1 && line <= lines);
+        }
+        check_config(&cfg, err, a);
+        if (a != CONFIG_RUN)
+            continue;
+        if (pass == 1)
+            FUZZ_CHECK(cfg.port == 1 && cfg.verbose && !cfg.quiet && cfg.max_message == 1024);
+        /* Each string is the file's, argv's or the default. */
+        struct config d;
+        config_defaults(&d);
+        FUZZ_CHECK(points_into(cfg.host, buf, size) || cfg.host == d.host);
+        FUZZ_CHECK(points_into(cfg.redis_channel, buf, size) ||
+                   cfg.redis_channel == d.redis_channel);
+        const char *strings[] = {cfg.www,      cfg.allow_origin, cfg.redis_url,
+                                 cfg.tls_cert, cfg.tls_key,      cfg.token_secret_file};
+        for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+            FUZZ_CHECK(points_into(strings[i], buf, size));
+        FUZZ_CHECK(strcmp(cfg.config_file, "f") == 0);
+        for (size_t i = 0; i < size; i++)
+            FUZZ_CHECK(buf[i] == (char)data[i] ||
+                       (buf[i] == '\0' && strchr("\n \t\r", data[i]) != NULL));
+    }
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_rng r;
@@ -235,7 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "--host",          "--www",           "--allow-origin", "--redis",
         "--redis-channel", "--metrics-allow", "--port",         "--max-clients",
         "--max-message",   "--max-buffer",    "--max-rate",     "--handshake-timeout",
-        "--ping-interval",
+        "--ping-interval", "--log-format",
     };
     static char joined[64 + 8192 + 1];
     for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
@@ -247,6 +308,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_config(&cfg, cerr, config_parse(&cfg, 2, one, cerr, sizeof cerr));
         }
     }
+
+    check_file(data, size);
     free(text);
     return 0;
 }

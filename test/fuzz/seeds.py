@@ -392,6 +392,40 @@ CONFIG = {
     "argv_bad_origin": argv("--allow-origin", "evil://a.example"),
     "argv_buffer_too_small": argv("--max-message", "64K", "--max-buffer", "16K"),
     "argv_help": argv("--help"),
+    # Whole --config files (step 6 reads every input as one): good, then one per refusal.
+    "file_every_kind": b"# wsrelay.conf\n\nhost = 127.0.0.1\nport=8080\r\n\twww\t=\t/srv/w #1 \n"
+                       b"max-message = 1K\nhandshake-timeout = 500ms\nmetrics-allow = any\n"
+                       b"allow-origin = https://a.example\nlog-format = json\nquiet = true\n"
+                       b"token-secret-file = /etc/wsrelay/secret",
+    "file_bom": b"\xef\xbb\xbfport = 1\n",
+    "file_unknown": b"prot = 1\n",
+    "file_repeated": b"port = 1\nport = 2\n",
+    "file_no_equals": b"port 1\n",
+    "file_config": b"config = x\n",
+    "file_bool_yes": b"verbose = yes\n",
+    "file_nul": b"host = a\x00b\n",
+    "file_not_utf8": b"host = caf\xe9\n",
+    "file_control": b"host = a\x1b[31m\n",
+    "file_long_line": b"host = " + b"x" * 4100 + b"\n",
+    "file_levels": b"quiet = true\nverbose = true\n",
+}
+
+
+# ---- Logjson: log lines' bodies as log_at() formats them (test/fuzz/fuzz_logjson.c) ---------
+
+LOGJSON = {
+    "listening": b'host=127.0.0.1 port=7071 tls=off www="/srv/my www" max_clients=1024 "listening"',
+    "closed": b'conn=17 peer=127.0.0.1:50412 route=ws close=1002 "unmasked frame"',
+    "escaped_file": b'conn=9 status=200 file="a b\\x22 status\\x3d200 x" "file served"',
+    "utf8_escaped": b'conn=1 file=caf\\xc3\\xa9 "file served"',
+    "bad_utf8_escaped": b'conn=1 file=\\xff\\xfe\\xc0\\xaf "file served"',
+    "controls_escaped": b'conn=1 file=\\x1b[31m\\x00\\x7f "x"',
+    "phrase_only": b'"out of file descriptors: shedding connections"',
+    "numbers": b"a=0 b=007 c=123456789012345 d=1234567890123456 e=-1 \"n\"",
+    "cut": b'conn=1 file="aaaaaaaa',
+    "no_phrase": b"conn=1 peer=x",
+    "raw_hostile": b'conn=1 x="\x00\x01\xff" "a\\"b\n\r"',
+    "empty": b"",
 }
 
 
@@ -529,5 +563,6 @@ if __name__ == "__main__":
     write("cluster", CLUSTER)
     write("config", CONFIG)
     write("target", TARGET)
+    write("logjson", LOGJSON)
     write("token", TOKEN)
     write("cond", COND)

@@ -93,7 +93,7 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
-LISTENING_RE = re.compile(r'\bport=(\d+)\b.*"listening"')
+LISTENING_RE = re.compile(r'(?:\bport=|"port":)(\d+)\b.*"listening"')  # text or json
 # <ISO-8601 UTC timestamp> <level> key=value ... "phrase"
 LOG_LINE_RE = re.compile(
     r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z [a-z]+ (?:.* )?"[^"]*"$'

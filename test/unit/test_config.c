@@ -486,6 +486,288 @@ static void tls_flags_go_together(void **state)
     assert_non_null(strstr(config_usage(), "--tls-cert"));
 }
 
+/* ---- --config: the file ------------------------------------------------------------------ */
+
+/* Parses text as the file "t.conf" under argv; the text is copied into a buffer that lives
+ * until the next call (struct config's strings point into it). */
+static char file_buf[CONFIG_FILE_MAX + 2];
+
+static enum config_action parse_file_argv(struct config *cfg, const char *text, size_t len,
+                                          int argc, char *const argv[], char *err, size_t err_len)
+{
+    assert_true(len <= CONFIG_FILE_MAX + 1);
+    memcpy(file_buf, text, len);
+    file_buf[len] = '\0';
+    struct config_file f = {.name = "t.conf", .text = file_buf, .len = len};
+    return config_parse_with_file(cfg, argc, argv, &f, err, err_len);
+}
+
+static enum config_action parse_file(struct config *cfg, const char *text, char *err,
+                                     size_t err_len)
+{
+    char *argv[] = {"wsrelay", "--config", "t.conf"};
+    return parse_file_argv(cfg, text, strlen(text), ARGC(argv), argv, err, err_len);
+}
+
+static void config_flag_asks_for_the_file(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    char *argv[] = {"wsrelay", "--port", "1", "--config", "/etc/wsrelay/wsrelay.conf"};
+    assert_int_equal(config_parse(&cfg, ARGC(argv), argv, err, sizeof err), CONFIG_NEED_FILE);
+    assert_string_equal(cfg.config_file, "/etc/wsrelay/wsrelay.conf");
+    char *eq[] = {"wsrelay", "--config=x.conf"};
+    assert_int_equal(config_parse(&cfg, ARGC(eq), eq, err, sizeof err), CONFIG_NEED_FILE);
+    assert_string_equal(cfg.config_file, "x.conf");
+    /* A bad flag, --help and --version still answer first, and --config needs a value. */
+    char *bad[] = {"wsrelay", "--config", "x.conf", "--prot", "1"};
+    assert_int_equal(config_parse(&cfg, ARGC(bad), bad, err, sizeof err), CONFIG_ERROR);
+    char *help[] = {"wsrelay", "--config", "x.conf", "--help"};
+    assert_int_equal(config_parse(&cfg, ARGC(help), help, err, sizeof err), CONFIG_HELP);
+    char *none[] = {"wsrelay", "--config"};
+    assert_int_equal(config_parse(&cfg, ARGC(none), none, err, sizeof err), CONFIG_ERROR);
+    /* "--host --config": --config is the host's value, not an option. */
+    char *as_value[] = {"wsrelay", "--host", "--config"};
+    assert_int_equal(config_parse(&cfg, ARGC(as_value), as_value, err, sizeof err), CONFIG_RUN);
+}
+
+static void good_files(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    /* Every kind of value, comments, blanks, CRLF, tabs, a '#' inside a value, a BOM. */
+    const char *text = "\xef\xbb\xbf# wsrelay.conf\n"
+                       "\n"
+                       "   # indented comment\n"
+                       "host = 127.0.0.1\n"
+                       "port=8080\r\n"
+                       "\twww\t=\t/srv/my www/#1  \n"
+                       "max-message = 64K\n"
+                       "max-buffer = 2MiB\n"
+                       "handshake-timeout = 500ms\n"
+                       "metrics-allow = 10.0.0.0/8,::1\n"
+                       "allow-origin = https://a.example, https://b.example\n"
+                       "log-format = json\n"
+                       "verbose = true\n"
+                       "quiet = false\n"
+                       "token-secret-file = /etc/wsrelay/secret"; /* no final newline */
+    assert_int_equal(parse_file(&cfg, text, err, sizeof err), CONFIG_RUN);
+    assert_string_equal(cfg.host, "127.0.0.1");
+    assert_int_equal(cfg.port, 8080);
+    assert_string_equal(cfg.www, "/srv/my www/#1");
+    assert_int_equal(cfg.max_message, 64 * 1024);
+    assert_int_equal(cfg.max_buffer, 2 * 1024 * 1024);
+    assert_int_equal(cfg.handshake_timeout_ms, 500);
+    assert_int_equal(cfg.metrics_allow.n, 2);
+    assert_string_equal(cfg.allow_origin, "https://a.example, https://b.example");
+    assert_int_equal(cfg.log_format, CONFIG_LOG_JSON);
+    assert_true(cfg.verbose);
+    assert_false(cfg.quiet);
+    assert_string_equal(cfg.token_secret_file, "/etc/wsrelay/secret");
+    assert_string_equal(cfg.config_file, "t.conf");
+
+    /* Empty files and files of comments are the defaults. */
+    const char *empties[] = {"", "\n", "# only a comment", "\n\n  \t\n#x\r\n"};
+    for (size_t i = 0; i < sizeof empties / sizeof empties[0]; i++) {
+        assert_int_equal(parse_file(&cfg, empties[i], err, sizeof err), CONFIG_RUN);
+        assert_int_equal(cfg.port, 7071);
+        assert_string_equal(cfg.host, "0.0.0.0");
+    }
+    /* A line of exactly CONFIG_FILE_LINE_MAX bytes is fine. */
+    static char longline[CONFIG_FILE_LINE_MAX + 2];
+    memset(longline, ' ', CONFIG_FILE_LINE_MAX);
+    memcpy(longline, "redis-channel = c", 17);
+    longline[CONFIG_FILE_LINE_MAX] = '\n';
+    assert_int_equal(parse_file(&cfg, longline, err, sizeof err), CONFIG_RUN);
+    assert_string_equal(cfg.redis_channel, "c");
+}
+
+static void flags_override_the_file_wherever_they_stand(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *text = "port = 8080\nhost = 10.0.0.1\nquiet = true\nmax-rate = 5\n";
+    char *before[] = {"wsrelay", "--port", "9090", "--config", "t.conf", "--verbose"};
+    assert_int_equal(
+        parse_file_argv(&cfg, text, strlen(text), ARGC(before), before, err, sizeof err),
+        CONFIG_RUN);
+    assert_int_equal(cfg.port, 9090);          /* the flag, given before --config */
+    assert_string_equal(cfg.host, "10.0.0.1"); /* the file, where no flag says otherwise */
+    assert_int_equal(cfg.max_rate, 5);
+    assert_true(cfg.verbose); /* --verbose wins over the file's quiet = true */
+    assert_false(cfg.quiet);
+    char *after[] = {"wsrelay", "--config=t.conf", "--port=1"};
+    assert_int_equal(parse_file_argv(&cfg, text, strlen(text), ARGC(after), after, err, sizeof err),
+                     CONFIG_RUN);
+    assert_int_equal(cfg.port, 1);
+    assert_true(cfg.quiet);
+    /* Both levels on the command line still contradict each other; in the file too. */
+    char *both[] = {"wsrelay", "--config=t.conf", "-q", "-v"};
+    assert_int_equal(parse_file_argv(&cfg, text, strlen(text), ARGC(both), both, err, sizeof err),
+                     CONFIG_ERROR);
+    assert_int_equal(parse_file(&cfg, "quiet = true\nverbose = true\n", err, sizeof err),
+                     CONFIG_ERROR);
+    assert_non_null(strstr(err, "contradict"));
+    /* The checks across options see the merged result: the key from the file, the cert from
+     * the flag. */
+    const char *key = "tls-key = k.pem\n";
+    char *cert[] = {"wsrelay", "--config=t.conf", "--tls-cert=c.pem"};
+    assert_int_equal(parse_file_argv(&cfg, key, strlen(key), ARGC(cert), cert, err, sizeof err),
+                     CONFIG_RUN);
+    assert_string_equal(cfg.tls_key, "k.pem");
+    assert_string_equal(cfg.tls_cert, "c.pem");
+    char *no_cert[] = {"wsrelay", "--config=t.conf"};
+    assert_int_equal(
+        parse_file_argv(&cfg, key, strlen(key), ARGC(no_cert), no_cert, err, sizeof err),
+        CONFIG_ERROR);
+}
+
+static void bad_files(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len;      /* 0: strlen(text) */
+        const char *err; /* the whole message */
+    } rows[] = {
+        {"prot = 1\n", 0, "t.conf:1: unknown option 'prot'"},
+        {"# c\n\nport = 80x\n", 0, "t.conf:3: option 'port': '80x' is not a number in 0..65535"},
+        {"port = 1\nhost = h\nport = 2\n", 0, "t.conf:3: 'port' set again (first on line 1)"},
+        {"port 8080\n", 0, "t.conf:1: expected 'name = value'"},
+        {"= 8080\n", 0, "t.conf:1: unknown option ''"},
+        {"port =\n", 0, "t.conf:1: option 'port' needs a value"},
+        {"port = \"8080\"\n", 0, "t.conf:1: option 'port': '\"8080\"' is not a number in 0..65535"},
+        {"config = other.conf\n", 0, "t.conf:1: 'config' only works on the command line"},
+        {"help = true\n", 0, "t.conf:1: unknown option 'help'"},
+        {"--port = 1\n", 0, "t.conf:1: unknown option '--port'"},
+        {"Port = 1\n", 0, "t.conf:1: unknown option 'Port'"},
+        {"quiet\n", 0, "t.conf:1: expected 'name = value'"},
+        {"quiet = yes\n", 0, "t.conf:1: option 'quiet': 'yes' is neither true nor false"},
+        {"quiet =\n", 0, "t.conf:1: option 'quiet': '' is neither true nor false"},
+        {"log-format = xml\n", 0, "t.conf:1: option 'log-format': 'xml' is neither text nor json"},
+        {"max-clients = 0\n", 0,
+         "t.conf:1: option 'max-clients': '0' is not a number in 1..1000000"},
+        {"ping-interval = 2h\n", 0,
+         "t.conf:1: option 'ping-interval': '2h' is not a duration in 0ms..3600s"},
+        {"metrics-allow = 10.0.0.1/8\n", 0,
+         "t.conf:1: option 'metrics-allow': '10.0.0.1/8' has bits set past the prefix length "
+         "(the network is 10.0.0.0/8)"},
+        {"port = 1\nhost = a\0b\n", 19, "t.conf:2: NUL byte"},
+        {"host = caf\xe9\n", 0, "t.conf:1: not UTF-8 text"},
+        {"host = \xc0\xaf\n", 0, "t.conf:1: not UTF-8 text"}, /* overlong '/' */
+        {"host = a\x1b[31m\n", 0, "t.conf:1: control character 0x1b"},
+        {"host = a\rb\n", 0, "t.conf:1: control character 0x0d"},
+        {"host = a\x7f\n", 0, "t.conf:1: control character 0x7f"},
+        {"# \x01\n", 0, "t.conf:1: control character 0x01"}, /* comments too: any line */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct config cfg;
+        char err[256];
+        char *argv[] = {"wsrelay", "--config", "t.conf"};
+        size_t len = rows[i].len != 0 ? rows[i].len : strlen(rows[i].text);
+        enum config_action a =
+            parse_file_argv(&cfg, rows[i].text, len, ARGC(argv), argv, err, sizeof err);
+        if (a != CONFIG_FILE_ERROR || strcmp(err, rows[i].err) != 0)
+            fail_msg("row %zu: got %d '%s', want '%s'", i, a, err, rows[i].err);
+    }
+
+    /* Too long: a line of CONFIG_FILE_LINE_MAX + 1 bytes, and a file past CONFIG_FILE_MAX. */
+    struct config cfg;
+    char err[256];
+    char *argv[] = {"wsrelay", "--config", "t.conf"};
+    static char big[CONFIG_FILE_MAX + 2];
+    memset(big, 'x', CONFIG_FILE_LINE_MAX + 1);
+    memcpy(big, "host = ", 7);
+    big[CONFIG_FILE_LINE_MAX + 1] = '\n';
+    assert_int_equal(
+        parse_file_argv(&cfg, big, CONFIG_FILE_LINE_MAX + 2, ARGC(argv), argv, err, sizeof err),
+        CONFIG_FILE_ERROR);
+    assert_string_equal(err, "t.conf:1: line longer than 4096 bytes");
+    memset(big, '\n', sizeof big);
+    assert_int_equal(
+        parse_file_argv(&cfg, big, CONFIG_FILE_MAX + 1, ARGC(argv), argv, err, sizeof err),
+        CONFIG_FILE_ERROR);
+    assert_string_equal(err, "t.conf: larger than 65536 bytes");
+    /* Just at the cap: fine. */
+    assert_int_equal(parse_file_argv(&cfg, big, CONFIG_FILE_MAX, ARGC(argv), argv, err, sizeof err),
+                     CONFIG_RUN);
+    /* A tight error buffer is cut, still terminated. */
+    char tiny[8];
+    assert_int_equal(parse_file(&cfg, "prot = 1\n", tiny, sizeof tiny), CONFIG_FILE_ERROR);
+    assert_string_equal(tiny, "t.conf:");
+}
+
+/* The same checks on both sides: every value the command line refuses, the file refuses
+ * with the same words. */
+static void the_file_and_the_flags_share_their_checks(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"port", "65536"},       {"max-buffer", "1MB"},        {"max-rooms", "0"},
+        {"send-interval", "2s"}, {"metrics-allow", "any,::1"}, {"quiet", "maybe"},
+        {"log-format", "JSON"},  {"handshake-timeout", "1ms"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct config cfg;
+        char flag_err[256], file_err[256], arg[64], text[64];
+        snprintf(arg, sizeof arg, "--%s=%s", cases[i][0], cases[i][1]);
+        char *argv[] = {"wsrelay", arg};
+        assert_int_equal(config_parse(&cfg, ARGC(argv), argv, flag_err, sizeof flag_err),
+                         CONFIG_ERROR);
+        snprintf(text, sizeof text, "%s = %s\n", cases[i][0], cases[i][1]);
+        assert_int_equal(parse_file(&cfg, text, file_err, sizeof file_err), CONFIG_FILE_ERROR);
+        /* "option '--port': ..." and "t.conf:1: option 'port': ...": the same but for the
+         * prefix and the dashes. */
+        char want[300];
+        const char *rest = strstr(flag_err, cases[i][0]);
+        assert_non_null(rest);
+        snprintf(want, sizeof want, "t.conf:1: option '%s", rest);
+        if (strcmp(file_err, want) != 0)
+            fail_msg("%s: file says '%s', flag says '%s'", cases[i][0], file_err, flag_err);
+    }
+}
+
+static void usage_names_every_option(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    for (const char *name; (name = config_option_name(n)) != NULL; n++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "  --%s ", name);
+        if (strstr(config_usage(), flag) == NULL)
+            fail_msg("usage text lacks '%s'", flag);
+    }
+    assert_int_equal(n, 26); /* a new option: add it here, knowing the docs need it too */
+    assert_null(config_option_name(n));
+}
+
+static void log_format_flag(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *json[] = {"wsrelay", "--log-format", "json"};
+    assert_int_equal(parse(&cfg, ARGC(json), json), CONFIG_RUN);
+    assert_int_equal(cfg.log_format, CONFIG_LOG_JSON);
+    char *text[] = {"wsrelay", "--log-format=text"};
+    assert_int_equal(parse(&cfg, ARGC(text), text), CONFIG_RUN);
+    assert_int_equal(cfg.log_format, CONFIG_LOG_TEXT);
+    char *none[] = {"wsrelay"};
+    assert_int_equal(parse(&cfg, ARGC(none), none), CONFIG_RUN);
+    assert_int_equal(cfg.log_format, CONFIG_LOG_TEXT);
+    char *bad[] = {"wsrelay", "--log-format", "xml"};
+    assert_int_equal(parse(&cfg, ARGC(bad), bad), CONFIG_ERROR);
+    /* Booleans take =true/=false on the command line too, and never the next argument. */
+    char *q[] = {"wsrelay", "--quiet=false", "--verbose=true"};
+    assert_int_equal(parse(&cfg, ARGC(q), q), CONFIG_RUN);
+    assert_false(cfg.quiet);
+    assert_true(cfg.verbose);
+    char *next[] = {"wsrelay", "--quiet", "true"};
+    assert_int_equal(parse(&cfg, ARGC(next), next), CONFIG_ERROR); /* "true": a stray argument */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +786,13 @@ int main(void)
         cmocka_unit_test(max_buffer_must_hold_a_max_message),
         cmocka_unit_test(token_secret_file_flag),
         cmocka_unit_test(tls_flags_go_together),
+        cmocka_unit_test(config_flag_asks_for_the_file),
+        cmocka_unit_test(good_files),
+        cmocka_unit_test(flags_override_the_file_wherever_they_stand),
+        cmocka_unit_test(bad_files),
+        cmocka_unit_test(the_file_and_the_flags_share_their_checks),
+        cmocka_unit_test(usage_names_every_option),
+        cmocka_unit_test(log_format_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

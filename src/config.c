@@ -54,7 +54,9 @@ static const char usage[] =
     "  --max-byte-rate BYTES  /ws message bytes per second per client, excess dropped\n"
     "                       (default 64K; a burst may hold one --max-message; 0: off)\n"
     "  --max-connect-rate N /ws handshakes per second per client address (IPv6: per /64),\n"
-    "                       with a burst of 5 s' worth; past it 429 (default 20, 0: off)\n"
+    "                       with a burst of 5 s' worth; past it 429 (default 20, 0: off)\n";
+/* Two literals: C11 §5.2.4.1 promises only 4095 characters in one (-Woverlength-strings). */
+static const char usage_more[] =
     "  --allow-origin LIST  browser origins allowed to open WebSockets: comma-separated\n"
     "                       http(s)://host[:port], or * (default: same host as the page;\n"
     "                       set it when browsers reach the server by a known name, or on a\n"
@@ -86,7 +88,10 @@ static const char usage[] =
 
 const char *config_usage(void)
 {
-    return usage;
+    static char text[sizeof usage + sizeof usage_more];
+    if (text[0] == '\0')
+        snprintf(text, sizeof text, "%s%s", usage, usage_more);
+    return text;
 }
 
 void config_defaults(struct config *cfg)

@@ -100,6 +100,18 @@ static void update_interest(struct conn_io *io, struct conn *c)
     }
 }
 
+/* After input: the interest the connection's new state needs, unless it is queued for the
+ * flush of this same pass, which ends with update_interest() anyway (flush_writers). A
+ * request whose response (a file) blocks further reading would otherwise cost two
+ * epoll_ctl() calls each time: reading off now, back on once the flush has sent it all,
+ * which for a keep-alive client is nearly always before the next wait. Until that flush,
+ * epoll is not asked again, so the stale interest cannot spin the loop. */
+static void update_interest_after_input(struct conn_io *io, struct conn *c)
+{
+    if (!c->is_queued)
+        update_interest(io, c);
+}
+
 static void process_input(struct conn_io *io, struct conn *c);
 
 /* The file part of a response, once the buffer before it is empty. Returns false if the
@@ -405,7 +417,7 @@ static void process_input(struct conn_io *io, struct conn *c)
 {
     buf_consume(&c->rbuf, feed(io, c, buf_head(&c->rbuf), buf_size(&c->rbuf)));
     if (c->phase == CONN_HTTP || c->phase == CONN_WS)
-        update_interest(io, c);
+        update_interest_after_input(io, c);
 }
 
 /* The socket is readable (or reported an error, which the read will reveal). One read per
@@ -449,7 +461,7 @@ static void on_readable(struct conn_io *io, struct conn *c)
     if (used < (size_t)n && buf_append(&c->rbuf, io->rx + used, (size_t)n - used) != 0)
         conn_close_later(io->conns, c, CONN_END_PROTOCOL, "input over limit");
     if (c->phase == CONN_HTTP || c->phase == CONN_WS)
-        update_interest(io, c);
+        update_interest_after_input(io, c);
 }
 
 /* Lingering (see flush_conn): whatever the peer still sends is read and thrown away; its FIN

@@ -13,6 +13,7 @@
 #                   (scripts/fresh-machine.sh, a debootstrap chroot; minutes, downloads)
 #   make screenshots  the page with several cursors, in chromium -> docs/screenshot*.png
 #   make bench-page   the page in a room of 300 moving clients -> docs/bench-page.json
+#   make bench-static / bench-drain  files against nginx; reconnects with and without drain
 #   make man-lint   mandoc -Tlint on the man page, docs/wsrelay.1
 #   make install    PREFIX (/usr/local), DESTDIR: the binary, the page, the man page and a
 #                   sample config; make uninstall removes exactly those
@@ -272,6 +273,15 @@ bench: bench-deps
 
 bench-deps:
 	scripts/bench-deps.sh
+
+# Issue 14's two side measures, each a few minutes, their tables pasted into
+# docs/benchmarks.md: the page's files against nginx (wrk), and the reconnects a surviving
+# node sees when another stops, with and without --drain-time (two nodes behind haproxy).
+.PHONY: bench-static bench-drain
+bench-static: bench-deps wsrelay
+	/usr/bin/python3 bench/static_files.py
+bench-drain: bench-deps wsrelay
+	/usr/bin/python3 bench/drain_reconnects.py
 
 # The page in a busy room (issue 12): headless chromium on the page while bench/wsbench
 # moves 300 clients at 30 Hz, with batched frames and without (bench/page_bench.mjs, ~2 min;

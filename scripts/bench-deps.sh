@@ -10,6 +10,7 @@
 #           and leave alone any system instance the package's service may run on :6379)
 #   plots:  gnuplot-nox
 #   static: wrk (bench/static_files.py: the page's files against nginx)
+#   drain:  haproxy (bench/drain_reconnects.py: two nodes behind it)
 #   nginx:  nginx (the tls scenario's handshake peer, issue 13: run.py starts its own binary
 #           with its own config on a free loopback port and stops it by PID; Debian's
 #           package may also set up a system service on :80, which the bench never touches)
@@ -19,7 +20,7 @@ set -eu
 
 PACKAGES="
 gcc make pkg-config libssl-dev libjsmn-dev libhiredis-dev
-util-linux python3 redis-server gnuplot-nox wrk nginx
+util-linux python3 redis-server gnuplot-nox wrk nginx haproxy
 "
 
 # node and npm: Debian's packages only if no node or npm is on PATH at all.

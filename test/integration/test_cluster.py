@@ -81,6 +81,10 @@ BYE_BOUND = 1.5  # SIGTERM -> leave elsewhere; the heartbeat timeout could not d
 # states answer its hello: a couple of Redis round trips (docs: tens of ms on loopback).
 JOIN_BOUND = TIMEOUT * SLOW
 QUIET = 0.5  # extra wait for a duplicate that would follow a fence (see Fence below)
+# Redis down, a node's own clients still relay "without a pause" (docs/scaling.md): a stream
+# at 10 Hz may lose a message or two to latest position wins when a loaded machine leaves a
+# node unscheduled for 100 ms, but a second without one is a pause (the loop blocked).
+PAUSE_BOUND = 1.0 * SLOW
 
 NODE_RE = re.compile(r'\bnode=([0-9a-f]{16})\b.*"cluster: joining"')
 CONNECTED = '"redis: connected"'
@@ -568,6 +572,40 @@ def is_subsequence(short, long):
     return all(any(x == y for y in it) for x in short)
 
 
+def stream_seqs(cl, src):
+    """The seq of each message of src's stream ({"seq":N,"from":src}) cl received, in order."""
+    return [json.loads(t)["seq"] for t in cl.msgs if f'"from":"{src}"' in t]
+
+
+async def wait_for_stream(cl, src, seq, what, timeout=TIMEOUT):
+    """Until cl has a message of src's stream numbered seq or later. Not seq itself: two
+    messages of one sender read in one pass are relayed as the later one (latest position
+    wins, docs/protocol.md), so seq may have been replaced by seq + 1 if that followed it
+    into the same read."""
+    await aeventually(lambda: any(s >= seq for s in stream_seqs(cl, src)),
+                      lambda: f"{cl.label} ({what}) has nothing of {src}'s from seq {seq} on: "
+                              f"{stream_seqs(cl, src)[-12:]}", timeout)
+
+
+def check_local_stream(cl, src, sent, conflated, max_gap):
+    """cl, on src's node, got src's stream (`sent`: its exact texts, seq = index) the way latest
+    position wins delivers it: byte for byte, in order, without repeats, ending with the last
+    one sent, never more than max_gap in a row missing (a pause); and every message it lacks
+    is one the node says a newer one replaced (`conflated`: the node's
+    wsrelay_conflated_total). A message that went missing any other way (lost, not replaced)
+    would break that count, so this still catches real loss."""
+    mine = [t for t in cl.msgs if f'"from":"{src}"' in t]
+    assert all(t in sent for t in mine), f"{cl.label}: {src}'s stream, foreign bytes: {mine}"
+    seqs = stream_seqs(cl, src)
+    assert seqs == sorted(set(seqs)), f"{cl.label}: {src}'s stream, out of order: {seqs}"
+    assert seqs and seqs[-1] == len(sent) - 1, f"{cl.label}: {src}'s last is missing: {seqs}"
+    missing = sorted(set(range(len(sent))) - set(seqs))
+    assert len(missing) <= conflated, \
+        f"{cl.label}: {src}'s {missing} lost, but its node replaced only {conflated}: {seqs}"
+    gap = max((b - a - 1 for a, b in zip([-1] + seqs, seqs)), default=0)
+    assert gap <= max_gap, f"{cl.label}: {src}'s stream paused ({gap} in a row missing): {seqs}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Two and three nodes: relay, presence, exactly once
 # ---------------------------------------------------------------------------------------------
@@ -956,10 +994,14 @@ def test_redis_killed_mid_stream_local_relay_goes_on_and_presence_heals(redis, s
         for cl, gone in ((a1, (b1, b2)), (a2, (b1, b2)), (b1, (a1, a2)), (b2, (a1, a2))):
             await cl.wait_for([leave_text(g.welcome) for g in gone], timeout=GONE_BOUND,
                               what="the other node's users leave while Redis is down")
-        # Meanwhile the local room never stopped: a2 has every one of a1's messages so far.
-        n_a = len(sent["a1"])
-        await a2.wait_for(sent["a1"][:n_a], what="a1's stream while Redis is down")
-        await b2.wait_for(sent["b1"][:len(sent["b1"])], what="b1's stream while Redis is down")
+        # Meanwhile the local room never stopped: a2 has a1's stream up to what a1 sent so far
+        # (b2 b1's). Up to, not every message: on a loaded machine a node may not run for
+        # 100 ms, read two of a1's messages at once, and relay only the later one, as
+        # docs/protocol.md's "Latest position wins" says (the test used to wait for every one
+        # and failed about 2 runs in 8 under load). What was replaced is counted; the end of
+        # the test checks every gap against that count.
+        await wait_for_stream(a2, "a1", len(sent["a1"]) - 1, "a1's stream while Redis is down")
+        await wait_for_stream(b2, "b1", len(sent["b1"]) - 1, "b1's stream while Redis is down")
         m = scrape(na.port)
         assert m.value("wsrelay_redis_up") == 0
         assert m.value("wsrelay_redis_dropped_total") > dropped_before, m.text
@@ -985,10 +1027,12 @@ def test_redis_killed_mid_stream_local_relay_goes_on_and_presence_heals(redis, s
         for cl in (a1, a2, b1, b2):
             await cl.wait_for([last_a, last_b], what="the streams' last messages")
 
-        # Local relay never paused or lost anything: every message, once, in order.
-        for cl, src in ((a2, "a1"), (a1, "a1"), (b2, "b1"), (b1, "b1")):
-            mine = [t for t in cl.msgs if f'"from":"{src}"' in t]
-            assert mine == sent[src], f"{cl.label}: {src}'s stream locally: {mine}"
+        # Local relay never paused or lost anything: each sender's stream, in order, to its
+        # last message, and no gap but the replacements its node counted.
+        for n, local in ((na, ((a2, "a1"), (a1, "a1"))), (nb, ((b2, "b1"), (b1, "b1")))):
+            conflated = int(metric(n, "wsrelay_conflated_total"))
+            for cl, src in local:
+                check_local_stream(cl, src, sent[src], conflated, max_gap=PAUSE_BOUND * 10)
         # Across nodes: a gap while Redis was away, but never a duplicate or a step back.
         for cl, src in ((a2, "b1"), (a1, "b1"), (b2, "a1"), (b1, "a1")):
             seqs = [json.loads(t)["seq"] for t in cl.msgs if f'"from":"{src}"' in t]

@@ -54,7 +54,8 @@ int metrics_write(const struct metrics *m, const struct metrics_gauges *g, struc
     one(out, &rc, "wsrelay_token_refused_total", "counter",
         "Handshakes on /ws refused for their room token (--token-secret-file).", m->token_refused);
     one(out, &rc, "wsrelay_conflated_total", "counter",
-        "Updates replaced by a newer one for a client that was behind.",
+        "Cursor messages replaced by a newer one from the same sender before some member was given "
+        "them.",
         m->conflated + g->room_conflated);
     one(out, &rc, "wsrelay_relayed_total", "counter",
         "Members' messages queued to members of their room (one per recipient).", g->room_relayed);

@@ -33,9 +33,11 @@ SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-om
 SANLINK  = -fsanitize=address,undefined
 
 # OpenSSL ships libssl.pc and libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
-# hiredis (issue 5's Redis backplane) ships hiredis.pc.
-LIBS     = $(shell $(PKG_CONFIG) --libs libssl libcrypto hiredis 2>/dev/null || echo -lssl -lcrypto -lhiredis)
-LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libssl libcrypto hiredis 2>/dev/null)
+# hiredis (issue 5's Redis backplane) ships hiredis.pc; libsystemd (sd_notify, notify.c:
+# readiness for a Type=notify service) ships libsystemd.pc.
+PKGS     = libssl libcrypto hiredis libsystemd
+LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lhiredis -lsystemd)
+LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 MODULES  = $(filter-out main,$(basename $(notdir $(wildcard src/*.c))))

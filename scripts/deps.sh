@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
 clang-format clang-tidy cppcheck mandoc
-libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
+libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev libsystemd-dev
 redis-server haproxy nginx openssl brotli
 python3 python3-pytest python3-websockets
 chromium libnss3-tools fonts-dejavu-core

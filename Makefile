@@ -17,6 +17,8 @@
 #   make install    PREFIX (/usr/local), DESTDIR: the binary, the page, the man page and a
 #                   sample config; make uninstall removes exactly those
 #   make deb        the Debian package -> build/deb/wsrelay_<version>_<arch>.deb (debian/)
+#   make deb-check  as root: build it, lintian, systemd-analyze verify, install it, run the
+#                   installed server, remove it (scripts/deb-check.sh)
 #   make unit-check build and run the optimised build's unit tests (the package build does)
 #   make fmt / fmt-check / lint / clean
 #
@@ -233,7 +235,7 @@ uninstall:
 DEB_DIR  = build/deb
 DEB_SRC  = $(DEB_DIR)/wsrelay
 
-.PHONY: deb
+.PHONY: deb deb-check
 deb:
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
 	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
@@ -247,6 +249,12 @@ deb:
 	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
 	rm -rf $(DEB_SRC)
 	@ls -1 $(DEB_DIR)
+
+# On a Debian 12 machine, as root: the package's build dependencies (apt-missing.sh), make deb,
+# lintian, systemd-analyze verify, apt-get install of the .deb, the installed server serving
+# the installed page, and apt-get purge. Minutes the first time (packages to download).
+deb-check:
+	scripts/deb-check.sh
 
 clean:
 	rm -rf build wsrelay

@@ -17,6 +17,10 @@
 #   make man-lint   mandoc -Tlint on the man page, docs/wsrelay.1
 #   make install    PREFIX (/usr/local), DESTDIR: the binary, the page, the man page and a
 #                   sample config; make uninstall removes exactly those
+#   make deb        the Debian package -> build/deb/wsrelay_<version>_<arch>.deb (debian/)
+#   make deb-check  as root: build it, lintian, systemd-analyze verify, install it, run the
+#                   installed server, remove it (scripts/deb-check.sh)
+#   make unit-check build and run the optimised build's unit tests (the package build does)
 #   make fmt / fmt-check / lint / clean
 #
 # Linux only by design (epoll, signalfd, openat2). Libraries come through pkg-config.
@@ -33,10 +37,23 @@ OPT      = -O2 -g
 SAN      = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SANLINK  = -fsanitize=address,undefined
 
+# Flags from outside: Debian's dpkg-buildflags (debian/rules passes them) or a user's
+# `make CFLAGS=...`. CFLAGS and LDFLAGS (from the environment or the command line) and
+# EXTRA_CPPFLAGS (CPPFLAGS above is ours: -iquote include must stay) go to the optimised build,
+# the one installed and packaged, after our own flags: they may add hardening
+# (-D_FORTIFY_SOURCE=2, -fstack-protector-strong, -Wl,-z,relro -Wl,-z,now) but never drop
+# -Werror. The sanitizer and fuzz builds and the checks keep only their own: _FORTIFY_SOURCE
+# and ASan do not mix. Empty by default: a plain `make` builds as it always did.
+CFLAGS   ?=
+LDFLAGS  ?=
+EXTRA_CPPFLAGS ?=
+
 # OpenSSL ships libssl.pc and libcrypto.pc; jsmn is header-only and ships none (json.c includes <jsmn.h>).
-# hiredis (issue 5's Redis backplane) ships hiredis.pc.
-LIBS     = $(shell $(PKG_CONFIG) --libs libssl libcrypto hiredis 2>/dev/null || echo -lssl -lcrypto -lhiredis)
-LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libssl libcrypto hiredis 2>/dev/null)
+# hiredis (issue 5's Redis backplane) ships hiredis.pc; libsystemd (sd_notify, notify.c:
+# readiness for a Type=notify service) ships libsystemd.pc.
+PKGS     = libssl libcrypto hiredis libsystemd
+LIBS     = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lhiredis -lsystemd)
+LIBS_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 TEST_LIBS = $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 MODULES  = $(filter-out main,$(basename $(notdir $(wildcard src/*.c))))
@@ -75,7 +92,7 @@ $(1)/test_%: $(1)/unit/test_%.o $(1)/libwsrelay.a
 -include $$(wildcard $(1)/*.d $(1)/unit/*.d)
 endef
 
-$(eval $(call variant,$(REL),$(OPT),))
+$(eval $(call variant,$(REL),$(OPT) $(EXTRA_CPPFLAGS) $(CFLAGS),$(CFLAGS) $(LDFLAGS)))
 $(eval $(call variant,$(ASAN),$(SAN),$(SANLINK)))
 
 # Keep object files make considers intermediate: rebuilding them is the slow part.
@@ -88,6 +105,13 @@ wsrelay: $(REL)/wsrelay
 asan: $(ASAN)/wsrelay
 
 unit: $(addprefix $(REL)/,$(UNITS)) $(addprefix $(ASAN)/,$(UNITS))
+
+# The optimised build's unit tests, run one after the other; the first failure stops it. What
+# the Debian package build runs (debian/rules, dh_auto_test): the pure modules' tests compiled
+# with the package's flags, needing only libcmocka-dev, no network and no server.
+.PHONY: unit-check
+unit-check: $(addprefix $(REL)/,$(UNITS))
+	@for t in $^; do $$t || exit 1; done
 
 # RUN_ARGS: flags for the server, e.g. make run RUN_ARGS='--port 8080'
 run: wsrelay precompress
@@ -198,6 +222,40 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/wsrelay $(MAN1)/wsrelay.1 $(DOC)/wsrelay.conf \
 		$(addprefix $(WWW)/,$(notdir $(wildcard www/*)))
 	-rmdir $(WWW) $(DESTDIR)$(PREFIX)/share/wsrelay $(DOC) 2>/dev/null
+
+# ---- the Debian package (debian/; docs/deploy.md, "Debian package and systemd") -----------
+# dpkg-buildpackage builds in the directory it is given, writes its output to that
+# directory's parent, and begins with `debian/rules clean`, which is `make clean`. So the
+# package is built in a copy, build/deb/wsrelay/, of the files git tracks or would
+# track (uncommitted edits included; ignored ones, like build/ and node_modules/, not): the
+# working tree's builds and build/fresh-machine's cache survive, and the .deb, its -dbgsym
+# .deb, the .buildinfo and the .changes land in build/deb/, not beside the repository. The
+# copy is deleted after a successful build. Outside a git checkout the copy is every file
+# but those same directories. Unsigned (-us -uc); binary only (-b): a source package would
+# need an orig tarball (debian/source/format is 3.0 (quilt)).
+DEB_DIR  = build/deb
+DEB_SRC  = $(DEB_DIR)/wsrelay
+
+.PHONY: deb deb-check
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_SRC)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			tar --null --ignore-failed-read -T - -cf - | tar -C $(DEB_SRC) -xf -; \
+	else \
+		tar --exclude=./build --exclude=./.git --exclude=./node_modules \
+			--exclude=./bench/peers/node_modules --exclude=./wsrelay -cf - . | \
+			tar -C $(DEB_SRC) -xf -; \
+	fi
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_SRC)
+	@ls -1 $(DEB_DIR)
+
+# On a Debian 12 machine, as root: the package's build dependencies (apt-missing.sh), make deb,
+# lintian, systemd-analyze verify, apt-get install of the .deb, the installed server serving
+# the installed page, and apt-get purge. Minutes the first time (packages to download).
+deb-check:
+	scripts/deb-check.sh
 
 clean:
 	rm -rf build wsrelay

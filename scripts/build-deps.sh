@@ -6,6 +6,7 @@
 #   pkg-config                       (pkg-config)
 #   libcrypto.pc   OpenSSL           (libssl-dev)
 #   hiredis.pc     the Redis client  (libhiredis-dev)
+#   libsystemd.pc  sd_notify, readiness for systemd (libsystemd-dev)
 #   <jsmn.h>       the JSON tokenizer, header only, no .pc  (libjsmn-dev)
 #   brotli         the command that precompresses the page (brotli; gzip is essential)
 #
@@ -40,11 +41,13 @@ command -v make >/dev/null 2>&1 || need make
 if command -v "$PKG_CONFIG" >/dev/null 2>&1; then
     "$PKG_CONFIG" --exists libcrypto || need libssl-dev
     "$PKG_CONFIG" --exists hiredis || need libhiredis-dev
+    "$PKG_CONFIG" --exists libsystemd || need libsystemd-dev
 else
     need pkg-config
     # Without pkg-config the .pc files cannot be asked: look for the packages' headers instead.
     [ -f /usr/include/openssl/evp.h ] || need libssl-dev
     [ -f /usr/include/hiredis/hiredis.h ] || need libhiredis-dev
+    [ -f /usr/include/systemd/sd-daemon.h ] || need libsystemd-dev
 fi
 # jsmn ships no .pc: ask the compiler whether it finds the header (preprocessing only).
 if command -v "$1" >/dev/null 2>&1; then

@@ -21,13 +21,16 @@ cd "$(dirname "$0")/.."
 # mandoc: `make man-lint` (mandoc -Tlint docs/wsrelay.1), one of the static checks.
 # fonts-dejavu-core: a font for the page's text in headless screenshots, named explicitly
 # because chromium is installed without its recommended fonts.
+# debhelper, lintian, dpkg-dev, systemd, curl, man-db: scripts/deb-check.sh, the Debian
+# package's test (dpkg-buildpackage, lintian, systemd-analyze, fetching the page, man -w).
 PACKAGES="
 gcc make pkg-config clang libclang-rt-14-dev
 clang-format clang-tidy cppcheck mandoc
-libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev
+libssl-dev libjsmn-dev libcmocka-dev libhiredis-dev libsystemd-dev
 redis-server haproxy nginx openssl brotli
 python3 python3-pytest python3-websockets
 chromium libnss3-tools fonts-dejavu-core
+debhelper lintian dpkg-dev systemd curl man-db
 "
 
 # Node.js and npm usually come with the machine (this project's machines carry a NodeSource

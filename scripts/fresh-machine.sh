@@ -5,18 +5,18 @@
 #
 # The fresh machine is a Debian 12 (bookworm) minbase root made by debootstrap, holding what
 # a fresh image brings (gcc libc6-dev make pkg-config libssl-dev git ca-certificates curl) and
-# nothing of ours: no brotli, libjsmn-dev, libhiredis-dev, libcmocka-dev or redis-server, and,
-# as in Debian's container images, no package lists yet. It is bootstrapped once a day into a
-# cached tarball; every run unpacks a pristine copy of it, works in that copy through chroot
-# and deletes it.
+# nothing of ours: no brotli, libjsmn-dev, libhiredis-dev, libsystemd-dev, libcmocka-dev or
+# redis-server, and, as in Debian's container images, no package lists yet. It is bootstrapped
+# once a day into a cached tarball; every run unpacks a pristine copy of it, works in that
+# copy through chroot and deletes it.
 # The repository under test is the committed HEAD of the one this script lives in, cloned
 # inside the copy with the copy's own git (uncommitted changes are not part of the test).
 #
 # Checks, one line each ("ok   …" or "FAIL …"), then a summary; exit status 0 only if all pass:
 #   1. the copy is fresh: Debian 12, the image's packages present, ours absent
 #   2. as an unprivileged user (uid 65534), git clone && make stops before compiling
-#      anything, with one line naming brotli, libhiredis-dev and libjsmn-dev, and a nonzero
-#      status
+#      anything, with one line naming brotli, libhiredis-dev, libjsmn-dev and libsystemd-dev,
+#      and a nonzero status
 #   3. as root, git clone && make run installs exactly the missing build packages (its
 #      "build-deps: installing …" line; dpkg before and after, apt's history)
 #   4. ... and the server it starts answers GET / with 200 and the page (www/index.html)
@@ -36,8 +36,9 @@ SUITE=bookworm
 # libc6-dev is named because debootstrap skips Recommends: `apt-get install gcc` brings it
 # (gcc recommends it), and a gcc without <stdio.h> is no machine anyone builds C on.
 IMAGE_PACKAGES=(gcc libc6-dev make pkg-config libssl-dev git ca-certificates curl)
-OURS_ABSENT=(brotli libjsmn-dev libhiredis-dev libcmocka-dev redis-server)
-BUILD_MISSING=(brotli libhiredis-dev libjsmn-dev) # what build-deps.sh must name and install, sorted
+OURS_ABSENT=(brotli libjsmn-dev libhiredis-dev libsystemd-dev libcmocka-dev redis-server)
+# what build-deps.sh must name and install, sorted
+BUILD_MISSING=(brotli libhiredis-dev libjsmn-dev libsystemd-dev)
 MIRROR=${FRESH_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${FRESH_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # Every wait is bounded (seconds).

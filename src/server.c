@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "net.h"
+#include "notify.h"
 #include "presence.h"
 #include "room.h"
 #include "routes.h"
@@ -49,6 +50,7 @@ struct server {
     struct cluster_sync cluster;
     struct tls_server tls;
     struct drain drain;
+    struct notify notify; /* systemd readiness (Type=notify): no-op without $NOTIFY_SOCKET */
     uint64_t stop_deadline_ms;
     bool has_cluster;
     bool has_tls;
@@ -70,6 +72,9 @@ static void stop_now(struct server *srv)
     srv->rooms.is_muted = true; /* everyone gets a close frame: no storm of leaves */
     srv->stop_deadline_ms = srv->loop.now_ms + SHUTDOWN_MS;
     conn_io_stop(&srv->io);
+    char status[128];
+    snprintf(status, sizeof status, "stopping: closing %zu connections", srv->conns.nopen);
+    notify_stopping(&srv->notify, status);
 }
 
 /* --drain-time: instead of closing every WebSocket at once, which sends all their clients to
@@ -84,6 +89,12 @@ static void start_drain(struct server *srv)
     drain_start(&srv->drain, srv->loop.now_ms, srv->cfg->drain_time_ms, open);
     srv->is_draining = true;
     srv->routes.is_draining = true;
+    /* STOPPING=1 now, not when the listener closes: `systemctl stop` is under way, and
+     * systemd's stop timeout (the unit's TimeoutStopSec) must cover the drain. */
+    char status[128];
+    snprintf(status, sizeof status, "draining: closing %zu WebSockets over %llu ms", open,
+             (unsigned long long)srv->cfg->drain_time_ms);
+    notify_stopping(&srv->notify, status);
 }
 
 /* The loop's part of a drain: close what is due; at the end (all closed, or none left
@@ -118,14 +129,23 @@ static void on_signal(struct loop_watch *w, uint32_t signo)
         /* Reload (certbot's deploy hook, systemctl reload): new handshakes get the new pair;
          * a bad file keeps the old one, and says why. */
         char err[512];
-        if (!srv->has_tls)
+        /* RELOADING=1 ... READY=1 (notify.h): the reload is synchronous, so both go out in
+         * this one callback, and `systemctl reload` returns once it is done. A failed reload
+         * is still READY=1: the server keeps serving with the old pair; STATUS= says so. */
+        notify_reloading(&srv->notify);
+        if (!srv->has_tls) {
             log_at(LL_INFO, "signal=%u \"SIGHUP: nothing to reload (no --tls-cert)\"", signo);
-        else if (tls_server_reload(&srv->tls, err, sizeof err) < 0)
+            notify_ready(&srv->notify, "reloaded: nothing to reload (no TLS)");
+        } else if (tls_server_reload(&srv->tls, err, sizeof err) < 0) {
             log_at(LL_ERROR, "signal=%u reason=%s \"TLS reload failed: keeping the old pair\"",
                    signo, log_value_str(err).s);
-        else
+            notify_ready(&srv->notify,
+                         "TLS reload failed: serving with the old pair (see the log)");
+        } else {
             log_at(LL_INFO, "signal=%u cert=%s \"TLS certificate and key reloaded\"", signo,
                    log_value_str(srv->cfg->tls_cert).s);
+            notify_ready(&srv->notify, "TLS certificate and key reloaded");
+        }
         return;
     }
     if (srv->is_stopping) {
@@ -156,6 +176,9 @@ static void on_tick(struct loop_watch *w, uint32_t expirations)
     if (srv->has_cluster)
         cluster_sync_tick(&srv->cluster, srv->loop.now_ms);
     conn_io_tick(&srv->io, srv->loop.now_ms);
+    if (!srv->is_draining && !srv->is_stopping)
+        notify_counts(&srv->notify, srv->loop.now_ms, srv->conns.nopen,
+                      srv->io.ws_open[CONN_ROUTE_ROOM] + srv->io.ws_open[CONN_ROUTE_ECHO]);
 }
 
 /* The www directory: --www as given (the operator's choice), else www_open_default(): the
@@ -336,6 +359,7 @@ int server_run(const struct config *cfg)
     /* SIGPIPE would kill us when a peer vanishes mid-write; errors come back as EPIPE. */
     signal(SIGPIPE, SIG_IGN);
     srv->loop.epfd = -1;
+    notify_init(&srv->notify);
 
     if (load_token_secret(srv) < 0)
         goto out;
@@ -399,6 +423,14 @@ int server_run(const struct config *cfg)
     log_at(LL_INFO, "host=%s port=%u tls=%s www=%s max_clients=%zu \"listening\"",
            log_value_str(cfg->host).s, (unsigned)port, srv->has_tls ? "on" : "off",
            log_value_str(www_path).s, cfg->max_clients);
+    /* Ready means: a client can connect and be served. That is now, with --redis too: the
+     * rooms of this node work while Redis is down or still connecting (cluster_sync keeps
+     * trying, /metrics says wsrelay_redis_up), so waiting for Redis would only turn a Redis
+     * outage into a start-up timeout and a restart loop of every node at once. */
+    char ready[160];
+    snprintf(ready, sizeof ready, "listening on port %u (TLS %s%s)", (unsigned)port,
+             srv->has_tls ? "on" : "off", srv->has_cluster ? ", cluster over Redis" : "");
+    notify_ready(&srv->notify, ready);
 
     /* The loop: flush before sleeping, so epoll waits only for what could not be written. */
     for (;;) {

@@ -113,6 +113,7 @@ class Clients:
     def __init__(self, port, n):
         self.port, self.n = port, n
         self.welcomed = 0  # connections that got their first frame (the welcome)
+        self.failed = 0    # attempts refused or broken before a welcome (then backoff)
         self.stopping = False
         self.tasks = []
 
@@ -164,6 +165,7 @@ class Clients:
                 step = 0
                 await asyncio.sleep(random.random())
             else:  # refused or failed: equal jitter, doubling from 1 s, capped at 10 s
+                self.failed += 1
                 base = min(10.0, 1.0 * 2 ** step)
                 step += 1
                 await asyncio.sleep(base / 2 + random.random() * base / 2)
@@ -215,6 +217,7 @@ async def one_run(a, drain, work, rep):
     await asyncio.sleep(1.0)
 
     joins0 = metric(pb, "wsrelay_room_joins_total")
+    failed0 = clients.failed
     t0 = time.monotonic()
     na.send_signal(signal.SIGTERM)
     samples = [(0.0, 0)]
@@ -230,6 +233,7 @@ async def one_run(a, drain, work, rep):
         if all_on_b is not None and na.poll() is not None:
             break
     a_exit = na.wait(30)
+    failed = clients.failed - failed0
     await clients.stop()
     # the peak over any one-second window of samples (100 ms apart)
     peak = 0
@@ -245,7 +249,8 @@ async def one_run(a, drain, work, rep):
         log.close()
     return {"drain": drain, "repeat": rep, "clients": a.clients, "on_a": on_a,
             "peak_reconnects_per_s": peak, "all_on_b_s": all_on_b,
-            "reconnected": samples[-1][1], "a_exit": a_exit, "samples": samples}
+            "reconnected": samples[-1][1], "failed_attempts": failed, "a_exit": a_exit,
+            "samples": samples}
 
 
 def main():
@@ -266,7 +271,8 @@ def main():
             for drain in ("0", a.drain):  # by turns, so a busy moment hurts both alike
                 r = asyncio.run(one_run(a, drain, work, rep))
                 print(f"drain {drain:>4}: peak {r['peak_reconnects_per_s']} reconnects/s on B, "
-                      f"all on B after {r['all_on_b_s']} s, A exited {r['a_exit']}",
+                      f"all on B after {r['all_on_b_s']} s, {r['failed_attempts']} failed "
+                      f"attempts, A exited {r['a_exit']}",
                       flush=True)
                 runs.append(r)
     finally:
@@ -280,6 +286,7 @@ def main():
             "peak_reconnects_per_s": statistics.median(r["peak_reconnects_per_s"] for r in rs),
             "all_on_b_s": statistics.median(done) if done else None,
             "on_a": statistics.median(r["on_a"] for r in rs),
+            "failed_attempts": statistics.median(r["failed_attempts"] for r in rs),
         }
     out = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "clients": a.clients, "repeat": a.repeat,
@@ -289,12 +296,12 @@ def main():
     with open(a.out, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
-    print(f"\n| `--drain-time` | clients on the stopped node | peak reconnects/s on the "
-          f"survivor | all on the survivor after |\n|---|---:|---:|---:|")
+    print("\n| `--drain-time` | clients on the stopped node | peak reconnects/s on the "
+          "survivor | failed attempts | all on the survivor after |\n|---|---:|---:|---:|---:|")
     for drain, s in summary.items():
+        done = f"{s['all_on_b_s']:.1f} s" if s["all_on_b_s"] is not None else "—"
         print(f"| `{drain}` | {s['on_a']:.0f} | {s['peak_reconnects_per_s']:.0f} | "
-              f"{s['all_on_b_s']:.1f} s |" if s["all_on_b_s"] is not None else
-              f"| `{drain}` | {s['on_a']:.0f} | {s['peak_reconnects_per_s']:.0f} | — |")
+              f"{s['failed_attempts']:.0f} | {done} |")
     print(f"\n(medians of {a.repeat}; {a.out})")
 
 

@@ -25,8 +25,10 @@ struct transport_ops {
     /* Up to len bytes into p: the count (> 0), 0 at the peer's end of stream, or -errno
      * (-EAGAIN: nothing now). */
     ssize_t (*recv)(struct transport *t, void *p, size_t len);
-    /* Up to len bytes from p: the count taken (>= 0), or -errno (-EAGAIN: no room now). */
-    ssize_t (*send)(struct transport *t, const void *p, size_t len);
+    /* Up to len bytes from p: the count taken (>= 0), or -errno (-EAGAIN: no room now).
+     * more: a sendfile() of the same response follows at once, so the kernel may hold these
+     * bytes to go out with it (MSG_MORE) instead of in a packet of their own. */
+    ssize_t (*send)(struct transport *t, const void *p, size_t len, bool more);
     /* Up to len bytes of file_fd from *off, which advances: the count, or -errno. */
     ssize_t (*sendfile)(struct transport *t, int file_fd, uint64_t *off, size_t len);
     /* Our side is done sending (a FIN after the last byte). */
@@ -61,9 +63,9 @@ static inline ssize_t transport_recv(struct transport *t, void *p, size_t len)
     return t->ops->recv(t, p, len);
 }
 
-static inline ssize_t transport_send(struct transport *t, const void *p, size_t len)
+static inline ssize_t transport_send(struct transport *t, const void *p, size_t len, bool more)
 {
-    return t->ops->send(t, p, len);
+    return t->ops->send(t, p, len, more);
 }
 
 static inline ssize_t transport_sendfile(struct transport *t, int file_fd, uint64_t *off,

@@ -152,7 +152,8 @@ static void flush_conn(struct conn_io *io, struct conn *c)
         return;
 
     if (buf_size(&c->wbuf) > 0) {
-        ssize_t n = transport_send(&c->tp, buf_head(&c->wbuf), buf_size(&c->wbuf));
+        ssize_t n = transport_send(&c->tp, buf_head(&c->wbuf), buf_size(&c->wbuf),
+                                   file_left(c) > 0); /* a head, its file next */
         if (n < 0 && n != -EAGAIN && n != -EINTR) {
             conn_close_later(io->conns, c, CONN_END_PEER_GONE,
                              n == -EPIPE || n == -ECONNRESET ? "peer vanished" : "write error");

@@ -222,8 +222,11 @@ static ssize_t tls_recv(struct transport *t, void *p, size_t len)
     return (ssize_t)got;
 }
 
-static ssize_t tls_send(struct transport *t, const void *p, size_t len)
+/* more is only a hint for TCP's packets (transport.h): OpenSSL writes whole records, so
+ * there is nothing to hold back here. */
+static ssize_t tls_send(struct transport *t, const void *p, size_t len, bool more)
 {
+    (void)more;
     SSL *ssl = t->ssl;
     size_t sent = 0;
     ERR_clear_error();
@@ -265,7 +268,7 @@ static ssize_t tls_sendfile(struct transport *t, int file_fd, uint64_t *off, siz
             return done > 0 ? (ssize_t)done : -errno;
         if (got == 0)
             break; /* the file shrank: conn_io sees 0 and closes */
-        ssize_t n = tls_send(t, chunk, (size_t)got);
+        ssize_t n = tls_send(t, chunk, (size_t)got, false);
         if (n <= 0)
             return done > 0 ? (ssize_t)done : n;
         *off += (uint64_t)n;

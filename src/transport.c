@@ -14,10 +14,13 @@ static ssize_t tcp_recv(struct transport *t, void *p, size_t len)
     return n < 0 ? -errno : n;
 }
 
-static ssize_t tcp_send(struct transport *t, const void *p, size_t len)
+static ssize_t tcp_send(struct transport *t, const void *p, size_t len, bool more)
 {
-    /* MSG_NOSIGNAL: a peer that vanished gives EPIPE here, not a SIGPIPE death. */
-    ssize_t n = send(t->fd, p, len, MSG_NOSIGNAL);
+    /* MSG_NOSIGNAL: a peer that vanished gives EPIPE here, not a SIGPIPE death. MSG_MORE
+     * (tcp(7)): a response head and the start of its file leave in one segment, as nginx's
+     * tcp_nopush does with TCP_CORK, instead of a small packet of their own; the sendfile()
+     * that follows, which sets no such flag, pushes them out. */
+    ssize_t n = send(t->fd, p, len, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
     return n < 0 ? -errno : n;
 }
 

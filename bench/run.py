@@ -2084,6 +2084,55 @@ def page_section(w, out_dir):
     w("")
 
 
+def operators_section(w, out_dir):
+    """Issue 14's two side measures, from what bench/static_files.py and
+    bench/drain_reconnects.py saved (make bench-static, make bench-drain)."""
+    st = load_side_file(out_dir, "bench-static.json")
+    dr = load_side_file(out_dir, "bench-drain.json")
+    if st is None and dr is None:
+        return
+    w("## For operators (issue 14): the page's files, and draining a node")
+    w("")
+    if st is not None:
+        w(f"**Static files against nginx** (`bench/static_files.py`, {st['when'][:16].replace('T', ' ')}"
+          f" UTC; saved in [bench-static.json](bench-static.json)): wrk `{st['wrk']}` (keep-alive,"
+          f" no `Accept-Encoding`, so the identity files) against wsrelay and "
+          f"{st['nginx'].replace('nginx version: ', '')} with "
+          "one worker, `access_log off`, `sendfile on`, both pinned to one core and wrk to the "
+          "other, the two by turns file by file; medians of "
+          f"{st['repeat']} runs of requests per second.")
+        w("")
+        w("| file | size | wsrelay req/s | nginx req/s | wsrelay ÷ nginx |")
+        w("|---|---:|---:|---:|---:|")
+        for f, x in st["summary"].items():
+            name = "1 MiB of random bytes" if f == "big.bin" else f"`{f}`"
+            w(f"| {name} | {x['bytes'] / 1024:.1f} KiB | {x['wsrelay']:,.0f} | {x['nginx']:,.0f} "
+              f"| {x['ratio']:.2f} |")
+        w("")
+    if dr is not None:
+        w(f"**Reconnects a surviving node sees** (`bench/drain_reconnects.py`, "
+          f"{dr['when'][:16].replace('T', ' ')} UTC; saved in [bench-drain.json](bench-drain.json)):"
+          f" two wsrelay nodes behind {dr['haproxy'].split(' - ')[0]} (round robin, `option "
+          "httpchk GET /healthz` every 200 ms, `fall 1`), "
+          f"{dr['clients']} clients through it (half on each node) that reconnect as the page "
+          "does (the first try a random part of a second after a drop, then backoff); node A "
+          "gets SIGTERM and node B's `wsrelay_room_joins_total` is sampled every 100 ms. "
+          f"Medians of {dr['repeat']} runs each, the two settings by turns.")
+        w("")
+        w("| `--drain-time` | clients on the stopped node | peak reconnects/s on the survivor "
+          "(any 1 s window) | failed attempts (refused, then backoff) | all on the survivor after |")
+        w("|---|---:|---:|---:|---:|")
+        for d, x in dr["summary"].items():
+            done = f"{x['all_on_b_s']:.1f} s" if x.get("all_on_b_s") is not None else "—"
+            w(f"| `{d}` | {x['on_a']:.0f} | {x['peak_reconnects_per_s']:.0f} | "
+              f"{x.get('failed_attempts', 0):.0f} | {done} |")
+        w("")
+    w("<!-- operators: analysis -->")
+    w("*Analysis of the operators' figures: to be written from the numbers above.*")
+    w("<!-- /operators: analysis -->")
+    w("")
+
+
 def write_report(data, out_dir):
     meta, runs = data["meta"], data["runs"]
     cfg = meta["config"]
@@ -2217,6 +2266,7 @@ def write_report(data, out_dir):
     issue12_section(pts, cfg, w)
     tls_section(pts, cfg, w, mo)
     page_section(w, out_dir)
+    operators_section(w, out_dir)
 
     # -- analysis placeholder
     w("## Where we stand and why")
@@ -2457,6 +2507,8 @@ def write_report(data, out_dir):
     w("BENCH_UPDATE=1 BENCH_SCENARIOS=overload,storm,pacing,batch make bench"
       "   # issue 12's scenarios")
     w("make bench-page                 # the page in a busy room: docs/bench-page.json")
+    w("make bench-static               # the page's files against nginx: docs/bench-static.json")
+    w("make bench-drain                # reconnects with and without drain: docs/bench-drain.json")
     w("bench/run.py --report-only      # rewrite this page and the plots from bench-results.json")
     w("```")
     w("")
@@ -2471,13 +2523,14 @@ def write_report(data, out_dir):
         with open(md_path) as f:
             old = f.read()
         for tag in ("lead: analysis", "rooms: analysis", "issue12: analysis", "page: analysis",
-                    "tls: analysis"):
+                    "tls: analysis", "operators: analysis"):
             m = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", old, re.S)
             if m and not m.group(1).startswith("*To be written by the lead") and \
                     not m.group(1).startswith("*Analysis of the rooms figures: to be written") \
                     and not m.group(1).startswith("*Analysis of the issue 12 figures") \
                     and not m.group(1).startswith("*Analysis of the page figures: to be written") \
-                    and not m.group(1).startswith("*Analysis of the TLS figures: to be written"):
+                    and not m.group(1).startswith("*Analysis of the TLS figures: to be written") \
+                    and not m.group(1).startswith("*Analysis of the operators' figures"):
                 text = re.sub(rf"(<!-- {tag} -->\n).*?(<!-- /{tag} -->)",
                               lambda mm, g=m.group(1): mm.group(1) + g + mm.group(2), text,
                               flags=re.S)

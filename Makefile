@@ -150,7 +150,7 @@ bench/wsbench: bench/wsbench.c $(REL)/libwsrelay.a $(HEADERS)
 # Debian 12 machine lacks, builds both variants, then runs every suite; the last line it
 # prints is "N passed, N failed".
 test: deps
-	$(MAKE) wsrelay precompress asan unit bench/wsbench
+	$(MAKE) -j2 wsrelay precompress asan unit bench/wsbench
 	scripts/test.sh
 
 deps:

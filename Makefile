@@ -174,6 +174,13 @@ build-deps:
 fresh-check:
 	scripts/fresh-machine.sh
 
+# The package's unit under a real systemd (issue 14): a minimal Debian 12 booted with
+# systemd as PID 1 in systemd-nspawn, the package installed, then start, page, credentials,
+# reload, security score, stop (scripts/systemd-check.sh). Root; downloads the first time.
+.PHONY: systemd-check
+systemd-check: deb
+	scripts/systemd-check.sh
+
 # Each header must compile alone: it includes what its declarations use, nothing more.
 headers:
 	@for h in $(HEADERS); do \

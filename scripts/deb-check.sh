@@ -238,7 +238,7 @@ if [ -d /run/systemd/system ] && [ "$(ps -o comm= -p 1)" = systemd ]; then
     fi
 else
     skip "systemctl start wsrelay: systemd is not PID 1 here ($(ps -o comm= -p 1)); the" \
-        "package's postinst enabled the unit but could not start it"
+        "package's postinst enabled the unit but could not start it (make systemd-check does)"
 fi
 
 # ---- 10. remove -------------------------------------------------------------------------------

@@ -34,17 +34,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 start=$SECONDS
-passed=0
-failed=0
-ok() {
-    echo "ok   $*"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAIL $*"
-    failed=$((failed + 1))
-}
-skip() { echo "skip $*"; }
+# shellcheck source=scripts/check-lib.sh
+. scripts/check-lib.sh
 show() { tail -n "${2:-20}" "$1" | sed 's/^/     | /'; }
 
 log=build/deb-check

@@ -86,16 +86,8 @@ log=$run/log
 mkdir -p "$root" "$log"
 
 start=$SECONDS
-passed=0
-failed=0
-ok() {
-    echo "ok   $*"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAIL $*"
-    failed=$((failed + 1))
-}
+# shellcheck source=scripts/check-lib.sh
+. "$repo/scripts/check-lib.sh"
 # The last lines of a log, indented, after a FAIL.
 show() { tail -n "${2:-15}" "$1" | sed 's/^/     | /'; }
 

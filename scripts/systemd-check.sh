@@ -18,10 +18,8 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 WORK=${1:-build/systemd-check}
 MIRROR=${FRESH_MIRROR:-http://deb.debian.org/debian}
-passed=0
-failed=0
-ok() { echo "ok   $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
+# shellcheck source=scripts/check-lib.sh
+. scripts/check-lib.sh
 
 [ "$(id -u)" -eq 0 ] || { echo "systemd-check: needs root"; exit 2; }
 scripts/apt-missing.sh systemd-check debootstrap systemd-container >/dev/null || exit 2
